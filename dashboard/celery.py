@@ -1,0 +1,36 @@
+"""The Celery application and its beat schedule (kept in code so schedule changes show in diffs)."""
+
+from __future__ import annotations
+
+import os
+
+from celery import Celery
+from celery.schedules import crontab
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
+
+app = Celery("suitehealth")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+# Every entry carries an expiry of about 1.5x its cadence: a backlog is dropped, not replayed.
+app.conf.beat_schedule = {
+    # Re-enqueue runs stuck in received/parsing: a lost message or a killed worker loses nothing.
+    "ingest-sweep-stuck-runs": {
+        "task": "ingest.sweep_stuck_runs",
+        "schedule": crontab(minute="*/2"),
+        "options": {"expires": 180},
+    },
+    # Create the next weekly partitions of the results table ahead of time (PostgreSQL only).
+    "ingest-ensure-partitions": {
+        "task": "ingest.ensure_partitions",
+        "schedule": crontab(minute=17, hour="*/6"),
+        "options": {"expires": 6 * 3600 * 1.5},
+    },
+}
+app.conf.task_routes = {
+    "ingest.*": {"queue": "ingest"},
+    "reports.recompute*": {"queue": "metrics"},
+    "reports.report*": {"queue": "reports"},
+    "reports.alert*": {"queue": "email"},
+}

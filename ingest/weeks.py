@@ -1,0 +1,34 @@
+"""ISO weeks in UTC: the unit every metric is reported in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+_LABEL = re.compile(r"^(\d{4})-W(\d{2})$")
+
+
+def week_start(moment: dt.datetime) -> dt.date:
+    """Monday of the ISO week containing `moment`, in UTC."""
+    day = moment.astimezone(dt.UTC).date() if moment.tzinfo else moment.date()
+    return day - dt.timedelta(days=day.weekday())
+
+
+def week_label(moment: dt.datetime | dt.date) -> str:
+    """`2026-W45`; note the ISO year differs from the calendar year near 1 January."""
+    if isinstance(moment, dt.datetime):
+        moment = week_start(moment)
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def parse_week(label: str) -> dt.date:
+    """The Monday of an ISO week label such as `2026-W45`; ValueError for anything else."""
+    match = _LABEL.match(label)
+    if not match:
+        raise ValueError(f"{label!r} is not an ISO week such as 2026-W45")
+    year, week = int(match.group(1)), int(match.group(2))
+    try:
+        return dt.date.fromisocalendar(year, week, 1)
+    except ValueError:
+        raise ValueError(f"{label!r} is not a week of {year}") from None

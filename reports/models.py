@@ -1,0 +1,1 @@
+"""Rollups, findings, reports and alert subscriptions (computed from ingest's runs and results)."""
