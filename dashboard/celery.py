@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import datetime as dt
+
 from celery import Celery
 from celery.schedules import crontab
 
@@ -13,13 +15,15 @@ app = Celery("suitehealth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+from django.conf import settings  # noqa: E402  (after DJANGO_SETTINGS_MODULE is set)
+
 # Every entry carries an expiry of about 1.5x its cadence: a backlog is dropped, not replayed.
 app.conf.beat_schedule = {
     # Re-enqueue runs stuck in received/parsing: a lost message or a killed worker loses nothing.
     "ingest-sweep-stuck-runs": {
         "task": "ingest.sweep_stuck_runs",
-        "schedule": crontab(minute="*/2"),
-        "options": {"expires": 180},
+        "schedule": dt.timedelta(seconds=settings.SUITEHEALTH_SWEEP_SECONDS),
+        "options": {"expires": settings.SUITEHEALTH_SWEEP_SECONDS * 1.5},
     },
     # Create the next weekly partitions of the results table ahead of time (PostgreSQL only).
     "ingest-ensure-partitions": {

@@ -126,7 +126,10 @@ SUITEHEALTH_MAX_FILE_BYTES = env_int("SUITEHEALTH_MAX_FILE_BYTES", 1024 * 2**20,
 SUITEHEALTH_MAX_FILES = env_int("SUITEHEALTH_MAX_FILES", 200, minimum=1)
 # A run still "received" or "parsing" this long after its last attempt is re-enqueued.
 SUITEHEALTH_STUCK_AFTER_SECONDS = env_int("SUITEHEALTH_STUCK_AFTER_SECONDS", 300, minimum=10)
+SUITEHEALTH_SWEEP_SECONDS = env_int("SUITEHEALTH_SWEEP_SECONDS", 120, minimum=1)
 SUITEHEALTH_MAX_PARSE_ATTEMPTS = env_int("SUITEHEALTH_MAX_PARSE_ATTEMPTS", 5, minimum=1)
+# Callables (project) -> int whose sum is the "pending" work of GET /api/v1/projects/SLUG/status.
+SUITEHEALTH_PENDING_COUNTERS = ["ingest.selectors.runs_pending_count"]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None

@@ -6,7 +6,7 @@ refused with a 4xx and nothing is stored) and by the parse task to load the resu
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Hashable, Iterator
 from typing import BinaryIO
 
 from ingest import parsers
@@ -44,23 +44,26 @@ def iter_records(raw: BinaryIO, fmt: str, *, limit: int, digest: bool = False):
 
 
 class AttemptCounter:
-    """Numbers attempts: the n-th record of one test identity within a run is attempt n.
+    """Numbers attempts: the n-th record of one test within a run is attempt n.
 
-    Memory: one set entry per test, one dict entry only for tests seen more than once.
+    Keys are test ids (ints) in the loader, identity tuples in tests. Memory: one set entry per
+    test, and a dict entry only for tests seen more than once (retries are rare).
     """
 
     def __init__(self) -> None:
-        self._seen: set[tuple[str, str]] = set()
-        self._repeats: dict[tuple[str, str], int] = {}
+        self._seen: set[Hashable] = set()
+        self._repeats: dict[Hashable, int] = {}
 
-    def next(self, record: TestRecord) -> int:
-        ident = identity(record)
-        if ident not in self._seen:
-            self._seen.add(ident)
+    def next(self, key: Hashable) -> int:
+        if key not in self._seen:
+            self._seen.add(key)
             return 1
-        n = self._repeats.get(ident, 1) + 1
-        self._repeats[ident] = n
+        n = self._repeats.get(key, 1) + 1
+        self._repeats[key] = n
         return n
+
+    def __len__(self) -> int:
+        return len(self._seen)
 
 
 def read_all(raw: BinaryIO, *, limit: int) -> tuple[str, list[tuple[int, TestRecord]]]:
@@ -68,5 +71,5 @@ def read_all(raw: BinaryIO, *, limit: int) -> tuple[str, list[tuple[int, TestRec
     fmt = detect_format(raw, limit=limit)
     _, records = iter_records(raw, fmt, limit=limit)
     counter = AttemptCounter()
-    numbered: Iterator[tuple[int, TestRecord]] = ((counter.next(r), r) for r in records)
+    numbered: Iterator[tuple[int, TestRecord]] = ((counter.next(identity(r)), r) for r in records)
     return fmt, list(numbered)

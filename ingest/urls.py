@@ -1,3 +1,9 @@
 from django.urls import path
 
-urlpatterns: list = []
+from ingest.apis import ProjectStatusApi, RunDetailApi, UploadCreateApi
+
+urlpatterns = [
+    path("uploads", UploadCreateApi.as_view(), name="upload-create"),
+    path("runs/<int:run_id>", RunDetailApi.as_view(), name="run-detail"),
+    path("projects/<slug:slug>/status", ProjectStatusApi.as_view(), name="project-status"),
+]

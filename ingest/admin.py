@@ -1,0 +1,76 @@
+from django.contrib import admin
+
+from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
+
+
+class ServiceRuleInline(admin.TabularInline):
+    model = ServiceRule
+    extra = 1
+    fields = ["order", "pattern", "service"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "default_branch", "created_at"]
+    search_fields = ["slug", "name"]
+    filter_horizontal = ["members"]
+    inlines = [ServiceRuleInline]
+
+
+@admin.register(Service)
+class ServiceAdmin(admin.ModelAdmin):
+    list_display = ["name", "project", "created_at"]
+    list_filter = ["project"]
+
+
+@admin.register(ServiceRule)
+class ServiceRuleAdmin(admin.ModelAdmin):
+    list_display = ["project", "order", "pattern", "service"]
+    list_filter = ["project"]
+
+
+@admin.register(IngestToken)
+class IngestTokenAdmin(admin.ModelAdmin):
+    list_display = ["project", "name", "hint", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["project"]
+    # The hash is useless to a person and the key is never stored: keys are made by the
+    # create_project command or the settings page, which show them once.
+    readonly_fields = ["key_hash", "hint", "created_at", "last_used_at"]
+
+    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+        return False
+
+
+class RunFileInline(admin.TabularInline):
+    model = RunFile
+    extra = 0
+    fields = ["index", "name", "format", "size", "digest"]
+    readonly_fields = fields
+    can_delete = False
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "commit", "branch", "job", "status", "started_at"]
+    list_filter = ["status", "project"]
+    search_fields = ["commit", "build_id", "job"]
+    readonly_fields = ["idempotency_key", "counts", "error", "week", "parse_attempts", "claimed_at"]
+    inlines = [RunFileInline]
+    date_hierarchy = "started_at"
+
+
+@admin.register(Test)
+class TestAdmin(admin.ModelAdmin):
+    list_display = ["name", "classname", "service", "file"]
+    list_filter = ["project", "service"]
+    search_fields = ["name", "classname", "file"]
+    list_select_related = ["service"]
+
+
+@admin.register(Result)
+class ResultAdmin(admin.ModelAdmin):
+    list_display = ["id", "run_id", "test_id", "outcome", "attempt", "duration_ms", "timeline"]
+    list_filter = ["outcome"]
+    # The results table is huge: never count it for the change list.
+    show_full_result_count = False
+    raw_id_fields = ["run", "test"]

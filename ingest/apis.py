@@ -1,0 +1,161 @@
+"""The ingest API: one APIView per operation, validate -> service -> serialize."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingest.auth import request_project
+from ingest.errors import IngestError
+from ingest.models import Project, Run
+from ingest.selectors import project_pending_count, run_files, run_get
+from ingest.services import UploadMeta, run_create
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = serializers.CharField(help_text="Machine-readable code, e.g. malformed_xml.")
+    detail = serializers.CharField()
+    file = serializers.CharField(required=False)
+    line = serializers.IntegerField(required=False)
+    column = serializers.IntegerField(required=False)
+
+
+def _errors(*codes: int) -> dict[int, OpenApiResponse]:
+    return {code: OpenApiResponse(ErrorSerializer) for code in codes}
+
+
+class RunRefSerializer(serializers.Serializer):
+    run = serializers.IntegerField()
+    status = serializers.CharField()
+    url = serializers.CharField()
+
+
+class UploadCreateApi(APIView):
+    parser_classes = [MultiPartParser]
+
+    class InputSerializer(serializers.Serializer):
+        project = serializers.SlugField(required=False, help_text="Must be the key's project.")
+        commit = serializers.CharField(max_length=100)
+        branch = serializers.CharField(max_length=255, required=False, default="")
+        build_id = serializers.CharField(max_length=255, required=False, default="")
+        job = serializers.CharField(max_length=255, required=False, default="")
+        build_url = serializers.URLField(max_length=1000, required=False, default="")
+        started_at = serializers.DateTimeField(required=False, default=None)
+        environment = serializers.CharField(max_length=255, required=False, default="")
+        service = serializers.CharField(max_length=100, required=False, default="")
+        file = serializers.ListField(child=serializers.FileField(), required=False)
+
+    @extend_schema(
+        operation_id="upload_create",
+        summary="Upload test results of one CI job",
+        request={"multipart/form-data": InputSerializer},
+        responses={
+            202: RunRefSerializer,
+            200: OpenApiResponse(RunRefSerializer, description="Same upload again: same run."),
+            **_errors(400, 401, 403, 413, 415),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        project = _project(request)
+        _refuse_oversized(request)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if data.get("project") and data["project"] != project.slug:
+            raise IngestError(
+                "wrong_project",
+                f"this key belongs to project {project.slug!r}, not {data['project']!r}",
+                status_code=403,
+            )
+        uploads = request.FILES.getlist("file")
+        meta = UploadMeta(**{k: v for k, v in data.items() if k not in ("project", "file")})
+        result = run_create(
+            project=project, meta=meta, files=[(f.name or "upload", f) for f in uploads]
+        )
+        run = result.run
+        body = {"run": run.pk, "status": run.status, "url": f"/api/v1/runs/{run.pk}"}
+        return Response(body, status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK)
+
+
+class RunDetailApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        id = serializers.IntegerField()
+        project = serializers.CharField(source="project.slug")
+        commit = serializers.CharField()
+        branch = serializers.CharField()
+        build_id = serializers.CharField()
+        job = serializers.CharField()
+        build_url = serializers.CharField()
+        environment = serializers.CharField()
+        service = serializers.CharField()
+        started_at = serializers.DateTimeField()
+        week = serializers.CharField(source="week_label")
+        received_at = serializers.DateTimeField()
+        parsed_at = serializers.DateTimeField()
+        status = serializers.CharField()
+        error = serializers.JSONField()
+        counts = serializers.JSONField(
+            help_text="tests, results, passed, failed, error, skipped (by final attempt), "
+            "retried, flaky"
+        )
+        files = serializers.SerializerMethodField()
+
+        def get_files(self, run: Run) -> list[dict[str, object]]:
+            return [
+                {"name": f.name, "format": f.format, "size": f.size, "digest": f.digest}
+                for f in run_files(run=run)
+            ]
+
+    @extend_schema(
+        operation_id="run_detail",
+        summary="A run's status, error and counts",
+        responses={200: OutputSerializer, **_errors(401, 404)},
+    )
+    def get(self, request: Request, run_id: int) -> Response:
+        run = run_get(project=_project(request), run_id=run_id)
+        return Response(self.OutputSerializer(run).data)
+
+
+class ProjectStatusApi(APIView):
+    @extend_schema(
+        operation_id="project_status",
+        summary="Work not yet done for a project",
+        responses={
+            200: inline_serializer("ProjectStatus", {"pending": serializers.IntegerField()}),
+            **_errors(401, 403, 404),
+        },
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = _project(request, slug=slug)
+        return Response({"pending": project_pending_count(project=project)})
+
+
+def _project(request: Request, *, slug: str | None = None) -> Project:
+    project = request_project(request)
+    if project is None:  # IsAuthenticated lets no anonymous request get here; belt and braces
+        raise IngestError("not_authenticated", "send 'Authorization: Token <key>'", status_code=401)
+    if slug is not None and slug != project.slug:
+        raise IngestError(
+            "wrong_project", f"this key belongs to project {project.slug!r}", status_code=403
+        )
+    return project
+
+
+def _refuse_oversized(request: Request) -> None:
+    """Refuse by declared length before reading a byte of the body."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    limit = settings.SUITEHEALTH_MAX_UPLOAD_BYTES
+    if declared > limit:
+        raise IngestError(
+            "upload_too_large",
+            f"the upload declares {declared:,} bytes; the limit is {limit:,}",
+            status_code=413,
+        )

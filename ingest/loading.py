@@ -1,0 +1,285 @@
+"""Loading a run's results: parse its stored files and bulk-write tests and results.
+
+The whole load happens in one transaction, so a crash at any point leaves no results behind, and
+the run row is locked for its duration (SELECT ... FOR UPDATE SKIP LOCKED), so two workers handed
+the same run never load it twice: the second finds the row locked and leaves it to the first.
+PostgreSQL gets binary COPY; SQLite (embedded mode) gets bulk_create.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import tempfile
+from dataclasses import dataclass
+from typing import Protocol
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from ingest.identity import identity, test_id
+from ingest.models import Result, Run, RunFile, Service, ServiceRule, Test
+from ingest.parsers.records import ParseError, TestRecord
+from ingest.partitions import ensure_partition
+from ingest.reading import AttemptCounter, iter_records
+from ingest.servicemap import Rule, service_for
+
+log = logging.getLogger(__name__)
+
+RESULT_COLUMNS = (
+    "run_id", "test_id", "run_week", "outcome", "attempt", "duration_ms",
+    "timeline", "position", "started_at", "message", "output",
+)  # fmt: skip
+TEST_COLUMNS = ("id", "project_id", "service_id", "suite", "classname", "name", "file", "line")
+
+
+class LoadError(Exception):
+    """A stored file that no longer parses (the upload check should have caught it)."""
+
+    def __init__(self, file: str, error: ParseError) -> None:
+        super().__init__(f"{file}: {error}")
+        self.file = file
+        self.error = error
+
+    def as_dict(self) -> dict[str, object]:
+        return {"file": self.file, **self.error.as_dict()}
+
+
+@dataclass
+class LoadSummary:
+    results: int
+    tests: int
+    new_tests: int
+    service_ids: list[int]
+
+
+def run_load(run: Run) -> LoadSummary:
+    """Parse and store all results of `run`, which the caller has locked in a transaction."""
+    rules = [
+        Rule(service=r.service.name, pattern=r.pattern)
+        for r in ServiceRule.objects.filter(project=run.project_id).select_related("service")
+    ]
+    services = {s.name: s.pk for s in Service.objects.filter(project=run.project_id)}
+    files = list(RunFile.objects.filter(run=run).order_by("index").only("id", "index", "name", "format"))
+    sink: _Sink = _CopySink(run) if connection.vendor == "postgresql" else _OrmSink(run)
+    counter = AttemptCounter()
+    service_ids: set[int] = set()
+    position = 0
+    for runfile in files:
+        content = RunFile.objects.filter(pk=runfile.pk).values_list("content", flat=True).get()
+        raw = io.BytesIO(bytes(content))
+        del content
+        default_timeline = f"file {runfile.index + 1}"
+        prefix = f"file {runfile.index + 1}/" if len(files) > 1 else ""
+        _, records = iter_records(raw, runfile.format, limit=settings.SUITEHEALTH_MAX_FILE_BYTES)
+        try:
+            for record in records:
+                ident = identity(record)
+                tid = test_id(run.project_id, ident)
+                attempt = counter.next(tid)
+                if attempt == 1:
+                    name = service_for(
+                        upload_service=run.service,
+                        rules=rules,
+                        file=record.file,
+                        classname=record.classname,
+                    )
+                    sid = services.get(name)
+                    if sid is None:
+                        sid = Service.objects.get_or_create(project_id=run.project_id, name=name)[0].pk
+                        services[name] = sid
+                    service_ids.add(sid)
+                    sink.add_test(tid, sid, record)
+                timeline = (prefix + record.timeline) if record.timeline else default_timeline
+                sink.add_result(tid, attempt, position, timeline[:100], record)
+                position += 1
+        except ParseError as exc:
+            raise LoadError(runfile.name, exc) from None
+    new_tests = sink.finish()
+    return LoadSummary(
+        results=position, tests=len(counter), new_tests=new_tests, service_ids=sorted(service_ids)
+    )
+
+
+class _Sink(Protocol):
+    def add_test(self, tid: int, service_id: int, record: TestRecord) -> None: ...
+    def add_result(
+        self, tid: int, attempt: int, position: int, timeline: str, record: TestRecord
+    ) -> None: ...
+    def finish(self) -> int: ...
+
+
+def _clean(text: str) -> str:
+    # PostgreSQL text cannot hold NUL; some tools write it into captured output.
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
+
+
+class _CopySink:
+    """Streams results straight into COPY ... FROM STDIN (FORMAT BINARY) while parsing, and
+    spools the run's test rows to a temporary file; at the end they are copied into a temporary
+    table and inserted with ON CONFLICT DO NOTHING (tests already known are left as they are)."""
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.week = run.week
+        self.cursor = connection.cursor().cursor  # the psycopg cursor under Django's wrapper
+        self.copy_cm = self.cursor.copy(
+            f"COPY ingest_result ({', '.join(RESULT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+        )
+        self.copy = self.copy_cm.__enter__()
+        self.copy.set_types(
+            ["int8", "int8", "date", "int2", "int2", "int4", "text", "int4", "timestamptz", "text", "text"]
+        )
+        self.spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="\n")
+        self.project_id = run.project_id
+
+    def add_test(self, tid: int, service_id: int, record: TestRecord) -> None:
+        fields = (
+            str(tid), str(self.project_id), str(service_id),
+            _copy_text(record.suite[:1000]), _copy_text(record.classname[:1000]),
+            _copy_text(record.name[:1000]), _copy_text(record.file[:1000]),
+            "\\N" if record.line is None else str(record.line),
+        )  # fmt: skip
+        self.spool.write("\t".join(fields) + "\n")
+
+    def add_result(
+        self, tid: int, attempt: int, position: int, timeline: str, record: TestRecord
+    ) -> None:
+        failed_or_skipped = record.outcome != 0
+        self.copy.write_row(
+            (
+                self.run.pk, tid, self.week, int(record.outcome), attempt,
+                _int4(record.duration_ms), timeline, position, record.started_at,
+                _clean(record.message) if failed_or_skipped else "",
+                # Output of passing tests is not kept in the table (the raw file is).
+                _clean(record.output) if failed_or_skipped else "",
+            )
+        )  # fmt: skip
+
+    def finish(self) -> int:
+        self.copy_cm.__exit__(None, None, None)
+        cur = self.cursor
+        cur.execute(
+            "CREATE TEMPORARY TABLE _new_tests (id bigint, project_id bigint, service_id bigint, "
+            "suite text, classname text, name text, file text, line integer) ON COMMIT DROP"
+        )
+        self.spool.seek(0)
+        with cur.copy(f"COPY _new_tests ({', '.join(TEST_COLUMNS)}) FROM STDIN") as copy:
+            while chunk := self.spool.read(1 << 20):
+                copy.write(chunk)
+        self.spool.close()
+        cur.execute(
+            f"INSERT INTO ingest_test ({', '.join(TEST_COLUMNS)}, first_seen_at) "
+            f"SELECT {', '.join(TEST_COLUMNS)}, %s FROM _new_tests "
+            "ON CONFLICT (id) DO NOTHING",
+            [timezone.now()],
+        )
+        return cur.rowcount
+
+
+def _copy_text(value: str) -> str:
+    if not value:
+        return ""
+    value = _clean(value)
+    return (
+        value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    )
+
+
+def _int4(value: int | None) -> int | None:
+    if value is None:
+        return None
+    return min(value, 2**31 - 1)
+
+
+class _OrmSink:
+    """Embedded mode: batched bulk_create; fine for the sizes SQLite is used for."""
+
+    BATCH = 2000
+
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.tests: list[Test] = []
+        self.results: list[Result] = []
+        self.new_tests = 0
+
+    def add_test(self, tid: int, service_id: int, record: TestRecord) -> None:
+        self.tests.append(
+            Test(
+                id=tid, project_id=self.run.project_id, service_id=service_id,
+                suite=record.suite[:1000], classname=record.classname[:1000],
+                name=record.name[:1000], file=record.file[:1000], line=record.line,
+            )
+        )  # fmt: skip
+        if len(self.tests) >= self.BATCH:
+            self._flush_tests()
+
+    def add_result(
+        self, tid: int, attempt: int, position: int, timeline: str, record: TestRecord
+    ) -> None:
+        keep = record.outcome != 0
+        self.results.append(
+            Result(
+                run_id=self.run.pk, test_id=tid, run_week=self.run.week,
+                outcome=int(record.outcome), attempt=attempt, duration_ms=_int4(record.duration_ms),
+                timeline=timeline, position=position, started_at=record.started_at,
+                message=record.message if keep else "", output=record.output if keep else "",
+            )
+        )  # fmt: skip
+        if len(self.results) >= self.BATCH:
+            self._flush_results()
+
+    def _flush_tests(self) -> None:
+        ids = [t.id for t in self.tests]
+        known = set(Test.objects.filter(id__in=ids).values_list("id", flat=True))
+        fresh = [t for t in self.tests if t.id not in known]
+        Test.objects.bulk_create(fresh, ignore_conflicts=True)
+        self.new_tests += len(fresh)
+        self.tests = []
+
+    def _flush_results(self) -> None:
+        Result.objects.bulk_create(self.results)
+        self.results = []
+
+    def finish(self) -> int:
+        self._flush_tests()
+        self._flush_results()
+        return self.new_tests
+
+
+def run_counts(run: Run) -> dict[str, int]:
+    """Counts by outcome: `passed`/`failed`/`error`/`skipped` count tests by their final attempt;
+    `tests` distinct tests, `results` rows (attempts), `retried` tests with more than one attempt,
+    `flaky` tests that failed and then passed within the run."""
+    sql = """
+        SELECT count(*), sum(t.n),
+               sum(CASE WHEN r.outcome = 0 THEN 1 ELSE 0 END),
+               sum(CASE WHEN r.outcome = 1 THEN 1 ELSE 0 END),
+               sum(CASE WHEN r.outcome = 2 THEN 1 ELSE 0 END),
+               sum(CASE WHEN r.outcome = 3 THEN 1 ELSE 0 END),
+               sum(CASE WHEN t.n > 1 THEN 1 ELSE 0 END),
+               sum(CASE WHEN t.first_fail < t.last_pass THEN 1 ELSE 0 END)
+        FROM (
+            SELECT test_id, count(*) AS n, max(attempt) AS last_attempt,
+                   min(CASE WHEN outcome IN (1, 2) THEN attempt END) AS first_fail,
+                   max(CASE WHEN outcome = 0 THEN attempt END) AS last_pass
+            FROM ingest_result WHERE run_id = %s AND run_week = %s GROUP BY test_id
+        ) t
+        JOIN ingest_result r
+          ON r.run_id = %s AND r.run_week = %s AND r.test_id = t.test_id
+         AND r.attempt = t.last_attempt
+    """
+    with connection.cursor() as cur:
+        cur.execute(sql, [run.pk, run.week, run.pk, run.week])
+        row = cur.fetchone()
+    names = ("tests", "results", "passed", "failed", "error", "skipped", "retried", "flaky")
+    return {name: int(value or 0) for name, value in zip(names, row, strict=True)}
+
+
+def prepare_storage(run: Run) -> None:
+    """Things that must exist before the load transaction: the week's partition."""
+    ensure_partition(run.week)
+
+
+__all__ = ["LoadError", "LoadSummary", "prepare_storage", "run_counts", "run_load"]

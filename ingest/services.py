@@ -1,0 +1,328 @@
+"""Write operations of the ingest app: projects, tokens, uploads, parsing, sweeping."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ingest.errors import IngestError
+from ingest.models import IngestToken, Project, Run, RunFile, Service, ServiceRule
+from ingest.parsers.records import ParseError
+from ingest.parsers.streams import is_gzip
+from ingest.reading import detect_format, iter_records
+
+log = logging.getLogger(__name__)
+
+# ParseError codes that mean "not a format we read" (415) or "too big" (413); the rest are 400.
+_STATUS_FOR_CODE = {"unsupported_format": 415, "file_too_large": 413}
+
+
+# --- Projects and tokens ------------------------------------------------------------------------
+
+
+def project_create(*, slug: str, name: str = "", service_rules: list[tuple[str, str]] = ()) -> Project:
+    """Create a project with its service rules, in order. Raises ValueError if the slug is taken."""
+    with transaction.atomic():
+        if Project.objects.filter(slug=slug).exists():
+            raise ValueError(f"a project with slug {slug!r} already exists")
+        project = Project(slug=slug, name=name or slug)
+        project.full_clean()
+        project.save()
+        service_rules_replace(project=project, rules=list(service_rules))
+    return project
+
+
+def service_get_or_create(*, project: Project, name: str) -> Service:
+    service, _ = Service.objects.get_or_create(project=project, name=name)
+    return service
+
+
+def service_rules_replace(*, project: Project, rules: list[tuple[str, str]]) -> list[ServiceRule]:
+    """Replace the project's rules by (service, glob) pairs, first match wins in the given order."""
+    with transaction.atomic():
+        ServiceRule.objects.filter(project=project).delete()
+        created = []
+        for order, (service_name, pattern) in enumerate(rules):
+            service = service_get_or_create(project=project, name=service_name)
+            created.append(
+                ServiceRule.objects.create(
+                    project=project, service=service, pattern=pattern, order=order
+                )
+            )
+    return created
+
+
+def token_create(*, project: Project, name: str = "ci") -> tuple[IngestToken, str]:
+    """A new ingest key for the project. The key itself is returned once and never stored."""
+    key = IngestToken.new_key()
+    token = IngestToken.objects.create(
+        project=project, name=name, key_hash=IngestToken.hash_key(key), hint=key[:8]
+    )
+    return token, key
+
+
+def token_revoke(*, token: IngestToken) -> None:
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+
+
+# --- Uploads ------------------------------------------------------------------------------------
+
+
+@dataclass
+class UploadMeta:
+    commit: str
+    branch: str = ""
+    build_id: str = ""
+    job: str = ""
+    build_url: str = ""
+    environment: str = ""
+    service: str = ""
+    started_at: dt.datetime | None = None
+
+
+@dataclass
+class _CheckedFile:
+    name: str
+    format: str
+    size: int
+    digest: str
+    compressed: bytes = b""
+    earliest: dt.datetime | None = None
+    records: int = 0
+
+
+@dataclass
+class UploadResult:
+    run: Run
+    created: bool
+    files: list[_CheckedFile] = field(default_factory=list)
+
+
+def run_create(*, project: Project, meta: UploadMeta, files: list[tuple[str, BinaryIO]]) -> UploadResult:
+    """Validate every file completely, then store the run and its raw files in one transaction
+    and enqueue parsing on commit.
+
+    Idempotent: the same (project, build_id, job, file digests) returns the existing run with
+    created=False. The unique constraint on (project, idempotency_key) settles concurrent
+    duplicates. Raises IngestError for any file that cannot be read; nothing is stored then.
+    """
+    if not files:
+        raise IngestError("no_files", "attach at least one result file as 'file'")
+    if len(files) > settings.SUITEHEALTH_MAX_FILES:
+        raise IngestError(
+            "too_many_files", f"at most {settings.SUITEHEALTH_MAX_FILES} files per upload"
+        )
+    checked = [_check_file(name, stream) for name, stream in files]
+    key = _idempotency_key(meta, [c.digest for c in checked])
+
+    existing = Run.objects.filter(project=project, idempotency_key=key).first()
+    if existing is not None:
+        return UploadResult(existing, False, checked)
+
+    for (_, stream), check in zip(files, checked, strict=True):
+        check.compressed = _compressed(stream)
+    earliest = [c.earliest for c in checked if c.earliest is not None]
+    started_at = meta.started_at or (min(earliest) if earliest else timezone.now())
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                project=project,
+                commit=meta.commit,
+                branch=meta.branch,
+                build_id=meta.build_id,
+                job=meta.job,
+                build_url=meta.build_url,
+                environment=meta.environment,
+                service=meta.service,
+                started_at=started_at,
+                idempotency_key=key,
+            )
+            RunFile.objects.bulk_create(
+                RunFile(
+                    run=run,
+                    index=i,
+                    name=c.name[:500],
+                    format=c.format,
+                    size=c.size,
+                    digest=c.digest,
+                    content=c.compressed,
+                )
+                for i, c in enumerate(checked)
+            )
+            run_enqueue_parse(run_id=run.pk)
+    except IntegrityError:
+        # A concurrent identical upload won the race; answer with its run.
+        existing = Run.objects.filter(project=project, idempotency_key=key).first()
+        if existing is None:
+            raise
+        return UploadResult(existing, False, checked)
+    return UploadResult(run, True, checked)
+
+
+def run_enqueue_parse(*, run_id: int) -> None:
+    """Queue the parse task once the current transaction commits (never before: the worker
+    must see the run)."""
+    from ingest.tasks import parse_run
+
+    transaction.on_commit(lambda: parse_run.delay(run_id))
+
+
+def _check_file(name: str, stream: BinaryIO) -> _CheckedFile:
+    """Read the whole file through its parser: the same code the worker runs, so a file that
+    passes here loads there. Returns format, size, digest and the earliest start time seen."""
+    limit = settings.SUITEHEALTH_MAX_FILE_BYTES
+    try:
+        fmt = detect_format(stream, limit=limit)
+        reader, records = iter_records(stream, fmt, limit=limit, digest=True)
+        earliest = None
+        count = 0
+        for record in records:
+            count += 1
+            if record.started_at is not None and (earliest is None or record.started_at < earliest):
+                earliest = record.started_at
+        # Drain what the parser did not need to read, so size and digest cover the whole file.
+        while reader.read(1 << 20):
+            pass
+    except ParseError as exc:
+        raise IngestError(
+            exc.code,
+            f"{name}: {exc.detail}",
+            status_code=_STATUS_FOR_CODE.get(exc.code, 400),
+            **{"file": name, **{k: v for k, v in exc.as_dict().items() if k in ("line", "column")}},
+        ) from None
+    finally:
+        stream.seek(0)
+    return _CheckedFile(
+        name=name,
+        format=fmt,
+        size=reader.bytes_read,
+        digest=reader.hexdigest(),
+        earliest=earliest,
+        records=count,
+    )
+
+
+def _compressed(stream: BinaryIO) -> bytes:
+    """The file as gzip bytes: kept as sent when already gzip, else compressed (level 1: the raw
+    file is an archive copy for re-parsing, speed matters more than the last few percent)."""
+    stream.seek(0)
+    if is_gzip(stream):
+        return stream.read()
+    with tempfile.SpooledTemporaryFile(max_size=64 * 2**20) as spool:
+        with gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=1, mtime=0) as gz:
+            shutil.copyfileobj(stream, gz, 1 << 20)
+        spool.seek(0)
+        return spool.read()
+
+
+def _idempotency_key(meta: UploadMeta, digests: list[str]) -> str:
+    parts = [meta.build_id, meta.job, meta.commit, *sorted(digests)]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+# --- Parsing ------------------------------------------------------------------------------------
+
+
+def run_parse(*, run_id: int) -> None:
+    """Load a received run's results, exactly once.
+
+    Safe to run twice or concurrently: a compare-and-set moves the run to `parsing`, then the load
+    runs in one transaction holding the run's row lock (SKIP LOCKED: a second worker leaves it to
+    the first). A killed worker's transaction rolls back, leaving the run in `parsing` for the
+    sweeper to hand out again. Data errors mark the run `failed` and are not retried.
+    """
+    from django.db.models import F
+
+    from ingest.loading import LoadError, prepare_storage, run_counts, run_load
+    from ingest.signals import run_parsed
+
+    claimed = Run.objects.filter(
+        pk=run_id, status__in=[Run.Status.RECEIVED, Run.Status.PARSING]
+    ).update(
+        status=Run.Status.PARSING,
+        claimed_at=timezone.now(),
+        parse_attempts=F("parse_attempts") + 1,
+    )
+    if not claimed:
+        log.info("run %s: nothing to parse (gone, parsed or failed)", run_id)
+        return
+    run = Run.objects.get(pk=run_id)
+    if run.parse_attempts > settings.SUITEHEALTH_MAX_PARSE_ATTEMPTS:
+        Run.objects.filter(pk=run_id, status=Run.Status.PARSING).update(
+            status=Run.Status.FAILED,
+            error={
+                "error": "gave_up",
+                "detail": f"parsing did not finish in {run.parse_attempts - 1} attempts",
+            },
+        )
+        return
+    prepare_storage(run)
+    try:
+        with transaction.atomic():
+            locked = (
+                Run.objects.select_for_update(skip_locked=True)
+                .filter(pk=run_id, status=Run.Status.PARSING)
+                .first()
+            )
+            if locked is None:
+                log.info("run %s: another worker holds it", run_id)
+                return
+            summary = run_load(locked)
+            locked.counts = run_counts(locked)
+            locked.status = Run.Status.PARSED
+            locked.parsed_at = timezone.now()
+            locked.error = None
+            locked.save(update_fields=["counts", "status", "parsed_at", "error", "week"])
+            transaction.on_commit(
+                lambda: run_parsed.send(
+                    sender=Run,
+                    run_id=run_id,
+                    project_id=locked.project_id,
+                    week=locked.week,
+                    service_ids=summary.service_ids,
+                )
+            )
+    except LoadError as exc:
+        Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=exc.as_dict())
+        log.warning("run %s failed to parse: %s", run_id, exc)
+        return
+    log.info(
+        "run %s parsed: %s results, %s tests (%s new)",
+        run_id, summary.results, summary.tests, summary.new_tests,
+    )  # fmt: skip
+
+
+def runs_sweep_stuck(*, older_than_seconds: int | None = None, limit: int = 100) -> list[int]:
+    """Re-enqueue runs stuck in `received` or `parsing` (a lost message, a killed worker).
+    Capped per call; the next sweep takes the rest. Returns the run ids re-enqueued."""
+    from django.db.models import Q
+
+    from ingest.tasks import parse_run
+
+    age = settings.SUITEHEALTH_STUCK_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    cutoff = timezone.now() - dt.timedelta(seconds=age)
+    stuck = list(
+        Run.objects.filter(
+            Q(status=Run.Status.RECEIVED, received_at__lte=cutoff, claimed_at__isnull=True)
+            | Q(status__in=[Run.Status.RECEIVED, Run.Status.PARSING], claimed_at__lte=cutoff)
+        )
+        .order_by("received_at")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for run_id in stuck:
+        parse_run.delay(run_id)
+    if stuck:
+        log.warning("re-enqueued %d stuck runs: %s", len(stuck), stuck)
+    return stuck
