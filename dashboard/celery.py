@@ -9,21 +9,24 @@ import datetime as dt
 from celery import Celery
 from celery.schedules import crontab
 
+from dashboard.env import env_int
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dashboard.settings")
 
 app = Celery("suitehealth")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-from django.conf import settings  # noqa: E402  (after DJANGO_SETTINGS_MODULE is set)
+# Read here rather than from django.conf.settings: this module is imported while settings load.
+SWEEP_SECONDS = env_int("SUITEHEALTH_SWEEP_SECONDS", 120, minimum=1)
 
 # Every entry carries an expiry of about 1.5x its cadence: a backlog is dropped, not replayed.
 app.conf.beat_schedule = {
     # Re-enqueue runs stuck in received/parsing: a lost message or a killed worker loses nothing.
     "ingest-sweep-stuck-runs": {
         "task": "ingest.sweep_stuck_runs",
-        "schedule": dt.timedelta(seconds=settings.SUITEHEALTH_SWEEP_SECONDS),
-        "options": {"expires": settings.SUITEHEALTH_SWEEP_SECONDS * 1.5},
+        "schedule": dt.timedelta(seconds=SWEEP_SECONDS),
+        "options": {"expires": SWEEP_SECONDS * 1.5},
     },
     # Create the next weekly partitions of the results table ahead of time (PostgreSQL only).
     "ingest-ensure-partitions": {

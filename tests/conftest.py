@@ -15,3 +15,65 @@ def samples_dir() -> Path:
     if not SAMPLES.is_dir():
         pytest.fail(f"sample corpus not found at {SAMPLES} (set SUITEHEALTH_SAMPLES)")
     return SAMPLES
+
+
+# --- Personas and clients -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def project(db):  # type: ignore[no-untyped-def]
+    from ingest.services import project_create
+
+    return project_create(slug="mediaserver", name="Media server")
+
+
+@pytest.fixture
+def other_project(db):  # type: ignore[no-untyped-def]
+    from ingest.services import project_create
+
+    return project_create(slug="billing", name="Billing")
+
+
+@pytest.fixture
+def project_key(project) -> str:  # type: ignore[no-untyped-def]
+    from ingest.services import token_create
+
+    return token_create(project=project)[1]
+
+
+@pytest.fixture
+def other_key(other_project) -> str:  # type: ignore[no-untyped-def]
+    from ingest.services import token_create
+
+    return token_create(project=other_project)[1]
+
+
+@pytest.fixture
+def ci_client(project_key):  # type: ignore[no-untyped-def]
+    """A DRF client authenticated with the project's ingest key, as a CI job is."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {project_key}")
+    return client
+
+
+# --- Served mode: real worker processes ---------------------------------------------------------
+
+
+@pytest.fixture
+def served_only():  # type: ignore[no-untyped-def]
+    from django.conf import settings
+
+    if "postgresql" not in settings.DATABASES["default"]["ENGINE"] or not settings.REDIS_URL:
+        pytest.skip("needs DATABASE_URL (PostgreSQL) and REDIS_URL: run `make test`")
+
+
+@pytest.fixture
+def worker(transactional_db, served_only, tmp_path):  # type: ignore[no-untyped-def]
+    """A real Celery worker process on a clean broker, stopped after the test."""
+    from tests.workers import Worker, purge_broker
+
+    purge_broker()
+    with Worker(log_path=tmp_path / "worker.log") as running:
+        yield running

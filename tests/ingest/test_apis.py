@@ -1,0 +1,173 @@
+"""The upload API, in-process: validation, auth, idempotency and what gets stored."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from ingest.models import Result, Run, RunFile, Test
+from ingest.services import run_parse, token_create, token_revoke
+from tests.resultfiles import gz, junit_xml
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(client, files, **fields):  # type: ignore[no-untyped-def]
+    data = {"commit": "abc123", **fields}
+    data["file"] = [SimpleUploadedFile(name, content) for name, content in files]
+    return client.post("/api/v1/uploads", data, format="multipart")
+
+
+def db_state() -> tuple[int, int, int, int]:
+    return (Run.objects.count(), RunFile.objects.count(), Test.objects.count(), Result.objects.count())
+
+
+def test_it_accepts_an_upload_and_enqueues_parsing_on_commit(
+    ci_client, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = upload(
+            ci_client,
+            [("junit.xml", junit_xml(3, failed={1}))],
+            branch="main",
+            build_id="b-7",
+            job="unit",
+            build_url="https://ci.example/b/7",
+            environment="linux",
+        )
+    assert response.status_code == 202, response.content
+    body = response.json()
+    run = Run.objects.get()
+    assert body == {"run": run.pk, "status": "received", "url": f"/api/v1/runs/{run.pk}"}
+    assert (run.commit, run.branch, run.build_id, run.job) == ("abc123", "main", "b-7", "unit")
+    # The started_at comes from the file's suite timestamp when the upload gives none.
+    assert run.started_at.isoformat() == "2026-11-02T10:00:00+00:00"
+    assert run.week_label == "2026-W45"
+    stored = RunFile.objects.get()
+    assert gzip.decompress(bytes(stored.content)) == junit_xml(3, failed={1})
+    assert stored.format == "junit"
+    assert len(callbacks) == 1
+
+
+def test_it_parses_the_stored_run_into_results(ci_client):  # type: ignore[no-untyped-def]
+    response = upload(ci_client, [("a.xml", junit_xml(4, failed={2}, skipped={3}))])
+    run_id = response.json()["run"]
+    run_parse(run_id=run_id)
+    run = Run.objects.get(pk=run_id)
+    assert run.status == "parsed"
+    assert run.counts["passed"] == 2
+    assert run.counts["failed"] == 1
+    assert run.counts["skipped"] == 1
+    assert run.counts["tests"] == 4
+    results = list(Result.objects.filter(run_id=run_id).order_by("position"))
+    assert [r.outcome for r in results] == [0, 0, 1, 3]
+    assert [r.duration_ms for r in results] == [0, 1, 2, 3]
+    assert {r.timeline for r in results} == {"file 1"}
+    assert results[2].message.startswith("assert 1 == 2")
+    detail = ci_client.get(f"/api/v1/runs/{run_id}").json()
+    assert detail["status"] == "parsed"
+    assert detail["counts"]["failed"] == 1
+    assert detail["files"][0]["format"] == "junit"
+
+
+def test_it_returns_the_same_run_for_the_same_upload(ci_client):  # type: ignore[no-untyped-def]
+    first = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
+    again = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
+    # gzip of the same content is the same upload: digests are of decompressed content.
+    zipped = upload(ci_client, [("a.xml.gz", gz(junit_xml(2)))], build_id="42", job="unit")
+    assert first.status_code == 202
+    assert again.status_code == 200
+    assert zipped.status_code == 200
+    assert first.json()["run"] == again.json()["run"] == zipped.json()["run"]
+    assert Run.objects.count() == 1
+
+
+def test_it_makes_a_new_run_for_another_job_or_other_files(ci_client):  # type: ignore[no-untyped-def]
+    upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
+    assert upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="e2e").status_code == 202
+    assert upload(ci_client, [("a.xml", junit_xml(3))], build_id="42", job="unit").status_code == 202
+    assert Run.objects.count() == 3
+
+
+def test_it_requires_a_commit_and_stores_nothing(ci_client):  # type: ignore[no-untyped-def]
+    response = ci_client.post(
+        "/api/v1/uploads", {"file": [SimpleUploadedFile("a.xml", junit_xml(1))]}, format="multipart"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid"
+    assert "commit" in response.json()["fields"]
+    assert db_state() == (0, 0, 0, 0)
+
+
+def test_it_requires_a_file(ci_client):  # type: ignore[no-untyped-def]
+    response = ci_client.post("/api/v1/uploads", {"commit": "abc"}, format="multipart")
+    assert response.status_code == 400
+    assert response.json()["error"] == "no_files"
+
+
+def test_it_refuses_a_request_without_a_key(client):  # type: ignore[no-untyped-def]
+    response = client.post("/api/v1/uploads", {"commit": "abc"})
+    assert response.status_code == 401
+    assert response.json()["error"] == "not_authenticated"
+
+
+def test_it_refuses_an_unknown_or_revoked_key(project, client):  # type: ignore[no-untyped-def]
+    token, key = token_create(project=project)
+    token_revoke(token=token)
+    for header in (f"Token {key}", "Token nope", "Bearer x"):
+        response = client.post("/api/v1/uploads", {"commit": "a"}, HTTP_AUTHORIZATION=header)
+        assert response.status_code == 401
+        assert response.json()["error"] == "authentication_failed"
+
+
+def test_it_refuses_an_upload_naming_another_project(ci_client, other_project):  # type: ignore[no-untyped-def]
+    response = upload(ci_client, [("a.xml", junit_xml(1))], project="billing")
+    assert response.status_code == 403
+    assert response.json()["error"] == "wrong_project"
+    assert db_state() == (0, 0, 0, 0)
+
+
+def test_it_validates_ownership_of_runs_and_status(ci_client, other_key, client):  # type: ignore[no-untyped-def]
+    run_id = upload(ci_client, [("a.xml", junit_xml(1))]).json()["run"]
+    other = {"HTTP_AUTHORIZATION": f"Token {other_key}"}
+    assert client.get(f"/api/v1/runs/{run_id}", **other).status_code == 404
+    assert client.get("/api/v1/projects/mediaserver/status", **other).status_code == 403
+    assert ci_client.get(f"/api/v1/runs/{run_id}").status_code == 200
+
+
+def test_it_counts_pending_uploads(ci_client):  # type: ignore[no-untyped-def]
+    assert ci_client.get("/api/v1/projects/mediaserver/status").json() == {"pending": 0}
+    run_id = upload(ci_client, [("a.xml", junit_xml(1))]).json()["run"]
+    assert ci_client.get("/api/v1/projects/mediaserver/status").json() == {"pending": 1}
+    run_parse(run_id=run_id)
+    assert ci_client.get("/api/v1/projects/mediaserver/status").json() == {"pending": 0}
+
+
+def test_it_names_the_file_line_and_column_of_a_parse_error(ci_client):  # type: ignore[no-untyped-def]
+    broken = b'<testsuites>\n<testsuite name="x">\n<testcase name="a">\n</testsuites>'
+    response = upload(ci_client, [("good.xml", junit_xml(1)), ("bad.xml", broken)])
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "malformed_xml"
+    assert body["file"] == "bad.xml"
+    assert body["line"] == 4
+    assert isinstance(body["column"], int)
+    assert "bad.xml" in body["detail"]
+    assert db_state() == (0, 0, 0, 0)
+
+
+def test_it_answers_415_for_content_that_is_no_result_format(ci_client):  # type: ignore[no-untyped-def]
+    response = upload(ci_client, [("notes.txt", b"just some words\n")])
+    assert response.status_code == 415
+    assert response.json()["error"] == "unsupported_format"
+    assert response.json()["file"] == "notes.txt"
+
+
+def test_it_keeps_timelines_per_file_and_per_worker(ci_client):  # type: ignore[no-untyped-def]
+    files = [("w0.xml", junit_xml(2, worker="gw0")), ("plain.xml", junit_xml(2, prefix="t.B"))]
+    run_id = upload(ci_client, files).json()["run"]
+    run_parse(run_id=run_id)
+    timelines = set(Result.objects.filter(run_id=run_id).values_list("timeline", flat=True))
+    assert timelines == {"file 1/gw0", "file 2"}

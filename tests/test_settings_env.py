@@ -1,0 +1,75 @@
+"""Environment readers reject nonsense with a message naming the variable."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from dashboard.env import env_bool, env_int, env_list, env_secret
+
+
+def test_it_reads_booleans_and_rejects_unknown_words(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("FLAG", "yes")
+    assert env_bool("FLAG", False) is True
+    monkeypatch.setenv("FLAG", "Off")
+    assert env_bool("FLAG", True) is False
+    monkeypatch.setenv("FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="FLAG='maybe' is not a boolean"):
+        env_bool("FLAG", True)
+
+
+def test_it_reads_integers_with_a_minimum(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("N", "1_000")
+    assert env_int("N", 5) == 1000
+    monkeypatch.setenv("N", "ten")
+    with pytest.raises(ImproperlyConfigured, match="N='ten' is not a whole number"):
+        env_int("N", 5)
+    monkeypatch.setenv("N", "3")
+    with pytest.raises(ImproperlyConfigured, match="below the minimum of 10"):
+        env_int("N", 50, minimum=10)
+    monkeypatch.delenv("N")
+    assert env_int("N", 50) == 50
+
+
+def test_it_reads_lists_and_secret_files(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("HOSTS", "a.example, b.example,,")
+    assert env_list("HOSTS", []) == ["a.example", "b.example"]
+    secret = tmp_path / "key"
+    secret.write_text("s3cret\n")
+    monkeypatch.setenv("TOKEN_FILE", str(secret))
+    assert env_secret("TOKEN", "default") == "s3cret"
+    monkeypatch.setenv("TOKEN_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="TOKEN_FILE="):
+        env_secret("TOKEN", "default")
+
+
+def test_settings_refuse_an_unknown_database_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "DATABASE_URL": "mysql://x/y", "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
+    proc = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "DATABASE_URL='mysql://x/y'" in proc.stderr
+
+
+def test_the_system_checks_refuse_production_with_the_dev_key(settings) -> None:  # type: ignore[no-untyped-def]
+    from dashboard.checks import check_production_secrets
+
+    settings.DEBUG = False
+    settings.SECRET_KEY = settings.DEV_SECRET_KEY
+    assert [e.id for e in check_production_secrets(None)] == ["suitehealth.E001"]
+    settings.SECRET_KEY = "x" * 50
+    assert check_production_secrets(None) == []
+
+
+def test_the_system_checks_catch_a_misspelled_celery_setting(settings) -> None:  # type: ignore[no-untyped-def]
+    from dashboard.checks import check_celery_setting_names
+
+    assert check_celery_setting_names(None) == []
+    settings.CELERY_TASK_ACK_LATE = True
+    assert [e.id for e in check_celery_setting_names(None)] == ["suitehealth.E003"]
