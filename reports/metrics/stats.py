@@ -1,0 +1,127 @@
+"""Small statistics used by the isolation metrics.
+
+- Benjamini–Hochberg adjusted p-values (q-values) for a family of tests.
+- One-sided Fisher exact test ("the first row fails more often"): a scalar wrapper over
+  scipy.stats.fisher_exact and a vectorised form over many 2×2 tables, which is the
+  hypergeometric upper tail scipy computes for alternative="greater".
+- A one-sided Cochran–Mantel–Haenszel test over strata, used to check that an association
+  survives when the tables are split by position.
+- Laplace-smoothed failure rates, Haldane-corrected odds ratios, flip rate and binary entropy
+  of an outcome sequence (research/algorithms.md §1.2).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+from scipy import stats as _stats
+
+
+def benjamini_hochberg(pvalues: Sequence[float] | np.ndarray) -> np.ndarray:
+    """Benjamini–Hochberg q-values, in the order of the input.
+
+    q_(i) = min over j ≥ i of p_(j) · m / j, capped at 1 (step-up procedure).
+    """
+    p = np.asarray(pvalues, dtype=float)
+    m = p.size
+    if m == 0:
+        return p.copy()
+    order = np.argsort(p, kind="stable")
+    scaled = p[order] * m / np.arange(1, m + 1)
+    q_sorted = np.minimum.accumulate(scaled[::-1])[::-1]
+    out = np.empty(m, dtype=float)
+    out[order] = np.minimum(q_sorted, 1.0)
+    return out
+
+
+def fisher_greater(a: int, b: int, c: int, d: int) -> float:
+    """One-sided Fisher exact p-value for [[a, b], [c, d]]: is a larger than chance?"""
+    return float(_stats.fisher_exact([[a, b], [c, d]], alternative="greater").pvalue)
+
+
+def fisher_greater_many(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray
+) -> np.ndarray:
+    """fisher_greater over arrays of tables at once.
+
+    With margins fixed, a follows a hypergeometric law (population a+b+c+d, a+c successes,
+    a+b draws); the one-sided p-value is P(X ≥ a). Tables with an empty row or column carry no
+    information and get p = 1.
+    """
+    a, b, c, d = (np.asarray(x, dtype=np.int64) for x in (a, b, c, d))
+    total = a + b + c + d
+    successes = a + c
+    draws = a + b
+    p = np.ones(a.shape, dtype=float)
+    informative = (draws > 0) & (successes > 0) & (draws < total) & (successes < total)
+    if informative.any():
+        p[informative] = _stats.hypergeom.sf(
+            a[informative] - 1, total[informative], successes[informative], draws[informative]
+        )
+    return np.clip(p, 0.0, 1.0)
+
+
+def mantel_haenszel_greater(
+    a: np.ndarray, row1: np.ndarray, col1: np.ndarray, total: np.ndarray
+) -> np.ndarray:
+    """One-sided Cochran–Mantel–Haenszel p-values, with continuity correction.
+
+    Arrays have shape (strata, tables): for each stratum, `a` is the top-left cell, `row1` the
+    first row's total, `col1` the first column's total and `total` the stratum size. Strata of
+    fewer than two observations carry no information and are skipped. A table whose strata all
+    have a fixed margin has no variance and gets p = 1.
+    """
+    a, row1, col1, total = (np.asarray(x, dtype=float) for x in (a, row1, col1, total))
+    usable = total >= 2
+    safe_total = np.where(usable, total, 2.0)
+    expected = np.where(usable, row1 * col1 / safe_total, 0.0)
+    variance = np.where(
+        usable,
+        row1 * (safe_total - row1) * col1 * (safe_total - col1)
+        / (safe_total**2 * (safe_total - 1.0)),
+        0.0,
+    )
+    observed = np.where(usable, a, 0.0)
+    diff = observed.sum(axis=0) - expected.sum(axis=0) - 0.5
+    var = variance.sum(axis=0)
+    p = np.ones(diff.shape, dtype=float)
+    ok = var > 0
+    p[ok] = _stats.norm.sf(diff[ok] / np.sqrt(var[ok]))
+    return p
+
+
+def laplace_rate(failures: int, n: int) -> float:
+    """Laplace-smoothed failure rate (f + 1) / (n + 2): 1/2 with no history, never 0 or 1."""
+    return (failures + 1) / (n + 2)
+
+
+def haldane_odds_ratio(a: int, b: int, c: int, d: int) -> float:
+    """Odds ratio with 0.5 added to each cell, so empty cells give a finite value."""
+    return ((a + 0.5) * (d + 0.5)) / ((b + 0.5) * (c + 0.5))
+
+
+def flip_rate(failed: Sequence[bool]) -> float:
+    """Share of consecutive pairs whose outcomes differ: flips / (n − 1); 0 when n < 2."""
+    n = len(failed)
+    if n < 2:
+        return 0.0
+    flips = sum(1 for i in range(1, n) if failed[i] != failed[i - 1])
+    return flips / (n - 1)
+
+
+def binary_entropy(failure_rate: float) -> float:
+    """Entropy in bits of a pass/fail outcome with this failure rate (0 at 0 and 1, 1 at 0.5)."""
+    f = failure_rate
+    if f <= 0.0 or f >= 1.0:
+        return 0.0
+    return -(f * math.log2(f) + (1.0 - f) * math.log2(1.0 - f))
+
+
+def failures_contiguous(failed: Sequence[bool]) -> bool:
+    """True when all failures of the sequence form one unbroken block (none → False)."""
+    idx = [i for i, x in enumerate(failed) if x]
+    if not idx:
+        return False
+    return idx[-1] - idx[0] + 1 == len(idx)
