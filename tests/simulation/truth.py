@@ -1,0 +1,725 @@
+"""The planted ground truth of a simulated history, and what the data lets a detector see of it.
+
+Two layers:
+
+* `planted`: each behaviour as it was planted (test, service, commit/time range, parameters).
+* `findings`: what DESIGN.md's definitions should report, per ISO week, worked out from the
+  outcomes that were actually generated. Each expected finding is either *required* (the data
+  holds clear evidence in that week, with a margin over every threshold, so a correct detector
+  must report it) or merely *allowed* (the behaviour is real and active around that week, so
+  reporting it is not a false positive, but the evidence may fall short of a threshold or the
+  detector may reasonably attach it to a neighbouring week).
+
+  Recall is measured against `expected_findings` (required), precision against
+  `allowed_findings` (required + allowed).
+
+Week attribution, all weeks being ISO weeks of a run's start in UTC:
+  flaky               required in each week holding a flaky result of the test (a first-attempt
+                      failure from its own non-determinism that passed on retry in the run, or
+                      passed on the first attempt in another run of the same commit within
+                      7 days); allowed from its first own failure to three weeks after its last.
+  order_dependent     (victim, polluter) required in a week holding a polluter-caused failure
+                      when the 27 days up to the week's end hold >= 5 failing and >= 5 passing
+                      first attempts of the victim and >= 3 failures caused by that polluter
+                      alone; allowed in any week whose 28-day window holds a failure it caused.
+  cascade             root required in a week where its failure started >= 3 consecutive
+                      first-attempt failures on its timeline whose followers' baseline product
+                      (Laplace-smoothed 28-day failure rates, follower executions excluded) is
+                      < 1e-4 under every baseline variant; allowed for any such streak with a
+                      product < 1e-2 under some variant, whoever heads it.
+  regression          required in the week of the first non-outage main run at or after its
+                      commit, when the last 5 first-attempt main runs before passed; that week
+                      and the next allowed.
+  fixed               required in the week of the third consecutive first-attempt pass on main
+                      after the fix (regressions that were detectable, and broken tests); that
+                      week and the next allowed.
+  duration_regression required (slowdowns) in the week of the first main run of the change
+                      commit when >= 10 main commits with passed runs lie on each side; allowed
+                      with >= 5 each side, for that week and the next two. Speed-ups are
+                      `duration_improvement` the same way, and also allowed as
+                      `duration_regression` for detectors that file improvements under it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tests.simulation.behaviours import (
+    CASCADE,
+    ERROR,
+    FAILED,
+    FLAKY,
+    LEAK,
+    OD,
+    PASSED,
+    SKIPPED,
+    RunOutcome,
+    ServiceModel,
+)
+from tests.simulation.model import NEVER, SimConfig, TestId
+
+UTC = dt.UTC
+DAY = 86400.0
+KINDS = ("flaky", "order_dependent", "cascade", "regression", "fixed", "duration_regression",
+         "duration_improvement")
+
+
+def week_label(moment: dt.datetime | dt.date) -> str:
+    """ISO week `2026-W45` of a UTC moment (or a date)."""
+    if isinstance(moment, dt.datetime):
+        moment = moment.astimezone(UTC).date()
+    year, week, _ = moment.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def week_monday(label: str) -> dt.date:
+    year, week = label.split("-W")
+    return dt.date.fromisocalendar(int(year), int(week), 1)
+
+
+# --- Public truth records ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlantedEntry:
+    """One planted behaviour.
+
+    kind: flaky | order_dependent | cascade | regression | broken | slowdown | speedup | added |
+          removed | renamed.
+    test: the test carrying it (victim, cascade root, new identity of a renamed test).
+    related: polluters (order_dependent), followers seen (cascade), old identity (renamed).
+    from_*/until_*: the main commit (and its time) where it starts and stops applying; None for
+    the start or end of history.
+    """
+
+    kind: str
+    service: str
+    test: TestId
+    related: tuple[TestId, ...] = ()
+    from_commit: str | None = None
+    until_commit: str | None = None
+    from_time: str | None = None
+    until_time: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ExpectedFinding:
+    kind: str
+    service: str
+    test: TestId
+    related: TestId | None
+    week: str
+    required: bool
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, TestId, TestId | None]:
+        return (self.service, self.test, self.related)
+
+
+@dataclass(frozen=True)
+class PassRates:
+    """Exact service-week counts from the generated files.
+
+    First-attempt and final outcomes of every test-run in the service's runs whose start falls
+    in the week; `error` counts as failed; skipped never enters a rate.
+    """
+
+    service: str
+    week: str
+    runs: int = 0
+    commits: int = 0
+    results: int = 0  # attempt rows, retries included
+    tests: int = 0  # distinct tests with any result (skipped included)
+    passed: int = 0
+    failed: int = 0
+    skipped: int = 0
+    final_passed: int = 0
+    final_failed: int = 0
+    final_skipped: int = 0
+
+    @property
+    def pass_rate(self) -> float | None:
+        decided = self.passed + self.failed
+        return self.passed / decided if decided else None
+
+    @property
+    def final_pass_rate(self) -> float | None:
+        decided = self.final_passed + self.final_failed
+        return self.final_passed / decided if decided else None
+
+
+@dataclass(frozen=True)
+class TestInfo:
+    __test__ = False
+
+    service: str
+    test: TestId
+    first_seen: str
+    last_seen: str
+    roles: tuple[str, ...] = ()
+
+
+@dataclass
+class Truth:
+    """Ground truth of one simulated history (see the module docstring)."""
+
+    project: str
+    seed: int
+    profile: str
+    reference_branch: str
+    start: str
+    now: str
+    weeks: list[str]
+    services: dict[str, dict[str, Any]]
+    planted: list[PlantedEntry]
+    findings: list[ExpectedFinding]
+    service_weeks: dict[tuple[str, str], PassRates]
+    tests: list[TestInfo]
+    outages: list[dict[str, Any]]
+    main_commits: list[tuple[str, str]] = field(default_factory=list)  # (sha, ISO time), in order
+    totals: dict[str, int] = field(default_factory=dict)
+
+    # --- Queries ----------------------------------------------------------------------------
+
+    def findings_of(self, kind: str, week: str | None = None,
+                    required_only: bool = True) -> list[ExpectedFinding]:
+        _check_kind(kind)
+        return [f for f in self.findings
+                if f.kind == kind and (week is None or f.week == week)
+                and (f.required or not required_only)]
+
+    def expected_findings(self, kind: str,
+                          week: str | None = None) -> set[tuple[str, TestId, TestId | None]]:
+        """(service, test, related test) a correct detector must report (recall's denominator).
+
+        With `week`, only those due in that ISO week; without, over the whole history.
+        """
+        return {f.key for f in self.findings_of(kind, week)}
+
+    def allowed_findings(self, kind: str,
+                         week: str | None = None) -> set[tuple[str, TestId, TestId | None]]:
+        """Everything a detector may report without it being a false positive (precision)."""
+        return {f.key for f in self.findings_of(kind, week, required_only=False)}
+
+    @property
+    def noise_tests(self) -> set[tuple[str, TestId]]:
+        """Tests with nothing planted of their own: they must never be a finding's `test`.
+
+        Includes cascade followers (their failures are the root's), polluters and cleaners
+        (they appear only as an order-dependence finding's `related_test`), renamed, added and
+        removed tests, and always-skipped ones.
+        """
+        own = {"flaky", "order_dependent", "cascade", "regression", "broken", "slowdown",
+               "speedup"}
+        carriers = {(p.service, p.test) for p in self.planted if p.kind in own}
+        return {(t.service, t.test) for t in self.tests} - carriers
+
+    def planted_of(self, kind: str) -> list[PlantedEntry]:
+        return [p for p in self.planted if p.kind == kind]
+
+    def pass_rates(self, service: str, week: str) -> PassRates:
+        """Exact first-attempt and final pass-rate counts of a service-week."""
+        return self.service_weeks.get((service, week), PassRates(service, week))
+
+    def service_names(self) -> list[str]:
+        return list(self.services)
+
+    def main_index(self) -> dict[str, int]:
+        """Position of each reference-branch commit in the history (0 = first)."""
+        return {sha: i for i, (sha, _) in enumerate(self.main_commits)}
+
+    # --- JSON -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": 1,
+            "project": self.project,
+            "seed": self.seed,
+            "profile": self.profile,
+            "reference_branch": self.reference_branch,
+            "start": self.start,
+            "now": self.now,
+            "weeks": self.weeks,
+            "services": self.services,
+            "totals": self.totals,
+            "planted": [
+                {**asdict(p), "test": p.test.as_dict(),
+                 "related": [r.as_dict() for r in p.related]}
+                for p in self.planted
+            ],
+            "findings": [
+                {**asdict(f), "test": f.test.as_dict(),
+                 "related": f.related.as_dict() if f.related else None}
+                for f in self.findings
+            ],
+            "service_weeks": [
+                {**asdict(r), "pass_rate": r.pass_rate, "final_pass_rate": r.final_pass_rate}
+                for r in self.service_weeks.values()
+            ],
+            "tests": [{**asdict(t), "test": t.test.as_dict(), "roles": list(t.roles)}
+                      for t in self.tests],
+            "outages": self.outages,
+            "main_commits": [list(c) for c in self.main_commits],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=1, sort_keys=True) + "\n"
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Truth:
+        planted = [
+            PlantedEntry(**{**p, "test": TestId.from_dict(p["test"]),
+                            "related": tuple(TestId.from_dict(r) for r in p["related"])})
+            for p in data["planted"]
+        ]
+        findings = [
+            ExpectedFinding(**{**f, "test": TestId.from_dict(f["test"]),
+                               "related": TestId.from_dict(f["related"]) if f["related"]
+                               else None})
+            for f in data["findings"]
+        ]
+        weeks = {}
+        for r in data["service_weeks"]:
+            r = {k: v for k, v in r.items() if k not in ("pass_rate", "final_pass_rate")}
+            weeks[(r["service"], r["week"])] = PassRates(**r)
+        tests = [TestInfo(**{**t, "test": TestId.from_dict(t["test"]),
+                             "roles": tuple(t["roles"])}) for t in data["tests"]]
+        return cls(
+            project=data["project"], seed=data["seed"], profile=data["profile"],
+            reference_branch=data["reference_branch"], start=data["start"], now=data["now"],
+            weeks=data["weeks"], services=data["services"], planted=planted, findings=findings,
+            service_weeks=weeks, tests=tests, outages=data["outages"],
+            main_commits=[(c[0], c[1]) for c in data.get("main_commits", [])],
+            totals=data.get("totals", {}),
+        )
+
+    @classmethod
+    def load(cls, path: str | Path) -> Truth:
+        return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ValueError(f"unknown finding kind {kind!r}; one of {', '.join(KINDS)}")
+
+
+# --- Building the truth while the history is generated ----------------------------------------
+
+
+@dataclass(slots=True)
+class Obs:
+    """One run of a tracked (planted) test."""
+
+    seq: int
+    ts: float
+    day: int
+    week: str
+    on_main: bool
+    sha: str
+    base: int
+    first: int
+    final: int
+    cause: int
+    retry_passed: bool
+    outage: bool
+    before: frozenset[int] = frozenset()
+    dirty: frozenset[int] = frozenset()
+
+
+@dataclass(slots=True)
+class _Streak:
+    service: int
+    seq: int
+    day: int
+    week: str
+    head: int
+    head_cause: int
+    followers: tuple[int, ...]
+    follower_causes: tuple[int, ...]
+
+
+class _WeekCounts:
+    __slots__ = ("runs", "commits", "results", "tests", "first", "final")
+
+    def __init__(self, n: int) -> None:
+        self.runs = 0
+        self.commits: set[str] = set()
+        self.results = 0
+        self.tests = np.zeros(n, dtype=bool)
+        self.first = np.zeros(4, dtype=np.int64)
+        self.final = np.zeros(4, dtype=np.int64)
+
+
+class TruthBuilder:
+    """Accumulates, run by run, what the truth needs; memory stays small for long histories."""
+
+    def __init__(self, config: SimConfig, models: list[ServiceModel],
+                 main_commits: list[tuple[str, dt.datetime]]) -> None:
+        self.config = config
+        self.models = models
+        self.main_commits = main_commits
+        self.start = config.start
+        self.start_date = self.start.date()
+        self.days = (config.now.astimezone(UTC).date() - self.start_date).days + 1
+        shape = [(m.n, self.days) for m in models]
+        # Per test and day: decided first attempts and failures, cascade followers left out,
+        # split by whether the run was an outage (baselines may or may not count those).
+        self.dec = [np.zeros(s, dtype=np.int32) for s in shape]
+        self.fail = [np.zeros(s, dtype=np.int32) for s in shape]
+        self.dec_outage = [np.zeros(s, dtype=np.int32) for s in shape]
+        self.fail_outage = [np.zeros(s, dtype=np.int32) for s in shape]
+        self.first_seen = [np.full(m.n, -1.0) for m in models]
+        self.last_seen = [np.full(m.n, -1.0) for m in models]
+        self.weeks: dict[tuple[int, str], _WeekCounts] = {}
+        self.tracked: list[list[int]] = [sorted(m.planted_tests()) for m in models]
+        self.obs: dict[tuple[int, int], list[Obs]] = defaultdict(list)
+        self.streaks: list[_Streak] = []
+        self.followers: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
+        self.outages: list[dict[str, Any]] = []
+        self.total_runs = 0
+        self.total_results = 0
+
+    def observe(self, service: int, seq: int, sha: str, branch: str, base: int,
+                started: dt.datetime, outcome: RunOutcome, meta: dict[str, Any]) -> None:
+        model = self.models[service]
+        ts = started.timestamp()
+        day = (started.date() - self.start_date).days
+        week = week_label(started)
+        counts = self.weeks.get((service, week))
+        if counts is None:
+            counts = self.weeks[(service, week)] = _WeekCounts(model.n)
+        first = np.asarray(outcome.first_out, dtype=np.int8)
+        final = np.asarray(outcome.final_out, dtype=np.int8)
+        ran = first >= 0
+        counts.runs += 1
+        counts.commits.add(sha)
+        counts.results += len(outcome.attempts)
+        counts.tests |= ran
+        counts.first += np.bincount(first[ran], minlength=4)[:4]
+        counts.final += np.bincount(final[ran], minlength=4)[:4]
+        self.total_runs += 1
+        self.total_results += len(outcome.attempts)
+
+        cause = np.asarray(outcome.first_cause, dtype=np.int8)
+        decided = ran & (first != SKIPPED) & (cause != CASCADE)
+        failed = decided & ((first == FAILED) | (first == ERROR))
+        dec, fail = ((self.dec_outage, self.fail_outage) if outcome.outage
+                     else (self.dec, self.fail))
+        dec[service][decided, day] += 1
+        fail[service][failed, day] += 1
+        fs = self.first_seen[service]
+        fs[ran & (fs < 0)] = ts
+        self.last_seen[service][ran] = ts
+
+        on_main = branch == self.config.reference_branch
+        for t in self.tracked[service]:
+            f = outcome.first_out[t]
+            if f < 0:
+                continue
+            before, dirty = outcome.od_seen.get(t, (frozenset(), frozenset()))
+            self.obs[(service, t)].append(Obs(
+                seq, ts, day, week, on_main, sha, base, f, outcome.final_out[t],
+                outcome.first_cause[t], t in outcome.retry_passed, outcome.outage, before, dirty))
+
+        if outcome.outage:
+            self.outages.append({**meta, "service": model.spec.name, "week": week})
+            return
+        for timeline in outcome.timelines:
+            self._scan(service, seq, day, week, timeline)
+
+    def _scan(self, service: int, seq: int, day: int, week: str,
+              timeline: list[tuple[int, int, int]]) -> None:
+        """Record failure streaks (>= 3) and which tests followed a leaking root."""
+        root = -1
+        start = -1
+        n = len(timeline)
+        for k in range(n + 1):
+            if k < n:
+                t, out, cause = timeline[k]
+                if cause == LEAK:
+                    root = t
+                elif cause == CASCADE and root >= 0:
+                    self.followers[(service, root)][t] += 1
+                else:
+                    root = -1
+                failing = out == FAILED or out == ERROR
+            else:
+                failing = False
+            if failing:
+                if start < 0:
+                    start = k
+            elif start >= 0:
+                if k - start >= 3:
+                    part = timeline[start:k]
+                    self.streaks.append(_Streak(
+                        service, seq, day, week, part[0][0], part[0][2],
+                        tuple(p[0] for p in part[1:]), tuple(p[2] for p in part[1:])))
+                start = -1
+
+    # --- Finishing --------------------------------------------------------------------------
+
+    def _when(self, commit: int) -> tuple[str | None, str | None]:
+        if commit <= 0 or commit >= NEVER or commit >= len(self.main_commits):
+            return None, None
+        sha, at = self.main_commits[commit]
+        return sha, at.isoformat()
+
+    def _history_weeks(self) -> list[str]:
+        weeks = []
+        day = self.start_date
+        end = self.config.now.astimezone(UTC).date()
+        while day <= end:
+            weeks.append(week_label(day))
+            day += dt.timedelta(days=7)
+        return weeks
+
+    def finish(self) -> Truth:
+        weeks = self._history_weeks()
+        week_index = {w: i for i, w in enumerate(weeks)}
+        findings: list[ExpectedFinding] = []
+        planted: list[PlantedEntry] = []
+        models = self.models
+
+        def add(kind: str, s: int, test: int, related: int | None, week: str, required: bool,
+                **evidence: Any) -> None:
+            m = models[s]
+            findings.append(ExpectedFinding(
+                kind, m.spec.name, m.ident(test),
+                m.ident(related) if related is not None else None, week, required, evidence))
+
+        def later(week: str, n: int) -> list[str]:
+            i = week_index[week]
+            return weeks[i + 1: i + 1 + n]
+
+        for s, model in enumerate(models):
+            name = model.spec.name
+            for p in model.planted:
+                start_sha, start_at = self._when(p.start)
+                end_sha, end_at = self._when(p.end)
+                params = dict(p.params)
+                related = tuple(model.ident(r) for r in p.related)
+                if p.kind == "order_dependent":
+                    params["cleaners"] = {
+                        str(model.ident(int(pol))): [model.ident(c).as_dict() for c in cl]
+                        for pol, cl in p.params.get("cleaners", {}).items()}
+                if p.kind == "cascade":
+                    seen = self.followers.get((s, p.test), Counter())
+                    ordered = sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))
+                    related = tuple(model.ident(t) for t, _ in ordered)
+                    params["followers"] = [
+                        {"test": model.ident(t).as_dict(), "times": c} for t, c in ordered]
+                planted.append(PlantedEntry(p.kind, name, model.ident(p.test), related,
+                                            start_sha, end_sha, start_at, end_at, params))
+                obs = self.obs.get((s, p.test), [])
+                if p.kind in ("flaky", "cascade"):
+                    self._flaky_findings(s, p.test, obs, p.kind == "flaky", add, later)
+                if p.kind == "order_dependent":
+                    self._od_findings(s, p.test, p.related, obs, weeks, add)
+                if p.kind == "regression":
+                    found = self._regression_findings(s, p.test, p.start, obs, add, later)
+                    if found and p.end < NEVER:
+                        self._fixed_findings(s, p.test, p.end, obs, add, later)
+                if p.kind == "broken":
+                    self._fixed_findings(s, p.test, p.end, obs, add, later)
+                if p.kind in ("slowdown", "speedup"):
+                    self._duration_findings(s, p.test, p.start, p.kind, obs, add, later)
+        self._cascade_findings(add)
+
+        service_weeks: dict[tuple[str, str], PassRates] = {}
+        for (s, week), c in sorted(self.weeks.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+            name = models[s].spec.name
+            service_weeks[(name, week)] = PassRates(
+                name, week, c.runs, len(c.commits), c.results, int(c.tests.sum()),
+                int(c.first[PASSED]), int(c.first[FAILED] + c.first[ERROR]),
+                int(c.first[SKIPPED]), int(c.final[PASSED]), int(c.final[FAILED] + c.final[ERROR]),
+                int(c.final[SKIPPED]))
+
+        tests: list[TestInfo] = []
+        for s, model in enumerate(models):
+            roles: dict[int, list[str]] = defaultdict(list)
+            for p in model.planted:
+                roles[p.test].append(p.kind)
+                if p.kind == "order_dependent":
+                    for r in p.related:
+                        roles[r].append("polluter")
+            for cleaner in model.cleaners:
+                roles[cleaner].append("cleaner")
+            for (fs, root), seen in self.followers.items():
+                if fs == s:
+                    for t in seen:
+                        roles[t].append("cascade_follower")
+            for d in model.defs:
+                if d.skip:
+                    roles[d.idx].append("skipped")
+            fs_arr, ls_arr = self.first_seen[s], self.last_seen[s]
+            for t in range(model.n):
+                if fs_arr[t] < 0:
+                    continue
+                tests.append(TestInfo(
+                    model.spec.name, model.ident(t),
+                    dt.datetime.fromtimestamp(fs_arr[t], UTC).isoformat(),
+                    dt.datetime.fromtimestamp(ls_arr[t], UTC).isoformat(),
+                    tuple(sorted(set(roles.get(t, ()))))))
+
+        services = {
+            m.spec.name: {
+                "style": m.spec.style, "format": m.spec.format, "gzip": m.spec.gzip,
+                "workers": m.worker_names, "retries": m.spec.retries, "tests": m.spec.tests,
+            }
+            for m in models
+        }
+        findings.sort(key=lambda f: (f.kind, f.service, f.week, f.test, f.related or ()))
+        return Truth(
+            project=self.config.project, seed=self.config.seed, profile=self.config.profile,
+            reference_branch=self.config.reference_branch, start=self.start.isoformat(),
+            now=self.config.now.astimezone(UTC).isoformat(), weeks=weeks,
+            services=services, planted=planted, findings=findings,
+            service_weeks=service_weeks, tests=tests, outages=self.outages,
+            main_commits=[(sha, at.isoformat()) for sha, at in self.main_commits],
+            totals={"runs": self.total_runs, "results": self.total_results,
+                    "main_commits": len(self.main_commits)},
+        )
+
+    # --- Per-kind evidence ------------------------------------------------------------------
+
+    def _flaky_findings(self, s: int, test: int, obs: list[Obs], required_kind: bool,
+                        add: Any, later: Any) -> None:
+        """Flaky results of a test with its own non-determinism (a flaky test or a root)."""
+        passes: dict[str, list[float]] = defaultdict(list)
+        for o in obs:
+            if not o.outage and o.first == PASSED:
+                passes[o.sha].append(o.ts)
+        own_weeks: list[str] = []
+        result_weeks: dict[str, int] = Counter()
+        for o in obs:
+            if o.outage or o.cause not in (FLAKY, LEAK):
+                continue
+            own_weeks.append(o.week)
+            same_commit = any(abs(ts - o.ts) <= 7 * DAY for ts in passes.get(o.sha, ()))
+            if o.retry_passed or same_commit:
+                result_weeks[o.week] += 1
+        if not own_weeks:
+            return
+        for week, n in result_weeks.items():
+            add("flaky", s, test, None, week, required_kind, flaky_results=n)
+        span = sorted(set(own_weeks))
+        allowed = set()
+        for week in span:
+            allowed.add(week)
+            allowed.update(later(week, 3))
+        for week in sorted(allowed - set(result_weeks)):
+            add("flaky", s, test, None, week, False)
+
+    def _od_findings(self, s: int, victim: int, polluters: tuple[int, ...], obs: list[Obs],
+                     weeks: list[str], add: Any) -> None:
+        decided = [o for o in obs if not o.outage and o.first != SKIPPED]
+        for week in weeks:
+            end = dt.datetime.combine(week_monday(week) + dt.timedelta(days=7), dt.time(0),
+                                      tzinfo=UTC).timestamp()
+            near = [o for o in decided if end - 27 * DAY <= o.ts < end]
+            wide = [o for o in decided if end - 28 * DAY <= o.ts < end]
+            fails = sum(1 for o in near if o.first != PASSED)
+            passes = sum(1 for o in near if o.first == PASSED)
+            for p in polluters:
+                others = set(polluters) - {p}
+                alone = sum(1 for o in near if o.cause == OD and p in o.dirty
+                            and not others.intersection(o.before))
+                this_week = any(o.cause == OD and p in o.dirty and o.week == week for o in near)
+                caused = sum(1 for o in wide if o.cause == OD and p in o.dirty)
+                if fails >= 5 and passes >= 5 and alone >= 3 and this_week:
+                    add("order_dependent", s, victim, p, week, True, failures=fails,
+                        passes=passes, explained=alone)
+                elif caused:
+                    add("order_dependent", s, victim, p, week, False, failures=fails,
+                        passes=passes, explained=caused)
+
+    def _cascade_findings(self, add: Any) -> None:
+        for st in self.streaks:
+            model = self.models[st.service]
+            products = []
+            for lo, hi in ((st.day - 28, st.day), (st.day - 27, st.day + 1)):
+                lo = max(0, lo)
+                for with_outages in (False, True):
+                    product = 1.0
+                    for f in st.followers:
+                        n = int(self.dec[st.service][f, lo:hi].sum())
+                        k = int(self.fail[st.service][f, lo:hi].sum())
+                        if with_outages:
+                            n += int(self.dec_outage[st.service][f, lo:hi].sum())
+                            k += int(self.fail_outage[st.service][f, lo:hi].sum())
+                        product *= (k + 1) / (n + 2)
+                    products.append(product)
+            planted_root = (st.head in model.leaks and st.head_cause == LEAK
+                            and st.follower_causes[0] == CASCADE)
+            worst, best = max(products), min(products)
+            evidence = {"length": len(st.followers) + 1, "product": float(f"{worst:.3g}"),
+                        "run": st.seq}
+            if planted_root and worst < 1e-4:
+                add("cascade", st.service, st.head, None, st.week, True, **evidence)
+            elif best < 1e-2:
+                add("cascade", st.service, st.head, None, st.week, False, **evidence)
+
+    def _regression_findings(self, s: int, test: int, commit: int, obs: list[Obs], add: Any,
+                             later: Any) -> bool:
+        main = [o for o in obs if o.on_main]
+        for i, o in enumerate(main):
+            if o.base < commit or o.outage:
+                continue
+            if o.final not in (FAILED, ERROR):
+                return False
+            before = [x for x in main[:i] if x.base < commit and x.first != SKIPPED][-5:]
+            clean = len(before) == 5 and all(x.first == PASSED for x in before)
+            add("regression", s, test, None, o.week, clean, first_run=o.seq)
+            for week in later(o.week, 1):
+                add("regression", s, test, None, week, False, first_run=o.seq)
+            return True
+        return False
+
+    def _fixed_findings(self, s: int, test: int, fix: int, obs: list[Obs], add: Any,
+                        later: Any) -> None:
+        if fix >= NEVER:
+            return
+        streak = 0
+        for o in obs:
+            if not o.on_main or o.base < fix or o.first == SKIPPED:
+                continue
+            if o.first == PASSED:
+                streak += 1
+                if streak == 3:
+                    add("fixed", s, test, None, o.week, True, third_pass_run=o.seq)
+                    for week in later(o.week, 1):
+                        add("fixed", s, test, None, week, False, third_pass_run=o.seq)
+                    return
+            else:
+                streak = 0
+
+    def _duration_findings(self, s: int, test: int, commit: int, kind: str, obs: list[Obs],
+                           add: Any, later: Any) -> None:
+        main = [o for o in obs if o.on_main]
+        before = {o.sha for o in main if o.first == PASSED and o.base < commit}
+        after = {o.sha for o in main if o.first == PASSED and o.base >= commit}
+        first = next((o for o in main if o.base >= commit), None)
+        if first is None or len(before) < 5 or len(after) < 5:
+            return
+        required = len(before) >= 10 and len(after) >= 10
+        name = "duration_regression" if kind == "slowdown" else "duration_improvement"
+        evidence = {"points_before": len(before), "points_after": len(after)}
+        add(name, s, test, None, first.week, required, **evidence)
+        for week in later(first.week, 2):
+            add(name, s, test, None, week, False, **evidence)
+        if kind == "speedup":
+            for week in [first.week, *later(first.week, 2)]:
+                add("duration_regression", s, test, None, week, False, **evidence)
+
