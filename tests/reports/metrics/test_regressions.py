@@ -1,0 +1,244 @@
+"""Regressions and fixed tests on hand-made reference-branch histories.
+
+A history is written one character per run: P passed, F failed on every attempt (two attempts),
+E error, R failed then passed on retry, S skipped. Run i is commit c<i> unless commits are given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from reports.metrics.data import (
+    ERROR,
+    FAILED,
+    PASSED,
+    SKIPPED,
+    Execution,
+    RunMeta,
+    TestRun,
+    group_test_runs,
+)
+from reports.metrics.params import MetricParams
+from reports.metrics.regressions import (
+    FIXED,
+    OPEN,
+    REGRESSION,
+    RESOLVED,
+    RegressionFinding,
+    regression_findings,
+)
+
+PARAMS = MetricParams()
+T0 = dt.datetime(2026, 2, 2, tzinfo=dt.UTC)
+ATTEMPTS = {
+    "P": [PASSED],
+    "F": [FAILED, FAILED],
+    "E": [ERROR],
+    "R": [FAILED, PASSED],
+    "S": [SKIPPED],
+}
+
+
+def history(
+    spec: str,
+    *,
+    test: int = 1,
+    start: int = 0,
+    commits: list[str] | None = None,
+    branch: str = "main",
+) -> tuple[list[RunMeta], list[TestRun]]:
+    runs, executions = [], []
+    for i, ch in enumerate(spec):
+        run = start + i
+        commit = commits[i] if commits else f"c{run}"
+        runs.append(RunMeta(run, commit, branch, T0 + dt.timedelta(hours=run)))
+        for attempt, outcome in enumerate(ATTEMPTS[ch], start=1):
+            executions.append(Execution(run, test, attempt, outcome, 10, "w0", 0))
+    return runs, group_test_runs(executions)
+
+
+def findings(
+    runs: list[RunMeta],
+    test_runs: list[TestRun],
+    *,
+    flaky: set[int] | None = None,
+    followers: set[tuple[int, int]] | None = None,
+    outages: set[int] | None = None,
+) -> list[RegressionFinding]:
+    return regression_findings(
+        runs,
+        test_runs,
+        flaky_tests=flaky or set(),
+        cascade_followers=followers or set(),
+        outage_runs=outages or set(),
+        params=PARAMS,
+    )
+
+
+def test_a_regression_later_fixed_is_resolved_with_a_fixed_finding() -> None:
+    # runs:   0-4 pass, 5-6 fail, 7-9 pass
+    regression, fixed = findings(*history("PPPPPFFPPP"))
+    assert regression.kind == REGRESSION and regression.status == RESOLVED
+    assert (regression.first_run, regression.last_run, regression.commit) == (5, 6, "c5")
+    assert regression.started_at == T0 + dt.timedelta(hours=5)
+    assert regression.confirmed  # failed again at the next commit
+    assert (regression.last_passing_run, regression.last_passing_commit) == (4, "c4")
+    assert (regression.fixing_run, regression.fixing_commit) == (7, "c7")
+    assert regression.evidence["baseline_runs"] == [0, 1, 2, 3, 4]
+    assert regression.evidence["failing_runs"] == [5, 6]
+    assert regression.evidence["confirmed_by_run"] == 6
+    assert regression.evidence["fixing_runs"] == [7, 8, 9]
+
+    assert fixed.kind == FIXED and fixed.status == RESOLVED
+    # Attributed to the first pass of the streak, completed by the third.
+    assert (fixed.first_run, fixed.last_run, fixed.commit) == (7, 9, "c7")
+    assert fixed.first_failing_run == 5 and fixed.fixing_run == 7
+    assert fixed.evidence["broken_since_first_run"] is False
+
+
+def test_it_needs_five_passes_before_the_failure() -> None:
+    assert findings(*history("PPPPFFFF")) == []
+    [regression] = findings(*history("PPPPPFFFF"))
+    assert regression.first_run == 5 and regression.status == OPEN
+
+
+def test_a_single_failure_is_an_open_unconfirmed_regression() -> None:
+    [regression] = findings(*history("PPPPPPF"))
+    assert (regression.status, regression.confirmed, regression.first_run) == (OPEN, False, 6)
+    assert regression.fixing_run is None
+    assert regression.evidence["confirmed_by_run"] is None
+
+
+def test_a_failure_on_the_same_commit_confirms() -> None:
+    commits = ["a", "b", "c", "d", "e", "f", "f"]
+    [regression] = findings(*history("PPPPPFF", commits=commits))
+    assert regression.confirmed and regression.evidence["confirmed_by_run"] == 6
+
+
+def test_a_failure_two_commits_later_does_not_confirm() -> None:
+    # Fails at c5, passes at c6 (the next commit), fails at c7: not a confirmation.
+    [regression] = findings(*history("PPPPPFPF"))
+    assert not regression.confirmed and regression.status == OPEN
+    assert regression.last_run == 7  # the episode goes on; the pass at c6 was one of a streak
+
+
+def test_an_unconfirmed_blip_resolves_without_a_fixed_finding() -> None:
+    [regression] = findings(*history("PPPPPFPPP"))
+    assert regression.status == RESOLVED and not regression.confirmed
+    assert regression.fixing_run == 6
+
+
+def test_a_test_broken_from_its_first_run_is_only_ever_fixed() -> None:
+    [fixed] = findings(*history("FFFFPPP"))
+    assert fixed.kind == FIXED
+    assert (fixed.first_run, fixed.last_run, fixed.first_failing_run) == (4, 6, 0)
+    assert fixed.last_passing_run is None
+    assert fixed.evidence["broken_since_first_run"] is True
+    assert fixed.evidence["failures"] == 4
+    # Still broken: nothing yet.
+    assert findings(*history("FFFFPP")) == []
+    # Two passes, a failure, then three passes: the fix is the last streak.
+    [fixed] = findings(*history("FFPPFPPP"))
+    assert fixed.first_run == 5
+
+
+def test_after_a_fix_a_new_regression_needs_a_fresh_baseline() -> None:
+    # Broken from the start, fixed at 2-4, five passes (2-6), then a confirmed regression at 7.
+    result = findings(*history("FFPPPPPFF"))
+    assert [(f.kind, f.status, f.first_run) for f in result] == [
+        (FIXED, RESOLVED, 2),
+        (REGRESSION, OPEN, 7),
+    ]
+    # Only four passes after the fix: the failure at 6 is not a regression.
+    assert [f.kind for f in findings(*history("FFPPPPFF"))] == [FIXED]
+
+
+def test_a_flaky_test_has_no_findings() -> None:
+    assert findings(*history("PPPPPFFPPP"), flaky={1}) == []
+    assert findings(*history("FFFPPP"), flaky={1}) == []
+    assert len(findings(*history("PPPPPFFPPP"), flaky={2})) == 2
+
+
+def test_a_failure_passed_on_retry_is_not_a_regression() -> None:
+    assert findings(*history("PPPPPRRR")) == []
+    # ...and it breaks the baseline: the last five before the failure include a retry pass.
+    assert findings(*history("PPPPPRPPPPF")) == []
+    # ...and it breaks a fixing streak.
+    regression, fixed = findings(*history("PPPPPFFPPRPPP"))
+    assert regression.fixing_run == 10 and fixed.first_run == 10
+
+
+def test_errors_count_as_failures() -> None:
+    [regression, fixed] = findings(*history("PPPPPEEPPP"))
+    assert regression.confirmed and fixed.first_run == 7
+
+
+def test_skipped_runs_are_transparent() -> None:
+    [regression] = findings(*history("PPSPPPSF"))
+    assert regression.first_run == 7
+    assert regression.evidence["baseline_runs"] == [0, 1, 3, 4, 5]
+    assert regression.last_passing_run == 5
+
+
+def test_a_cascade_follower_failure_is_ignored() -> None:
+    runs, test_runs = history("PPPPPFPPP")
+    assert findings(runs, test_runs, followers={(5, 1)}) == []
+    # The follower is neither a pass nor a failure: four passes and it do not make a baseline.
+    runs, test_runs = history("PPPPFF")
+    assert findings(runs, test_runs, followers={(4, 1)}) == []
+    # A follower of another test in the same run changes nothing for this one.
+    runs, test_runs = history("PPPPPFF")
+    assert len(findings(runs, test_runs, followers={(5, 2)})) == 1
+
+
+def test_an_outage_run_is_ignored() -> None:
+    runs, test_runs = history("PPPPPFPPP")
+    assert findings(runs, test_runs, outages={5}) == []
+    # Confirmation cannot come from an outage run either.
+    runs, test_runs = history("PPPPPFF")
+    [regression] = findings(runs, test_runs, outages={6})
+    assert not regression.confirmed and regression.last_run == 5
+
+
+def test_a_pass_on_the_same_commit_makes_the_failure_flaky_not_a_regression() -> None:
+    commits = ["a", "b", "c", "d", "e", "f", "f"]
+    assert findings(*history("PPPPPFP", commits=commits)) == []
+    # The rerun may come first.
+    assert findings(*history("PPPPPPF", commits=commits)) == []
+
+
+def test_other_branches_are_ignored() -> None:
+    runs, test_runs = history("PPPPP")
+    more_runs, more = history("FF", start=5, branch="feature")
+    assert findings(runs + more_runs, test_runs + more) == []
+
+
+def test_a_renamed_test_is_two_ids_without_a_false_regression() -> None:
+    # Test 1 is renamed to test 2 at run 7: 1 stops appearing, 2 starts passing.
+    old_runs, old = history("PPPPPPP", test=1)
+    new_runs, new = history("PPPP", test=2, start=7)
+    assert findings(old_runs + new_runs, old + new) == []
+    # The new id starting in a failing state is "broken from the start", not a regression.
+    new_runs, new = history("FPPP", test=2, start=7)
+    [fixed] = findings(old_runs + new_runs, old + new)
+    assert (fixed.test, fixed.kind, fixed.first_run) == (2, FIXED, 8)
+
+
+def test_findings_are_the_same_whatever_the_input_order() -> None:
+    runs_a, trs_a = history("PPPPPFFPPPPPPFF", test=1)
+    runs_b, trs_b = history("FFPPPPPPFPP", test=2, start=100)
+    runs, test_runs = runs_a + runs_b, trs_a + trs_b
+    first = findings(runs, test_runs)
+    assert [(f.test, f.kind, f.status) for f in first] == [
+        (1, REGRESSION, RESOLVED),
+        (1, FIXED, RESOLVED),
+        (1, REGRESSION, OPEN),
+        (2, FIXED, RESOLVED),
+        (2, REGRESSION, OPEN),
+    ]
+    for seed in range(5):
+        shuffled_runs, shuffled = list(runs), list(test_runs)
+        random.Random(seed).shuffle(shuffled_runs)
+        random.Random(seed).shuffle(shuffled)
+        assert findings(shuffled_runs, shuffled) == first
