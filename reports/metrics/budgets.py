@@ -38,8 +38,8 @@ class Budget:
             return False
         if self.test_glob is not None and not fnmatchcase(test.key, self.test_glob):
             return False
-        if self.file_glob is not None and not (test.file and fnmatchcase(test.file, self.file_glob)):
-            return False
+        if self.file_glob is not None:
+            return test.file is not None and fnmatchcase(test.file, self.file_glob)
         return True
 
 

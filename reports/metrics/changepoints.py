@@ -414,7 +414,10 @@ class DurationChange:
 
 
 def hodges_lehmann(
-    before: Sequence[float], after: Sequence[float], *, confidence: float = 0.95
+    before: Sequence[float] | np.ndarray,
+    after: Sequence[float] | np.ndarray,
+    *,
+    confidence: float = 0.95,
 ) -> tuple[float, float, float]:
     """Hodges-Lehmann shift (after minus before) and its distribution-free interval.
 
@@ -455,6 +458,10 @@ class _Segmented:
     before_median: float
     after_median: float
     mwu_pvalue: float
+
+    @property
+    def log_change(self) -> float:
+        return abs(math.log1p(self.after_median) - math.log1p(self.before_median))
 
 
 def _evaluate(
@@ -547,15 +554,10 @@ def duration_changes(points: Sequence[CommitPoint], params: MetricParams) -> lis
         failing = [i for i, e in enumerate(evaluated) if e.kind is None]
         if not failing:
             break
-        # Drop the least convincing failure (largest t-test p, then smallest change in log
+        # Drop the least convincing failure (largest adjusted p, then smallest change in log
         # level), then re-test its neighbours on the merged segment.
         worst = max(
-            failing,
-            key=lambda i: (
-                evaluated[i].adjusted_pvalue,
-                -abs(math.log1p(evaluated[i].after_median) - math.log1p(evaluated[i].before_median)),
-                -i,
-            ),
+            failing, key=lambda i: (evaluated[i].adjusted_pvalue, -evaluated[i].log_change, -i)
         )
         del indices[worst]
         # The merged segment may place the remaining neighbours better.

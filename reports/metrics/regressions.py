@@ -209,9 +209,7 @@ def _close(test: int, broken: _Broken, streak: list[Observation]) -> list[Regres
     return out
 
 
-def _regression(
-    test: int, broken: _Broken, streak: list[Observation] | None
-) -> RegressionFinding:
+def _regression(test: int, broken: _Broken, streak: list[Observation] | None) -> RegressionFinding:
     opening = broken.opening
     fixing = streak[0] if streak else None
     return RegressionFinding(

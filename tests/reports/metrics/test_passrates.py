@@ -21,8 +21,7 @@ T0 = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 
 def attempts(run: int, test: int, *outcomes: int) -> list[Execution]:
     return [
-        Execution(run, test, i + 1, outcome, 10, "w0", test)
-        for i, outcome in enumerate(outcomes)
+        Execution(run, test, i + 1, outcome, 10, "w0", test) for i, outcome in enumerate(outcomes)
     ]
 
 
