@@ -24,18 +24,19 @@ Mapping (FORMATS.md §3):
   - timeline stays "": `computerName` names a machine, not a worker, and TRX records no thread.
   - Empty `Results`/`TestDefinitions` → no records, no error.
 
-Memory: sections come in any order. Definitions are kept (class, method, file: a few hundred
-bytes a test) only while results may still follow; results that arrive before their definition
-— the usual dotnet order — are buffered in a compact form (clipped message and output) until
-the definition arrives, then emitted. So memory grows with the tests still unmatched, never with
-the text of the file. ParseError positions: see ingest.parsers.xmlstream.
+Memory: sections come in any order. Definitions are kept (class, method, file) only while
+results may still follow; results that arrive before their definition — the usual dotnet order
+— are kept in a compact form (clipped message and output) until the definition arrives, then
+emitted. Both wait in ingest.parsers.spillmap, which moves to a temporary SQLite file past
+20,000 entries, so memory stays bounded however many tests the file has. The order of records
+is that of the later of the two sections. ParseError positions: see ingest.parsers.xmlstream.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import BinaryIO, NamedTuple
 
 from lxml import etree
@@ -51,6 +52,7 @@ from ingest.parsers.records import (
     clip,
 )
 from ingest.parsers.sniffing import xml_root_name
+from ingest.parsers.spillmap import SpillMap
 from ingest.parsers.values import parse_timestamp
 
 RESULTS = frozenset(
@@ -66,6 +68,7 @@ RESULTS = frozenset(
 DEFINITIONS = frozenset({"UnitTest", "WebTest", "GenericTest", "ManualTest", "OrderedTest"})
 # Repeated, already-used elements released as they end so they do not pile up under the root.
 RELEASED = frozenset({"TestEntry", "TestList", "RunInfo"})
+WATCHED = (*RESULTS, *DEFINITIONS, *RELEASED, "Results")
 
 OUTCOMES: dict[str, Outcome] = {
     "passed": Outcome.PASSED,
@@ -94,12 +97,12 @@ class _Definition(NamedTuple):
 
 
 class _Result(NamedTuple):
-    """The fields of a result kept while it waits for its definition."""
+    """The fields of a result kept while it waits for its definition (marshal-able types)."""
 
     display: str
-    outcome: Outcome
+    outcome: int
     duration_ms: int | None
-    started_at: datetime | None
+    started: str  # startTime as written; read when the record is made
     message: str
     output: str
 
@@ -109,41 +112,55 @@ def sniff(head: bytes) -> bool:
 
 
 def parse(stream: BinaryIO) -> Iterator[TestRecord]:
-    definitions: dict[str, _Definition] = {}
-    waiting: dict[str, list[_Result]] = {}
+    definitions = SpillMap()  # testId -> _Definition, while results may still follow
+    waiting = SpillMap()  # testId -> _Result that arrived before its definition
     results_done = False  # once Results has ended, no result can need a later lookup
-    local = xmlstream.local
-    for _, elem in xmlstream.events(stream):
-        name = local(elem.tag)
-        if name in RESULTS:
-            parent = elem.getparent()
-            if parent is not None and local(parent.tag) == "InnerResults":
-                continue  # read with its outer result, which ends later
-            for test_id, result in _results(elem, "", ""):
-                definition = definitions.get(test_id)
-                if definition is not None:
-                    yield _record(result, definition)
-                else:
-                    waiting.setdefault(test_id, []).append(result)
-            xmlstream.release(elem)
-        elif name in DEFINITIONS:
-            test_id, definition = _definition(elem)
-            xmlstream.release(elem)
-            pending = waiting.pop(test_id, None)
-            if pending:
-                for result in pending:
-                    yield _record(result, definition)
-            if not results_done:
-                definitions[test_id] = definition
-        elif name == "Results":
-            results_done = True
-            definitions.clear()
-            xmlstream.release(elem)
-        elif name in RELEASED:
-            xmlstream.release(elem)
-    for pending in waiting.values():
-        for result in pending:
-            yield _record(result, None)
+    kinds: dict[str, str] = {}
+    try:
+        for _, elem in xmlstream.events(stream, names=WATCHED):
+            tag = elem.tag
+            kind = kinds.get(tag)
+            if kind is None:
+                kind = kinds[tag] = _kind(xmlstream.local(tag))
+            if kind == "result":
+                parent = elem.getparent()
+                if parent is not None and xmlstream.local(parent.tag) == "InnerResults":
+                    continue  # read with its outer result, which ends later
+                for test_id, result in _results(elem, "", ""):
+                    found = definitions.get(test_id)
+                    if found:
+                        yield _record(result, _Definition(*found[0]))
+                    else:
+                        waiting.add(test_id, result)
+                xmlstream.release(elem)
+            elif kind == "definition":
+                test_id, definition = _definition(elem)
+                xmlstream.release(elem)
+                for result in waiting.pop(test_id):
+                    yield _record(_Result(*result), definition)
+                if not results_done:
+                    definitions.add(test_id, definition)
+            elif kind == "results":
+                results_done = True
+                definitions.clear()
+                xmlstream.release(elem)
+            elif kind == "released":
+                xmlstream.release(elem)
+        for result in waiting.drain():
+            yield _record(_Result(*result), None)
+    finally:
+        definitions.close()
+        waiting.close()
+
+
+def _kind(name: str) -> str:
+    if name in RESULTS:
+        return "result"
+    if name in DEFINITIONS:
+        return "definition"
+    if name == "Results":
+        return "results"
+    return "released" if name in RELEASED else ""
 
 
 def _results(
@@ -180,9 +197,9 @@ def _results(
     output = "\n".join(p.strip("\r\n") for p in (stack, stdout, stderr, debug) if p.strip())
     yield test_id, _Result(
         display=display[:NAME_LIMIT],
-        outcome=outcome,
+        outcome=int(outcome),
         duration_ms=timespan_ms(get("duration")),
-        started_at=parse_timestamp(get("startTime")),
+        started=get("startTime") or "",
         message=clip(message.strip(), MESSAGE_LIMIT),
         output=clip(output, OUTPUT_LIMIT),
     )
@@ -210,14 +227,26 @@ def _record(result: _Result, definition: _Definition | None) -> TestRecord:
         name = test_name(definition.method, result.display, classname)
     return TestRecord(
         name=name[:NAME_LIMIT],
-        outcome=result.outcome,
+        outcome=Outcome(result.outcome),
         classname=classname,
         file=file,
         duration_ms=result.duration_ms,
-        started_at=result.started_at,
+        started_at=_timestamp(result.started),
         message=result.message,
         output=result.output,
     )
+
+
+def _timestamp(text: str) -> datetime | None:
+    """startTime in UTC. TRX always writes ISO 8601 with an offset, which the C parser reads
+    far faster than the general reader (a cost paid once a test); others go to the latter."""
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        return parse_timestamp(text)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC) if value.year > 1 else None
 
 
 def timespan_ms(text: str | None) -> int | None:
