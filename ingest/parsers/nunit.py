@@ -73,14 +73,17 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
     # (parent element, its (fixture classname, assembly)) for the last test-case seen: test
     # cases come in runs under one parent, so the ancestor walk happens once a fixture.
     context_of: tuple[etree._Element | None, tuple[str, str]] = (None, ("", ""))
-    for _, elem in xmlstream.events(stream):
+    version3: bool | None = None  # from the root: test-results is NUnit 2
+    for _, elem in xmlstream.events(stream, names=("test-case", "test-suite")):
         name = local(elem.tag)
         if name == "test-case":
             parent = elem.getparent()
             if parent is not context_of[0]:
                 context_of = (parent, _context(elem))
             fixture, assembly = context_of[1]
-            if elem.get("result") is not None and elem.get("success") is None:
+            if version3 is None:
+                version3 = local(elem.getroottree().getroot().tag) != "test-results"
+            if version3:
                 yield _nunit3(elem, fixture, assembly)
             else:
                 yield _nunit2(elem, assembly)

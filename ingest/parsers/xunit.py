@@ -48,7 +48,7 @@ def sniff(head: bytes) -> bool:
 
 def parse(stream: BinaryIO) -> Iterator[TestRecord]:
     local = xmlstream.local
-    for _, elem in xmlstream.events(stream):
+    for _, elem in xmlstream.events(stream, names=("test", "error", "collection", "errors", "assembly")):
         name = local(elem.tag)
         if name == "test":
             collection = elem.getparent()
