@@ -404,20 +404,27 @@ class ServiceModel:
                 clock += d + GAP_MS
                 if cause != NONE and retries:
                     # pytest-rerunfailures: the test runs again at once, on the same worker.
+                    # A rerun sets its fixtures up afresh, so leaked state (cascade) and
+                    # pollution (order dependence) are gone; what remains is the outage, the
+                    # test's own deterministic failure, or its own non-determinism.
                     for attempt in range(2, retries + 2):
-                        if cause in (REGRESSION, BROKEN):
-                            again = True
-                        elif cause == OUTAGE:
-                            again = rng.random() < OUTAGE_FAIL_PROBABILITY
-                        elif cause in (FLAKY, LEAK):
-                            again = rng.random() < flaky_rate[t]
+                        if cause == OUTAGE:
+                            again_cause = OUTAGE if rng.random() < OUTAGE_FAIL_PROBABILITY \
+                                else NONE
+                        elif t in deterministic:
+                            again_cause = deterministic[t]
+                        elif t in flaky_rate:
+                            again_cause = FLAKY if rng.random() < flaky_rate[t] else NONE
+                            if again_cause == FLAKY and t in leaks:
+                                again_cause = LEAK
                         else:
-                            # A victim's or follower's rerun sets its fixtures up afresh.
-                            again = False
+                            again_cause = NONE
+                        again = again_cause != NONE
                         rd = max(0, round(self.median[t] * (1.0 if scale is None else scale[t])
                                           * math.exp(self.sigma[t] * rng.standard_normal())))
-                        out = (ERROR if cause in error_causes else FAILED) if again else PASSED
-                        attempts.append((w, t, attempt, out, rd, clock, cause if again else NONE))
+                        out = (ERROR if again_cause in error_causes else FAILED) if again \
+                            else PASSED
+                        attempts.append((w, t, attempt, out, rd, clock, again_cause))
                         final_out[t] = out
                         clock += rd + GAP_MS
                         if not again:

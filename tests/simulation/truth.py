@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -310,6 +311,16 @@ class Truth:
         return cls.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
+def _fisher_greater(a: int, b: int, c: int, d: int) -> float:
+    """One-sided Fisher exact p of the 2x2 table [[a, b], [c, d]] (alternative: greater)."""
+    n, k, draws = a + b + c + d, a + c, a + b
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(k, x) * math.comb(n - k, draws - x)
+               for x in range(a, min(k, draws) + 1))
+    return tail / math.comb(n, draws)
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ValueError(f"unknown finding kind {kind!r}; one of {', '.join(KINDS)}")
@@ -336,6 +347,9 @@ class Obs:
     outage: bool
     before: frozenset[int] = frozenset()
     dirty: frozenset[int] = frozenset()
+    # Failed inside a streak of >= 3 failures on its timeline, not at its head: a detector
+    # may take it for a cascade follower, whatever its real cause.
+    in_streak: bool = False
 
 
 @dataclass(slots=True)
@@ -387,6 +401,13 @@ class TruthBuilder:
         self.obs: dict[tuple[int, int], list[Obs]] = defaultdict(list)
         self.streaks: list[_Streak] = []
         self.followers: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
+        # Each cascade follower's failure: (service, seq, test, sha, ts, week, passed on retry,
+        # index of the failure streak holding it or -1).
+        self.follower_events: list[tuple[int, int, int, str, float, str, bool, int]] = []
+        # First-attempt outcomes of every non-outage run, by (service, commit), for the
+        # "another run of the same commit passed it" half of a flaky result.
+        self.commit_runs: dict[tuple[int, str], list[tuple[float, np.ndarray]]] = defaultdict(
+            list)
         self.outages: list[dict[str, Any]] = []
         self.total_runs = 0
         self.total_results = 0
@@ -423,6 +444,15 @@ class TruthBuilder:
         fs[ran & (fs < 0)] = ts
         self.last_seen[service][ran] = ts
 
+        in_streaks: set[int] = set()
+        if outcome.outage:
+            self.outages.append({**meta, "service": model.spec.name, "week": week})
+        else:
+            self.commit_runs[(service, sha)].append((ts, first))
+            for timeline in outcome.timelines:
+                in_streaks |= self._scan(service, seq, sha, ts, day, week, timeline,
+                                         outcome.retry_passed)
+
         on_main = branch == self.config.reference_branch
         for t in self.tracked[service]:
             f = outcome.first_out[t]
@@ -431,42 +461,42 @@ class TruthBuilder:
             before, dirty = outcome.od_seen.get(t, (frozenset(), frozenset()))
             self.obs[(service, t)].append(Obs(
                 seq, ts, day, week, on_main, sha, base, f, outcome.final_out[t],
-                outcome.first_cause[t], t in outcome.retry_passed, outcome.outage, before, dirty))
+                outcome.first_cause[t], t in outcome.retry_passed, outcome.outage, before, dirty,
+                t in in_streaks))
 
-        if outcome.outage:
-            self.outages.append({**meta, "service": model.spec.name, "week": week})
-            return
-        for timeline in outcome.timelines:
-            self._scan(service, seq, day, week, timeline)
+    def _scan(self, service: int, seq: int, sha: str, ts: float, day: int, week: str,
+              timeline: list[tuple[int, int, int]], retry_passed: set[int]) -> set[int]:
+        """Record failure streaks (>= 3) and which tests followed a leaking root.
 
-    def _scan(self, service: int, seq: int, day: int, week: str,
-              timeline: list[tuple[int, int, int]]) -> None:
-        """Record failure streaks (>= 3) and which tests followed a leaking root."""
-        root = -1
+        Returns the tests failing inside a streak other than at its head."""
+        streak_at: dict[int, int] = {}
         start = -1
         n = len(timeline)
         for k in range(n + 1):
-            if k < n:
-                t, out, cause = timeline[k]
-                if cause == LEAK:
-                    root = t
-                elif cause == CASCADE and root >= 0:
-                    self.followers[(service, root)][t] += 1
-                else:
-                    root = -1
-                failing = out == FAILED or out == ERROR
-            else:
-                failing = False
+            failing = k < n and timeline[k][1] in (FAILED, ERROR)
             if failing:
                 if start < 0:
                     start = k
             elif start >= 0:
                 if k - start >= 3:
                     part = timeline[start:k]
+                    for pos in range(start, k):
+                        streak_at[pos] = len(self.streaks)
                     self.streaks.append(_Streak(
                         service, seq, day, week, part[0][0], part[0][2],
                         tuple(p[0] for p in part[1:]), tuple(p[2] for p in part[1:])))
                 start = -1
+        root = -1
+        for k, (t, _out, cause) in enumerate(timeline):
+            if cause == LEAK:
+                root = t
+            elif cause == CASCADE and root >= 0:
+                self.followers[(service, root)][t] += 1
+                self.follower_events.append((service, seq, t, sha, ts, week,
+                                             t in retry_passed, streak_at.get(k, -1)))
+            else:
+                root = -1
+        return {timeline[k][0] for k, i in streak_at.items() if streak_at.get(k - 1) == i}
 
     # --- Finishing --------------------------------------------------------------------------
 
@@ -529,13 +559,17 @@ class TruthBuilder:
                     self._od_findings(s, p.test, p.related, obs, weeks, add)
                 if p.kind == "regression":
                     found = self._regression_findings(s, p.test, p.start, obs, add, later)
-                    if found and p.end < NEVER:
-                        self._fixed_findings(s, p.test, p.end, obs, add, later)
+                    if found is not None and p.end < NEVER:
+                        # A detector that could miss the regression may miss its fix too.
+                        self._fixed_findings(s, p.test, p.end, obs, add, later, required=found)
                 if p.kind == "broken":
-                    self._fixed_findings(s, p.test, p.end, obs, add, later)
+                    self._fixed_findings(s, p.test, p.end, obs, add, later, required=True)
                 if p.kind in ("slowdown", "speedup"):
                     self._duration_findings(s, p.test, p.start, p.kind, obs, add, later)
-        self._cascade_findings(add)
+                if p.kind in ("flaky", "cascade", "order_dependent"):
+                    self._lookalike_regressions(s, p.test, obs, add, later)
+        recognised = self._cascade_findings(add)
+        self._follower_flaky_findings(recognised, add)
 
         service_weeks: dict[tuple[str, str], PassRates] = {}
         for (s, week), c in sorted(self.weeks.items(), key=lambda kv: (kv[0][0], kv[0][1])):
@@ -608,7 +642,8 @@ class TruthBuilder:
                 continue
             own_weeks.append(o.week)
             same_commit = any(abs(ts - o.ts) <= 7 * DAY for ts in passes.get(o.sha, ()))
-            if o.retry_passed or same_commit:
+            # Inside a failure streak it may pass for a cascade follower: allowed only.
+            if (o.retry_passed or same_commit) and not o.in_streak:
                 result_weeks[o.week] += 1
         if not own_weeks:
             return
@@ -625,28 +660,60 @@ class TruthBuilder:
     def _od_findings(self, s: int, victim: int, polluters: tuple[int, ...], obs: list[Obs],
                      weeks: list[str], add: Any) -> None:
         decided = [o for o in obs if not o.outage and o.first != SKIPPED]
+        # Failures as a cascade follower are the root's; a detector may well set them aside.
+        own = [o for o in decided if o.cause != CASCADE and not o.in_streak]
+        m = self.models[s].n  # candidates a detector tests: at most every test of the service
+        required_weeks: set[str] = set()
         for week in weeks:
             end = dt.datetime.combine(week_monday(week) + dt.timedelta(days=7), dt.time(0),
                                       tzinfo=UTC).timestamp()
-            near = [o for o in decided if end - 27 * DAY <= o.ts < end]
+            near = [o for o in own if end - 27 * DAY <= o.ts < end]
             wide = [o for o in decided if end - 28 * DAY <= o.ts < end]
             fails = sum(1 for o in near if o.first != PASSED)
             passes = sum(1 for o in near if o.first == PASSED)
             for p in polluters:
                 others = set(polluters) - {p}
-                alone = sum(1 for o in near if o.cause == OD and p in o.dirty
-                            and not others.intersection(o.before))
+                # The polluter's own 2x2 table, on the executions no other polluter preceded
+                # (stricter than explain-away, which drops only the chosen ones).
+                a = b = c = d = 0
+                for o in near:
+                    if others.intersection(o.before):
+                        continue
+                    fail = o.first != PASSED
+                    if p in o.before:
+                        a, b = a + fail, b + (not fail)
+                    else:
+                        c, d = c + fail, d + (not fail)
+                significance = _fisher_greater(a, b, c, d) * m  # Bonferroni bounds BH's q
+                risk = a / (a + b) - (c / (c + d) if c + d else 0.0) if a + b else 0.0
                 this_week = any(o.cause == OD and p in o.dirty and o.week == week for o in near)
                 caused = sum(1 for o in wide if o.cause == OD and p in o.dirty)
-                if fails >= 5 and passes >= 5 and alone >= 3 and this_week:
-                    add("order_dependent", s, victim, p, week, True, failures=fails,
-                        passes=passes, explained=alone)
+                evidence = {"failures": fails, "passes": passes, "table": [a, b, c, d]}
+                if (fails >= 5 and passes >= 5 and a >= 3 and significance < 0.005
+                        and risk >= 0.4 and this_week):
+                    add("order_dependent", s, victim, p, week, True, **evidence)
+                    required_weeks.add(week)
                 elif caused:
-                    add("order_dependent", s, victim, p, week, False, failures=fails,
-                        passes=passes, explained=caused)
+                    add("order_dependent", s, victim, p, week, False, **evidence)
+        # Where no polluter explains the victim yet, its failures look like plain flakiness.
+        passes_by_commit: dict[str, list[float]] = defaultdict(list)
+        for o in decided:
+            if o.first == PASSED:
+                passes_by_commit[o.sha].append(o.ts)
+        looks_flaky: set[str] = set()
+        for o in decided:
+            if o.first == PASSED or o.week in required_weeks:
+                continue
+            if o.retry_passed or any(abs(ts - o.ts) <= 7 * DAY
+                                     for ts in passes_by_commit.get(o.sha, ())):
+                looks_flaky.add(o.week)
+        for week in sorted(looks_flaky):
+            add("flaky", s, victim, None, week, False, unexplained_victim=True)
 
-    def _cascade_findings(self, add: Any) -> None:
-        for st in self.streaks:
+    def _cascade_findings(self, add: Any) -> set[int]:
+        """Cascade findings; returns the streaks clear enough to be required."""
+        recognised: set[int] = set()
+        for index, st in enumerate(self.streaks):
             model = self.models[st.service]
             products = []
             for lo, hi in ((st.day - 28, st.day), (st.day - 27, st.day + 1)):
@@ -668,11 +735,26 @@ class TruthBuilder:
                         "run": st.seq}
             if planted_root and worst < 1e-4:
                 add("cascade", st.service, st.head, None, st.week, True, **evidence)
+                recognised.add(index)
             elif best < 1e-2:
                 add("cascade", st.service, st.head, None, st.week, False, **evidence)
+        return recognised
+
+    def _follower_flaky_findings(self, recognised: set[int], add: Any) -> None:
+        """A follower's failure that no cascade explains clearly (too short a streak, too
+        little history for its baseline) looks flaky: allowed, never required."""
+        for s, seq, test, sha, ts, week, retry_passed, streak in self.follower_events:
+            if streak in recognised:
+                continue
+            flaky = retry_passed or any(
+                abs(other - ts) <= 7 * DAY and first[test] == PASSED
+                for other, first in self.commit_runs.get((s, sha), ()))
+            if flaky:
+                add("flaky", s, test, None, week, False, follower_run=seq)
 
     def _regression_findings(self, s: int, test: int, commit: int, obs: list[Obs], add: Any,
-                             later: Any) -> bool:
+                             later: Any) -> bool | None:
+        """Regression findings; True when required, False when only allowed, None if none."""
         main = [o for o in obs if o.on_main]
         for i, o in enumerate(main):
             if o.base < commit or o.outage:
@@ -680,15 +762,40 @@ class TruthBuilder:
             if o.final not in (FAILED, ERROR):
                 return False
             before = [x for x in main[:i] if x.base < commit and x.first != SKIPPED][-5:]
-            clean = len(before) == 5 and all(x.first == PASSED for x in before)
+            clean = (len(before) == 5 and all(x.first == PASSED for x in before)
+                     and not o.in_streak)
             add("regression", s, test, None, o.week, clean, first_run=o.seq)
             for week in later(o.week, 1):
                 add("regression", s, test, None, week, False, first_run=o.seq)
-            return True
-        return False
+            return clean
+        return None
+
+    def _lookalike_regressions(self, s: int, test: int, obs: list[Obs], add: Any,
+                               later: Any) -> None:
+        """Allow `regression`/`fixed` where a non-deterministic test's main history looks like
+        one: every attempt failed after 5 first-attempt passes, and the next main run failed
+        too. Until the test is known to be flaky, DESIGN's definition reports exactly that."""
+        main = [o for o in obs if o.on_main and not o.outage and o.first != SKIPPED]
+        for i, o in enumerate(main):
+            if o.final not in (FAILED, ERROR) or o.cause == CASCADE or i < 5 or i + 1 >= len(main):
+                continue
+            if not all(x.first == PASSED for x in main[i - 5:i]):
+                continue
+            if main[i + 1].first not in (FAILED, ERROR):
+                continue
+            for week in [o.week, *later(o.week, 1)]:
+                add("regression", s, test, None, week, False, first_run=o.seq, lookalike=True)
+            streak = 0
+            for x in main[i + 1:]:
+                streak = streak + 1 if x.first == PASSED else 0
+                if streak == 3:
+                    for week in [x.week, *later(x.week, 1)]:
+                        add("fixed", s, test, None, week, False, third_pass_run=x.seq,
+                            lookalike=True)
+                    break
 
     def _fixed_findings(self, s: int, test: int, fix: int, obs: list[Obs], add: Any,
-                        later: Any) -> None:
+                        later: Any, required: bool) -> None:
         if fix >= NEVER:
             return
         streak = 0
@@ -698,7 +805,7 @@ class TruthBuilder:
             if o.first == PASSED:
                 streak += 1
                 if streak == 3:
-                    add("fixed", s, test, None, o.week, True, third_pass_run=o.seq)
+                    add("fixed", s, test, None, o.week, required, third_pass_run=o.seq)
                     for week in later(o.week, 1):
                         add("fixed", s, test, None, week, False, third_pass_run=o.seq)
                     return

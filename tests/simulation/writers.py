@@ -443,7 +443,7 @@ def write_ctrf(model: ServiceModel, ctx: RunContext, run: RunOutcome) -> bytes:
             "environment": {
                 "appName": ctx.service,
                 "buildName": ctx.job,
-                "buildNumber": ctx.build_id,
+                "buildNumber": int(ctx.build_id),
                 "buildUrl": ctx.build_url,
                 "branchName": ctx.branch,
                 "commit": ctx.commit,
