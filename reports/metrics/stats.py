@@ -125,3 +125,55 @@ def failures_contiguous(failed: Sequence[bool]) -> bool:
     if not idx:
         return False
     return idx[-1] - idx[0] + 1 == len(idx)
+
+
+def stratified_exact_greater(
+    a: Sequence[int], row1: Sequence[int], col1: Sequence[int], total: Sequence[int]
+) -> float:
+    """Exact one-sided test that Σ a over strata is larger than chance, margins fixed.
+
+    Under the null each stratum's top-left cell is hypergeometric; the sum's distribution is the
+    convolution of those, so small strata (even pairs) are handled without a normal
+    approximation. This is the exact counterpart of mantel_haenszel_greater for one table.
+    """
+    dist = np.ones(1)
+    observed = 0
+    for a_s, n1, k1, n in zip(a, row1, col1, total, strict=True):
+        n, n1, k1 = int(n), int(n1), int(k1)
+        lo, hi = max(0, n1 + k1 - n), min(n1, k1)
+        if hi <= lo:  # a fixed cell: no information
+            continue
+        support = np.arange(lo, hi + 1)
+        pmf = _stats.hypergeom.pmf(support, n, k1, n1)
+        dist = np.convolve(dist, pmf)
+        observed += int(a_s) - lo
+    return float(min(1.0, max(0.0, dist[observed:].sum())))
+
+
+def wilson_interval(
+    successes: np.ndarray, n: np.ndarray, z: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval of a proportion, elementwise; (0, 1) where n = 0."""
+    k = np.asarray(successes, dtype=float)
+    n = np.asarray(n, dtype=float)
+    safe = np.maximum(n, 1.0)
+    p = k / safe
+    den = 1.0 + z * z / safe
+    centre = (p + z * z / (2.0 * safe)) / den
+    half = z * np.sqrt(p * (1.0 - p) / safe + z * z / (4.0 * safe * safe)) / den
+    lo = np.where(n > 0, np.maximum(centre - half, 0.0), 0.0)
+    hi = np.where(n > 0, np.minimum(centre + half, 1.0), 1.0)
+    return lo, hi
+
+
+def risk_difference_lower(
+    a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, z: float
+) -> np.ndarray:
+    """Lower confidence bound of a/(a+b) − c/(c+d) (Newcombe's hybrid score method 10)."""
+    a, b, c, d = (np.asarray(x, dtype=float) for x in (a, b, c, d))
+    n1, n2 = a + b, c + d
+    p1 = a / np.maximum(n1, 1.0)
+    p2 = c / np.maximum(n2, 1.0)
+    l1, _ = wilson_interval(a, n1, z)
+    _, u2 = wilson_interval(c, n2, z)
+    return (p1 - p2) - np.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2)

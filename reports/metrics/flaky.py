@@ -1,0 +1,293 @@
+"""Flaky results, flake rate and flaky-test status (DESIGN.md "flaky result", "flaky test").
+
+Flaky result: a test-run that failed then passed on retry within the run ("retry"), or whose
+first attempt failed while another run of the same commit, on any branch and started within
+same_commit_days of it (before or after), passed it on its first attempt ("same_commit").
+When both hold the reason is "retry" and the same-commit run is still given as evidence.
+Outage runs are excluded both as flaky results and as same-commit evidence.
+
+Flake rate = flaky results / decided test-runs (first attempt passed or failed).
+
+Flaky test, evaluated at `as_of` from the flaky results the caller counts:
+- confirmed: at least one flaky result in the flaky_window_days before `as_of`. A test whose last
+  flaky result is older stays confirmed until it clears, because the definition clears a flaky
+  test only by the rule below.
+- cleared: no flaky result in the clear_days before `as_of` (and none in the flaky window) and the
+  latest ≥ clear_passes decided first attempts, on every branch, all passed. Reading chosen: the
+  passing streak counts every branch, as flakiness does.
+- suspected: not confirmed, and over its last suspect_runs decided first attempts on the
+  reference branch (ordered by run start): n ≥ suspect_min_runs, failures ≥ suspect_min_failures,
+  flip rate ≥ suspect_flip_rate, and the failures are not one contiguous block (a block is a
+  regression that got fixed, not flakiness). A cleared test that meets this is suspected again.
+
+Failures the caller attributes elsewhere (polluter-explained, cascade followers) are dropped
+from the outcome series and the passing streak through `ignore_failures`, and their flaky
+results are left out of `flaky_results` by the caller; that is how a test whose failures are all
+explained by isolation causes stops being reported as `flaky`.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from .data import PASSED, SKIPPED, RunMeta, TestRun, is_fail
+from .params import MetricParams
+from .stats import binary_entropy, failures_contiguous, flip_rate
+
+RETRY = "retry"
+SAME_COMMIT = "same_commit"
+
+CONFIRMED = "confirmed"
+SUSPECTED = "suspected"
+CLEARED = "cleared"
+
+
+@dataclass(frozen=True, slots=True)
+class FlakyResult:
+    run: int
+    test: int
+    reason: str  # RETRY or SAME_COMMIT
+    evidence_run: int | None  # a run of the same commit that passed the test on its first attempt
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesStats:
+    """First-attempt outcomes of one test on the reference branch, oldest first."""
+
+    n: int
+    failures: int
+    flip_rate: float
+    entropy: float
+    contiguous_failures: bool
+    runs: tuple[int, ...]
+    failed: tuple[bool, ...]
+
+    def evidence(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "failures": self.failures,
+            "flip_rate": round(self.flip_rate, 6),
+            "entropy": round(self.entropy, 6),
+            "contiguous_failures": self.contiguous_failures,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class FlakyTestStatus:
+    test: int
+    status: str  # CONFIRMED, SUSPECTED or CLEARED
+    window_flaky_results: int  # flaky results in the flaky window
+    window_decided: int  # decided test-runs in the flaky window
+    last_flaky_run: int | None
+    passing_streak: int  # latest consecutive first-attempt passes, every branch
+    series: SeriesStats | None
+
+    @property
+    def window_flake_rate(self) -> float | None:
+        return self.window_flaky_results / self.window_decided if self.window_decided else None
+
+
+def _run_key(runs: Mapping[int, RunMeta], run: int) -> tuple[dt.datetime, int]:
+    return (runs[run].started_at, run)
+
+
+def _usable(
+    runs: Mapping[int, RunMeta],
+    test_runs: Iterable[TestRun],
+    as_of: dt.datetime,
+    exclude_runs: Collection[int],
+) -> list[TestRun]:
+    return [
+        tr
+        for tr in test_runs
+        if tr.run in runs and tr.run not in exclude_runs and runs[tr.run].started_at < as_of
+    ]
+
+
+def find_flaky_results(
+    runs: Mapping[int, RunMeta],
+    test_runs: Sequence[TestRun],
+    *,
+    as_of: dt.datetime,
+    params: MetricParams,
+    exclude_runs: Collection[int] = frozenset(),
+) -> list[FlakyResult]:
+    """Every flaky result among runs started before `as_of`, sorted by (run start, run, test).
+
+    Pass the outage runs as `exclude_runs`.
+    """
+    usable = _usable(runs, test_runs, as_of, exclude_runs)
+    # (commit, test) -> first-attempt passes as sorted (started_at, run)
+    passes: dict[tuple[str, int], list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for tr in usable:
+        if tr.first == PASSED:
+            passes[(runs[tr.run].commit, tr.test)].append(_run_key(runs, tr.run))
+    for lst in passes.values():
+        lst.sort()
+    reach = dt.timedelta(days=params.same_commit_days)
+
+    out: list[FlakyResult] = []
+    for tr in usable:
+        if not is_fail(tr.first) and not tr.passed_on_retry:
+            continue
+        evidence: int | None = None
+        if is_fail(tr.first):
+            meta = runs[tr.run]
+            candidates = passes.get((meta.commit, tr.test), [])
+            lo = bisect.bisect_left(candidates, (meta.started_at - reach, -1))
+            best: tuple[dt.timedelta, int] | None = None
+            for started, other in candidates[lo:]:
+                if started > meta.started_at + reach:
+                    break
+                if other == tr.run:
+                    continue
+                key = (abs(started - meta.started_at), other)  # nearest in time, then lowest id
+                if best is None or key < best:
+                    best = key
+            evidence = best[1] if best else None
+        if tr.passed_on_retry:
+            out.append(FlakyResult(tr.run, tr.test, RETRY, evidence))
+        elif evidence is not None:
+            out.append(FlakyResult(tr.run, tr.test, SAME_COMMIT, evidence))
+    out.sort(key=lambda fr: (_run_key(runs, fr.run), fr.test))
+    return out
+
+
+def flake_rate(
+    test_runs: Iterable[TestRun], flaky_results: Iterable[FlakyResult], *, run_ids: Collection[int]
+) -> tuple[int, int, float | None]:
+    """(flaky results, decided test-runs, rate) over the given runs; rate None when nothing decided."""
+    decided = sum(1 for tr in test_runs if tr.run in run_ids and tr.first != SKIPPED)
+    flaky = sum(1 for fr in flaky_results if fr.run in run_ids)
+    return flaky, decided, (flaky / decided if decided else None)
+
+
+def series_stats(runs_in_order: Sequence[int], failed: Sequence[bool]) -> SeriesStats:
+    n = len(failed)
+    failures = sum(failed)
+    return SeriesStats(
+        n=n,
+        failures=failures,
+        flip_rate=flip_rate(failed),
+        entropy=binary_entropy(failures / n) if n else 0.0,
+        contiguous_failures=failures_contiguous(failed),
+        runs=tuple(runs_in_order),
+        failed=tuple(bool(x) for x in failed),
+    )
+
+
+def is_suspected(stats: SeriesStats, params: MetricParams) -> bool:
+    return (
+        stats.n >= params.suspect_min_runs
+        and stats.failures >= params.suspect_min_failures
+        and stats.flip_rate >= params.suspect_flip_rate
+        and not stats.contiguous_failures
+    )
+
+
+def reference_series(
+    runs: Mapping[int, RunMeta],
+    test_runs: Sequence[TestRun],
+    *,
+    as_of: dt.datetime,
+    params: MetricParams,
+    exclude_runs: Collection[int] = frozenset(),
+    ignore_failures: Collection[tuple[int, int]] = frozenset(),
+) -> dict[int, SeriesStats]:
+    """Per test, its last suspect_runs decided first attempts on the reference branch."""
+    per_test: dict[int, list[tuple[tuple[dt.datetime, int], bool]]] = defaultdict(list)
+    for tr in _usable(runs, test_runs, as_of, exclude_runs):
+        if tr.first == SKIPPED or runs[tr.run].branch != params.reference_branch:
+            continue
+        failed = is_fail(tr.first)
+        if failed and (tr.run, tr.test) in ignore_failures:
+            continue
+        per_test[tr.test].append((_run_key(runs, tr.run), failed))
+    out: dict[int, SeriesStats] = {}
+    for test in sorted(per_test):
+        seq = sorted(per_test[test])[-params.suspect_runs :]
+        out[test] = series_stats([k[1] for k, _ in seq], [f for _, f in seq])
+    return out
+
+
+def flaky_test_statuses(
+    runs: Mapping[int, RunMeta],
+    test_runs: Sequence[TestRun],
+    flaky_results: Sequence[FlakyResult],
+    *,
+    as_of: dt.datetime,
+    params: MetricParams,
+    exclude_runs: Collection[int] = frozenset(),
+    ignore_failures: Collection[tuple[int, int]] = frozenset(),
+) -> dict[int, FlakyTestStatus]:
+    """Status at `as_of` of every test that has a counted flaky result or is suspected.
+
+    `flaky_results` are the ones that count as plain flakiness (the caller removes those it
+    attributes to a polluter or a cascade).
+    """
+    usable = _usable(runs, test_runs, as_of, exclude_runs)
+    window_start = as_of - dt.timedelta(days=params.flaky_window_days)
+    clear_start = as_of - dt.timedelta(days=params.clear_days)
+
+    history: dict[int, list[tuple[tuple[dt.datetime, int], bool]]] = defaultdict(list)
+    window_decided: dict[int, int] = defaultdict(int)
+    for tr in usable:
+        if tr.first == SKIPPED:
+            continue
+        if runs[tr.run].started_at >= window_start:
+            window_decided[tr.test] += 1
+        failed = is_fail(tr.first)
+        if failed and (tr.run, tr.test) in ignore_failures:
+            continue
+        history[tr.test].append((_run_key(runs, tr.run), failed))
+
+    results_by_test: dict[int, list[FlakyResult]] = defaultdict(list)
+    for fr in flaky_results:
+        if fr.run in runs and fr.run not in exclude_runs and runs[fr.run].started_at < as_of:
+            results_by_test[fr.test].append(fr)
+
+    series = reference_series(
+        runs,
+        test_runs,
+        as_of=as_of,
+        params=params,
+        exclude_runs=exclude_runs,
+        ignore_failures=ignore_failures,
+    )
+
+    out: dict[int, FlakyTestStatus] = {}
+    for test in sorted(set(results_by_test) | set(series)):
+        results = sorted(results_by_test.get(test, []), key=lambda fr: _run_key(runs, fr.run))
+        outcomes = [failed for _, failed in sorted(history.get(test, []))]
+        streak = 0
+        for failed in reversed(outcomes):
+            if failed:
+                break
+            streak += 1
+        in_window = [fr for fr in results if runs[fr.run].started_at >= window_start]
+        stats = series.get(test)
+        status: str | None = None
+        if in_window:
+            status = CONFIRMED
+        elif results:
+            last_at = runs[results[-1].run].started_at
+            cleared = last_at < clear_start and streak >= params.clear_passes
+            status = CLEARED if cleared else CONFIRMED
+        if status in (None, CLEARED) and stats is not None and is_suspected(stats, params):
+            status = SUSPECTED
+        if status is None:
+            continue
+        out[test] = FlakyTestStatus(
+            test=test,
+            status=status,
+            window_flaky_results=len(in_window),
+            window_decided=window_decided.get(test, 0),
+            last_flaky_run=results[-1].run if results else None,
+            passing_streak=streak,
+            series=stats,
+        )
+    return out
