@@ -109,7 +109,8 @@ class _Position:
         if "UTF8" in text or "UTF-8" in text:
             offset = _first_bad_utf8(chunk)
         else:
-            offset = _locate(text, chunk)
+            # yajl's offset is just past the offending character.
+            offset = max(0, _locate(text, chunk) - 1)
         line, column = self.at(chunk, offset)
         return ParseError(
             "malformed_json", f"the JSON is not well-formed: {summary}", line=line, column=column
