@@ -26,26 +26,34 @@ def _parse_now(text: str) -> dt.datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.simulation",
-                                     description="Write a simulated CI history with its truth.")
+    parser = argparse.ArgumentParser(
+        prog="python -m tests.simulation",
+        description="Write a simulated CI history with its truth.",
+    )
     parser.add_argument("--out", required=True, help="directory to write into")
     parser.add_argument("--seed", type=int, default=None, help="random seed (profile default)")
     parser.add_argument("--profile", choices=("test", "demo", "bench"), default="test")
-    parser.add_argument("--now", type=_parse_now, default=None,
-                        help="end of the history, ISO 8601 (demo: the current time; "
-                             "test and bench: a fixed date)")
-    parser.add_argument("--scale", type=float, default=1.0,
-                        help="bench only: multiplies the 200 tests per service")
+    parser.add_argument(
+        "--now",
+        type=_parse_now,
+        default=None,
+        help="end of the history, ISO 8601 (demo: the current time; test and bench: a fixed date)",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="bench only: multiplies the 200 tests per service"
+    )
     args = parser.parse_args(argv)
-    config = SimConfig.profile_named(args.profile, seed=args.seed, now=args.now,
-                                     scale=args.scale)
+    config = SimConfig.profile_named(args.profile, seed=args.seed, now=args.now, scale=args.scale)
     began = time.perf_counter()
     truth = write_history(config, args.out)
     took = time.perf_counter() - began
     runs, results = truth.totals["runs"], truth.totals["results"]
-    print(f"{config.profile}: {runs} runs, {results} results, {len(truth.weeks)} weeks, "
-          f"{len(config.services)} services in {took:.1f}s ({results / took:,.0f} results/s) "
-          f"-> {args.out}", file=sys.stderr)
+    print(
+        f"{config.profile}: {runs} runs, {results} results, {len(truth.weeks)} weeks, "
+        f"{len(config.services)} services in {took:.1f}s ({results / took:,.0f} results/s) "
+        f"-> {args.out}",
+        file=sys.stderr,
+    )
     return 0
 
 

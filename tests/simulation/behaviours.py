@@ -23,13 +23,27 @@ from operator import itemgetter
 
 import numpy as np
 
-from tests.simulation.model import NEVER, ServiceSpec, TestDef, TestId, build_catalogue, \
-    renamed_ident
+from tests.simulation.model import (
+    NEVER,
+    ServiceSpec,
+    TestDef,
+    TestId,
+    build_catalogue,
+    renamed_ident,
+)
 
 PASSED, FAILED, ERROR, SKIPPED = 0, 1, 2, 3  # the ingest Outcome codes
 NONE, FLAKY, LEAK, OD, CASCADE, REGRESSION, BROKEN, OUTAGE = range(8)
-CAUSE_NAMES = ("none", "flaky", "leak", "order_dependent", "cascade", "regression", "broken",
-               "outage")
+CAUSE_NAMES = (
+    "none",
+    "flaky",
+    "leak",
+    "order_dependent",
+    "cascade",
+    "regression",
+    "broken",
+    "outage",
+)
 
 OUTAGE_FAIL_PROBABILITY = 0.97
 GAP_MS = 2  # between two tests on one worker: teardown and report bookkeeping
@@ -81,15 +95,17 @@ class RunOutcome:
 class ServiceModel:
     """A service's tests, their planted behaviours, and how a run of its suite plays out."""
 
-    def __init__(self, spec: ServiceSpec, index: int, main_commits: int, seed: int,
-                 skip_share: float) -> None:
+    def __init__(
+        self, spec: ServiceSpec, index: int, main_commits: int, seed: int, skip_share: float
+    ) -> None:
         self.spec = spec
         self.index = index
         recipe = spec.recipe
         extra = recipe.added + recipe.renamed + max(0, recipe.broken - 1)
         catalogue_rng = np.random.default_rng([seed, 3, index])
-        self.defs: list[TestDef] = build_catalogue(spec, spec.tests + extra, catalogue_rng,
-                                                   skip_share)
+        self.defs: list[TestDef] = build_catalogue(
+            spec, spec.tests + extra, catalogue_rng, skip_share
+        )
         self.n = len(self.defs)
         self.planted: list[Planted] = []
         self.flaky: dict[int, list[tuple[int, int, float]]] = {}
@@ -154,8 +170,14 @@ class ServiceModel:
                 cleaner = take(group)
                 self.cleaners[cleaner] = (polluters[0],)
                 cleaners[str(polluters[0])] = [cleaner]
-            self.planted.append(Planted("order_dependent", victim, polluters, params={
-                "fail_probability": p_fail, "cleaners": cleaners}))
+            self.planted.append(
+                Planted(
+                    "order_dependent",
+                    victim,
+                    polluters,
+                    params={"fail_probability": p_fail, "cleaners": cleaners},
+                )
+            )
 
         for _ in range(recipe.od_pairs):
             plant_od(1, False)
@@ -184,8 +206,7 @@ class ServiceModel:
             elif variant == 2 and j > 0:  # flaky until a fix mid-history
                 end = at(0.5, 0.75)
             self.flaky[test] = [(start, end, rate)]
-            self.planted.append(Planted("flaky", test, start=start, end=end,
-                                        params={"rate": rate}))
+            self.planted.append(Planted("flaky", test, start=start, end=end, params={"rate": rate}))
 
         # Deterministic failures, each in its own slot of history so that two of them never
         # start together (a pair of new failures side by side would look like a cascade).
@@ -214,8 +235,9 @@ class ServiceModel:
                 end = at(lo + 0.6 * width, hi)
                 test = take()
                 self.deterministic[test] = [(start, end, REGRESSION)]
-                self.planted.append(Planted("regression", test, start=start, end=end,
-                                            params={"fixed": True}))
+                self.planted.append(
+                    Planted("regression", test, start=start, end=end, params={"fixed": True})
+                )
             else:
                 start = at(lo, lo + 0.35 * width)
                 end = at(lo + 0.6 * width, hi)
@@ -235,8 +257,18 @@ class ServiceModel:
                 factor = round(float(rng.uniform(1.5, 2.5)), 2) if kind == "slowdown" else 0.5
                 commit = at(0.3, 0.7)
                 self.duration_changes[test] = [(commit, factor)]
-                self.planted.append(Planted(kind, test, start=commit, params={
-                    "factor": factor, "median_ms": round(d.median_ms, 1), "cv": round(d.cv, 3)}))
+                self.planted.append(
+                    Planted(
+                        kind,
+                        test,
+                        start=commit,
+                        params={
+                            "factor": factor,
+                            "median_ms": round(d.median_ms, 1),
+                            "cv": round(d.cv, 3),
+                        },
+                    )
+                )
 
         for _ in range(recipe.renamed):
             old = take()
@@ -269,8 +301,7 @@ class ServiceModel:
 
     def planted_tests(self) -> set[int]:
         """Tests that carry a behaviour of their own (everything else is noise)."""
-        own = {"flaky", "order_dependent", "cascade", "regression", "broken", "slowdown",
-               "speedup"}
+        own = {"flaky", "order_dependent", "cascade", "regression", "broken", "slowdown", "speedup"}
         return {p.test for p in self.planted if p.kind in own}
 
     # --- Running ----------------------------------------------------------------------------
@@ -296,8 +327,9 @@ class ServiceModel:
             self._scale_cache[base] = cached
         return cached
 
-    def execute(self, base: int, rng: np.random.Generator,
-                outage_from: float | None = None) -> RunOutcome:
+    def execute(
+        self, base: int, rng: np.random.Generator, outage_from: float | None = None
+    ) -> RunOutcome:
         """Run the suite of main commit `base` once.
 
         outage_from: when set, infrastructure fails from that fraction of each worker's sequence
@@ -353,7 +385,12 @@ class ServiceModel:
         timelines: list[list[tuple[int, int, int]]] = []
         error_causes = (OUTAGE, CASCADE) if spec.style == "pytest" else ()
         skip, victims, polluters, cleaners, leaks = (
-            self.skip, self.victims, self.polluters, self.cleaners, self.leaks)
+            self.skip,
+            self.victims,
+            self.polluters,
+            self.cleaners,
+            self.leaks,
+        )
         retries = spec.retries
         wall = 0
         for w in range(n_workers):
@@ -389,8 +426,10 @@ class ServiceModel:
                     cause = LEAK if t in leaks else FLAKY
                 if t in victims:
                     culprits = victims[t][0]
-                    od_seen[t] = (frozenset(ran_polluters.intersection(culprits)),
-                                  frozenset(dirty.intersection(culprits)))
+                    od_seen[t] = (
+                        frozenset(ran_polluters.intersection(culprits)),
+                        frozenset(dirty.intersection(culprits)),
+                    )
                 d = dur[j]
                 if cause == NONE:
                     outcome = PASSED
@@ -409,8 +448,7 @@ class ServiceModel:
                     # test's own deterministic failure, or its own non-determinism.
                     for attempt in range(2, retries + 2):
                         if cause == OUTAGE:
-                            again_cause = OUTAGE if rng.random() < OUTAGE_FAIL_PROBABILITY \
-                                else NONE
+                            again_cause = OUTAGE if rng.random() < OUTAGE_FAIL_PROBABILITY else NONE
                         elif t in deterministic:
                             again_cause = deterministic[t]
                         elif t in flaky_rate:
@@ -420,10 +458,17 @@ class ServiceModel:
                         else:
                             again_cause = NONE
                         again = again_cause != NONE
-                        rd = max(0, round(self.median[t] * (1.0 if scale is None else scale[t])
-                                          * math.exp(self.sigma[t] * rng.standard_normal())))
-                        out = (ERROR if again_cause in error_causes else FAILED) if again \
-                            else PASSED
+                        rd = max(
+                            0,
+                            round(
+                                self.median[t]
+                                * (1.0 if scale is None else scale[t])
+                                * math.exp(self.sigma[t] * rng.standard_normal())
+                            ),
+                        )
+                        out = (
+                            (ERROR if again_cause in error_causes else FAILED) if again else PASSED
+                        )
                         attempts.append((w, t, attempt, out, rd, clock, again_cause))
                         final_out[t] = out
                         clock += rd + GAP_MS

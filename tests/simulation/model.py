@@ -136,24 +136,60 @@ def media_services(sizes: dict[str, int] | None = None) -> tuple[ServiceSpec, ..
     """The demo project's services: three pytest suites, one Go suite, one Java suite."""
     sizes = sizes or {}
     return (
-        ServiceSpec("cache", "pytest", "junit", False, sizes.get("cache", 40), 4, 2,
-                    _MEDIA_RECIPES["cache"]),
-        ServiceSpec("plex", "pytest", "ctrf", False, sizes.get("plex", 40), 3, 2,
-                    _MEDIA_RECIPES["plex"]),
-        ServiceSpec("youtube", "pytest", "junit", True, sizes.get("youtube", 40), 4, 0,
-                    _MEDIA_RECIPES["youtube"]),
-        ServiceSpec("jwt", "go", "junit", False, sizes.get("jwt", 40), 1, 0,
-                    _MEDIA_RECIPES["jwt"]),
-        ServiceSpec("device-session", "java", "ctrf", True, sizes.get("device-session", 40), 3, 1,
-                    _MEDIA_RECIPES["device-session"]),
+        ServiceSpec(
+            "cache", "pytest", "junit", False, sizes.get("cache", 40), 4, 2, _MEDIA_RECIPES["cache"]
+        ),
+        ServiceSpec(
+            "plex", "pytest", "ctrf", False, sizes.get("plex", 40), 3, 2, _MEDIA_RECIPES["plex"]
+        ),
+        ServiceSpec(
+            "youtube",
+            "pytest",
+            "junit",
+            True,
+            sizes.get("youtube", 40),
+            4,
+            0,
+            _MEDIA_RECIPES["youtube"],
+        ),
+        ServiceSpec("jwt", "go", "junit", False, sizes.get("jwt", 40), 1, 0, _MEDIA_RECIPES["jwt"]),
+        ServiceSpec(
+            "device-session",
+            "java",
+            "ctrf",
+            True,
+            sizes.get("device-session", 40),
+            3,
+            1,
+            _MEDIA_RECIPES["device-session"],
+        ),
     )
 
 
 # Names for the services of large benchmark projects, beyond the five media ones.
 _MORE_SERVICES = (
-    "transcoder", "library", "metadata", "subtitles", "thumbnails", "playback", "accounts",
-    "search", "recommendations", "notifications", "billing", "analytics", "scheduler", "storage",
-    "gateway", "profiles", "downloads", "live-tv", "artwork", "webhooks", "sync", "catalog",
+    "transcoder",
+    "library",
+    "metadata",
+    "subtitles",
+    "thumbnails",
+    "playback",
+    "accounts",
+    "search",
+    "recommendations",
+    "notifications",
+    "billing",
+    "analytics",
+    "scheduler",
+    "storage",
+    "gateway",
+    "profiles",
+    "downloads",
+    "live-tv",
+    "artwork",
+    "webhooks",
+    "sync",
+    "catalog",
 )
 
 
@@ -251,8 +287,7 @@ class SimConfig:
                 flaky=max(shape.recipe.flaky, tests // 25),
             )
             workers = shape.workers if shape.style == "go" else max(shape.workers, tests // 40)
-            specs.append(replace(shape, name=names[i], tests=tests, workers=workers,
-                                 recipe=recipe))
+            specs.append(replace(shape, name=names[i], tests=tests, workers=workers, recipe=recipe))
         base = cls(
             seed=seed,
             profile="bench",
@@ -264,8 +299,9 @@ class SimConfig:
         return replace(base, **overrides)  # type: ignore[arg-type]
 
     @classmethod
-    def profile_named(cls, name: str, seed: int | None = None,
-                      now: dt.datetime | None = None, scale: float = 1.0) -> SimConfig:
+    def profile_named(
+        cls, name: str, seed: int | None = None, now: dt.datetime | None = None, scale: float = 1.0
+    ) -> SimConfig:
         """The profile a CLI name stands for; `demo` defaults `now` to the current time."""
         kwargs: dict[str, object] = {} if seed is None else {"seed": seed}
         if name == "test":
@@ -300,55 +336,204 @@ class TestDef:
 # Domain words per service: modules (or packages / classes) and the things tests talk about.
 _DOMAINS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "cache": (
-        ("store", "eviction", "ttl", "serializer", "backend", "namespace", "warmup",
-         "invalidation"),
-        ("oldest_entry", "expired_keys", "large_values", "binary_payload", "missing_key",
-         "hot_keys", "key_prefix", "stale_reads", "concurrent_writes", "empty_cache",
-         "compressed_values", "batch_get", "negative_ttl", "lock_timeout"),
+        (
+            "store",
+            "eviction",
+            "ttl",
+            "serializer",
+            "backend",
+            "namespace",
+            "warmup",
+            "invalidation",
+        ),
+        (
+            "oldest_entry",
+            "expired_keys",
+            "large_values",
+            "binary_payload",
+            "missing_key",
+            "hot_keys",
+            "key_prefix",
+            "stale_reads",
+            "concurrent_writes",
+            "empty_cache",
+            "compressed_values",
+            "batch_get",
+            "negative_ttl",
+            "lock_timeout",
+        ),
     ),
     "plex": (
-        ("library", "metadata", "scanner", "transcode", "sessions", "webhooks", "sections",
-         "client"),
-        ("movie_metadata", "tv_episodes", "missing_poster", "duplicate_guid", "section_refresh",
-         "server_token", "media_parts", "watch_state", "unicode_titles", "paged_results",
-         "stale_items", "hub_search", "direct_play", "bandwidth_limit"),
+        (
+            "library",
+            "metadata",
+            "scanner",
+            "transcode",
+            "sessions",
+            "webhooks",
+            "sections",
+            "client",
+        ),
+        (
+            "movie_metadata",
+            "tv_episodes",
+            "missing_poster",
+            "duplicate_guid",
+            "section_refresh",
+            "server_token",
+            "media_parts",
+            "watch_state",
+            "unicode_titles",
+            "paged_results",
+            "stale_items",
+            "hub_search",
+            "direct_play",
+            "bandwidth_limit",
+        ),
     ),
     "youtube": (
-        ("search", "playlists", "oauth", "quota", "thumbnails", "captions", "resolver",
-         "channels"),
-        ("video_ids", "playlist_items", "refresh_token", "quota_exceeded", "live_streams",
-         "age_restricted", "caption_tracks", "short_urls", "next_page_token", "region_lock",
-         "channel_uploads", "deleted_videos", "shorts", "rate_limit"),
+        ("search", "playlists", "oauth", "quota", "thumbnails", "captions", "resolver", "channels"),
+        (
+            "video_ids",
+            "playlist_items",
+            "refresh_token",
+            "quota_exceeded",
+            "live_streams",
+            "age_restricted",
+            "caption_tracks",
+            "short_urls",
+            "next_page_token",
+            "region_lock",
+            "channel_uploads",
+            "deleted_videos",
+            "shorts",
+            "rate_limit",
+        ),
     ),
     "jwt": (
         ("token", "claims", "signer", "keys", "middleware", "jwks"),
-        ("Expiry", "Audience", "Issuer", "NotBefore", "KeyRotation", "Signature", "Header",
-         "Algorithm", "ClockSkew", "Refresh", "Revocation", "KeyID"),
+        (
+            "Expiry",
+            "Audience",
+            "Issuer",
+            "NotBefore",
+            "KeyRotation",
+            "Signature",
+            "Header",
+            "Algorithm",
+            "ClockSkew",
+            "Refresh",
+            "Revocation",
+            "KeyID",
+        ),
     ),
     "device-session": (
-        ("SessionStore", "Heartbeat", "Pairing", "DeviceRegistry", "SessionTokens",
-         "Presence"),
-        ("IdleSession", "PairingCode", "DeviceLimit", "Heartbeat", "ConcurrentLogin",
-         "StaleDevice", "RemoteLogout", "SessionTransfer", "ExpiredToken", "DeviceName",
-         "PushChannel", "ResumePosition"),
+        ("SessionStore", "Heartbeat", "Pairing", "DeviceRegistry", "SessionTokens", "Presence"),
+        (
+            "IdleSession",
+            "PairingCode",
+            "DeviceLimit",
+            "Heartbeat",
+            "ConcurrentLogin",
+            "StaleDevice",
+            "RemoteLogout",
+            "SessionTransfer",
+            "ExpiredToken",
+            "DeviceName",
+            "PushChannel",
+            "ResumePosition",
+        ),
     ),
 }
-_GENERIC_MODULES = ("api", "models", "handlers", "jobs", "storage", "client", "validation",
-                    "events", "permissions", "pagination")
-_GENERIC_THINGS = ("empty_payload", "unknown_id", "duplicate_request", "large_batch",
-                   "unicode_input", "missing_field", "stale_cache", "retry_budget",
-                   "partial_failure", "concurrent_update", "expired_credentials", "slow_backend",
-                   "pagination_cursor", "soft_delete")
-_VERBS = ("returns", "rejects", "expires", "evicts", "refreshes", "parses", "stores", "retries",
-          "streams", "resolves", "validates", "serializes", "handles", "skips", "rotates",
-          "revokes", "lists", "paginates", "caches", "merges", "updates", "deletes", "creates",
-          "loads", "signs", "encodes", "decodes", "limits", "reports", "recovers")
-_PARAMS = (("lru", "lfu"), ("json", "msgpack"), ("utf8", "latin1"), ("1", "2", "10"),
-           ("small", "large"), ("sqlite", "postgres"), ("http", "https"), ("en", "de", "ja"))
-_GO_CASES = ("valid", "expired", "wrong_audience", "missing_kid", "future_iat", "empty",
-             "malformed", "rotated_key", "unknown_alg", "leeway")
-_SKIP_REASONS = ("requires ffmpeg", "needs a GPU runner", "flaky on arm64 runners, see #412",
-                 "only runs against a live Plex server", "Windows only")
+_GENERIC_MODULES = (
+    "api",
+    "models",
+    "handlers",
+    "jobs",
+    "storage",
+    "client",
+    "validation",
+    "events",
+    "permissions",
+    "pagination",
+)
+_GENERIC_THINGS = (
+    "empty_payload",
+    "unknown_id",
+    "duplicate_request",
+    "large_batch",
+    "unicode_input",
+    "missing_field",
+    "stale_cache",
+    "retry_budget",
+    "partial_failure",
+    "concurrent_update",
+    "expired_credentials",
+    "slow_backend",
+    "pagination_cursor",
+    "soft_delete",
+)
+_VERBS = (
+    "returns",
+    "rejects",
+    "expires",
+    "evicts",
+    "refreshes",
+    "parses",
+    "stores",
+    "retries",
+    "streams",
+    "resolves",
+    "validates",
+    "serializes",
+    "handles",
+    "skips",
+    "rotates",
+    "revokes",
+    "lists",
+    "paginates",
+    "caches",
+    "merges",
+    "updates",
+    "deletes",
+    "creates",
+    "loads",
+    "signs",
+    "encodes",
+    "decodes",
+    "limits",
+    "reports",
+    "recovers",
+)
+_PARAMS = (
+    ("lru", "lfu"),
+    ("json", "msgpack"),
+    ("utf8", "latin1"),
+    ("1", "2", "10"),
+    ("small", "large"),
+    ("sqlite", "postgres"),
+    ("http", "https"),
+    ("en", "de", "ja"),
+)
+_GO_CASES = (
+    "valid",
+    "expired",
+    "wrong_audience",
+    "missing_kid",
+    "future_iat",
+    "empty",
+    "malformed",
+    "rotated_key",
+    "unknown_alg",
+    "leeway",
+)
+_SKIP_REASONS = (
+    "requires ffmpeg",
+    "needs a GPU runner",
+    "flaky on arm64 runners, see #412",
+    "only runs against a live Plex server",
+    "Windows only",
+)
 
 
 def _camel(word: str) -> str:
@@ -360,8 +545,9 @@ def _lower_camel(word: str) -> str:
     return camel[:1].lower() + camel[1:]
 
 
-def build_catalogue(spec: ServiceSpec, total: int, rng: np.random.Generator,
-                    skip_share: float) -> list[TestDef]:
+def build_catalogue(
+    spec: ServiceSpec, total: int, rng: np.random.Generator, skip_share: float
+) -> list[TestDef]:
     """`total` distinct tests for `spec`, grouped by file, in a stable order.
 
     The first `spec.tests` entries are the suite at the start of the history; planting adds the
@@ -412,7 +598,7 @@ def build_catalogue(spec: ServiceSpec, total: int, rng: np.random.Generator,
     # The start-of-history suite is grouped by file, as a collector would list it; later
     # additions keep their order so planting can rely on indices >= spec.tests being extra.
     initial = sorted(raw[: spec.tests], key=lambda r: (r[3], r[1]))
-    ordered = initial + raw[spec.tests:]
+    ordered = initial + raw[spec.tests :]
     defs: list[TestDef] = []
     next_line: dict[str, int] = {}
     style_median = {"pytest": (30.0, 1.1), "java": (60.0, 1.0), "go": (6.0, 1.3)}[spec.style]

@@ -27,9 +27,24 @@ from tests.simulation.writers import RunContext, render
 
 UTC = dt.UTC
 
-_TOPICS = ("warmup", "token-refresh", "pagination", "retry-budget", "metrics", "quota",
-           "session-limit", "captions", "key-rotation", "scanner", "thumbnails", "logging",
-           "timeouts", "device-names", "eviction", "webhooks")
+_TOPICS = (
+    "warmup",
+    "token-refresh",
+    "pagination",
+    "retry-budget",
+    "metrics",
+    "quota",
+    "session-limit",
+    "captions",
+    "key-rotation",
+    "scanner",
+    "thumbnails",
+    "logging",
+    "timeouts",
+    "device-names",
+    "eviction",
+    "webhooks",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +126,8 @@ def _working_time(moment: dt.datetime, rng: np.random.Generator) -> dt.datetime:
     while moment.weekday() >= 5 or moment.hour >= 18:
         nxt = moment.date() + dt.timedelta(days=1)
         moment = dt.datetime.combine(nxt, dt.time(8, 0), tzinfo=UTC) + dt.timedelta(
-            minutes=int(rng.integers(0, 120)))
+            minutes=int(rng.integers(0, 120))
+        )
     if moment.hour < 8:
         moment = moment.replace(hour=8, minute=int(rng.integers(0, 60)))
     return moment
@@ -130,12 +146,13 @@ def build_schedule(config: SimConfig) -> tuple[list[Commit], list[Pipeline]]:
         k = max(1, int(rng.poisson(config.commits_per_weekday)))
         seconds = np.sort(rng.integers(8 * 3600, 18 * 3600, size=k))
         for sec in seconds.tolist():
-            moment = dt.datetime.combine(date, dt.time(0), tzinfo=UTC) + dt.timedelta(
-                seconds=sec)
+            moment = dt.datetime.combine(date, dt.time(0), tzinfo=UTC) + dt.timedelta(seconds=sec)
             if moment <= now:
                 main_times.append(moment)
-    main = [Commit(_sha(config, config.reference_branch, i), config.reference_branch, t, i, i)
-            for i, t in enumerate(main_times)]
+    main = [
+        Commit(_sha(config, config.reference_branch, i), config.reference_branch, t, i, i)
+        for i, t in enumerate(main_times)
+    ]
 
     feature: list[Commit] = []
     number = 100
@@ -154,8 +171,9 @@ def build_schedule(config: SimConfig) -> tuple[list[Commit], list[Pipeline]]:
             lo, hi = config.feature_commits
             for k in range(int(rng.integers(lo, hi + 1))):
                 if k:
-                    at = _working_time(at + dt.timedelta(
-                        seconds=int(rng.integers(1800, 20 * 3600))), rng)
+                    at = _working_time(
+                        at + dt.timedelta(seconds=int(rng.integers(1800, 20 * 3600))), rng
+                    )
                 if base < 0 or at > now:
                     break
                 feature.append(Commit(_sha(config, branch, k), branch, at, base, -1))
@@ -173,7 +191,7 @@ def build_schedule(config: SimConfig) -> tuple[list[Commit], list[Pipeline]]:
 def choose_outages(config: SimConfig, pipelines: list[Pipeline]) -> dict[tuple[int, int], float]:
     """(pipeline number, service index) -> share of each worker's tests run before the outage."""
     rng = np.random.default_rng([config.seed, 4])
-    eligible = pipelines[len(pipelines) // 10:]
+    eligible = pipelines[len(pipelines) // 10 :]
     if not eligible or config.outages <= 0:
         return {}
     picks = rng.choice(len(eligible), size=min(config.outages, len(eligible)), replace=False)
@@ -200,8 +218,10 @@ class Simulator:
         self.main, self.pipelines = build_schedule(config)
         if not self.main:
             raise ValueError("the history holds no commit on main before `now`")
-        self.models = [ServiceModel(spec, i, len(self.main), config.seed, config.skip_share)
-                       for i, spec in enumerate(config.services)]
+        self.models = [
+            ServiceModel(spec, i, len(self.main), config.seed, config.skip_share)
+            for i, spec in enumerate(config.services)
+        ]
         self.outages = choose_outages(config, self.pipelines)
         self._builder = TruthBuilder(config, self.models, [(c.sha, c.at) for c in self.main])
         self._truth: Truth | None = None
@@ -242,26 +262,60 @@ class Simulator:
             url = f"{config.ci_url}/{config.project}/builds/{number}/jobs/test-{service}"
             if rerun:
                 url += f"/attempts/{rerun + 1}"
-            ctx = RunContext(config.project, service, commit.sha, commit.branch, str(number),
-                             job, url, at, seq)
+            ctx = RunContext(
+                config.project, service, commit.sha, commit.branch, str(number), job, url, at, seq
+            )
             ext, data = render(model, ctx, outcome)
             filename = f"{seq:06d}-{service}.{ext}"
             ctrf = model.spec.format == "ctrf"
             tally = Counter(map(itemgetter(3), outcome.attempts))
-            counts = {"results": len(outcome.attempts), "passed": tally[PASSED],
-                      "failed": tally[FAILED] + (tally[ERROR] if ctrf else 0),
-                      "error": 0 if ctrf else tally[ERROR], "skipped": tally[SKIPPED],
-                      "test_runs": outcome.test_runs}
-            run = SimRun(seq, config.project, service, commit.sha, commit.branch, str(number),
-                         job, url, at.isoformat(), "ci", rerun, outcome.outage,
-                         ((filename, data),), counts)
-            self._builder.observe(s, seq, commit.sha, commit.branch, commit.base, at, outcome,
-                                  {"seq": seq, "build_id": str(number), "job": job,
-                                   "commit": commit.sha, "started_at": at.isoformat()})
+            counts = {
+                "results": len(outcome.attempts),
+                "passed": tally[PASSED],
+                "failed": tally[FAILED] + (tally[ERROR] if ctrf else 0),
+                "error": 0 if ctrf else tally[ERROR],
+                "skipped": tally[SKIPPED],
+                "test_runs": outcome.test_runs,
+            }
+            run = SimRun(
+                seq,
+                config.project,
+                service,
+                commit.sha,
+                commit.branch,
+                str(number),
+                job,
+                url,
+                at.isoformat(),
+                "ci",
+                rerun,
+                outcome.outage,
+                ((filename, data),),
+                counts,
+            )
+            self._builder.observe(
+                s,
+                seq,
+                commit.sha,
+                commit.branch,
+                commit.base,
+                at,
+                outcome,
+                {
+                    "seq": seq,
+                    "build_id": str(number),
+                    "job": job,
+                    "commit": commit.sha,
+                    "started_at": at.isoformat(),
+                },
+            )
             failed = any(f in (FAILED, ERROR) for f in outcome.final_out)
             if failed and rerun < config.max_job_reruns:
-                chance = (config.outage_rerun_probability if outcome.outage
-                          else config.job_rerun_probability)
+                chance = (
+                    config.outage_rerun_probability
+                    if outcome.outage
+                    else config.job_rerun_probability
+                )
                 if rng.random() < chance:
                     later = at + dt.timedelta(seconds=int(rng.integers(15 * 60, 90 * 60)))
                     if later <= now:
@@ -308,8 +362,9 @@ def write_history(config: SimConfig, out: str | Path) -> Truth:
         for run in sim.runs():
             for name, data in run.files:
                 (runs_dir / name).write_bytes(data)
-            manifest.write(("\n  " if first else ",\n  ")
-                           + json.dumps(run.manifest_entry(), sort_keys=True))
+            manifest.write(
+                ("\n  " if first else ",\n  ") + json.dumps(run.manifest_entry(), sort_keys=True)
+            )
             first = False
         manifest.write("\n ]\n}\n")
     sim.truth.save(out / "truth.json")

@@ -85,9 +85,19 @@ def read_file(seq: int, service: str, name: str, data: bytes) -> list[Rec]:
                 status = a["status"]
                 if status == "failed" and t.get("rawStatus") == "error" and k == len(attempts):
                     status = "error"
-                records.append(Rec(seq, service, test, a.get("attempt", k), status,
-                                   t["threadId"], a["start"], a["duration"],
-                                   a.get("message", "")))
+                records.append(
+                    Rec(
+                        seq,
+                        service,
+                        test,
+                        a.get("attempt", k),
+                        status,
+                        t["threadId"],
+                        a["start"],
+                        a["duration"],
+                        a.get("message", ""),
+                    )
+                )
         return records
     parser = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False)
     root = etree.fromstring(data, parser)
@@ -106,9 +116,19 @@ def read_file(seq: int, service: str, name: str, data: bytes) -> list[Rec]:
                     if tag != "skipped" and "Failed" == message:  # gotestsum: text in the body
                         message = child.text or ""
                     break
-            records.append(Rec(seq, service, test, seen[test], outcome,
-                               _worker(case) or suite_worker or "", _epoch_ms(case.get(
-                                   "timestamp")), round(float(case.get("time")) * 1000), message))
+            records.append(
+                Rec(
+                    seq,
+                    service,
+                    test,
+                    seen[test],
+                    outcome,
+                    _worker(case) or suite_worker or "",
+                    _epoch_ms(case.get("timestamp")),
+                    round(float(case.get("time")) * 1000),
+                    message,
+                )
+            )
     return records
 
 
@@ -138,8 +158,10 @@ def history() -> History:
     result = simulate(SimConfig.test())
     took = time.perf_counter() - began
     totals = result.truth.totals
-    print(f"\ntest profile: {totals['runs']} runs, {totals['results']} results in {took:.2f}s "
-          f"({totals['results'] / took:,.0f} results/s)")
+    print(
+        f"\ntest profile: {totals['runs']} runs, {totals['results']} results in {took:.2f}s "
+        f"({totals['results'] / took:,.0f} results/s)"
+    )
     return result
 
 
@@ -168,8 +190,9 @@ def _outage_seqs(truth: Truth) -> set[int]:
 # --- Determinism and output -------------------------------------------------------------------
 
 
-def test_cli_writes_the_same_bytes_as_the_same_seed_in_memory(history: History,
-                                                              tmp_path: Path) -> None:
+def test_cli_writes_the_same_bytes_as_the_same_seed_in_memory(
+    history: History, tmp_path: Path
+) -> None:
     assert cli_main(["--out", str(tmp_path), "--profile", "test", "--seed", "0"]) == 0
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["project"] == history.config.project
@@ -218,13 +241,17 @@ def test_runs_are_in_upload_order_with_their_metadata(history: History) -> None:
         assert r.job != originals[(r.build_id, r.service)].job
 
 
-def test_files_are_well_formed_and_match_the_manifest_counts(parsed: Parsed,
-                                                             samples_dir: Path) -> None:
+def test_files_are_well_formed_and_match_the_manifest_counts(
+    parsed: Parsed, samples_dir: Path
+) -> None:
     import jsonschema
 
     schema = json.loads((samples_dir / "schemas" / "ctrf.schema.json").read_text())
-    validator = jsonschema.Draft7Validator(schema) if "draft-07" in schema.get(
-        "$schema", "") else jsonschema.validators.validator_for(schema)(schema)
+    validator = (
+        jsonschema.Draft7Validator(schema)
+        if "draft-07" in schema.get("$schema", "")
+        else jsonschema.validators.validator_for(schema)(schema)
+    )
     validated = 0
     formats = defaultdict(set)
     for run in parsed.history.runs:
@@ -253,8 +280,13 @@ def test_files_are_well_formed_and_match_the_manifest_counts(parsed: Parsed,
             assert r.start >= last_end.get(r.worker, 0), (name, r)
             last_end[r.worker] = r.start + r.duration
         assert min(r.start for r in records) >= _epoch_ms(run.started_at)
-    assert formats == {"cache": {"xml"}, "plex": {"json"}, "youtube": {"xml.gz"},
-                       "jwt": {"xml"}, "device-session": {"json.gz"}}
+    assert formats == {
+        "cache": {"xml"},
+        "plex": {"json"},
+        "youtube": {"xml.gz"},
+        "jwt": {"xml"},
+        "device-session": {"json.gz"},
+    }
     assert validated > 25
 
 
@@ -262,7 +294,7 @@ def test_identity_is_the_same_in_every_format(parsed: Parsed, truth: Truth) -> N
     known = {(t.service, t.test) for t in truth.tests}
     seen = {(r.service, r.test) for recs in parsed.records.values() for r in recs}
     assert seen == known
-    for service, test in seen:
+    for _service, test in seen:
         assert test.classname and test.name and test.file
     jwt = {t for s, t in seen if s == "jwt"}
     assert all(t.classname.startswith("github.com/mediaserver/jwt/") for t in jwt)
@@ -296,9 +328,15 @@ def test_pass_rates_equal_the_files_exactly(parsed: Parsed, truth: Truth) -> Non
     for (service, week), c in first.items():
         rates = truth.pass_rates(service, week)
         assert (rates.passed, rates.failed, rates.skipped) == (
-            c["passed"], c["failed"], c["skipped"]), (service, week)
+            c["passed"],
+            c["failed"],
+            c["skipped"],
+        ), (service, week)
         assert (rates.final_passed, rates.final_failed, rates.final_skipped) == (
-            c["final_passed"], c["final_failed"], c["final_skipped"]), (service, week)
+            c["final_passed"],
+            c["final_failed"],
+            c["final_skipped"],
+        ), (service, week)
         assert rates.runs == runs[(service, week)]
         assert rates.results == results[(service, week)]
         assert rates.tests == len(tests[(service, week)])
@@ -310,8 +348,9 @@ def test_pass_rates_equal_the_files_exactly(parsed: Parsed, truth: Truth) -> Non
 # --- Planted behaviours, as the files show them -----------------------------------------------
 
 
-def _history_of(parsed: Parsed, service: str, test: TestId,
-                skip_outages: bool = True) -> list[tuple[object, Rec]]:
+def _history_of(
+    parsed: Parsed, service: str, test: TestId, skip_outages: bool = True
+) -> list[tuple[object, Rec]]:
     """(run, first attempt) of one test in every run, chronologically."""
     outages = _outage_seqs(parsed.history.truth)
     out = []
@@ -325,9 +364,14 @@ def _history_of(parsed: Parsed, service: str, test: TestId,
 
 
 def _earlier_on_worker(parsed: Parsed, rec: Rec, others: set[TestId]) -> list[Rec]:
-    return [r for r in parsed.first_attempts(rec.seq)
-            if r.test in others and r.worker == rec.worker and r.start < rec.start
-            and r.outcome != "skipped"]
+    return [
+        r
+        for r in parsed.first_attempts(rec.seq)
+        if r.test in others
+        and r.worker == rec.worker
+        and r.start < rec.start
+        and r.outcome != "skipped"
+    ]
 
 
 def test_order_dependent_victims_fail_after_their_polluters(parsed: Parsed, truth: Truth) -> None:
@@ -350,8 +394,12 @@ def test_order_dependent_victims_fail_after_their_polluters(parsed: Parsed, trut
         risk_without = sum(r.failed for r in without) / len(without)
         assert risk_with >= 0.6 and risk_without <= 0.1, (e.test, risk_with, risk_without)
         for polluter in e.related:  # each polluter on its own
-            alone = [r for _, r in runs if _earlier_on_worker(parsed, r, {polluter})
-                     and not _earlier_on_worker(parsed, r, polluters - {polluter})]
+            alone = [
+                r
+                for _, r in runs
+                if _earlier_on_worker(parsed, r, {polluter})
+                and not _earlier_on_worker(parsed, r, polluters - {polluter})
+            ]
             assert sum(r.failed for r in alone) >= 3, (e.test, polluter)
     # The cleaner resets the polluter's state when it runs between polluter and victim.
     e = cleaned[0]
@@ -389,10 +437,14 @@ def test_a_leaking_root_breaks_the_next_tests_on_its_worker(parsed: Parsed, trut
             for line in parsed.timelines(run.seq).values():
                 for i, r in enumerate(line):
                     if r.test == e.test and r.failed:
-                        followers = line[i + 1: i + 1 + span]
+                        followers = line[i + 1 : i + 1 + span]
                         assert all(f.failed for f in followers), (run.seq, followers)
-                        assert all("connection" in f.message or "closed" in f.message
-                                   or "bind" in f.message for f in followers)
+                        assert all(
+                            "connection" in f.message
+                            or "closed" in f.message
+                            or "bind" in f.message
+                            for f in followers
+                        )
                         events += len(followers) >= 2
                         for f in followers:
                             follower_failures[(e.service, f.test)] += 1
@@ -421,9 +473,13 @@ def test_noise_tests_only_fail_in_outages_or_cascades(parsed: Parsed, truth: Tru
             for i, r in enumerate(line):
                 if not r.failed or (run.service, r.test) not in noise:
                     continue
-                behind = line[max(0, i - 6): i]
-                ok = any((run.service, b.test) in roots and b.failed
-                         and i - line.index(b) <= roots[(run.service, b.test)] for b in behind)
+                behind = line[max(0, i - 6) : i]
+                ok = any(
+                    (run.service, b.test) in roots
+                    and b.failed
+                    and i - line.index(b) <= roots[(run.service, b.test)]
+                    for b in behind
+                )
                 assert ok, (run.seq, r)
                 checked += 1
     assert checked > 0
@@ -443,8 +499,7 @@ def _main_runs(parsed: Parsed, service: str, test: TestId) -> list[tuple[int, Re
     return out
 
 
-def test_regressions_pass_before_their_commit_and_fail_after(parsed: Parsed,
-                                                             truth: Truth) -> None:
+def test_regressions_pass_before_their_commit_and_fail_after(parsed: Parsed, truth: Truth) -> None:
     index = truth.main_index()
     regressions = truth.planted_of("regression")
     assert len(regressions) == 2 and sum(1 for e in regressions if e.until_commit) == 1
@@ -540,8 +595,12 @@ def test_tests_come_and_go_on_main(parsed: Parsed, truth: Truth) -> None:
         assert all(i >= index[e.from_commit] for i, _, _ in _main_runs(parsed, e.service, e.test))
     for e in truth.planted_of("removed"):
         assert all(i < index[e.from_commit] for i, _, _ in _main_runs(parsed, e.service, e.test))
-    assert {(e.service, e.test) for e in truth.planted_of("renamed") + truth.planted_of(
-        "added") + truth.planted_of("removed")} <= truth.noise_tests
+    assert {
+        (e.service, e.test)
+        for e in truth.planted_of("renamed")
+        + truth.planted_of("added")
+        + truth.planted_of("removed")
+    } <= truth.noise_tests
 
 
 # --- The truth's helpers ----------------------------------------------------------------------
@@ -559,15 +618,17 @@ def test_expected_findings_cover_every_kind(truth: Truth) -> None:
     flaky = {t for _, t, _ in truth.expected_findings("flaky")}
     assert flaky == {e.test for e in truth.planted_of("flaky")}
     od = truth.expected_findings("order_dependent")
-    assert od == {(e.service, e.test, p) for e in truth.planted_of("order_dependent")
-                  for p in e.related}
+    assert od == {
+        (e.service, e.test, p) for e in truth.planted_of("order_dependent") for p in e.related
+    }
     assert {t for _, t, _ in truth.expected_findings("cascade")} == {
-        e.test for e in truth.planted_of("cascade")}
+        e.test for e in truth.planted_of("cascade")
+    }
     assert len(truth.expected_findings("regression")) == 2
     assert len(truth.expected_findings("fixed")) == 3  # one fixed regression, two broken tests
     noise = truth.noise_tests
     for kind in KINDS:
-        for service, test, related in truth.expected_findings(kind):
+        for service, test, _related in truth.expected_findings(kind):
             assert (service, test) not in noise
     # Followers and victims are never expected as flaky.
     not_flaky = {(e.service, t) for e in truth.planted_of("cascade") for t in e.related}
@@ -602,8 +663,14 @@ def test_demo_profile_ends_in_the_week_of_now() -> None:
     last = dt.datetime.fromisoformat(runs[-1].started_at)
     assert last <= now and week_label(last) == week_label(now) == truth.weeks[-1]
     assert len(truth.weeks) == 7
-    for kind in ("flaky", "order_dependent", "cascade", "regression", "fixed",
-                 "duration_regression"):
+    for kind in (
+        "flaky",
+        "order_dependent",
+        "cascade",
+        "regression",
+        "fixed",
+        "duration_regression",
+    ):
         assert truth.expected_findings(kind), kind
 
 
@@ -618,10 +685,13 @@ def test_streaming_writes_a_bench_shaped_history(tmp_path: Path) -> None:
 
 
 def test_the_simulator_imports_nothing_of_django_or_the_product() -> None:
-    code = ("import sys, tests.simulation, tests.simulation.__main__; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in "
-            "('django', 'rest_framework', 'celery', 'dashboard', 'ingest', 'reports')]; "
-            "print(bad); sys.exit(1 if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
-                          timeout=60)
+    code = (
+        "import sys, tests.simulation, tests.simulation.__main__; "
+        "bad = [m for m in sys.modules if m.split('.')[0] in "
+        "('django', 'rest_framework', 'celery', 'dashboard', 'ingest', 'reports')]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 0, done.stdout + done.stderr

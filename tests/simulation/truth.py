@@ -68,8 +68,15 @@ from tests.simulation.model import NEVER, SimConfig, TestId
 
 UTC = dt.UTC
 DAY = 86400.0
-KINDS = ("flaky", "order_dependent", "cascade", "regression", "fixed", "duration_regression",
-         "duration_improvement")
+KINDS = (
+    "flaky",
+    "order_dependent",
+    "cascade",
+    "regression",
+    "fixed",
+    "duration_regression",
+    "duration_improvement",
+)
 
 
 def week_label(moment: dt.datetime | dt.date) -> str:
@@ -191,23 +198,30 @@ class Truth:
 
     # --- Queries ----------------------------------------------------------------------------
 
-    def findings_of(self, kind: str, week: str | None = None,
-                    required_only: bool = True) -> list[ExpectedFinding]:
+    def findings_of(
+        self, kind: str, week: str | None = None, required_only: bool = True
+    ) -> list[ExpectedFinding]:
         _check_kind(kind)
-        return [f for f in self.findings
-                if f.kind == kind and (week is None or f.week == week)
-                and (f.required or not required_only)]
+        return [
+            f
+            for f in self.findings
+            if f.kind == kind
+            and (week is None or f.week == week)
+            and (f.required or not required_only)
+        ]
 
-    def expected_findings(self, kind: str,
-                          week: str | None = None) -> set[tuple[str, TestId, TestId | None]]:
+    def expected_findings(
+        self, kind: str, week: str | None = None
+    ) -> set[tuple[str, TestId, TestId | None]]:
         """(service, test, related test) a correct detector must report (recall's denominator).
 
         With `week`, only those due in that ISO week; without, over the whole history.
         """
         return {f.key for f in self.findings_of(kind, week)}
 
-    def allowed_findings(self, kind: str,
-                         week: str | None = None) -> set[tuple[str, TestId, TestId | None]]:
+    def allowed_findings(
+        self, kind: str, week: str | None = None
+    ) -> set[tuple[str, TestId, TestId | None]]:
         """Everything a detector may report without it being a false positive (precision)."""
         return {f.key for f in self.findings_of(kind, week, required_only=False)}
 
@@ -219,8 +233,7 @@ class Truth:
         (they appear only as an order-dependence finding's `related_test`), renamed, added and
         removed tests, and always-skipped ones.
         """
-        own = {"flaky", "order_dependent", "cascade", "regression", "broken", "slowdown",
-               "speedup"}
+        own = {"flaky", "order_dependent", "cascade", "regression", "broken", "slowdown", "speedup"}
         carriers = {(p.service, p.test) for p in self.planted if p.kind in own}
         return {(t.service, t.test) for t in self.tests} - carriers
 
@@ -253,21 +266,24 @@ class Truth:
             "services": self.services,
             "totals": self.totals,
             "planted": [
-                {**asdict(p), "test": p.test.as_dict(),
-                 "related": [r.as_dict() for r in p.related]}
+                {**asdict(p), "test": p.test.as_dict(), "related": [r.as_dict() for r in p.related]}
                 for p in self.planted
             ],
             "findings": [
-                {**asdict(f), "test": f.test.as_dict(),
-                 "related": f.related.as_dict() if f.related else None}
+                {
+                    **asdict(f),
+                    "test": f.test.as_dict(),
+                    "related": f.related.as_dict() if f.related else None,
+                }
                 for f in self.findings
             ],
             "service_weeks": [
                 {**asdict(r), "pass_rate": r.pass_rate, "final_pass_rate": r.final_pass_rate}
                 for r in self.service_weeks.values()
             ],
-            "tests": [{**asdict(t), "test": t.test.as_dict(), "roles": list(t.roles)}
-                      for t in self.tests],
+            "tests": [
+                {**asdict(t), "test": t.test.as_dict(), "roles": list(t.roles)} for t in self.tests
+            ],
             "outages": self.outages,
             "main_commits": [list(c) for c in self.main_commits],
         }
@@ -281,27 +297,47 @@ class Truth:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Truth:
         planted = [
-            PlantedEntry(**{**p, "test": TestId.from_dict(p["test"]),
-                            "related": tuple(TestId.from_dict(r) for r in p["related"])})
+            PlantedEntry(
+                **{
+                    **p,
+                    "test": TestId.from_dict(p["test"]),
+                    "related": tuple(TestId.from_dict(r) for r in p["related"]),
+                }
+            )
             for p in data["planted"]
         ]
         findings = [
-            ExpectedFinding(**{**f, "test": TestId.from_dict(f["test"]),
-                               "related": TestId.from_dict(f["related"]) if f["related"]
-                               else None})
+            ExpectedFinding(
+                **{
+                    **f,
+                    "test": TestId.from_dict(f["test"]),
+                    "related": TestId.from_dict(f["related"]) if f["related"] else None,
+                }
+            )
             for f in data["findings"]
         ]
         weeks = {}
         for r in data["service_weeks"]:
             r = {k: v for k, v in r.items() if k not in ("pass_rate", "final_pass_rate")}
             weeks[(r["service"], r["week"])] = PassRates(**r)
-        tests = [TestInfo(**{**t, "test": TestId.from_dict(t["test"]),
-                             "roles": tuple(t["roles"])}) for t in data["tests"]]
+        tests = [
+            TestInfo(**{**t, "test": TestId.from_dict(t["test"]), "roles": tuple(t["roles"])})
+            for t in data["tests"]
+        ]
         return cls(
-            project=data["project"], seed=data["seed"], profile=data["profile"],
-            reference_branch=data["reference_branch"], start=data["start"], now=data["now"],
-            weeks=data["weeks"], services=data["services"], planted=planted, findings=findings,
-            service_weeks=weeks, tests=tests, outages=data["outages"],
+            project=data["project"],
+            seed=data["seed"],
+            profile=data["profile"],
+            reference_branch=data["reference_branch"],
+            start=data["start"],
+            now=data["now"],
+            weeks=data["weeks"],
+            services=data["services"],
+            planted=planted,
+            findings=findings,
+            service_weeks=weeks,
+            tests=tests,
+            outages=data["outages"],
             main_commits=[(c[0], c[1]) for c in data.get("main_commits", [])],
             totals=data.get("totals", {}),
         )
@@ -316,8 +352,7 @@ def _fisher_greater(a: int, b: int, c: int, d: int) -> float:
     n, k, draws = a + b + c + d, a + c, a + b
     if n == 0:
         return 1.0
-    tail = sum(math.comb(k, x) * math.comb(n - k, draws - x)
-               for x in range(a, min(k, draws) + 1))
+    tail = sum(math.comb(k, x) * math.comb(n - k, draws - x) for x in range(a, min(k, draws) + 1))
     return tail / math.comb(n, draws)
 
 
@@ -379,8 +414,12 @@ class _WeekCounts:
 class TruthBuilder:
     """Accumulates, run by run, what the truth needs; memory stays small for long histories."""
 
-    def __init__(self, config: SimConfig, models: list[ServiceModel],
-                 main_commits: list[tuple[str, dt.datetime]]) -> None:
+    def __init__(
+        self,
+        config: SimConfig,
+        models: list[ServiceModel],
+        main_commits: list[tuple[str, dt.datetime]],
+    ) -> None:
         self.config = config
         self.models = models
         self.main_commits = main_commits
@@ -406,14 +445,22 @@ class TruthBuilder:
         self.follower_events: list[tuple[int, int, int, str, float, str, bool, int]] = []
         # First-attempt outcomes of every non-outage run, by (service, commit), for the
         # "another run of the same commit passed it" half of a flaky result.
-        self.commit_runs: dict[tuple[int, str], list[tuple[float, np.ndarray]]] = defaultdict(
-            list)
+        self.commit_runs: dict[tuple[int, str], list[tuple[float, np.ndarray]]] = defaultdict(list)
         self.outages: list[dict[str, Any]] = []
         self.total_runs = 0
         self.total_results = 0
 
-    def observe(self, service: int, seq: int, sha: str, branch: str, base: int,
-                started: dt.datetime, outcome: RunOutcome, meta: dict[str, Any]) -> None:
+    def observe(
+        self,
+        service: int,
+        seq: int,
+        sha: str,
+        branch: str,
+        base: int,
+        started: dt.datetime,
+        outcome: RunOutcome,
+        meta: dict[str, Any],
+    ) -> None:
         model = self.models[service]
         ts = started.timestamp()
         day = (started.date() - self.start_date).days
@@ -436,8 +483,7 @@ class TruthBuilder:
         cause = np.asarray(outcome.first_cause, dtype=np.int8)
         decided = ran & (first != SKIPPED) & (cause != CASCADE)
         failed = decided & ((first == FAILED) | (first == ERROR))
-        dec, fail = ((self.dec_outage, self.fail_outage) if outcome.outage
-                     else (self.dec, self.fail))
+        dec, fail = (self.dec_outage, self.fail_outage) if outcome.outage else (self.dec, self.fail)
         dec[service][decided, day] += 1
         fail[service][failed, day] += 1
         fs = self.first_seen[service]
@@ -450,8 +496,9 @@ class TruthBuilder:
         else:
             self.commit_runs[(service, sha)].append((ts, first))
             for timeline in outcome.timelines:
-                in_streaks |= self._scan(service, seq, sha, ts, day, week, timeline,
-                                         outcome.retry_passed)
+                in_streaks |= self._scan(
+                    service, seq, sha, ts, day, week, timeline, outcome.retry_passed
+                )
 
         on_main = branch == self.config.reference_branch
         for t in self.tracked[service]:
@@ -459,13 +506,37 @@ class TruthBuilder:
             if f < 0:
                 continue
             before, dirty = outcome.od_seen.get(t, (frozenset(), frozenset()))
-            self.obs[(service, t)].append(Obs(
-                seq, ts, day, week, on_main, sha, base, f, outcome.final_out[t],
-                outcome.first_cause[t], t in outcome.retry_passed, outcome.outage, before, dirty,
-                t in in_streaks))
+            self.obs[(service, t)].append(
+                Obs(
+                    seq,
+                    ts,
+                    day,
+                    week,
+                    on_main,
+                    sha,
+                    base,
+                    f,
+                    outcome.final_out[t],
+                    outcome.first_cause[t],
+                    t in outcome.retry_passed,
+                    outcome.outage,
+                    before,
+                    dirty,
+                    t in in_streaks,
+                )
+            )
 
-    def _scan(self, service: int, seq: int, sha: str, ts: float, day: int, week: str,
-              timeline: list[tuple[int, int, int]], retry_passed: set[int]) -> set[int]:
+    def _scan(
+        self,
+        service: int,
+        seq: int,
+        sha: str,
+        ts: float,
+        day: int,
+        week: str,
+        timeline: list[tuple[int, int, int]],
+        retry_passed: set[int],
+    ) -> set[int]:
         """Record failure streaks (>= 3) and which tests followed a leaking root.
 
         Returns the tests failing inside a streak other than at its head."""
@@ -482,9 +553,18 @@ class TruthBuilder:
                     part = timeline[start:k]
                     for pos in range(start, k):
                         streak_at[pos] = len(self.streaks)
-                    self.streaks.append(_Streak(
-                        service, seq, day, week, part[0][0], part[0][2],
-                        tuple(p[0] for p in part[1:]), tuple(p[2] for p in part[1:])))
+                    self.streaks.append(
+                        _Streak(
+                            service,
+                            seq,
+                            day,
+                            week,
+                            part[0][0],
+                            part[0][2],
+                            tuple(p[0] for p in part[1:]),
+                            tuple(p[2] for p in part[1:]),
+                        )
+                    )
                 start = -1
         root = -1
         for k, (t, _out, cause) in enumerate(timeline):
@@ -492,8 +572,9 @@ class TruthBuilder:
                 root = t
             elif cause == CASCADE and root >= 0:
                 self.followers[(service, root)][t] += 1
-                self.follower_events.append((service, seq, t, sha, ts, week,
-                                             t in retry_passed, streak_at.get(k, -1)))
+                self.follower_events.append(
+                    (service, seq, t, sha, ts, week, t in retry_passed, streak_at.get(k, -1))
+                )
             else:
                 root = -1
         return {timeline[k][0] for k, i in streak_at.items() if streak_at.get(k - 1) == i}
@@ -522,16 +603,31 @@ class TruthBuilder:
         planted: list[PlantedEntry] = []
         models = self.models
 
-        def add(kind: str, s: int, test: int, related: int | None, week: str, required: bool,
-                **evidence: Any) -> None:
+        def add(
+            kind: str,
+            s: int,
+            test: int,
+            related: int | None,
+            week: str,
+            required: bool,
+            **evidence: Any,
+        ) -> None:
             m = models[s]
-            findings.append(ExpectedFinding(
-                kind, m.spec.name, m.ident(test),
-                m.ident(related) if related is not None else None, week, required, evidence))
+            findings.append(
+                ExpectedFinding(
+                    kind,
+                    m.spec.name,
+                    m.ident(test),
+                    m.ident(related) if related is not None else None,
+                    week,
+                    required,
+                    evidence,
+                )
+            )
 
         def later(week: str, n: int) -> list[str]:
             i = week_index[week]
-            return weeks[i + 1: i + 1 + n]
+            return weeks[i + 1 : i + 1 + n]
 
         for s, model in enumerate(models):
             name = model.spec.name
@@ -543,15 +639,28 @@ class TruthBuilder:
                 if p.kind == "order_dependent":
                     params["cleaners"] = {
                         str(model.ident(int(pol))): [model.ident(c).as_dict() for c in cl]
-                        for pol, cl in p.params.get("cleaners", {}).items()}
+                        for pol, cl in p.params.get("cleaners", {}).items()
+                    }
                 if p.kind == "cascade":
                     seen = self.followers.get((s, p.test), Counter())
                     ordered = sorted(seen.items(), key=lambda kv: (-kv[1], kv[0]))
                     related = tuple(model.ident(t) for t, _ in ordered)
                     params["followers"] = [
-                        {"test": model.ident(t).as_dict(), "times": c} for t, c in ordered]
-                planted.append(PlantedEntry(p.kind, name, model.ident(p.test), related,
-                                            start_sha, end_sha, start_at, end_at, params))
+                        {"test": model.ident(t).as_dict(), "times": c} for t, c in ordered
+                    ]
+                planted.append(
+                    PlantedEntry(
+                        p.kind,
+                        name,
+                        model.ident(p.test),
+                        related,
+                        start_sha,
+                        end_sha,
+                        start_at,
+                        end_at,
+                        params,
+                    )
+                )
                 obs = self.obs.get((s, p.test), [])
                 if p.kind in ("flaky", "cascade"):
                     self._flaky_findings(s, p.test, obs, p.kind == "flaky", add, later)
@@ -575,10 +684,19 @@ class TruthBuilder:
         for (s, week), c in sorted(self.weeks.items(), key=lambda kv: (kv[0][0], kv[0][1])):
             name = models[s].spec.name
             service_weeks[(name, week)] = PassRates(
-                name, week, c.runs, len(c.commits), c.results, int(c.tests.sum()),
-                int(c.first[PASSED]), int(c.first[FAILED] + c.first[ERROR]),
-                int(c.first[SKIPPED]), int(c.final[PASSED]), int(c.final[FAILED] + c.final[ERROR]),
-                int(c.final[SKIPPED]))
+                name,
+                week,
+                c.runs,
+                len(c.commits),
+                c.results,
+                int(c.tests.sum()),
+                int(c.first[PASSED]),
+                int(c.first[FAILED] + c.first[ERROR]),
+                int(c.first[SKIPPED]),
+                int(c.final[PASSED]),
+                int(c.final[FAILED] + c.final[ERROR]),
+                int(c.final[SKIPPED]),
+            )
 
         tests: list[TestInfo] = []
         for s, model in enumerate(models):
@@ -590,7 +708,7 @@ class TruthBuilder:
                         roles[r].append("polluter")
             for cleaner in model.cleaners:
                 roles[cleaner].append("cleaner")
-            for (fs, root), seen in self.followers.items():
+            for (fs, _root), seen in self.followers.items():
                 if fs == s:
                     for t in seen:
                         roles[t].append("cascade_follower")
@@ -601,35 +719,55 @@ class TruthBuilder:
             for t in range(model.n):
                 if fs_arr[t] < 0:
                     continue
-                tests.append(TestInfo(
-                    model.spec.name, model.ident(t),
-                    dt.datetime.fromtimestamp(fs_arr[t], UTC).isoformat(),
-                    dt.datetime.fromtimestamp(ls_arr[t], UTC).isoformat(),
-                    tuple(sorted(set(roles.get(t, ()))))))
+                tests.append(
+                    TestInfo(
+                        model.spec.name,
+                        model.ident(t),
+                        dt.datetime.fromtimestamp(fs_arr[t], UTC).isoformat(),
+                        dt.datetime.fromtimestamp(ls_arr[t], UTC).isoformat(),
+                        tuple(sorted(set(roles.get(t, ())))),
+                    )
+                )
 
         services = {
             m.spec.name: {
-                "style": m.spec.style, "format": m.spec.format, "gzip": m.spec.gzip,
-                "workers": m.worker_names, "retries": m.spec.retries, "tests": m.spec.tests,
+                "style": m.spec.style,
+                "format": m.spec.format,
+                "gzip": m.spec.gzip,
+                "workers": m.worker_names,
+                "retries": m.spec.retries,
+                "tests": m.spec.tests,
             }
             for m in models
         }
         findings.sort(key=lambda f: (f.kind, f.service, f.week, f.test, f.related or ()))
         return Truth(
-            project=self.config.project, seed=self.config.seed, profile=self.config.profile,
-            reference_branch=self.config.reference_branch, start=self.start.isoformat(),
-            now=self.config.now.astimezone(UTC).isoformat(), weeks=weeks,
-            services=services, planted=planted, findings=findings,
-            service_weeks=service_weeks, tests=tests, outages=self.outages,
+            project=self.config.project,
+            seed=self.config.seed,
+            profile=self.config.profile,
+            reference_branch=self.config.reference_branch,
+            start=self.start.isoformat(),
+            now=self.config.now.astimezone(UTC).isoformat(),
+            weeks=weeks,
+            services=services,
+            planted=planted,
+            findings=findings,
+            service_weeks=service_weeks,
+            tests=tests,
+            outages=self.outages,
             main_commits=[(sha, at.isoformat()) for sha, at in self.main_commits],
-            totals={"runs": self.total_runs, "results": self.total_results,
-                    "main_commits": len(self.main_commits)},
+            totals={
+                "runs": self.total_runs,
+                "results": self.total_results,
+                "main_commits": len(self.main_commits),
+            },
         )
 
     # --- Per-kind evidence ------------------------------------------------------------------
 
-    def _flaky_findings(self, s: int, test: int, obs: list[Obs], required_kind: bool,
-                        add: Any, later: Any) -> None:
+    def _flaky_findings(
+        self, s: int, test: int, obs: list[Obs], required_kind: bool, add: Any, later: Any
+    ) -> None:
         """Flaky results of a test with its own non-determinism (a flaky test or a root)."""
         passes: dict[str, list[float]] = defaultdict(list)
         for o in obs:
@@ -657,16 +795,24 @@ class TruthBuilder:
         for week in sorted(allowed - set(result_weeks)):
             add("flaky", s, test, None, week, False)
 
-    def _od_findings(self, s: int, victim: int, polluters: tuple[int, ...], obs: list[Obs],
-                     weeks: list[str], add: Any) -> None:
+    def _od_findings(
+        self,
+        s: int,
+        victim: int,
+        polluters: tuple[int, ...],
+        obs: list[Obs],
+        weeks: list[str],
+        add: Any,
+    ) -> None:
         decided = [o for o in obs if not o.outage and o.first != SKIPPED]
         # Failures as a cascade follower are the root's; a detector may well set them aside.
         own = [o for o in decided if o.cause != CASCADE and not o.in_streak]
         m = self.models[s].n  # candidates a detector tests: at most every test of the service
         required_weeks: set[str] = set()
         for week in weeks:
-            end = dt.datetime.combine(week_monday(week) + dt.timedelta(days=7), dt.time(0),
-                                      tzinfo=UTC).timestamp()
+            end = dt.datetime.combine(
+                week_monday(week) + dt.timedelta(days=7), dt.time(0), tzinfo=UTC
+            ).timestamp()
             near = [o for o in own if end - 27 * DAY <= o.ts < end]
             wide = [o for o in decided if end - 28 * DAY <= o.ts < end]
             fails = sum(1 for o in near if o.first != PASSED)
@@ -689,8 +835,14 @@ class TruthBuilder:
                 this_week = any(o.cause == OD and p in o.dirty and o.week == week for o in near)
                 caused = sum(1 for o in wide if o.cause == OD and p in o.dirty)
                 evidence = {"failures": fails, "passes": passes, "table": [a, b, c, d]}
-                if (fails >= 5 and passes >= 5 and a >= 3 and significance < 0.005
-                        and risk >= 0.4 and this_week):
+                if (
+                    fails >= 5
+                    and passes >= 5
+                    and a >= 3
+                    and significance < 0.005
+                    and risk >= 0.4
+                    and this_week
+                ):
                     add("order_dependent", s, victim, p, week, True, **evidence)
                     required_weeks.add(week)
                 elif caused:
@@ -704,8 +856,9 @@ class TruthBuilder:
         for o in decided:
             if o.first == PASSED or o.week in required_weeks:
                 continue
-            if o.retry_passed or any(abs(ts - o.ts) <= 7 * DAY
-                                     for ts in passes_by_commit.get(o.sha, ())):
+            if o.retry_passed or any(
+                abs(ts - o.ts) <= 7 * DAY for ts in passes_by_commit.get(o.sha, ())
+            ):
                 looks_flaky.add(o.week)
         for week in sorted(looks_flaky):
             add("flaky", s, victim, None, week, False, unexplained_victim=True)
@@ -728,11 +881,17 @@ class TruthBuilder:
                             k += int(self.fail_outage[st.service][f, lo:hi].sum())
                         product *= (k + 1) / (n + 2)
                     products.append(product)
-            planted_root = (st.head in model.leaks and st.head_cause == LEAK
-                            and st.follower_causes[0] == CASCADE)
+            planted_root = (
+                st.head in model.leaks
+                and st.head_cause == LEAK
+                and st.follower_causes[0] == CASCADE
+            )
             worst, best = max(products), min(products)
-            evidence = {"length": len(st.followers) + 1, "product": float(f"{worst:.3g}"),
-                        "run": st.seq}
+            evidence = {
+                "length": len(st.followers) + 1,
+                "product": float(f"{worst:.3g}"),
+                "run": st.seq,
+            }
             if planted_root and worst < 1e-4:
                 add("cascade", st.service, st.head, None, st.week, True, **evidence)
                 recognised.add(index)
@@ -748,12 +907,14 @@ class TruthBuilder:
                 continue
             flaky = retry_passed or any(
                 abs(other - ts) <= 7 * DAY and first[test] == PASSED
-                for other, first in self.commit_runs.get((s, sha), ()))
+                for other, first in self.commit_runs.get((s, sha), ())
+            )
             if flaky:
                 add("flaky", s, test, None, week, False, follower_run=seq)
 
-    def _regression_findings(self, s: int, test: int, commit: int, obs: list[Obs], add: Any,
-                             later: Any) -> bool | None:
+    def _regression_findings(
+        self, s: int, test: int, commit: int, obs: list[Obs], add: Any, later: Any
+    ) -> bool | None:
         """Regression findings; True when required, False when only allowed, None if none."""
         main = [o for o in obs if o.on_main]
         for i, o in enumerate(main):
@@ -762,16 +923,16 @@ class TruthBuilder:
             if o.final not in (FAILED, ERROR):
                 return False
             before = [x for x in main[:i] if x.base < commit and x.first != SKIPPED][-5:]
-            clean = (len(before) == 5 and all(x.first == PASSED for x in before)
-                     and not o.in_streak)
+            clean = len(before) == 5 and all(x.first == PASSED for x in before) and not o.in_streak
             add("regression", s, test, None, o.week, clean, first_run=o.seq)
             for week in later(o.week, 1):
                 add("regression", s, test, None, week, False, first_run=o.seq)
             return clean
         return None
 
-    def _lookalike_regressions(self, s: int, test: int, obs: list[Obs], add: Any,
-                               later: Any) -> None:
+    def _lookalike_regressions(
+        self, s: int, test: int, obs: list[Obs], add: Any, later: Any
+    ) -> None:
         """Allow `regression`/`fixed` where a non-deterministic test's main history looks like
         one: every attempt failed after 5 first-attempt passes, and the next main run failed
         too. Until the test is known to be flaky, DESIGN's definition reports exactly that."""
@@ -779,23 +940,32 @@ class TruthBuilder:
         for i, o in enumerate(main):
             if o.final not in (FAILED, ERROR) or o.cause == CASCADE or i < 5 or i + 1 >= len(main):
                 continue
-            if not all(x.first == PASSED for x in main[i - 5:i]):
+            if not all(x.first == PASSED for x in main[i - 5 : i]):
                 continue
             if main[i + 1].first not in (FAILED, ERROR):
                 continue
             for week in [o.week, *later(o.week, 1)]:
                 add("regression", s, test, None, week, False, first_run=o.seq, lookalike=True)
             streak = 0
-            for x in main[i + 1:]:
+            for x in main[i + 1 :]:
                 streak = streak + 1 if x.first == PASSED else 0
                 if streak == 3:
                     for week in [x.week, *later(x.week, 1)]:
-                        add("fixed", s, test, None, week, False, third_pass_run=x.seq,
-                            lookalike=True)
+                        add(
+                            "fixed",
+                            s,
+                            test,
+                            None,
+                            week,
+                            False,
+                            third_pass_run=x.seq,
+                            lookalike=True,
+                        )
                     break
 
-    def _fixed_findings(self, s: int, test: int, fix: int, obs: list[Obs], add: Any,
-                        later: Any, required: bool) -> None:
+    def _fixed_findings(
+        self, s: int, test: int, fix: int, obs: list[Obs], add: Any, later: Any, required: bool
+    ) -> None:
         if fix >= NEVER:
             return
         streak = 0
@@ -812,8 +982,9 @@ class TruthBuilder:
             else:
                 streak = 0
 
-    def _duration_findings(self, s: int, test: int, commit: int, kind: str, obs: list[Obs],
-                           add: Any, later: Any) -> None:
+    def _duration_findings(
+        self, s: int, test: int, commit: int, kind: str, obs: list[Obs], add: Any, later: Any
+    ) -> None:
         main = [o for o in obs if o.on_main]
         before = {o.sha for o in main if o.first == PASSED and o.base < commit}
         after = {o.sha for o in main if o.first == PASSED and o.base >= commit}
@@ -829,4 +1000,3 @@ class TruthBuilder:
         if kind == "speedup":
             for week in [first.week, *later(first.week, 2)]:
                 add("duration_regression", s, test, None, week, False, **evidence)
-

@@ -53,8 +53,13 @@ class RunContext:
 
 
 def _attr(text: str) -> str:
-    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-            .replace('"', "&quot;").replace("\n", "&#10;"))
+    return (
+        text.replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace('"', "&quot;")
+        .replace("\n", "&#10;")
+    )
 
 
 def _text(text: str) -> str:
@@ -114,46 +119,62 @@ def _pytest_failure(service: str, d: TestDef, cause: int) -> tuple[str, str]:
             code = f'        {fx}.start()\n>       {fx}.wait_for("ready", timeout=2.0)\n'
         elif variant == 1:
             err, exc = "AssertionError: assert 'pending' == 'done'", "AssertionError"
-            code = (f"        job = {fx}.submit()\n>       assert job.status == \"done\"\n"
-                    "E       AssertionError: assert 'pending' == 'done'\nE         - done\n"
-                    "E         + pending\n")
+            code = (
+                f'        job = {fx}.submit()\n>       assert job.status == "done"\n'
+                "E       AssertionError: assert 'pending' == 'done'\nE         - done\n"
+                "E         + pending\n"
+            )
             return err, head + code + f"\n{where}: {exc}"
         else:
-            err, exc = "ConnectionResetError: [Errno 104] Connection reset by peer", \
-                "ConnectionResetError"
+            err, exc = (
+                "ConnectionResetError: [Errno 104] Connection reset by peer",
+                "ConnectionResetError",
+            )
             code = f"        with {fx}.stream() as s:\n>           s.read_all()\n"
     elif cause == LEAK:
         err, exc = "AssertionError: transaction still open at teardown", "AssertionError"
-        code = f"        {fx}.begin()\n        {fx}.write(key, value)\n>       assert not {fx}.in_transaction()\n"
+        code = (
+            f"        {fx}.begin()\n        {fx}.write(key, value)\n"
+            f">       assert not {fx}.in_transaction()\n"
+        )
     elif cause == OD:
         err, exc = "AssertionError: assert 1 == 0", "AssertionError"
-        code = (f">       assert len({fx}.items()) == 0\nE       AssertionError: assert 1 == 0\n"
-                "E        +  where 1 = len(['stale-entry'])\n")
+        code = (
+            f">       assert len({fx}.items()) == 0\nE       AssertionError: assert 1 == 0\n"
+            "E        +  where 1 = len(['stale-entry'])\n"
+        )
         return err, head + code + f"\n{where}: {exc}"
     elif cause == CASCADE:
         err = 'failed on setup with "OperationalError: connection already closed"'
-        return err, ("    @pytest.fixture\n    def db_session(db):\n"
-                     '>       db.execute("SELECT 1")\n'
-                     "E       OperationalError: connection already closed\n\n"
-                     "tests/conftest.py:31: OperationalError")
+        return err, (
+            "    @pytest.fixture\n    def db_session(db):\n"
+            '>       db.execute("SELECT 1")\n'
+            "E       OperationalError: connection already closed\n\n"
+            "tests/conftest.py:31: OperationalError"
+        )
     elif cause == REGRESSION:
         err, exc = "AssertionError: assert 500 == 200", "AssertionError"
-        code = (f"        response = {fx}.get(\"/v1/items\")\n>       assert response.status_code"
-                " == 200\nE       assert 500 == 200\nE        +  where 500 = <Response [500]>"
-                ".status_code\n")
+        code = (
+            f'        response = {fx}.get("/v1/items")\n>       assert response.status_code'
+            " == 200\nE       assert 500 == 200\nE        +  where 500 = <Response [500]>"
+            ".status_code\n"
+        )
         return err, head + code + f"\n{where}: {exc}"
     elif cause == BROKEN:
-        err, exc = f"AttributeError: '{fx.title().replace('_', '')}' object has no attribute " \
-            "'refresh_section'", "AttributeError"
-        code = f">       {fx}.refresh_section(\"movies\")\n"
+        err, exc = (
+            f"AttributeError: '{fx.title().replace('_', '')}' object has no attribute "
+            "'refresh_section'",
+            "AttributeError",
+        )
+        code = f'>       {fx}.refresh_section("movies")\n'
     elif cause == OUTAGE:
-        host = _HOSTS[d.group % len(_HOSTS)]
-        ip = "10.0.3.7"
-        err = f"failed on setup with \"ConnectionRefusedError: [Errno 111] Connect call failed ('{ip}', {host.split(':')[1]})\""
-        return err, (f"    @pytest.fixture\n    def {fx}(settings):\n"
-                     f">       return connect(settings.{host.split(':')[0].replace('-', '_')}_url)\n"
-                     f"E       ConnectionRefusedError: [Errno 111] Connect call failed "
-                     f"('{ip}', {host.split(':')[1]})\n\ntests/conftest.py:18: ConnectionRefusedError")
+        name, port = _HOSTS[d.group % len(_HOSTS)].split(":")
+        refused = f"ConnectionRefusedError: [Errno 111] Connect call failed ('10.0.3.7', {port})"
+        return f'failed on setup with "{refused}"', (
+            f"    @pytest.fixture\n    def {fx}(settings):\n"
+            f">       return connect(settings.{name.replace('-', '_')}_url)\n"
+            f"E       {refused}\n\ntests/conftest.py:18: ConnectionRefusedError"
+        )
     else:
         err, exc = "AssertionError", "AssertionError"
         code = ">       assert False\n"
@@ -184,8 +205,10 @@ def _java_failure(d: TestDef, cause: int) -> tuple[str, str]:
         msg = "java.net.ConnectException: Connection refused"
     else:
         msg = "org.opentest4j.AssertionFailedError"
-    trace = (f"{msg}\n\tat org.junit.jupiter.api.AssertionFailureBuilder.build("
-             f"AssertionFailureBuilder.java:151)\n{frame}")
+    trace = (
+        f"{msg}\n\tat org.junit.jupiter.api.AssertionFailureBuilder.build("
+        f"AssertionFailureBuilder.java:151)\n{frame}"
+    )
     return msg, trace
 
 
@@ -208,8 +231,10 @@ def _go_failure(d: TestDef, cause: int, duration_ms: int) -> tuple[str, str]:
         text = "dial tcp 10.0.3.9:6379: connect: connection refused"
     else:
         text = "failed"
-    body = (f"=== RUN   {d.ident.name}\n    {file}:{line}: {text}\n"
-            f"--- FAIL: {d.ident.name} ({duration_ms / 1000:.2f}s)\n")
+    body = (
+        f"=== RUN   {d.ident.name}\n    {file}:{line}: {text}\n"
+        f"--- FAIL: {d.ident.name} ({duration_ms / 1000:.2f}s)\n"
+    )
     return "Failed", body
 
 
@@ -238,8 +263,10 @@ def _testcase_attrs(model: ServiceModel, test: int) -> str:
     found = cache.get(test)
     if found is None:
         d = model.defs[test]
-        found = (f'classname="{_attr(d.ident.classname)}" name="{_attr(d.ident.name)}" '
-                 f'file="{_attr(d.ident.file)}"')
+        found = (
+            f'classname="{_attr(d.ident.classname)}" name="{_attr(d.ident.name)}" '
+            f'file="{_attr(d.ident.file)}"'
+        )
         if model.spec.style == "pytest":
             found += f' line="{d.line}"'
         cache[test] = found
@@ -256,12 +283,16 @@ def write_junit_pytest(model: ServiceModel, ctx: RunContext, run: RunOutcome) ->
     clock = _Clock(t0)
     errors = failures = skipped = 0
     parts: list[str] = []
-    worker_props = [f'<properties><property name="worker" value="{_attr(name)}"/></properties>'
-                    for name in run.worker_names]
+    worker_props = [
+        f'<properties><property name="worker" value="{_attr(name)}"/></properties>'
+        for name in run.worker_names
+    ]
     for w, test, _attempt, outcome, duration, start, cause in run.attempts:
-        head = (f'    <testcase {_testcase_attrs(model, test)} time="{_seconds(duration)}" '
-                f'timestamp="{clock.at(start)}">\n'
-                f"      {worker_props[w]}\n")
+        head = (
+            f'    <testcase {_testcase_attrs(model, test)} time="{_seconds(duration)}" '
+            f'timestamp="{clock.at(start)}">\n'
+            f"      {worker_props[w]}\n"
+        )
         if outcome == PASSED:
             parts.append(head + "    </testcase>\n")
             continue
@@ -269,9 +300,11 @@ def write_junit_pytest(model: ServiceModel, ctx: RunContext, run: RunOutcome) ->
             skipped += 1
             d = model.defs[test]
             reason = _attr(d.skip)
-            parts.append(head + f'      <skipped type="pytest.skip" message="{reason}">'
-                         f"{_text(d.ident.file)}:{d.line}: {_text(d.skip)}</skipped>\n"
-                         "    </testcase>\n")
+            parts.append(
+                head + f'      <skipped type="pytest.skip" message="{reason}">'
+                f"{_text(d.ident.file)}:{d.line}: {_text(d.skip)}</skipped>\n"
+                "    </testcase>\n"
+            )
             continue
         message, body = failure_text(model, test, cause, duration)
         tag = "error" if outcome == ERROR else "failure"
@@ -279,8 +312,10 @@ def write_junit_pytest(model: ServiceModel, ctx: RunContext, run: RunOutcome) ->
             errors += 1
         else:
             failures += 1
-        parts.append(head + f'      <{tag} message="{_attr(message)}">{_text(body)}</{tag}>\n'
-                     "    </testcase>\n")
+        parts.append(
+            head + f'      <{tag} message="{_attr(message)}">{_text(body)}</{tag}>\n'
+            "    </testcase>\n"
+        )
     suite_start = t0 + dt.timedelta(milliseconds=min((a[5] for a in run.attempts), default=0))
     header = (
         '<?xml version="1.0" encoding="utf-8"?>\n<testsuites name="pytest tests">\n'
@@ -299,8 +334,7 @@ def write_junit_go(model: ServiceModel, ctx: RunContext, run: RunOutcome) -> byt
     """
     t0 = ctx.started
     clock = _Clock(t0)
-    by_worker: list[list[tuple[int, int, int, int, int, int, int]]] = [
-        [] for _ in run.worker_names]
+    by_worker: list[list[tuple[int, int, int, int, int, int, int]]] = [[] for _ in run.worker_names]
     for a in run.attempts:
         by_worker[a[0]].append(a)
     suites: list[str] = []
@@ -312,22 +346,29 @@ def write_junit_go(model: ServiceModel, ctx: RunContext, run: RunOutcome) -> byt
         fails = skips = 0
         cases: list[str] = []
         for _w, test, _attempt, outcome, duration, start, cause in attempts:
-            head = (f'\t\t<testcase {_testcase_attrs(model, test)} time="{_seconds(duration)}" '
-                    f'timestamp="{clock.at(start)}">')
+            head = (
+                f'\t\t<testcase {_testcase_attrs(model, test)} time="{_seconds(duration)}" '
+                f'timestamp="{clock.at(start)}">'
+            )
             if outcome == PASSED:
                 cases.append(head + "</testcase>\n")
             elif outcome == SKIPPED:
                 skips += 1
                 d = model.defs[test]
-                text = (f"=== RUN   {d.ident.name}\n    {d.ident.file.rsplit('/', 1)[-1]}:"
-                        f"{d.line + 1}: {d.skip}\n--- SKIP: {d.ident.name} (0.00s)\n")
-                cases.append(head + f'\n\t\t\t<skipped message="{_attr(text)}"></skipped>\n'
-                             "\t\t</testcase>\n")
+                text = (
+                    f"=== RUN   {d.ident.name}\n    {d.ident.file.rsplit('/', 1)[-1]}:"
+                    f"{d.line + 1}: {d.skip}\n--- SKIP: {d.ident.name} (0.00s)\n"
+                )
+                cases.append(
+                    head + f'\n\t\t\t<skipped message="{_attr(text)}"></skipped>\n\t\t</testcase>\n'
+                )
             else:
                 fails += 1
                 message, body = failure_text(model, test, cause, duration)
-                cases.append(head + f'\n\t\t\t<failure message="{_attr(message)}" type="">'
-                             f"{_text(body)}</failure>\n\t\t</testcase>\n")
+                cases.append(
+                    head + f'\n\t\t\t<failure message="{_attr(message)}" type="">'
+                    f"{_text(body)}</failure>\n\t\t</testcase>\n"
+                )
         first = attempts[0][5]
         last = max(a[5] + a[4] for a in attempts)
         total += len(attempts)
@@ -341,8 +382,10 @@ def write_junit_go(model: ServiceModel, ctx: RunContext, run: RunOutcome) -> byt
             f'\t\t\t<property name="worker" value="{_attr(package)}"></property>\n'
             "\t\t</properties>\n" + "".join(cases) + "\t</testsuite>\n"
         )
-    header = (f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="{total}" '
-              f'failures="{total_fail}" errors="0" time="{_seconds(run.wall_ms)}">\n')
+    header = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<testsuites tests="{total}" '
+        f'failures="{total_fail}" errors="0" time="{_seconds(run.wall_ms)}">\n'
+    )
     return (header + "".join(suites) + "</testsuites>\n").encode("utf-8")
 
 
@@ -416,8 +459,12 @@ def write_ctrf(model: ServiceModel, ctx: RunContext, run: RunOutcome) -> bytes:
             entry["retryAttempts"] = retry_attempts
         tests.append(entry)
     tool_name, tool_version = _TOOLS[model.spec.style]
-    report_id = uuid.UUID(bytes=hashlib.blake2b(
-        f"{ctx.project}/{ctx.seq}/{ctx.service}".encode(), digest_size=16).digest(), version=4)
+    report_id = uuid.UUID(
+        bytes=hashlib.blake2b(
+            f"{ctx.project}/{ctx.seq}/{ctx.service}".encode(), digest_size=16
+        ).digest(),
+        version=4,
+    )
     start = t0 + min((a[5] for a in run.attempts), default=0)
     doc = {
         "reportFormat": "CTRF",
