@@ -20,11 +20,12 @@ and pulls cloud clients:
 
 Readings that differ from Otava, each for a failure seen on test series:
 - splits leave at least `min_points` a side (Otava allows one, letting an outlier be a segment);
-- splits closer than 2 x min_points to a window's end are left to the next window, and the merged
-  points are re-placed at the Q-hat maximum between their neighbours: otherwise a change just
-  before a window's end is pinned min_points early and never corrected;
-- a point whose best split, with only two points a side required, would leave fewer than
-  min_points on a side is dropped: it is a change too close to the data's end to judge yet;
+- a change a few points before a window's end can only be split min_points before that end, so
+  it comes out early, and the next window, starting at that split, cannot see the real place.
+  Merged points are therefore re-placed at the Q-hat maximum of the span between their
+  neighbours, and a point whose best split with only two points a side required would leave
+  fewer than min_points on a side is dropped: that change is too close to a segment's end (often
+  the end of the data) to judge yet;
 - the t-test uses sample variances (ddof=1) where Otava passes population ones.
 
 Acceptance (duration_changes) of each change point against its neighbouring segments:
@@ -318,17 +319,11 @@ def find_change_points(
     # to choose from.
     first_pass = max_pvalue * 10 if max_pvalue < 0.05 else min(max_pvalue * 2, 1.0)
     step = max(window // 2, 1)
-    margin = min(2 * m, step)
     weak: set[int] = set()
     start = 0
     while start < n:
         end = min(start + window, n)
         local = _divisive(z[start:end], m, first_pass)
-        if end < n:
-            # A split can sit no closer than m to the window's end, so a change just before the
-            # end gets pinned m points early. Leave splits that close to the end to the next
-            # window, which sees them from its middle.
-            local = [i for i in local if (end - start) - i > margin]
         weak.update(start + i for i in local)
         # Next window starts at the last split found or half a window on, whichever is later, so
         # a change near a window's edge is seen again from the middle of the next one.

@@ -38,7 +38,7 @@ def make_series(
 ) -> list[CommitPoint]:
     """Log-normal durations with coefficient of variation `cv`, mean base_ms (x ratio after)."""
     sigma = math.sqrt(math.log(1 + cv**2))
-    means = np.full(n, base_ms)
+    means = np.full(n, float(base_ms))
     if change_at is not None:
         means[change_at:] *= ratio
     noise = np.exp(rng.normal(-(sigma**2) / 2, sigma, size=(n, per_commit)))
@@ -177,6 +177,21 @@ def test_it_accepts_nothing_with_too_few_points_a_side() -> None:
     # Five a side is enough for an unmistakable change.
     [change] = duration_changes(flat_steps([(5, 100.0), (5, 400.0)]), PARAMS)
     assert (change.index, change.n_before, change.n_after) == (5, 5, 5)
+
+
+def test_the_raw_durations_must_confirm_the_change() -> None:
+    # Ten commits at ~100 ms, then ten whose medians are ~300 ms, but one of those commits was
+    # run 41 times and mostly fast: pooled, the executions after the split are not clearly slower.
+    points = flat_steps([(10, 100.0), (10, 300.0)])
+    busy = points[15]
+    reruns = (300.0,) * 20 + (50.0,) * 21
+    points[15] = CommitPoint(busy.commit, busy.time, 50.0, reruns)
+    assert duration_changes(points, PARAMS) == []
+    # Without the confirmation the medians alone would have made it a slowdown.
+    unconfirmed = MetricParams(cp_mwu_pvalue=1.01)
+    [change] = duration_changes(points, unconfirmed)
+    assert (change.kind, change.index) == (SLOWDOWN, 10)
+    assert change.mwu_pvalue > PARAMS.cp_mwu_pvalue
 
 
 def test_it_ignores_a_single_outlier_commit() -> None:
