@@ -32,9 +32,12 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .data import SKIPPED, RunMeta, TestRun, is_fail
+from .data import ERROR, FAILED, SKIPPED, RunMeta, TestRun
 from .params import MetricParams
 from .stats import laplace_rate
+
+
+_FAIL_CODES = frozenset((FAILED, ERROR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +86,38 @@ def timeline_in_outage(failed: Sequence[bool], *, share: float, min_failures: in
     return False
 
 
-def outage_runs(test_runs: Iterable[TestRun], *, params: MetricParams) -> frozenset[int]:
+def _fail_counts(
+    test_runs: Iterable[TestRun],
+) -> tuple[dict[tuple[int, str], int], dict[tuple[int, str], int]]:
+    """Per (run, timeline): failing first attempts and decided first attempts."""
+    fails: dict[tuple[int, str], int] = defaultdict(int)
+    decided: dict[tuple[int, str], int] = defaultdict(int)
+    for tr in test_runs:
+        if tr.first == SKIPPED:
+            continue
+        key = (tr.run, tr.timeline)
+        decided[key] += 1
+        if tr.first in _FAIL_CODES:
+            fails[key] += 1
+    return fails, decided
+
+
+def outage_runs(test_runs: Sequence[TestRun], *, params: MetricParams) -> frozenset[int]:
     """Ids of runs where every timeline with decided tests is in outage."""
+    fails, decided = _fail_counts(test_runs)
+    # cheap screen first: every timeline needs its minimum number of failures
+    possible: dict[int, bool] = {}
+    for key, n in decided.items():
+        enough = fails.get(key, 0) >= min(params.cascade_min_length, n)
+        possible[key[0]] = possible.get(key[0], True) and enough
+    candidates = {run for run, ok in possible.items() if ok}
+    if not candidates:
+        return frozenset()
     verdicts: dict[int, bool] = {}
-    for (run, _timeline), seq in timeline_sequences(test_runs).items():
-        failed = [is_fail(tr.first) for tr in seq if tr.first != SKIPPED]
+    for (run, _timeline), seq in timeline_sequences(
+        tr for tr in test_runs if tr.run in candidates
+    ).items():
+        failed = [tr.first in _FAIL_CODES for tr in seq if tr.first != SKIPPED]
         if not failed:
             continue  # a timeline of skips says nothing either way
         down = timeline_in_outage(
@@ -104,7 +134,7 @@ def _failure_blocks(seq: Sequence[TestRun], min_length: int) -> list[list[TestRu
     for tr in seq:
         if tr.first == SKIPPED:
             continue
-        if is_fail(tr.first):
+        if tr.first in _FAIL_CODES:
             current.append(tr)
         else:
             if len(current) >= min_length:
@@ -136,15 +166,25 @@ def detect_cascades(
     # Baseline counts over the window; a run's own contribution is subtracted per cascade.
     fails: dict[int, int] = defaultdict(int)
     decided: dict[int, int] = defaultdict(int)
+    timeline_fails: dict[tuple[int, str], int] = defaultdict(int)
     usable = [tr for tr in test_runs if tr.run in known]
     for tr in usable:
-        if tr.run in in_window and tr.first != SKIPPED:
+        if tr.first == SKIPPED:
+            continue
+        failed = tr.first in _FAIL_CODES
+        if failed:
+            timeline_fails[(tr.run, tr.timeline)] += 1
+        if tr.run in in_window:
             decided[tr.test] += 1
-            if is_fail(tr.first):
+            if failed:
                 fails[tr.test] += 1
 
+    # only timelines with enough failures can hold a cascade
+    busy = {key for key, n in timeline_fails.items() if n >= params.cascade_min_length}
     found: list[Cascade] = []
-    for (run, timeline), seq in timeline_sequences(usable).items():
+    for (run, timeline), seq in timeline_sequences(
+        tr for tr in usable if (tr.run, tr.timeline) in busy
+    ).items():
         own = 1 if run in in_window else 0
         for block in _failure_blocks(seq, params.cascade_min_length):
             followers = block[1:]

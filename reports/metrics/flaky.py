@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from .data import PASSED, SKIPPED, RunMeta, TestRun, is_fail
+from .data import ERROR, FAILED, PASSED, SKIPPED, RunMeta, TestRun
 from .params import MetricParams
 from .stats import binary_entropy, failures_contiguous, flip_rate
 
@@ -44,6 +44,8 @@ SAME_COMMIT = "same_commit"
 CONFIRMED = "confirmed"
 SUSPECTED = "suspected"
 CLEARED = "cleared"
+
+_FAIL_CODES = frozenset((FAILED, ERROR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,21 +93,16 @@ class FlakyTestStatus:
         return self.window_flaky_results / self.window_decided if self.window_decided else None
 
 
-def _run_key(runs: Mapping[int, RunMeta], run: int) -> tuple[dt.datetime, int]:
-    return (runs[run].started_at, run)
-
-
-def _usable(
-    runs: Mapping[int, RunMeta],
-    test_runs: Iterable[TestRun],
-    as_of: dt.datetime,
-    exclude_runs: Collection[int],
-) -> list[TestRun]:
-    return [
-        tr
-        for tr in test_runs
-        if tr.run in runs and tr.run not in exclude_runs and runs[tr.run].started_at < as_of
-    ]
+def _known_runs(
+    runs: Mapping[int, RunMeta], as_of: dt.datetime, exclude_runs: Collection[int]
+) -> dict[int, int]:
+    """Runs started before `as_of` and not excluded -> rank in (started_at, id) order."""
+    keep = sorted(
+        (meta.started_at, rid)
+        for rid, meta in runs.items()
+        if meta.started_at < as_of and rid not in exclude_runs
+    )
+    return {rid: i for i, (_, rid) in enumerate(keep)}
 
 
 def find_flaky_results(
@@ -120,27 +117,29 @@ def find_flaky_results(
 
     Pass the outage runs as `exclude_runs`.
     """
-    usable = _usable(runs, test_runs, as_of, exclude_runs)
-    # (commit, test) -> first-attempt passes as sorted (started_at, run)
+    known = _known_runs(runs, as_of, exclude_runs)
+    usable = [tr for tr in test_runs if tr.run in known]
+    candidates = [tr for tr in usable if tr.first in _FAIL_CODES or tr.passed_on_retry]
+    failing_tests = {tr.test for tr in candidates if tr.first in _FAIL_CODES}
+    # (commit, test) -> first-attempt passes as sorted (started_at, run), only where needed
     passes: dict[tuple[str, int], list[tuple[dt.datetime, int]]] = defaultdict(list)
     for tr in usable:
-        if tr.first == PASSED:
-            passes[(runs[tr.run].commit, tr.test)].append(_run_key(runs, tr.run))
+        if tr.first == PASSED and tr.test in failing_tests:
+            meta = runs[tr.run]
+            passes[(meta.commit, tr.test)].append((meta.started_at, tr.run))
     for lst in passes.values():
         lst.sort()
     reach = dt.timedelta(days=params.same_commit_days)
 
     out: list[FlakyResult] = []
-    for tr in usable:
-        if not is_fail(tr.first) and not tr.passed_on_retry:
-            continue
+    for tr in candidates:
         evidence: int | None = None
-        if is_fail(tr.first):
+        if tr.first in _FAIL_CODES:
             meta = runs[tr.run]
-            candidates = passes.get((meta.commit, tr.test), [])
-            lo = bisect.bisect_left(candidates, (meta.started_at - reach, -1))
+            same = passes.get((meta.commit, tr.test), [])
+            lo = bisect.bisect_left(same, (meta.started_at - reach, -1))
             best: tuple[dt.timedelta, int] | None = None
-            for started, other in candidates[lo:]:
+            for started, other in same[lo:]:
                 if started > meta.started_at + reach:
                     break
                 if other == tr.run:
@@ -153,7 +152,7 @@ def find_flaky_results(
             out.append(FlakyResult(tr.run, tr.test, RETRY, evidence))
         elif evidence is not None:
             out.append(FlakyResult(tr.run, tr.test, SAME_COMMIT, evidence))
-    out.sort(key=lambda fr: (_run_key(runs, fr.run), fr.test))
+    out.sort(key=lambda fr: (known[fr.run], fr.test))
     return out
 
 
@@ -161,7 +160,7 @@ def flake_rate(
     test_runs: Iterable[TestRun], flaky_results: Iterable[FlakyResult], *, run_ids: Collection[int]
 ) -> tuple[int, int, float | None]:
     """(flaky results, decided test-runs, rate) over the given runs; rate None when nothing decided."""
-    decided = sum(1 for tr in test_runs if tr.run in run_ids and tr.first != SKIPPED)
+    decided = sum(1 for tr in test_runs if tr.first != SKIPPED and tr.run in run_ids)
     flaky = sum(1 for fr in flaky_results if fr.run in run_ids)
     return flaky, decided, (flaky / decided if decided else None)
 
@@ -199,18 +198,21 @@ def reference_series(
     ignore_failures: Collection[tuple[int, int]] = frozenset(),
 ) -> dict[int, SeriesStats]:
     """Per test, its last suspect_runs decided first attempts on the reference branch."""
-    per_test: dict[int, list[tuple[tuple[dt.datetime, int], bool]]] = defaultdict(list)
-    for tr in _usable(runs, test_runs, as_of, exclude_runs):
-        if tr.first == SKIPPED or runs[tr.run].branch != params.reference_branch:
+    known = _known_runs(runs, as_of, exclude_runs)
+    reference = {rid: rank for rid, rank in known.items() if runs[rid].branch == params.reference_branch}
+    per_test: dict[int, list[tuple[int, int, bool]]] = defaultdict(list)
+    for tr in test_runs:
+        rank = reference.get(tr.run)
+        if rank is None or tr.first == SKIPPED:
             continue
-        failed = is_fail(tr.first)
+        failed = tr.first in _FAIL_CODES
         if failed and (tr.run, tr.test) in ignore_failures:
             continue
-        per_test[tr.test].append((_run_key(runs, tr.run), failed))
+        per_test[tr.test].append((rank, tr.run, failed))
     out: dict[int, SeriesStats] = {}
     for test in sorted(per_test):
         seq = sorted(per_test[test])[-params.suspect_runs :]
-        out[test] = series_stats([k[1] for k, _ in seq], [f for _, f in seq])
+        out[test] = series_stats([run for _, run, _ in seq], [failed for _, _, failed in seq])
     return out
 
 
@@ -229,27 +231,14 @@ def flaky_test_statuses(
     `flaky_results` are the ones that count as plain flakiness (the caller removes those it
     attributes to a polluter or a cascade).
     """
-    usable = _usable(runs, test_runs, as_of, exclude_runs)
+    known = _known_runs(runs, as_of, exclude_runs)
     window_start = as_of - dt.timedelta(days=params.flaky_window_days)
     clear_start = as_of - dt.timedelta(days=params.clear_days)
 
-    history: dict[int, list[tuple[tuple[dt.datetime, int], bool]]] = defaultdict(list)
-    window_decided: dict[int, int] = defaultdict(int)
-    for tr in usable:
-        if tr.first == SKIPPED:
-            continue
-        if runs[tr.run].started_at >= window_start:
-            window_decided[tr.test] += 1
-        failed = is_fail(tr.first)
-        if failed and (tr.run, tr.test) in ignore_failures:
-            continue
-        history[tr.test].append((_run_key(runs, tr.run), failed))
-
     results_by_test: dict[int, list[FlakyResult]] = defaultdict(list)
     for fr in flaky_results:
-        if fr.run in runs and fr.run not in exclude_runs and runs[fr.run].started_at < as_of:
+        if fr.run in known:
             results_by_test[fr.test].append(fr)
-
     series = reference_series(
         runs,
         test_runs,
@@ -258,18 +247,30 @@ def flaky_test_statuses(
         exclude_runs=exclude_runs,
         ignore_failures=ignore_failures,
     )
+    suspected = {t for t, stats in series.items() if is_suspected(stats, params)}
+    tests = set(results_by_test) | suspected
+
+    history: dict[int, list[tuple[int, bool]]] = defaultdict(list)
+    window_decided: dict[int, int] = defaultdict(int)
+    for tr in test_runs:
+        if tr.test not in tests or tr.first == SKIPPED or tr.run not in known:
+            continue
+        if runs[tr.run].started_at >= window_start:
+            window_decided[tr.test] += 1
+        failed = tr.first in _FAIL_CODES
+        if failed and (tr.run, tr.test) in ignore_failures:
+            continue
+        history[tr.test].append((known[tr.run], failed))
 
     out: dict[int, FlakyTestStatus] = {}
-    for test in sorted(set(results_by_test) | set(series)):
-        results = sorted(results_by_test.get(test, []), key=lambda fr: _run_key(runs, fr.run))
-        outcomes = [failed for _, failed in sorted(history.get(test, []))]
+    for test in sorted(tests):
+        results = sorted(results_by_test.get(test, []), key=lambda fr: known[fr.run])
         streak = 0
-        for failed in reversed(outcomes):
+        for _, failed in sorted(history.get(test, []), reverse=True):
             if failed:
                 break
             streak += 1
         in_window = [fr for fr in results if runs[fr.run].started_at >= window_start]
-        stats = series.get(test)
         status: str | None = None
         if in_window:
             status = CONFIRMED
@@ -277,10 +278,9 @@ def flaky_test_statuses(
             last_at = runs[results[-1].run].started_at
             cleared = last_at < clear_start and streak >= params.clear_passes
             status = CLEARED if cleared else CONFIRMED
-        if status in (None, CLEARED) and stats is not None and is_suspected(stats, params):
+        if status in (None, CLEARED) and test in suspected:
             status = SUSPECTED
-        if status is None:
-            continue
+        assert status is not None
         out[test] = FlakyTestStatus(
             test=test,
             status=status,
@@ -288,6 +288,6 @@ def flaky_test_statuses(
             window_decided=window_decided.get(test, 0),
             last_flaky_run=results[-1].run if results else None,
             passing_streak=streak,
-            series=stats,
+            series=series.get(test),
         )
     return out

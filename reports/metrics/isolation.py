@@ -175,10 +175,8 @@ def analyze_isolation(
     def run_key(rid: int) -> tuple[dt.datetime, int]:
         return (known[rid].started_at, rid)
 
-    test_runs = sorted(
-        (tr for tr in group_test_runs([e for e in executions if e.run in known])),
-        key=lambda tr: (run_key(tr.run), tr.test),
-    )
+    # Order of test_runs does not matter below: every function sorts what it returns.
+    test_runs = group_test_runs([e for e in executions if e.run in known])
     outages = outage_runs(test_runs, params=params)
 
     raw_flaky = find_flaky_results(

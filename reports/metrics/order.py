@@ -62,7 +62,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import norm
 
-from .data import SKIPPED, RunMeta, TestRun, is_fail
+from .data import ERROR, FAILED, SKIPPED, RunMeta, TestRun
 from .params import MetricParams
 from .stats import (
     benjamini_hochberg,
@@ -158,16 +158,20 @@ class _Observations:
 
 
 def _observations(rows: Sequence[TestRun]) -> _Observations:
-    run_ids = np.array(sorted({tr.run for tr in rows}), dtype=np.int64)
-    test_ids = np.array(sorted({tr.test for tr in rows}), dtype=np.int64)
-    seq_keys = sorted({(tr.run, tr.timeline) for tr in rows})
-    seq_index = {k: i for i, k in enumerate(seq_keys)}
+    timelines = {name: i for i, name in enumerate(sorted({tr.timeline for tr in rows}))}
+    run_ids, run = np.unique(np.array([tr.run for tr in rows], dtype=np.int64), return_inverse=True)
+    test_ids, test = np.unique(
+        np.array([tr.test for tr in rows], dtype=np.int64), return_inverse=True
+    )
+    timeline = np.array([timelines[tr.timeline] for tr in rows], dtype=np.int64)
+    order = np.array([tr.order for tr in rows], dtype=np.int64)
+    failed = np.array([tr.first for tr in rows], dtype=np.int64)
+    failed = (failed == FAILED) | (failed == ERROR)
+    # sequences numbered in (run id, timeline name) order
+    seq_codes, seq = np.unique(run * len(timelines) + timeline, return_inverse=True)
+    run, test, seq = run.ravel(), test.ravel(), seq.ravel()
     n = len(rows)
-    run = np.searchsorted(run_ids, np.fromiter((tr.run for tr in rows), np.int64, n))
-    test = np.searchsorted(test_ids, np.fromiter((tr.test for tr in rows), np.int64, n))
-    seq = np.fromiter((seq_index[(tr.run, tr.timeline)] for tr in rows), np.int64, n)
-    order = np.fromiter((tr.order for tr in rows), np.int64, n)
-    failed = np.fromiter((is_fail(tr.first) for tr in rows), bool, n)
+    n_seq = len(seq_codes)
 
     perm = np.lexsort((test, order, seq))
     seq, run, test, order, failed = seq[perm], run[perm], test[perm], order[perm], failed[perm]
@@ -182,7 +186,6 @@ def _observations(rows: Sequence[TestRun]) -> _Observations:
     rank = tie_first - seq_first
     prev = np.where(rank > 0, test[np.maximum(tie_first - 1, 0)], -1)
 
-    n_seq = len(seq_keys)
     seq_start = np.searchsorted(seq, np.arange(n_seq), side="left")
     seq_len = np.searchsorted(seq, np.arange(n_seq), side="right") - seq_start
 
@@ -417,14 +420,12 @@ def infer_order_dependence(
     Pass the outage runs as `exclude_runs`.
     """
     window_start = as_of - dt.timedelta(days=params.od_window_days)
-    rows = [
-        tr
-        for tr in test_runs
-        if tr.first != SKIPPED
-        and tr.run in runs
-        and tr.run not in exclude_runs
-        and window_start <= runs[tr.run].started_at < as_of
-    ]
+    in_window = {
+        rid
+        for rid, meta in runs.items()
+        if window_start <= meta.started_at < as_of and rid not in exclude_runs
+    }
+    rows = [tr for tr in test_runs if tr.run in in_window and tr.first != SKIPPED]
     if not rows:
         return []
     obs = _observations(rows)

@@ -136,17 +136,21 @@ def stratified_exact_greater(
     convolution of those, so small strata (even pairs) are handled without a normal
     approximation. This is the exact counterpart of mantel_haenszel_greater for one table.
     """
+    a, n1, k1, n = (np.asarray(x, dtype=np.int64) for x in (a, row1, col1, total))
+    lo = np.maximum(0, n1 + k1 - n)
+    hi = np.minimum(n1, k1)
+    live = hi > lo  # strata with a fixed cell carry no information
+    if not live.any():
+        return 1.0
+    a, n1, k1, n, lo, hi = a[live], n1[live], k1[live], n[live], lo[live], hi[live]
+    sizes = hi - lo + 1
+    stratum = np.repeat(np.arange(len(sizes)), sizes)
+    x = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes) + lo[stratum]
+    pmf = _stats.hypergeom.pmf(x, n[stratum], k1[stratum], n1[stratum])
     dist = np.ones(1)
-    observed = 0
-    for a_s, n1, k1, n in zip(a, row1, col1, total, strict=True):
-        n, n1, k1 = int(n), int(n1), int(k1)
-        lo, hi = max(0, n1 + k1 - n), min(n1, k1)
-        if hi <= lo:  # a fixed cell: no information
-            continue
-        support = np.arange(lo, hi + 1)
-        pmf = _stats.hypergeom.pmf(support, n, k1, n1)
-        dist = np.convolve(dist, pmf)
-        observed += int(a_s) - lo
+    for piece in np.split(pmf, np.cumsum(sizes)[:-1]):
+        dist = np.convolve(dist, piece)
+    observed = int((a - lo).sum())
     return float(min(1.0, max(0.0, dist[observed:].sum())))
 
 
