@@ -5,8 +5,8 @@
 For each format it writes one file of N tests with realistic shapes (about 2% failures carrying a
 short traceback), then, each in a fresh process so peak memory is that parse's alone:
   - parses it through ingest.reading (detect_format, then iter_records, consuming every record)
-    and reports file size, tests/s, MB/s and the process's peak RSS (and its growth over the
-    RSS before parsing, i.e. what the parse itself costs);
+    and reports file size, tests/s, MB/s and the process's peak RSS (VmHWM from /proc, else
+    ru_maxrss) and its growth over the peak before parsing, i.e. what the parse itself costs;
   - for the XML formats, a bare lxml iterparse pass over the same file (end events, each element
     cleared and its processed siblings dropped: the least any streaming XML parser must do),
     and our time as a share of it.
@@ -309,6 +309,19 @@ GENERATORS: dict[str, tuple[str, Callable[[TextIO, int, random.Random], None]]] 
 # --- measurements, each run in a fresh process -------------------------------------------------
 
 
+def peak_rss_kib() -> int:
+    """This process's peak resident memory. /proc's VmHWM starts afresh at exec; ru_maxrss can
+    carry over the parent's high-water mark on Linux, so it is only the fallback."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def child_parse(fmt: str, path: str) -> dict[str, object]:
     from ingest import parsers
     from ingest.reading import detect_format, iter_records
@@ -316,14 +329,14 @@ def child_parse(fmt: str, path: str) -> dict[str, object]:
     if fmt not in parsers.available_formats():
         return {"skipped": f"no parser module ingest/parsers/{fmt}.py yet"}
     limit = 1 << 40
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss_before = peak_rss_kib()
     start = time.perf_counter()
     with open(path, "rb") as raw:
         detected = detect_format(raw, limit=limit)
         _, records = iter_records(raw, detected, limit=limit)
         count = sum(1 for _ in records)
     seconds = time.perf_counter() - start
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    rss = peak_rss_kib()
     return {"detected": detected, "records": count, "seconds": seconds,
             "rss_kib": rss, "growth_kib": rss - rss_before}
 

@@ -72,6 +72,8 @@ def split_qualified(name: str) -> tuple[str, str]:
 def clr_type(classname: str) -> str:
     """An assembly-qualified type (`Ns.Class, Assembly, Version=1.0.0.0, ...`, as MSTest writes
     it) reduced to the type name; generic arguments in brackets are kept whole."""
+    if "," not in classname:
+        return classname.strip()
     depth = 0
     for index, char in enumerate(classname):
         if char == "[":

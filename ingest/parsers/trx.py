@@ -52,7 +52,7 @@ from ingest.parsers.records import (
     clip,
 )
 from ingest.parsers.sniffing import xml_root_name
-from ingest.parsers.spillmap import SpillMap
+from ingest.parsers.spillmap import BATCH, SpillMap
 from ingest.parsers.values import parse_timestamp
 
 RESULTS = frozenset(
@@ -68,7 +68,7 @@ RESULTS = frozenset(
 DEFINITIONS = frozenset({"UnitTest", "WebTest", "GenericTest", "ManualTest", "OrderedTest"})
 # Repeated, already-used elements released as they end so they do not pile up under the root.
 RELEASED = frozenset({"TestEntry", "TestList", "RunInfo"})
-WATCHED = (*RESULTS, *DEFINITIONS, *RELEASED, "Results")
+WATCHED = (*RESULTS, *DEFINITIONS, *RELEASED, "Results", "TestDefinitions")
 
 OUTCOMES: dict[str, Outcome] = {
     "passed": Outcome.PASSED,
@@ -114,6 +114,9 @@ def sniff(head: bytes) -> bool:
 def parse(stream: BinaryIO) -> Iterator[TestRecord]:
     definitions = SpillMap()  # testId -> _Definition, while results may still follow
     waiting = SpillMap()  # testId -> _Result that arrived before its definition
+    # Once a map has spilled to disk, lookups in it go in batches of spillmap.BATCH.
+    results_to_join: list[tuple[str, _Result]] = []
+    definitions_to_join: list[tuple[str, _Definition]] = []
     results_done = False  # once Results has ended, no result can need a later lookup
     kinds: dict[str, str] = {}
     try:
@@ -127,30 +130,69 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
                 if parent is not None and xmlstream.local(parent.tag) == "InnerResults":
                     continue  # read with its outer result, which ends later
                 for test_id, result in _results(elem, "", ""):
+                    if definitions.spilled:
+                        results_to_join.append((test_id, result))
+                        continue
                     found = definitions.get(test_id)
                     if found:
                         yield _record(result, _Definition(*found[0]))
                     else:
                         waiting.add(test_id, result)
                 xmlstream.release(elem)
+                if len(results_to_join) >= BATCH:
+                    yield from _join_results(results_to_join, definitions, waiting)
             elif kind == "definition":
                 test_id, definition = _definition(elem)
                 xmlstream.release(elem)
-                for result in waiting.pop(test_id):
-                    yield _record(_Result(*result), definition)
+                if waiting.spilled:
+                    definitions_to_join.append((test_id, definition))
+                    if len(definitions_to_join) >= BATCH:
+                        yield from _join_definitions(definitions_to_join, waiting)
+                else:
+                    for result in waiting.pop(test_id):
+                        yield _record(_Result(*result), definition)
                 if not results_done:
                     definitions.add(test_id, definition)
             elif kind == "results":
+                yield from _join_results(results_to_join, definitions, waiting)
                 results_done = True
                 definitions.clear()
                 xmlstream.release(elem)
+            elif kind == "definitions":
+                yield from _join_definitions(definitions_to_join, waiting)
+                xmlstream.release(elem)
             elif kind == "released":
                 xmlstream.release(elem)
+        yield from _join_results(results_to_join, definitions, waiting)
+        yield from _join_definitions(definitions_to_join, waiting)
         for result in waiting.drain():
             yield _record(_Result(*result), None)
     finally:
         definitions.close()
         waiting.close()
+
+
+def _join_results(
+    batch: list[tuple[str, _Result]], definitions: SpillMap, waiting: SpillMap
+) -> Iterator[TestRecord]:
+    found = definitions.get_many(test_id for test_id, _ in batch)
+    for test_id, result in batch:
+        matches = found.get(test_id)
+        if matches:
+            yield _record(result, _Definition(*matches[0]))
+        else:
+            waiting.add(test_id, result)
+    batch.clear()
+
+
+def _join_definitions(
+    batch: list[tuple[str, _Definition]], waiting: SpillMap
+) -> Iterator[TestRecord]:
+    found = waiting.pop_many(test_id for test_id, _ in batch)
+    for test_id, definition in batch:
+        for result in found.pop(test_id, ()):
+            yield _record(_Result(*result), definition)
+    batch.clear()
 
 
 def _kind(name: str) -> str:
@@ -160,6 +202,8 @@ def _kind(name: str) -> str:
         return "definition"
     if name == "Results":
         return "results"
+    if name == "TestDefinitions":
+        return "definitions"
     return "released" if name in RELEASED else ""
 
 

@@ -174,6 +174,8 @@ def test_the_join_still_works_once_it_spills_to_disk(
     monkeypatch: pytest.MonkeyPatch, results_first: bool
 ) -> None:
     monkeypatch.setattr(spillmap, "MEMORY_ITEMS", 3)
+    monkeypatch.setattr(spillmap, "BATCH", 2)  # several batched statements, SQL and TRX side
+    monkeypatch.setattr(trx, "BATCH", 2)
     ids = [f"id{i}" for i in range(10)]
     data = document([result(i, f"N.C.T{i}") for i in ids] + [result("id4", "N.C.Tid4", "Failed")],
                     [definition(i, "N.C", f"T{i}") for i in ids], results_first=results_first)
@@ -183,7 +185,10 @@ def test_the_join_still_works_once_it_spills_to_disk(
     assert again == [Outcome.PASSED, Outcome.FAILED]  # attempts keep their order
 
 
-def test_spill_map_keeps_insertion_order_across_memory_and_disk() -> None:
+def test_spill_map_keeps_insertion_order_across_memory_and_disk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(spillmap, "BATCH", 2)
     spill = SpillMap(memory_items=2)
     for n in range(6):
         spill.add("k" if n % 2 else "j", (n, f"v{n}"))
@@ -191,6 +196,7 @@ def test_spill_map_keeps_insertion_order_across_memory_and_disk() -> None:
     assert spill.get("k") == [(1, "v1"), (3, "v3"), (5, "v5")]
     assert spill.pop("j") == [(0, "v0"), (2, "v2"), (4, "v4")]
     assert spill.pop("j") == []
+    assert spill.get_many(["k", "none"]) == {"k": [(1, "v1"), (3, "v3"), (5, "v5")], "none": []}
     assert list(spill.drain()) == [(1, "v1"), (3, "v3"), (5, "v5")]
     assert len(spill) == 0
     spill.close()
