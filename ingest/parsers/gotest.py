@@ -45,7 +45,8 @@ from typing import Any, BinaryIO
 
 from ingest.parsers.ndjson import EventLines
 from ingest.parsers.records import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, Outcome, TestRecord, clip
-from ingest.parsers.values import ms_to_ms, parse_timestamp
+from ingest.parsers.isotime import timestamp
+from ingest.parsers.values import ms_to_ms
 
 FINAL = {"pass": Outcome.PASSED, "fail": Outcome.FAILED, "skip": Outcome.SKIPPED}
 PROPERTY_LIMIT = 50
@@ -146,7 +147,7 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
         if action == "run":
             if test is not None:  # run again without a result for the previous run
                 yield from _finish(package_name, package, test, Outcome.FAILED, None, CUT)
-            test = _Test(name=test_name, started_at=parse_timestamp(event.get("Time")))
+            test = _Test(name=test_name, started_at=timestamp(event.get("Time")))
             package.tests[test_name] = test
             _mark_ancestors(package, test_name, failed=False)
             continue

@@ -34,9 +34,10 @@ from lxml import etree
 
 from ingest.parsers import xmlstream
 from ingest.parsers.dotnetnames import split_qualified, test_name
+from ingest.parsers.isotime import timestamp
 from ingest.parsers.records import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, Outcome, TestRecord, clip
 from ingest.parsers.sniffing import xml_root_name
-from ingest.parsers.values import parse_timestamp, seconds_to_ms
+from ingest.parsers.values import seconds_to_ms
 
 ROOTS = ("test-run", "test-results")
 PROPERTY_LIMIT = 50  # properties kept per test
@@ -133,7 +134,7 @@ def _nunit3(case: etree._Element, fixture: str, assembly: str) -> TestRecord:
         classname=classname[:NAME_LIMIT],
         file=assembly[:NAME_LIMIT],
         duration_ms=seconds_to_ms(get("duration")),
-        started_at=parse_timestamp(get("start-time")),
+        started_at=timestamp(get("start-time")),
         message=clip(message.strip(), MESSAGE_LIMIT),
         output=clip(_join(stack, output), OUTPUT_LIMIT),
         properties=properties,

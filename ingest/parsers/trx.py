@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import BinaryIO, NamedTuple
 
 from lxml import etree
 
 from ingest.parsers import xmlstream
 from ingest.parsers.dotnetnames import clr_type, test_name
+from ingest.parsers.isotime import timestamp
 from ingest.parsers.records import (
     MESSAGE_LIMIT,
     NAME_LIMIT,
@@ -53,7 +53,6 @@ from ingest.parsers.records import (
 )
 from ingest.parsers.sniffing import xml_root_name
 from ingest.parsers.spillmap import BATCH, SpillMap
-from ingest.parsers.values import parse_timestamp
 
 RESULTS = frozenset(
     {
@@ -275,22 +274,10 @@ def _record(result: _Result, definition: _Definition | None) -> TestRecord:
         classname=classname,
         file=file,
         duration_ms=result.duration_ms,
-        started_at=_timestamp(result.started),
+        started_at=timestamp(result.started),
         message=result.message,
         output=result.output,
     )
-
-
-def _timestamp(text: str) -> datetime | None:
-    """startTime in UTC. TRX always writes ISO 8601 with an offset, which the C parser reads
-    far faster than the general reader (a cost paid once a test); others go to the latter."""
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        return parse_timestamp(text)
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC) if value.year > 1 else None
 
 
 def timespan_ms(text: str | None) -> int | None:
