@@ -310,6 +310,8 @@ class ServiceModel:
         """Catalogue indices of the tests present in the code of main commit `base`."""
         cached = self._active_cache.get(base)
         if cached is None:
+            if len(self._active_cache) > 256:  # runs come in time order: old states go cold
+                self._active_cache.clear()
             cached = np.flatnonzero((self._added <= base) & (self._removed > base))
             self._active_cache[base] = cached
         return cached
@@ -319,6 +321,8 @@ class ServiceModel:
             return None
         cached = self._scale_cache.get(base)
         if cached is None:
+            if len(self._scale_cache) > 256:
+                self._scale_cache.clear()
             cached = np.ones(self.n)
             for test, changes in self.duration_changes.items():
                 for commit, factor in changes:

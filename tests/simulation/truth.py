@@ -13,31 +13,48 @@ Two layers:
   Recall is measured against `expected_findings` (required), precision against
   `allowed_findings` (required + allowed).
 
-Week attribution, all weeks being ISO weeks of a run's start in UTC:
-  flaky               required in each week holding a flaky result of the test (a first-attempt
-                      failure from its own non-determinism that passed on retry in the run, or
-                      passed on the first attempt in another run of the same commit within
-                      7 days); allowed from its first own failure to three weeks after its last.
-  order_dependent     (victim, polluter) required in a week holding a polluter-caused failure
-                      when the 27 days up to the week's end hold >= 5 failing and >= 5 passing
-                      first attempts of the victim and >= 3 failures caused by that polluter
-                      alone; allowed in any week whose 28-day window holds a failure it caused.
+Week attribution, all weeks being ISO weeks of a run's start in UTC. Outage runs never count
+as evidence. A failure "in a streak" sits inside >= 3 consecutive first-attempt failures on its
+timeline, not at the head: a detector may take it for a cascade follower, so it never makes a
+finding required.
+
+  flaky               required in each week holding a flaky result of a planted flaky test (a
+                      first-attempt failure from its own non-determinism, not in a streak, that
+                      passed on retry in the run or on the first attempt in another run of the
+                      same commit within 7 days); allowed from its first own failure to three
+                      weeks after its last. Also allowed, never required: cascade roots; cascade
+                      followers with a flaky result from a failure no required cascade explains;
+                      victims with a flaky result in a week where no polluter is required yet.
+  order_dependent     (victim, polluter) required in a week holding a failure that polluter
+                      caused when, over the 27 days up to the week's end (outages and failures
+                      in streaks set aside), the victim has >= 5 failing and >= 5 passing first
+                      attempts and, on the executions no other polluter preceded, the table
+                      "polluter ran earlier on the worker" x "victim failed" has a >= 3, a
+                      one-sided Fisher p times the service's test count < 0.005 and a risk
+                      difference >= 0.4; allowed in any week whose 28-day window holds a failure
+                      it caused.
   cascade             root required in a week where its failure started >= 3 consecutive
                       first-attempt failures on its timeline whose followers' baseline product
                       (Laplace-smoothed 28-day failure rates, follower executions excluded) is
-                      < 1e-4 under every baseline variant; allowed for any such streak with a
-                      product < 1e-2 under some variant, whoever heads it.
+                      < 1e-4 under every baseline variant (the 28 days before the run's day or
+                      up to it, outage runs in or out); allowed for any streak with a product
+                      < 1e-2 under some variant, whoever heads it.
   regression          required in the week of the first non-outage main run at or after its
-                      commit, when the last 5 first-attempt main runs before passed; that week
-                      and the next allowed.
+                      commit, when the last 5 first-attempt main runs before passed and that
+                      failure is not in a streak; that week and the next allowed. Also allowed
+                      (with the matching `fixed`): a flaky test, root or victim whose main
+                      history looks like a regression (all attempts failed after 5 passes, and
+                      the next main run failed too).
   fixed               required in the week of the third consecutive first-attempt pass on main
-                      after the fix (regressions that were detectable, and broken tests); that
-                      week and the next allowed.
+                      after the fix, for broken tests and for regressions that were required;
+                      that week and the next allowed.
   duration_regression required (slowdowns) in the week of the first main run of the change
                       commit when >= 10 main commits with passed runs lie on each side; allowed
                       with >= 5 each side, for that week and the next two. Speed-ups are
                       `duration_improvement` the same way, and also allowed as
                       `duration_regression` for detectors that file improvements under it.
+
+`budget_violation` has no truth: budgets are a project's settings, not a behaviour of its tests.
 """
 
 from __future__ import annotations
@@ -45,6 +62,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+from array import array
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -387,6 +405,111 @@ class Obs:
     in_streak: bool = False
 
 
+class _ObsStore:
+    """The observations of one tracked test, packed in arrays: a year-long history holds
+    millions of them, which as objects would cost hundreds of megabytes."""
+
+    __slots__ = (
+        "seq",
+        "ts",
+        "day",
+        "week",
+        "sha",
+        "base",
+        "first",
+        "final",
+        "cause",
+        "flags",
+        "before",
+        "dirty",
+    )
+
+    _RETRY, _OUTAGE, _MAIN, _STREAK = 1, 2, 4, 8
+
+    def __init__(self) -> None:
+        self.seq = array("i")
+        self.ts = array("d")
+        self.day = array("i")
+        self.week = array("h")
+        self.sha = array("i")
+        self.base = array("i")
+        self.first = array("b")
+        self.final = array("b")
+        self.cause = array("b")
+        self.flags = array("b")
+        self.before = array("b")  # bit k: the k-th polluter of a victim ran before it
+        self.dirty = array("b")
+
+    def add(
+        self,
+        seq: int,
+        ts: float,
+        day: int,
+        week: int,
+        sha: int,
+        base: int,
+        first: int,
+        final: int,
+        cause: int,
+        retry_passed: bool,
+        outage: bool,
+        on_main: bool,
+        in_streak: bool,
+        before: int,
+        dirty: int,
+    ) -> None:
+        self.seq.append(seq)
+        self.ts.append(ts)
+        self.day.append(day)
+        self.week.append(week)
+        self.sha.append(sha)
+        self.base.append(base)
+        self.first.append(first)
+        self.final.append(final)
+        self.cause.append(cause)
+        self.flags.append(
+            retry_passed * self._RETRY
+            | outage * self._OUTAGE
+            | on_main * self._MAIN
+            | in_streak * self._STREAK
+        )
+        self.before.append(before)
+        self.dirty.append(dirty)
+
+    def rows(self, weeks: list[str], shas: list[str], polluters: tuple[int, ...]) -> list[Obs]:
+        def unmask(mask: int) -> frozenset[int]:
+            if not mask:
+                return _EMPTY
+            return frozenset(p for k, p in enumerate(polluters) if mask >> k & 1)
+
+        out = []
+        for i in range(len(self.seq)):
+            flags = self.flags[i]
+            out.append(
+                Obs(
+                    self.seq[i],
+                    self.ts[i],
+                    self.day[i],
+                    weeks[self.week[i]],
+                    bool(flags & self._MAIN),
+                    shas[self.sha[i]],
+                    self.base[i],
+                    self.first[i],
+                    self.final[i],
+                    self.cause[i],
+                    bool(flags & self._RETRY),
+                    bool(flags & self._OUTAGE),
+                    unmask(self.before[i]),
+                    unmask(self.dirty[i]),
+                    bool(flags & self._STREAK),
+                )
+            )
+        return out
+
+
+_EMPTY: frozenset[int] = frozenset()
+
+
 @dataclass(slots=True)
 class _Streak:
     service: int
@@ -437,7 +560,11 @@ class TruthBuilder:
         self.last_seen = [np.full(m.n, -1.0) for m in models]
         self.weeks: dict[tuple[int, str], _WeekCounts] = {}
         self.tracked: list[list[int]] = [sorted(m.planted_tests()) for m in models]
-        self.obs: dict[tuple[int, int], list[Obs]] = defaultdict(list)
+        self.obs: dict[tuple[int, int], _ObsStore] = defaultdict(_ObsStore)
+        self._week_ids: dict[str, int] = {}
+        self._week_names: list[str] = []
+        self._sha_ids: dict[str, int] = {}
+        self._shas: list[str] = []
         self.streaks: list[_Streak] = []
         self.followers: dict[tuple[int, int], Counter[int]] = defaultdict(Counter)
         # Each cascade follower's failure: (service, seq, test, sha, ts, week, passed on retry,
@@ -501,29 +628,40 @@ class TruthBuilder:
                 )
 
         on_main = branch == self.config.reference_branch
+        week_id = self._week_ids.get(week)
+        if week_id is None:
+            week_id = self._week_ids[week] = len(self._week_names)
+            self._week_names.append(week)
+        sha_id = self._sha_ids.get(sha)
+        if sha_id is None:
+            sha_id = self._sha_ids[sha] = len(self._shas)
+            self._shas.append(sha)
         for t in self.tracked[service]:
             f = outcome.first_out[t]
             if f < 0:
                 continue
-            before, dirty = outcome.od_seen.get(t, (frozenset(), frozenset()))
-            self.obs[(service, t)].append(
-                Obs(
-                    seq,
-                    ts,
-                    day,
-                    week,
-                    on_main,
-                    sha,
-                    base,
-                    f,
-                    outcome.final_out[t],
-                    outcome.first_cause[t],
-                    t in outcome.retry_passed,
-                    outcome.outage,
-                    before,
-                    dirty,
-                    t in in_streaks,
-                )
+            before = dirty = 0
+            seen = outcome.od_seen.get(t)
+            if seen is not None:
+                for k, p in enumerate(model.victims[t][0]):
+                    before |= (p in seen[0]) << k
+                    dirty |= (p in seen[1]) << k
+            self.obs[(service, t)].add(
+                seq,
+                ts,
+                day,
+                week_id,
+                sha_id,
+                base,
+                f,
+                outcome.final_out[t],
+                outcome.first_cause[t],
+                t in outcome.retry_passed,
+                outcome.outage,
+                on_main,
+                t in in_streaks,
+                before,
+                dirty,
             )
 
     def _scan(
@@ -661,7 +799,14 @@ class TruthBuilder:
                         params,
                     )
                 )
-                obs = self.obs.get((s, p.test), [])
+                store = self.obs.get((s, p.test))
+                obs = (
+                    []
+                    if store is None
+                    else store.rows(
+                        self._week_names, self._shas, model.victims.get(p.test, ((), 0))[0]
+                    )
+                )
                 if p.kind in ("flaky", "cascade"):
                     self._flaky_findings(s, p.test, obs, p.kind == "flaky", add, later)
                 if p.kind == "order_dependent":
