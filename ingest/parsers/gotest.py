@@ -151,15 +151,20 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
             package.tests[test_name] = test
             _mark_ancestors(package, test_name, failed=False)
             continue
-        if test is None:  # events of a test whose run event is not in the stream
-            test = package.tests[test_name] = _Test(name=test_name)
         if action == "output":
-            test.output.add(str(event.get("Output") or ""))
+            if test is not None:
+                test.output.add(str(event.get("Output") or ""))
+            else:
+                # test2json sometimes attributes output to a test that already ended; opening
+                # the test again would report a phantom failure at the package's end.
+                package.output.add(str(event.get("Output") or ""))
         elif action in FINAL:
+            if test is None:  # a result whose run event is not in the stream
+                test = package.tests[test_name] = _Test(name=test_name)
             elapsed = event.get("Elapsed")
             duration = ms_to_ms(elapsed * 1000) if isinstance(elapsed, int | float) else None
             yield from _finish(package_name, package, test, FINAL[action], duration, "")
-        elif action == "attr":
+        elif action == "attr" and test is not None:
             key = str(event.get("Key") or "")
             if key and len(test.properties) < PROPERTY_LIMIT:
                 test.properties[key[:NAME_LIMIT]] = str(event.get("Value") or "")[:NAME_LIMIT]

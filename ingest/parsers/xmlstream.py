@@ -68,6 +68,12 @@ def events(
 def syntax_error(exc: etree.XMLSyntaxError) -> ParseError:
     line, column = exc.position if exc.position else (0, 0)
     message = (exc.msg or str(exc)).split(", line ")[0]
+    if not line:
+        # With entities unresolved, libxml2 reports an undefined entity only in the error log
+        # and lxml raises a generic "no element found" at (0, 0).
+        logged = [entry for entry in exc.error_log if entry.line > 0]
+        if logged:
+            line, column, message = logged[0].line, logged[0].column, logged[0].message
     return ParseError(
         "malformed_xml",
         f"the XML is not well-formed: {message}",

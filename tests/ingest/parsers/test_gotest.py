@@ -131,6 +131,13 @@ def test_build_fail_events_without_a_package_event_are_still_reported() -> None:
     ]
 
 
+def test_output_after_a_test_ended_opens_no_phantom_test() -> None:
+    records = parse(stream(ev("run", "TestA"), ev("pass", "TestA"),
+                           out("TestA", "late line misattributed by test2json\n"), ev("pass"),
+                           ev("pass", "TestNoRun", Elapsed=0.5)))
+    assert summary(records) == [("TestA", "passed"), ("TestNoRun", "passed")]
+
+
 def test_reruns_are_later_records_of_the_same_test() -> None:
     records = parse(stream(ev("run", "TestF"), ev("fail", "TestF"), ev("fail"),
                            ev("run", "TestF"), ev("pass", "TestF"), ev("pass")))

@@ -71,6 +71,14 @@ def test_truncated_file_is_refused_with_its_position() -> None:
     assert caught.value.line is not None
 
 
+def test_an_undefined_entity_is_refused_with_its_position() -> None:
+    with pytest.raises(ParseError) as caught:
+        parse(b'<assemblies>\n<assembly name="&nope;"/></assemblies>')
+    assert caught.value.code == "malformed_xml"
+    assert caught.value.line == 2 and caught.value.column is not None
+    assert "nope" in caught.value.detail
+
+
 def test_a_doctype_is_refused() -> None:
     with pytest.raises(ParseError) as caught:
         parse(b'<!DOCTYPE assemblies SYSTEM "http://example.invalid/x.dtd"><assemblies/>')
