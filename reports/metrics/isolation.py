@@ -22,7 +22,8 @@ Steps:
    dropped from its outcome series, so a test whose failures are all explained otherwise is not
    reported as `flaky`.
 4. A run is unclean when it has any flaky result (whatever its cause), a polluter-explained
-   failure or a cascade (the root ran in it).
+   failure or a cascade (the root ran in it). The drill-down lists each unclean run with its
+   causes; a flaky result is listed under the cause it was attributed to.
 
 Components (restricted to tests with a decided first attempt in the week's runs, so the ratio
 stays within 0..1): flaky tests (status confirmed or suspected at `as_of`) ÷ tests executed,
@@ -217,7 +218,7 @@ def analyze_isolation(
     causes: dict[int, set[str]] = defaultdict(set)
     for x in attributed:
         if x.result.run in scored_set:
-            causes[x.result.run].add(FLAKY)
+            causes[x.result.run].add(x.cause)
     for run, _test in explained:
         if run in scored_set:
             causes[run].add(ORDER_DEPENDENT)
