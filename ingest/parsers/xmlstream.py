@@ -70,10 +70,11 @@ def syntax_error(exc: etree.XMLSyntaxError) -> ParseError:
     message = (exc.msg or str(exc)).split(", line ")[0]
     if not line:
         # With entities unresolved, libxml2 reports an undefined entity only in the error log
-        # and lxml raises a generic "no element found" at (0, 0).
+        # and lxml raises a generic "no element found" at (0, 0). The log can still hold
+        # earlier documents' errors, so the last entry is this one.
         logged = [entry for entry in exc.error_log if entry.line > 0]
         if logged:
-            line, column, message = logged[0].line, logged[0].column, logged[0].message
+            line, column, message = logged[-1].line, logged[-1].column, logged[-1].message
     return ParseError(
         "malformed_xml",
         f"the XML is not well-formed: {message}",
