@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -31,6 +32,7 @@ from tests.simulation import (
     week_label,
     write_history,
 )
+from tests.simulation.__main__ import _parse_now
 from tests.simulation.__main__ import main as cli_main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -193,7 +195,27 @@ def _outage_seqs(truth: Truth) -> set[int]:
 def test_cli_writes_the_same_bytes_as_the_same_seed_in_memory(
     history: History, tmp_path: Path
 ) -> None:
-    assert cli_main(["--out", str(tmp_path), "--profile", "test", "--seed", "0"]) == 0
+    # Another process with another hash seed: nothing may depend on set or dict hashing.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tests.simulation",
+            "--out",
+            str(tmp_path),
+            "--profile",
+            "test",
+            "--seed",
+            "0",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONHASHSEED": "12345"},
+    )
+    assert done.returncode == 0, done.stderr
+    assert "results/s" in done.stderr
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert manifest["project"] == history.config.project
     assert [r["seq"] for r in manifest["runs"]] == [r.seq for r in history.runs]
@@ -208,6 +230,15 @@ def test_cli_writes_the_same_bytes_as_the_same_seed_in_memory(
     assert Truth.load(tmp_path / "truth.json").to_json() == written
     files = sorted(p.name for p in (tmp_path / "runs").iterdir())
     assert len(files) == len(history.runs)
+
+
+def test_cli_arguments(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        cli_main(["--out", str(tmp_path), "--profile", "nightly"])
+    assert _parse_now("2026-01-09T18:00:00Z") == dt.datetime(2026, 1, 9, 18, tzinfo=UTC)
+    assert _parse_now("2026-01-09T18:00") == dt.datetime(2026, 1, 9, 18, tzinfo=UTC)
+    config = SimConfig.profile_named("demo", now=dt.datetime(2026, 1, 9, 18, tzinfo=UTC))
+    assert config.profile == "demo" and config.start == dt.datetime(2025, 11, 24, tzinfo=UTC)
 
 
 def test_a_different_seed_gives_a_different_history() -> None:
