@@ -56,7 +56,9 @@ def failing(rng: random.Random) -> bool:
 
 
 def xml_escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    return (
+        text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+    )
 
 
 # --- generators: each writes n tests to `out` -------------------------------------------------
@@ -64,45 +66,75 @@ def xml_escape(text: str) -> str:
 
 def gen_junit(out: TextIO, n: int, rng: random.Random) -> None:
     out.write('<?xml version="1.0" encoding="utf-8"?>\n<testsuites name="pytest tests">\n')
-    out.write(f'<testsuite name="pytest" errors="0" failures="0" skipped="0" tests="{n}" '
-              'time="1234.5" timestamp="2026-03-02T10:00:00.000000+00:00" hostname="ci-7">\n')
+    out.write(
+        f'<testsuite name="pytest" errors="0" failures="0" skipped="0" tests="{n}" '
+        'time="1234.5" timestamp="2026-03-02T10:00:00.000000+00:00" hostname="ci-7">\n'
+    )
     for i in range(n):
         mod = i // 50
-        attrs = (f'classname="tests.service.test_mod{mod}" name="test_case_{i}[param-{i % 7}]" '
-                 f'file="tests/service/test_mod{mod}.py" line="{i % 400 + 10}" '
-                 f'time="{rng.random() * 0.2:.3f}"')
+        attrs = (
+            f'classname="tests.service.test_mod{mod}" name="test_case_{i}[param-{i % 7}]" '
+            f'file="tests/service/test_mod{mod}.py" line="{i % 400 + 10}" '
+            f'time="{rng.random() * 0.2:.3f}"'
+        )
         if failing(rng):
             tb = xml_escape(TRACEBACK.format(mod=mod, line=i % 300))
-            out.write(f'<testcase {attrs}><failure message="TimeoutError: upstream timed out">'
-                      f"{tb}</failure></testcase>\n")
+            out.write(
+                f'<testcase {attrs}><failure message="TimeoutError: upstream timed out">'
+                f"{tb}</failure></testcase>\n"
+            )
         else:
             out.write(f"<testcase {attrs}/>\n")
     out.write("</testsuite>\n</testsuites>\n")
 
 
 def gen_ctrf(out: TextIO, n: int, rng: random.Random) -> None:
-    out.write('{"reportFormat": "CTRF", "specVersion": "1.0.0", "results": {"tool": {"name": '
-              '"pytest"}, "summary": {"tests": %d, "passed": 0, "failed": 0, "pending": 0, '
-              '"skipped": 0, "other": 0, "start": 1772445600000, "stop": 1772446800000}, '
-              '"tests": [\n' % n)
+    summary = {
+        "tests": n,
+        "passed": 0,
+        "failed": 0,
+        "pending": 0,
+        "skipped": 0,
+        "other": 0,
+        "start": 1772445600000,
+        "stop": 1772446800000,
+    }
+    head = json.dumps(
+        {
+            "reportFormat": "CTRF",
+            "specVersion": "1.0.0",
+            "results": {"tool": {"name": "pytest"}, "summary": summary, "tests": []},
+        }
+    )
+    out.write(head[: -len("]}}")] + "\n")  # the tests array stays open for streaming
     for i in range(n):
         mod = i // 50
-        test = {"name": f"test_case_{i}[param-{i % 7}]", "status": "passed",
-                "duration": round(rng.random() * 200), "suite": ["tests", f"test_mod{mod}.py"],
-                "filePath": f"tests/service/test_mod{mod}.py", "line": i % 400 + 10,
-                "threadId": f"gw{i % 4}"}
+        test = {
+            "name": f"test_case_{i}[param-{i % 7}]",
+            "status": "passed",
+            "duration": round(rng.random() * 200),
+            "suite": ["tests", f"test_mod{mod}.py"],
+            "filePath": f"tests/service/test_mod{mod}.py",
+            "line": i % 400 + 10,
+            "threadId": f"gw{i % 4}",
+        }
         if failing(rng):
-            test.update(status="failed", message="TimeoutError: upstream timed out",
-                        trace=TRACEBACK.format(mod=mod, line=i % 300))
+            test.update(
+                status="failed",
+                message="TimeoutError: upstream timed out",
+                trace=TRACEBACK.format(mod=mod, line=i % 300),
+            )
         out.write(("," if i else "") + json.dumps(test) + "\n")
     out.write("]}}\n")
 
 
 def gen_trx(out: TextIO, n: int, rng: random.Random) -> None:
     ns = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"
-    out.write(f'<?xml version="1.0" encoding="utf-8"?>\n<TestRun id="r" name="ci" xmlns="{ns}">\n'
-              '<Times creation="2026-03-02T10:00:00.0000000+00:00" '
-              'start="2026-03-02T10:00:00.0000000+00:00"/>\n<Results>\n')
+    out.write(
+        f'<?xml version="1.0" encoding="utf-8"?>\n<TestRun id="r" name="ci" xmlns="{ns}">\n'
+        '<Times creation="2026-03-02T10:00:00.0000000+00:00" '
+        'start="2026-03-02T10:00:00.0000000+00:00"/>\n<Results>\n'
+    )
     ids = [f"{i:08x}-1111-2222-3333-{i:012x}" for i in range(n)]
     for i in range(n):  # dotnet writes Results before TestDefinitions
         cls = i // 100
@@ -110,49 +142,67 @@ def gen_trx(out: TextIO, n: int, rng: random.Random) -> None:
         if failing(rng):
             outcome = "Failed"
             stack = DOTNET_STACK.format(cls=cls, i=i, line=i % 300)
-            body = ("<Output><ErrorInfo><Message>Assert.Equal() Failure\nExpected: 200\n"
-                    f"Actual:   503</Message><StackTrace>{stack}</StackTrace></ErrorInfo></Output>")
-        out.write(f'<UnitTestResult executionId="e{ids[i][1:]}" testId="{ids[i]}" '
-                  f'testName="Shop.Tests.Class{cls}.Test_{i}" computerName="ci-7" '
-                  f'duration="00:00:00.{rng.randrange(10**7):07d}" '
-                  'startTime="2026-03-02T10:00:01.0000000+00:00" '
-                  'endTime="2026-03-02T10:00:01.5000000+00:00" '
-                  'testType="13cdc9d9-ddb5-4fa4-a97d-d965ccfc6d4b" '
-                  f'outcome="{outcome}" testListId="8c84fa94-04c1-424b-9868-57a2d4851a1d">'
-                  f"{body}</UnitTestResult>\n")
+            body = (
+                "<Output><ErrorInfo><Message>Assert.Equal() Failure\nExpected: 200\n"
+                f"Actual:   503</Message><StackTrace>{stack}</StackTrace></ErrorInfo></Output>"
+            )
+        out.write(
+            f'<UnitTestResult executionId="e{ids[i][1:]}" testId="{ids[i]}" '
+            f'testName="Shop.Tests.Class{cls}.Test_{i}" computerName="ci-7" '
+            f'duration="00:00:00.{rng.randrange(10**7):07d}" '
+            'startTime="2026-03-02T10:00:01.0000000+00:00" '
+            'endTime="2026-03-02T10:00:01.5000000+00:00" '
+            'testType="13cdc9d9-ddb5-4fa4-a97d-d965ccfc6d4b" '
+            f'outcome="{outcome}" testListId="8c84fa94-04c1-424b-9868-57a2d4851a1d">'
+            f"{body}</UnitTestResult>\n"
+        )
     out.write("</Results>\n<TestDefinitions>\n")
     for i in range(n):
         cls = i // 100
-        out.write(f'<UnitTest name="Shop.Tests.Class{cls}.Test_{i}" storage="/src/bin/Shop.Tests.dll" '
-                  f'id="{ids[i]}"><Execution id="e{ids[i][1:]}"/><TestMethod '
-                  'codeBase="/src/bin/Shop.Tests.dll" adapterTypeName="executor://xunit/VsTestRunner2" '
-                  f'className="Shop.Tests.Class{cls}" name="Test_{i}"/></UnitTest>\n')
+        out.write(
+            f'<UnitTest name="Shop.Tests.Class{cls}.Test_{i}" storage="/src/bin/Shop.Tests.dll" '
+            f'id="{ids[i]}"><Execution id="e{ids[i][1:]}"/><TestMethod '
+            'codeBase="/src/bin/Shop.Tests.dll" adapterTypeName="executor://xunit/VsTestRunner2" '
+            f'className="Shop.Tests.Class{cls}" name="Test_{i}"/></UnitTest>\n'
+        )
     out.write("</TestDefinitions>\n<TestEntries>\n")
     for i in range(n):
-        out.write(f'<TestEntry testId="{ids[i]}" executionId="e{ids[i][1:]}" '
-                  'testListId="8c84fa94-04c1-424b-9868-57a2d4851a1d"/>\n')
-    out.write('</TestEntries>\n<ResultSummary outcome="Failed"><Counters total="%d"/>'
-              "</ResultSummary>\n</TestRun>\n" % n)
+        out.write(
+            f'<TestEntry testId="{ids[i]}" executionId="e{ids[i][1:]}" '
+            'testListId="8c84fa94-04c1-424b-9868-57a2d4851a1d"/>\n'
+        )
+    out.write(
+        f'</TestEntries>\n<ResultSummary outcome="Failed"><Counters total="{n}"/>'
+        "</ResultSummary>\n</TestRun>\n"
+    )
 
 
 def gen_nunit(out: TextIO, n: int, rng: random.Random) -> None:
-    out.write('<?xml version="1.0" encoding="utf-8"?>\n<test-run id="0" result="Failed" '
-              f'total="{n}">\n<test-suite type="Assembly" name="Shop.Tests.dll" '
-              'fullname="/src/bin/Shop.Tests.dll" result="Failed">\n')
+    out.write(
+        '<?xml version="1.0" encoding="utf-8"?>\n<test-run id="0" result="Failed" '
+        f'total="{n}">\n<test-suite type="Assembly" name="Shop.Tests.dll" '
+        'fullname="/src/bin/Shop.Tests.dll" result="Failed">\n'
+    )
     for start in range(0, n, 100):
         cls = start // 100
-        out.write(f'<test-suite type="TestFixture" name="Class{cls}" fullname="Shop.Tests.Class{cls}" '
-                  f'classname="Shop.Tests.Class{cls}" result="Passed">\n')
+        out.write(
+            f'<test-suite type="TestFixture" name="Class{cls}" fullname="Shop.Tests.Class{cls}" '
+            f'classname="Shop.Tests.Class{cls}" result="Passed">\n'
+        )
         for i in range(start, min(n, start + 100)):
-            attrs = (f'id="1-{i}" name="Test_{i}" fullname="Shop.Tests.Class{cls}.Test_{i}" '
-                     f'methodname="Test_{i}" classname="Shop.Tests.Class{cls}" '
-                     'start-time="2026-03-02T10:00:01.0000000Z" end-time="2026-03-02T10:00:01.0100000Z" '
-                     f'duration="{rng.random() * 0.2:.6f}" asserts="1"')
+            attrs = (
+                f'id="1-{i}" name="Test_{i}" fullname="Shop.Tests.Class{cls}.Test_{i}" '
+                f'methodname="Test_{i}" classname="Shop.Tests.Class{cls}" '
+                'start-time="2026-03-02T10:00:01.0000000Z" end-time="2026-03-02T10:00:01.0100000Z" '
+                f'duration="{rng.random() * 0.2:.6f}" asserts="1"'
+            )
             if failing(rng):
                 stack = DOTNET_STACK.format(cls=cls, i=i, line=i % 300)
-                out.write(f'<test-case {attrs} result="Failed"><failure><message><![CDATA[  '
-                          "Expected: 200\n  But was:  503\n]]></message><stack-trace><![CDATA["
-                          f"{stack}]]></stack-trace></failure></test-case>\n")
+                out.write(
+                    f'<test-case {attrs} result="Failed"><failure><message><![CDATA[  '
+                    "Expected: 200\n  But was:  503\n]]></message><stack-trace><![CDATA["
+                    f"{stack}]]></stack-trace></failure></test-case>\n"
+                )
             else:
                 out.write(f'<test-case {attrs} result="Passed"/>\n')
         out.write("</test-suite>\n")
@@ -160,20 +210,26 @@ def gen_nunit(out: TextIO, n: int, rng: random.Random) -> None:
 
 
 def gen_xunit(out: TextIO, n: int, rng: random.Random) -> None:
-    out.write('<?xml version="1.0" encoding="utf-8"?>\n<assemblies>\n<assembly '
-              'name="/src/bin/Shop.Tests.dll" test-framework="xUnit.net 2.4.2" run-date="2026-03-02" '
-              f'run-time="10:00:00" total="{n}" errors="0">\n<errors/>\n')
+    out.write(
+        '<?xml version="1.0" encoding="utf-8"?>\n<assemblies>\n<assembly '
+        'name="/src/bin/Shop.Tests.dll" test-framework="xUnit.net 2.4.2" run-date="2026-03-02" '
+        f'run-time="10:00:00" total="{n}" errors="0">\n<errors/>\n'
+    )
     for start in range(0, n, 100):
         cls = start // 100
         out.write(f'<collection name="Test collection for Shop.Tests.Class{cls}" total="100">\n')
         for i in range(start, min(n, start + 100)):
-            attrs = (f'name="Shop.Tests.Class{cls}.Test_{i}" type="Shop.Tests.Class{cls}" '
-                     f'method="Test_{i}" time="{rng.random() * 0.2:.7f}"')
+            attrs = (
+                f'name="Shop.Tests.Class{cls}.Test_{i}" type="Shop.Tests.Class{cls}" '
+                f'method="Test_{i}" time="{rng.random() * 0.2:.7f}"'
+            )
             if failing(rng):
                 stack = DOTNET_STACK.format(cls=cls, i=i, line=i % 300)
-                out.write(f'<test {attrs} result="Fail"><failure exception-type='
-                          '"Xunit.Sdk.EqualException"><message><![CDATA[Assert.Equal() Failure]]>'
-                          f"</message><stack-trace><![CDATA[{stack}]]></stack-trace></failure></test>\n")
+                out.write(
+                    f'<test {attrs} result="Fail"><failure exception-type='
+                    '"Xunit.Sdk.EqualException"><message><![CDATA[Assert.Equal() Failure]]>'
+                    f"</message><stack-trace><![CDATA[{stack}]]></stack-trace></failure></test>\n"
+                )
             else:
                 out.write(f'<test {attrs} result="Pass"/>\n')
         out.write("</collection>\n")
@@ -197,14 +253,29 @@ def gen_gotest(out: TextIO, n: int, rng: random.Random) -> None:
             event(Time=time_, Action="output", Package=pkg, Test=test, Output=f"=== RUN   {test}\n")
             if failing(rng):
                 failed_any = True
-                event(Time=time_, Action="output", Package=pkg, Test=test,
-                      Output=GO_FAIL.format(line=i % 300))
-                event(Time=time_, Action="output", Package=pkg, Test=test,
-                      Output=f"--- FAIL: {test} ({elapsed:.2f}s)\n")
+                event(
+                    Time=time_,
+                    Action="output",
+                    Package=pkg,
+                    Test=test,
+                    Output=GO_FAIL.format(line=i % 300),
+                )
+                event(
+                    Time=time_,
+                    Action="output",
+                    Package=pkg,
+                    Test=test,
+                    Output=f"--- FAIL: {test} ({elapsed:.2f}s)\n",
+                )
                 event(Time=time_, Action="fail", Package=pkg, Test=test, Elapsed=elapsed)
             else:
-                event(Time=time_, Action="output", Package=pkg, Test=test,
-                      Output=f"--- PASS: {test} ({elapsed:.2f}s)\n")
+                event(
+                    Time=time_,
+                    Action="output",
+                    Package=pkg,
+                    Test=test,
+                    Output=f"--- PASS: {test} ({elapsed:.2f}s)\n",
+                )
                 event(Time=time_, Action="pass", Package=pkg, Test=test, Elapsed=elapsed)
         verdict = "fail" if failed_any else "pass"
         event(Time=time_, Action="output", Package=pkg, Output=f"{verdict.upper()}\n")
@@ -220,24 +291,55 @@ def gen_dart(out: TextIO, n: int, rng: random.Random) -> None:
     for start in range(0, n, 100):
         suite_id = next_id
         next_id += 1
-        event(suite={"id": suite_id, "platform": "vm", "path": f"test/api/spec{start // 100}_test.dart"},
-              type="suite", time=clock)
+        event(
+            suite={
+                "id": suite_id,
+                "platform": "vm",
+                "path": f"test/api/spec{start // 100}_test.dart",
+            },
+            type="suite",
+            time=clock,
+        )
         for i in range(start, min(n, start + 100)):
             test_id = next_id
             next_id += 1
-            event(test={"id": test_id, "name": f"api group {i // 10} handles case {i}",
-                        "suiteID": suite_id, "groupIDs": [], "metadata": {"skip": False,
-                        "skipReason": None}, "line": i % 300, "column": 5, "url": None},
-                  type="testStart", time=clock)
+            event(
+                test={
+                    "id": test_id,
+                    "name": f"api group {i // 10} handles case {i}",
+                    "suiteID": suite_id,
+                    "groupIDs": [],
+                    "metadata": {"skip": False, "skipReason": None},
+                    "line": i % 300,
+                    "column": 5,
+                    "url": None,
+                },
+                type="testStart",
+                time=clock,
+            )
             clock += rng.randrange(1, 50)
             result = "success"
             if failing(rng):
                 result = "failure"
-                event(testID=test_id, error="Expected: <200>\n  Actual: <503>\n",
-                      stackTrace=f"package:test_api  expect\ntest/api/spec_test.dart {i % 300}:7  main.<fn>\n",
-                      isFailure=True, type="error", time=clock)
-            event(testID=test_id, result=result, skipped=False, hidden=False, type="testDone",
-                  time=clock)
+                event(
+                    testID=test_id,
+                    error="Expected: <200>\n  Actual: <503>\n",
+                    stackTrace=(
+                        "package:test_api  expect\n"
+                        f"test/api/spec_test.dart {i % 300}:7  main.<fn>\n"
+                    ),
+                    isFailure=True,
+                    type="error",
+                    time=clock,
+                )
+            event(
+                testID=test_id,
+                result=result,
+                skipped=False,
+                hidden=False,
+                type="testDone",
+                time=clock,
+            )
     event(success=False, type="done", time=clock)
 
 
@@ -245,14 +347,22 @@ def _js_tests(n: int, rng: random.Random) -> Iterator[dict[str, object]]:
     for i in range(n):
         cls = i // 50
         test: dict[str, object] = {
-            "title": f"handles case {i}", "fullTitle": f"API spec{cls} handles case {i}",
-            "file": f"/src/test/api/spec{cls}.test.js", "duration": rng.randrange(0, 200),
-            "currentRetry": 0, "speed": "fast", "err": {},
+            "title": f"handles case {i}",
+            "fullTitle": f"API spec{cls} handles case {i}",
+            "file": f"/src/test/api/spec{cls}.test.js",
+            "duration": rng.randrange(0, 200),
+            "currentRetry": 0,
+            "speed": "fast",
+            "err": {},
         }
         if failing(rng):
-            test["err"] = {"message": "expected 200 to equal 503", "showDiff": True,
-                           "actual": "503", "expected": "200",
-                           "stack": JS_STACK.format(cls=cls, line=i % 300)}
+            test["err"] = {
+                "message": "expected 200 to equal 503",
+                "showDiff": True,
+                "actual": "503",
+                "expected": "200",
+                "stack": JS_STACK.format(cls=cls, line=i % 300),
+            }
         yield test
 
 
@@ -261,10 +371,22 @@ def gen_mocha(out: TextIO, n: int, rng: random.Random) -> None:
     tests = list(_js_tests(n, rng))
     failures = [t for t in tests if t["err"]]
     passes = [t for t in tests if not t["err"]]
-    document = {"stats": {"suites": n // 50, "tests": n, "passes": len(passes), "pending": 0,
-                          "failures": len(failures), "start": "2026-03-02T10:00:00.000Z",
-                          "end": "2026-03-02T10:20:00.000Z", "duration": 1200000},
-                "tests": tests, "pending": [], "failures": failures, "passes": passes}
+    document = {
+        "stats": {
+            "suites": n // 50,
+            "tests": n,
+            "passes": len(passes),
+            "pending": 0,
+            "failures": len(failures),
+            "start": "2026-03-02T10:00:00.000Z",
+            "end": "2026-03-02T10:20:00.000Z",
+            "duration": 1200000,
+        },
+        "tests": tests,
+        "pending": [],
+        "failures": failures,
+        "passes": passes,
+    }
     json.dump(document, out, indent=2)
 
 
@@ -276,21 +398,31 @@ def gen_rspec(out: TextIO, n: int, rng: random.Random) -> None:
             "id": f"./spec/api/spec{cls}_spec.rb[1:{i % 50 + 1}]",
             "description": f"handles case {i}",
             "full_description": f"Api::Spec{cls}#call handles case {i}",
-            "status": "passed", "file_path": f"./spec/api/spec{cls}_spec.rb",
-            "line_number": i % 300, "run_time": rng.random() * 0.2, "pending_message": None,
+            "status": "passed",
+            "file_path": f"./spec/api/spec{cls}_spec.rb",
+            "line_number": i % 300,
+            "run_time": rng.random() * 0.2,
+            "pending_message": None,
         }
         if failing(rng):
             example["status"] = "failed"
             example["exception"] = {
                 "class": "RSpec::Expectations::ExpectationNotMetError",
                 "message": "expected: 200\n     got: 503",
-                "backtrace": [f"./spec/api/spec{cls}_spec.rb:{i % 300}:in `block (2 levels)'",
-                              "./spec/spec_helper.rb:40:in `block (2 levels)'"],
+                "backtrace": [
+                    f"./spec/api/spec{cls}_spec.rb:{i % 300}:in `block (2 levels)'",
+                    "./spec/spec_helper.rb:40:in `block (2 levels)'",
+                ],
             }
         out.write(("," if i else "") + json.dumps(example))
-    out.write('],"summary":{"duration":1200.0,"example_count":%d,"failure_count":0,'
-              '"pending_count":0,"errors_outside_of_examples_count":0},'
-              '"summary_line":"%d examples"}\n' % (n, n))
+    summary = {
+        "duration": 1200.0,
+        "example_count": n,
+        "failure_count": 0,
+        "pending_count": 0,
+        "errors_outside_of_examples_count": 0,
+    }
+    out.write(f'],"summary":{json.dumps(summary)},"summary_line":"{n} examples"}}\n')
 
 
 GENERATORS: dict[str, tuple[str, Callable[[TextIO, int, random.Random], None]]] = {
@@ -337,8 +469,13 @@ def child_parse(fmt: str, path: str) -> dict[str, object]:
         count = sum(1 for _ in records)
     seconds = time.perf_counter() - start
     rss = peak_rss_kib()
-    return {"detected": detected, "records": count, "seconds": seconds,
-            "rss_kib": rss, "growth_kib": rss - rss_before}
+    return {
+        "detected": detected,
+        "records": count,
+        "seconds": seconds,
+        "rss_kib": rss,
+        "growth_kib": rss - rss_before,
+    }
 
 
 def child_bare(path: str) -> dict[str, object]:
@@ -346,8 +483,9 @@ def child_bare(path: str) -> dict[str, object]:
 
     start = time.perf_counter()
     events = 0
-    for _, elem in etree.iterparse(path, events=("end",), resolve_entities=False,
-                                   no_network=True, load_dtd=False):
+    for _, elem in etree.iterparse(
+        path, events=("end",), resolve_entities=False, no_network=True, load_dtd=False
+    ):
         events += 1
         elem.clear()
         while elem.getprevious() is not None:
@@ -356,8 +494,9 @@ def child_bare(path: str) -> dict[str, object]:
 
 
 def run_child(*args: str) -> dict[str, object]:
-    proc = subprocess.run([sys.executable, __file__, "--child", *args], cwd=REPO,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", *args], cwd=REPO, capture_output=True, text=True
+    )
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
         return {"error": tail}
@@ -386,8 +525,10 @@ def main() -> int:
         parser.error(f"unknown formats: {', '.join(sorted(unknown))}")
     workdir = Path(tempfile.mkdtemp(prefix="suitehealth-bench-"))
     print(f"{args.tests:,} tests per format, files in {workdir}\n")
-    header = (f"{'format':<7} {'file MB':>8} {'records':>9} {'parse s':>8} {'tests/s':>9} "
-              f"{'MB/s':>6} {'peak RSS':>9} {'growth':>8} {'bare s':>7} {'ours/bare':>9}")
+    header = (
+        f"{'format':<7} {'file MB':>8} {'records':>9} {'parse s':>8} {'tests/s':>9} "
+        f"{'MB/s':>6} {'peak RSS':>9} {'growth':>8} {'bare s':>7} {'ours/bare':>9}"
+    )
     print(header)
     print("-" * len(header))
     junit_ratio: float | None = None
@@ -416,10 +557,12 @@ def main() -> int:
                     junit_ratio = ratio
         if ours["detected"] != fmt:
             notes.append(f"{fmt}: the file was detected as {ours['detected']}")
-        print(f"{fmt:<7} {size_mb:>8.1f} {ours['records']:>9,} {seconds:>8.2f} "
-              f"{args.tests / seconds:>9,.0f} {size_mb / seconds:>6.1f} "
-              f"{int(ours['rss_kib']) / 1024:>7.0f}MB {int(ours['growth_kib']) / 1024:>6.0f}MB "
-              f"{bare_cell:>7} {ratio_cell:>9}")
+        print(
+            f"{fmt:<7} {size_mb:>8.1f} {ours['records']:>9,} {seconds:>8.2f} "
+            f"{args.tests / seconds:>9,.0f} {size_mb / seconds:>6.1f} "
+            f"{int(ours['rss_kib']) / 1024:>7.0f}MB {int(ours['growth_kib']) / 1024:>6.0f}MB "
+            f"{bare_cell:>7} {ratio_cell:>9}"
+        )
         if not args.keep:
             path.unlink()
     print()

@@ -34,13 +34,18 @@ from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 from ingest.parsers.ndjson import EventLines
-from ingest.parsers.records import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, Outcome, TestRecord, clip
+from ingest.parsers.records import (
+    MESSAGE_LIMIT,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    Outcome,
+    TestRecord,
+    clip,
+)
 from ingest.parsers.values import ms_to_ms
 
 RESULTS = {"success": Outcome.PASSED, "failure": Outcome.FAILED, "error": Outcome.ERROR}
-EVENT_TYPES = (
-    rb"start|suite|testStart|group|allSuites|print|error|testDone|done|debug"
-)
+EVENT_TYPES = rb"start|suite|testStart|group|allSuites|print|error|testDone|done|debug"
 CUT = "the test has no result: the stream ended before it finished"
 
 _EVENT = re.compile(rb'"type"\s*:\s*"(?:' + EVENT_TYPES + rb')"')

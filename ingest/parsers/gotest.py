@@ -9,10 +9,11 @@ Mapping (FORMATS.md §7):
   - duration = `Elapsed` seconds → ms; started_at = the `Time` of the test's `run` event.
   - timeline = the package: each package is its own test binary (a separate process), and the
     packages run in parallel, so one package is one worker order.
-  - message (failed and skipped tests) = the test's own output without Go's framing lines (`=== RUN`, `--- FAIL: …`,
-    `=== PAUSE/CONT/NAME/ATTR`); output = the test's whole output, kept only when it has such
-    own lines (a plain pass carries none). Output is attributed by the `Test` field, never by
-    position, because parallel tests interleave; at most OUTPUT_LIMIT characters a test.
+  - message (failed and skipped tests) = the test's own output without Go's framing lines
+    (`=== RUN`, `--- FAIL: …`, `=== PAUSE/CONT/NAME/ATTR`); output = the test's whole output,
+    kept only when it has such own lines (a plain pass carries none). Output is attributed by
+    the `Test` field, never by position, because parallel tests interleave; at most
+    OUTPUT_LIMIT characters a test.
   - `attr` events (Go 1.25 `t.Attr`) → properties.
   - **Parents and subtests are not double counted.** A test that had subtests in the stream is
     emitted only when it failed and either none of its subtests failed (it failed on its own) or
@@ -43,9 +44,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, BinaryIO
 
-from ingest.parsers.ndjson import EventLines
-from ingest.parsers.records import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, Outcome, TestRecord, clip
 from ingest.parsers.isotime import timestamp
+from ingest.parsers.ndjson import EventLines
+from ingest.parsers.records import (
+    MESSAGE_LIMIT,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    Outcome,
+    TestRecord,
+    clip,
+)
 from ingest.parsers.values import ms_to_ms
 
 FINAL = {"pass": Outcome.PASSED, "fail": Outcome.FAILED, "skip": Outcome.SKIPPED}

@@ -35,7 +35,14 @@ from lxml import etree
 from ingest.parsers import xmlstream
 from ingest.parsers.dotnetnames import split_qualified, test_name
 from ingest.parsers.isotime import timestamp
-from ingest.parsers.records import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, Outcome, TestRecord, clip
+from ingest.parsers.records import (
+    MESSAGE_LIMIT,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    Outcome,
+    TestRecord,
+    clip,
+)
 from ingest.parsers.sniffing import xml_root_name
 from ingest.parsers.values import seconds_to_ms
 

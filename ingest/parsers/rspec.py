@@ -25,7 +25,14 @@ from collections.abc import Iterator
 from typing import Any, BinaryIO
 
 from ingest.parsers.jsonstream import items
-from ingest.parsers.records import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, Outcome, TestRecord, clip
+from ingest.parsers.records import (
+    MESSAGE_LIMIT,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    Outcome,
+    TestRecord,
+    clip,
+)
 from ingest.parsers.values import ms_to_ms
 
 STATUSES = {"passed": Outcome.PASSED, "failed": Outcome.FAILED, "pending": Outcome.SKIPPED}

@@ -1,4 +1,4 @@
-"""Visual Studio TRX (`dotnet test --logger trx`, MSTest, xUnit.net v3 / Microsoft.Testing.Platform).
+"""Visual Studio TRX (`dotnet test --logger trx`, MSTest, xUnit.net v3 under the Testing Platform).
 
 Mapping (FORMATS.md §3):
   - One record per `Results/UnitTestResult` (also the other result kinds: `TestResult`,
@@ -238,13 +238,16 @@ def _results(
             elif kind == "DebugTrace":
                 debug = xmlstream.text(part)
     output = "\n".join(p.strip("\r\n") for p in (stack, stdout, stderr, debug) if p.strip())
-    yield test_id, _Result(
-        display=display[:NAME_LIMIT],
-        outcome=int(outcome),
-        duration_ms=timespan_ms(get("duration")),
-        started=get("startTime") or "",
-        message=clip(message.strip(), MESSAGE_LIMIT),
-        output=clip(output, OUTPUT_LIMIT),
+    yield (
+        test_id,
+        _Result(
+            display=display[:NAME_LIMIT],
+            outcome=int(outcome),
+            duration_ms=timespan_ms(get("duration")),
+            started=get("startTime") or "",
+            message=clip(message.strip(), MESSAGE_LIMIT),
+            output=clip(output, OUTPUT_LIMIT),
+        ),
     )
 
 

@@ -29,7 +29,14 @@ from lxml import etree
 
 from ingest.parsers import xmlstream
 from ingest.parsers.dotnetnames import strip_class, test_name
-from ingest.parsers.records import MESSAGE_LIMIT, NAME_LIMIT, OUTPUT_LIMIT, Outcome, TestRecord, clip
+from ingest.parsers.records import (
+    MESSAGE_LIMIT,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    Outcome,
+    TestRecord,
+    clip,
+)
 from ingest.parsers.sniffing import xml_root_name
 from ingest.parsers.values import seconds_to_ms
 
@@ -48,7 +55,9 @@ def sniff(head: bytes) -> bool:
 
 def parse(stream: BinaryIO) -> Iterator[TestRecord]:
     local = xmlstream.local
-    for _, elem in xmlstream.events(stream, names=("test", "error", "collection", "errors", "assembly")):
+    for _, elem in xmlstream.events(
+        stream, names=("test", "error", "collection", "errors", "assembly")
+    ):
         name = local(elem.tag)
         if name == "test":
             collection = elem.getparent()

@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 
 from ingest.parsers import dart, gotest
-from ingest.parsers.records import Outcome, ParseError, TestRecord
+from ingest.parsers.records import ParseError, TestRecord
 
 PKG = "example.com/app"
 
 
 def ev(action: str, test: str | None = None, **fields: Any) -> dict[str, Any]:
-    event: dict[str, Any] = {"Time": "2024-05-01T12:00:00.5+02:00", "Action": action, "Package": PKG}
+    event: dict[str, Any] = {
+        "Time": "2024-05-01T12:00:00.5+02:00",
+        "Action": action,
+        "Package": PKG,
+    }
     if test is not None:
         event["Test"] = test
     event.update(fields)
@@ -42,14 +46,21 @@ def summary(records: list[TestRecord]) -> list[tuple[str, str]]:
 
 
 def test_a_parent_failing_only_through_its_subtest_is_not_a_record() -> None:
-    records = parse(stream(
-        ev("run", "TestP"), out("TestP", "=== RUN   TestP\n"),
-        ev("run", "TestP/a"), ev("run", "TestP/b"),
-        out("TestP/a", "    x_test.go:9: boom\n"), out("TestP/a", "    --- FAIL: TestP/a (0.00s)\n"),
-        ev("fail", "TestP/a", Elapsed=0.01), ev("pass", "TestP/b", Elapsed=0.02),
-        out("TestP", "--- FAIL: TestP (0.03s)\n"), ev("fail", "TestP", Elapsed=0.03),
-        ev("fail", Elapsed=0.1),
-    ))
+    records = parse(
+        stream(
+            ev("run", "TestP"),
+            out("TestP", "=== RUN   TestP\n"),
+            ev("run", "TestP/a"),
+            ev("run", "TestP/b"),
+            out("TestP/a", "    x_test.go:9: boom\n"),
+            out("TestP/a", "    --- FAIL: TestP/a (0.00s)\n"),
+            ev("fail", "TestP/a", Elapsed=0.01),
+            ev("pass", "TestP/b", Elapsed=0.02),
+            out("TestP", "--- FAIL: TestP (0.03s)\n"),
+            ev("fail", "TestP", Elapsed=0.03),
+            ev("fail", Elapsed=0.1),
+        )
+    )
     assert summary(records) == [("TestP/a", "failed"), ("TestP/b", "passed")]
     assert records[0].message == "x_test.go:9: boom"
     assert records[0].duration_ms == 10
@@ -57,40 +68,66 @@ def test_a_parent_failing_only_through_its_subtest_is_not_a_record() -> None:
 
 
 def test_a_parent_with_its_own_failure_is_a_record() -> None:
-    records = parse(stream(
-        ev("run", "TestP"), ev("run", "TestP/a"), ev("fail", "TestP/a"),
-        out("TestP", "    x_test.go:20: cleanup failed\n"), ev("fail", "TestP"),
-    ))
+    records = parse(
+        stream(
+            ev("run", "TestP"),
+            ev("run", "TestP/a"),
+            ev("fail", "TestP/a"),
+            out("TestP", "    x_test.go:20: cleanup failed\n"),
+            ev("fail", "TestP"),
+        )
+    )
     assert summary(records) == [("TestP/a", "failed"), ("TestP", "failed")]
     assert records[1].message == "x_test.go:20: cleanup failed"
 
 
 def test_a_parent_failing_while_its_subtests_pass_is_a_record() -> None:
-    records = parse(stream(ev("run", "TestP"), ev("run", "TestP/a"), ev("pass", "TestP/a"),
-                           ev("fail", "TestP")))
+    records = parse(
+        stream(ev("run", "TestP"), ev("run", "TestP/a"), ev("pass", "TestP/a"), ev("fail", "TestP"))
+    )
     assert summary(records) == [("TestP/a", "passed"), ("TestP", "failed")]
 
 
 def test_a_passing_parent_is_represented_by_its_subtests() -> None:
-    records = parse(stream(ev("run", "TestP"), ev("run", "TestP/a"), ev("run", "TestP/a/deep"),
-                           ev("pass", "TestP/a/deep"), ev("pass", "TestP/a"), ev("pass", "TestP")))
+    records = parse(
+        stream(
+            ev("run", "TestP"),
+            ev("run", "TestP/a"),
+            ev("run", "TestP/a/deep"),
+            ev("pass", "TestP/a/deep"),
+            ev("pass", "TestP/a"),
+            ev("pass", "TestP"),
+        )
+    )
     assert summary(records) == [("TestP/a/deep", "passed")]
 
 
 def test_interleaved_parallel_output_goes_to_its_test() -> None:
-    records = parse(stream(
-        ev("run", "TestA"), ev("run", "TestB"), out("TestA", "    a.go:1: from A\n"),
-        out("TestB", "    b.go:1: from B\n"), ev("fail", "TestB"), ev("fail", "TestA"),
-    ))
-    assert [(r.name, r.message) for r in records] == [("TestB", "b.go:1: from B"),
-                                                     ("TestA", "a.go:1: from A")]
+    records = parse(
+        stream(
+            ev("run", "TestA"),
+            ev("run", "TestB"),
+            out("TestA", "    a.go:1: from A\n"),
+            out("TestB", "    b.go:1: from B\n"),
+            ev("fail", "TestB"),
+            ev("fail", "TestA"),
+        )
+    )
+    assert [(r.name, r.message) for r in records] == [
+        ("TestB", "b.go:1: from B"),
+        ("TestA", "a.go:1: from A"),
+    ]
 
 
 def test_a_test_without_a_final_event_fails_when_its_package_ends() -> None:
-    records = parse(stream(
-        ev("run", "TestHang"), out("TestHang", "panic: test timed out after 10m0s\n"),
-        out(None, "FAIL\texample.com/app\t600.1s\n"), ev("fail", Elapsed=600.1),
-    ))
+    records = parse(
+        stream(
+            ev("run", "TestHang"),
+            out("TestHang", "panic: test timed out after 10m0s\n"),
+            out(None, "FAIL\texample.com/app\t600.1s\n"),
+            ev("fail", Elapsed=600.1),
+        )
+    )
     assert summary(records) == [("TestHang", "failed")]
     assert "no result" in records[0].message and "panic: test timed out" in records[0].message
 
@@ -102,51 +139,84 @@ def test_a_cut_stream_fails_the_running_tests() -> None:
 
 
 def test_a_package_failing_without_a_failed_test_is_one_error() -> None:
-    records = parse(stream(
-        ev("run", "TestA"), ev("pass", "TestA"),
-        out(None, "panic: TestMain exploded\n"), out(None, "FAIL\texample.com/app\t0.1s\n"),
-        ev("fail", Elapsed=0.1),
-    ))
+    records = parse(
+        stream(
+            ev("run", "TestA"),
+            ev("pass", "TestA"),
+            out(None, "panic: TestMain exploded\n"),
+            out(None, "FAIL\texample.com/app\t0.1s\n"),
+            ev("fail", Elapsed=0.1),
+        )
+    )
     assert summary(records) == [("TestA", "passed"), ("[package failed]", "error")]
     assert records[1].message.startswith("panic: TestMain exploded")
 
 
 def test_an_old_style_build_failure_is_one_error_per_package() -> None:
-    records = parse(stream(
-        "# example.com/app",
-        "./a.go:3:1: syntax error",
-        out(None, "FAIL\texample.com/app [build failed]\n"), ev("fail", Elapsed=0),
-    ))
+    records = parse(
+        stream(
+            "# example.com/app",
+            "./a.go:3:1: syntax error",
+            out(None, "FAIL\texample.com/app [build failed]\n"),
+            ev("fail", Elapsed=0),
+        )
+    )
     assert summary(records) == [("[build failed]", "error")]
 
 
 def test_build_fail_events_without_a_package_event_are_still_reported() -> None:
-    records = parse(stream(
-        {"ImportPath": "example.com/lib [example.com/lib.test]", "Action": "build-output",
-         "Output": "./l.go:1: nope\n"},
-        {"ImportPath": "example.com/lib [example.com/lib.test]", "Action": "build-fail"},
-    ))
+    records = parse(
+        stream(
+            {
+                "ImportPath": "example.com/lib [example.com/lib.test]",
+                "Action": "build-output",
+                "Output": "./l.go:1: nope\n",
+            },
+            {"ImportPath": "example.com/lib [example.com/lib.test]", "Action": "build-fail"},
+        )
+    )
     assert [(r.classname, r.name, r.message) for r in records] == [
         ("example.com/lib", "[build failed]", "./l.go:1: nope")
     ]
 
 
 def test_output_after_a_test_ended_opens_no_phantom_test() -> None:
-    records = parse(stream(ev("run", "TestA"), ev("pass", "TestA"),
-                           out("TestA", "late line misattributed by test2json\n"), ev("pass"),
-                           ev("pass", "TestNoRun", Elapsed=0.5)))
+    records = parse(
+        stream(
+            ev("run", "TestA"),
+            ev("pass", "TestA"),
+            out("TestA", "late line misattributed by test2json\n"),
+            ev("pass"),
+            ev("pass", "TestNoRun", Elapsed=0.5),
+        )
+    )
     assert summary(records) == [("TestA", "passed"), ("TestNoRun", "passed")]
 
 
 def test_reruns_are_later_records_of_the_same_test() -> None:
-    records = parse(stream(ev("run", "TestF"), ev("fail", "TestF"), ev("fail"),
-                           ev("run", "TestF"), ev("pass", "TestF"), ev("pass")))
+    records = parse(
+        stream(
+            ev("run", "TestF"),
+            ev("fail", "TestF"),
+            ev("fail"),
+            ev("run", "TestF"),
+            ev("pass", "TestF"),
+            ev("pass"),
+        )
+    )
     assert summary(records) == [("TestF", "failed"), ("TestF", "passed")]
 
 
 def test_non_json_lines_are_skipped() -> None:
-    records = parse(stream("garbage before", ev("run", "TestA"), "[1, 2]", "{broken",
-                           ev("pass", "TestA", Elapsed=1.5)))
+    records = parse(
+        stream(
+            "garbage before",
+            ev("run", "TestA"),
+            "[1, 2]",
+            "{broken",
+            ev("pass", "TestA", Elapsed=1.5),
+        )
+    )
     assert [(r.name, r.duration_ms) for r in records] == [("TestA", 1500)]
     assert records[0].started_at is not None and records[0].started_at.hour == 10
 
@@ -161,7 +231,7 @@ def test_invalid_utf8_is_refused_with_line_and_column() -> None:
 
 def test_a_stream_without_any_json_event_is_refused_at_the_first_bad_line() -> None:
     with pytest.raises(ParseError) as caught:
-        parse(b"\n\n{\"Action\": oops}\nplain text\n")
+        parse(b'\n\n{"Action": oops}\nplain text\n')
     assert caught.value.code == "malformed_json"
     assert (caught.value.line, caught.value.column) == (3, 12)
 
@@ -189,13 +259,17 @@ def test_memory_stays_bounded_for_100k_tests(tmp_path: Path) -> None:
             name = f"Test{i}"
             package = f"example.com/svc/p{i // 1000}"
             if i % 50:
-                f.write(f'{{"Action":"run","Package":"{package}","Test":"{name}"}}\n'
-                        f'{{"Action":"pass","Package":"{package}","Test":"{name}","Elapsed":0.01}}\n')
+                f.write(
+                    f'{{"Action":"run","Package":"{package}","Test":"{name}"}}\n'
+                    f'{{"Action":"pass","Package":"{package}","Test":"{name}","Elapsed":0.01}}\n'
+                )
             else:
-                f.write(f'{{"Action":"run","Package":"{package}","Test":"{name}"}}\n'
-                        f'{{"Action":"output","Package":"{package}","Test":"{name}",'
-                        f'"Output":"    x_test.go:1: {"x" * 200}\\n"}}\n'
-                        f'{{"Action":"fail","Package":"{package}","Test":"{name}"}}\n')
+                f.write(
+                    f'{{"Action":"run","Package":"{package}","Test":"{name}"}}\n'
+                    f'{{"Action":"output","Package":"{package}","Test":"{name}",'
+                    f'"Output":"    x_test.go:1: {"x" * 200}\\n"}}\n'
+                    f'{{"Action":"fail","Package":"{package}","Test":"{name}"}}\n'
+                )
     tracemalloc.start()
     try:
         with path.open("rb") as f:

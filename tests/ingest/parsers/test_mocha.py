@@ -12,18 +12,36 @@ from ingest.parsers import jsonstream, mocha, rspec
 from ingest.parsers.records import Outcome, ParseError, TestRecord
 
 
-def t(title: str, full: str, duration: int | None = 5, err: dict[str, Any] | None = None,
-      retry: int = 0) -> dict[str, Any]:
-    item: dict[str, Any] = {"title": title, "fullTitle": full, "file": "/r/test/a.spec.js",
-                            "currentRetry": retry, "err": err or {}}
+def t(
+    title: str,
+    full: str,
+    duration: int | None = 5,
+    err: dict[str, Any] | None = None,
+    retry: int = 0,
+) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "title": title,
+        "fullTitle": full,
+        "file": "/r/test/a.spec.js",
+        "currentRetry": retry,
+        "err": err or {},
+    }
     if duration is not None:
         item["duration"] = duration
     return item
 
 
 def doc(tests: list[dict[str, Any]], failures: list[dict[str, Any]] | None = None) -> bytes:
-    return json.dumps({"stats": {"tests": len(tests)}, "tests": tests, "pending": [],
-                       "failures": failures or [], "passes": []}, indent=2).encode()
+    return json.dumps(
+        {
+            "stats": {"tests": len(tests)},
+            "tests": tests,
+            "pending": [],
+            "failures": failures or [],
+            "passes": [],
+        },
+        indent=2,
+    ).encode()
 
 
 def parse(data: bytes) -> list[TestRecord]:
@@ -31,12 +49,20 @@ def parse(data: bytes) -> list[TestRecord]:
 
 
 def test_outcomes_and_classname() -> None:
-    records = parse(doc([
-        t("passes", "Suite A passes"),
-        t("fails", "Suite A inner fails", err={"message": "expected 1", "stack": "Error: x\n  at y"}),
-        t("pending", "Suite A pending", duration=None),
-        t("top", "top"),
-    ]))
+    records = parse(
+        doc(
+            [
+                t("passes", "Suite A passes"),
+                t(
+                    "fails",
+                    "Suite A inner fails",
+                    err={"message": "expected 1", "stack": "Error: x\n  at y"},
+                ),
+                t("pending", "Suite A pending", duration=None),
+                t("top", "top"),
+            ]
+        )
+    )
     assert [(r.classname, r.name, r.outcome) for r in records] == [
         ("Suite A", "passes", Outcome.PASSED),
         ("Suite A inner", "fails", Outcome.FAILED),
@@ -57,8 +83,7 @@ def test_retries_become_earlier_failed_attempts() -> None:
 
 
 def test_a_hook_failure_only_in_failures_is_an_error() -> None:
-    hook = t('"before all" hook for "x"', 'S "before all" hook for "x"',
-             err={"message": "db down"})
+    hook = t('"before all" hook for "x"', 'S "before all" hook for "x"', err={"message": "db down"})
     repeated = t("fails", "S fails", err={"message": "m"})
     records = parse(doc([repeated], failures=[repeated, hook]))
     assert [(r.classname, r.name, r.outcome) for r in records] == [

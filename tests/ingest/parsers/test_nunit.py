@@ -18,9 +18,9 @@ def nunit3(cases: str) -> bytes:
     return (
         '<?xml version="1.0"?>\n<test-run id="0" result="Failed">\n'
         '<test-suite type="Assembly" name="T.dll" fullname="/b/T.dll" result="Failed">\n'
-        '<failure><message><![CDATA[One or more child tests had errors]]></message></failure>\n'
+        "<failure><message><![CDATA[One or more child tests had errors]]></message></failure>\n"
         '<test-suite type="TestFixture" name="C" fullname="Ns.C" result="Failed">\n'
-        '<failure><message><![CDATA[One or more child tests had errors]]></message></failure>\n'
+        "<failure><message><![CDATA[One or more child tests had errors]]></message></failure>\n"
         f"{cases}\n</test-suite>\n</test-suite>\n</test-run>\n"
     ).encode()
 
@@ -35,8 +35,15 @@ def case3(name: str, result: str, label: str = "", body: str = "", classname: st
 
 
 def test_suites_with_failures_are_not_tests() -> None:
-    records = parse(nunit3(case3("A", "Failed", body="<failure><message>m</message>"
-                                                     "<stack-trace>at A()</stack-trace></failure>")))
+    records = parse(
+        nunit3(
+            case3(
+                "A",
+                "Failed",
+                body="<failure><message>m</message><stack-trace>at A()</stack-trace></failure>",
+            )
+        )
+    )
     assert len(records) == 1
     (record,) = records
     assert (record.classname, record.name, record.outcome) == ("Ns.C", "A", Outcome.FAILED)
@@ -48,10 +55,14 @@ def test_suites_with_failures_are_not_tests() -> None:
 @pytest.mark.parametrize(
     ("result", "label", "expected"),
     [
-        ("Passed", "", Outcome.PASSED), ("Warning", "", Outcome.PASSED),
-        ("Failed", "", Outcome.FAILED), ("Failed", "Error", Outcome.ERROR),
-        ("Failed", "Invalid", Outcome.ERROR), ("Failed", "Cancelled", Outcome.ERROR),
-        ("Skipped", "Ignored", Outcome.SKIPPED), ("Skipped", "Explicit", Outcome.SKIPPED),
+        ("Passed", "", Outcome.PASSED),
+        ("Warning", "", Outcome.PASSED),
+        ("Failed", "", Outcome.FAILED),
+        ("Failed", "Error", Outcome.ERROR),
+        ("Failed", "Invalid", Outcome.ERROR),
+        ("Failed", "Cancelled", Outcome.ERROR),
+        ("Skipped", "Ignored", Outcome.SKIPPED),
+        ("Skipped", "Explicit", Outcome.SKIPPED),
         ("Inconclusive", "", Outcome.SKIPPED),
     ],
 )
@@ -61,14 +72,17 @@ def test_nunit3_outcomes(result: str, label: str, expected: Outcome) -> None:
 
 
 def test_classname_falls_back_to_the_fixture_and_rows_stay_distinct() -> None:
-    records = parse(nunit3(case3("Even(2)", "Passed", classname="")
-                           + case3("Even(3)", "Passed", classname="")))
+    records = parse(
+        nunit3(case3("Even(2)", "Passed", classname="") + case3("Even(3)", "Passed", classname=""))
+    )
     assert [(r.classname, r.name) for r in records] == [("Ns.C", "Even(2)"), ("Ns.C", "Even(3)")]
 
 
 def test_skip_reason_is_the_message_and_internal_properties_are_dropped() -> None:
-    body = ('<properties><property name="_SKIPREASON" value="x"/><property name="Owner" '
-            'value="ann"/></properties><reason><message><![CDATA[not today]]></message></reason>')
+    body = (
+        '<properties><property name="_SKIPREASON" value="x"/><property name="Owner" '
+        'value="ann"/></properties><reason><message><![CDATA[not today]]></message></reason>'
+    )
     (record,) = parse(nunit3(case3("A", "Skipped", "Ignored", body)))
     assert record.message == "not today"
     assert record.properties == {"Owner": "ann"}
@@ -83,7 +97,8 @@ NUNIT2 = b"""<?xml version="1.0"?>
           <test-case name="Ns.C.Ok" executed="True" success="True" time="0.010" result="Success"/>
           <test-case name="Ns.C.Err(&quot;a.b&quot;)" executed="True" success="False" time="0.020"
                      result="Error"><failure><message>boom</message></failure></test-case>
-          <test-case name="Ns.C.Ign" executed="False" result="Ignored"><reason><message>later</message></reason></test-case>
+          <test-case name="Ns.C.Ign" executed="False" result="Ignored">
+            <reason><message>later</message></reason></test-case>
           <test-case name="Ns.C.Old" executed="False"/>
           <test-case name="Ns.C.Bad" executed="True" success="False" time="0.5"/>
         </results>
@@ -117,7 +132,10 @@ def test_truncated_file_is_refused_with_its_position() -> None:
 
 def test_a_doctype_is_refused() -> None:
     with pytest.raises(ParseError) as caught:
-        parse(b'<!DOCTYPE test-run [<!ENTITY x "y">]><test-run><test-case name="&x;" result="Passed"/></test-run>')
+        parse(
+            b'<!DOCTYPE test-run [<!ENTITY x "y">]>'
+            b'<test-run><test-case name="&x;" result="Passed"/></test-run>'
+        )
     assert caught.value.code == "forbidden_dtd"
 
 

@@ -13,16 +13,35 @@ from ingest.parsers.records import Outcome, ParseError, TestRecord
 
 
 def ex(description: str, full: str, status: str = "passed", **extra: Any) -> dict[str, Any]:
-    return {"id": "./spec/a_spec.rb[1:1]", "description": description, "full_description": full,
-            "status": status, "file_path": "./spec/a_spec.rb", "line_number": 7,
-            "run_time": 0.25, "pending_message": None, **extra}
+    return {
+        "id": "./spec/a_spec.rb[1:1]",
+        "description": description,
+        "full_description": full,
+        "status": status,
+        "file_path": "./spec/a_spec.rb",
+        "line_number": 7,
+        "run_time": 0.25,
+        "pending_message": None,
+        **extra,
+    }
 
 
-def doc(examples: list[dict[str, Any]], outside: int = 0, messages: list[str] | None = None) -> bytes:
-    return json.dumps({"version": "3.13.0", "messages": messages or [], "seed": 1,
-                       "examples": examples,
-                       "summary": {"example_count": len(examples),
-                                   "errors_outside_of_examples_count": outside}}, indent=2).encode()
+def doc(
+    examples: list[dict[str, Any]], outside: int = 0, messages: list[str] | None = None
+) -> bytes:
+    return json.dumps(
+        {
+            "version": "3.13.0",
+            "messages": messages or [],
+            "seed": 1,
+            "examples": examples,
+            "summary": {
+                "example_count": len(examples),
+                "errors_outside_of_examples_count": outside,
+            },
+        },
+        indent=2,
+    ).encode()
 
 
 def parse(data: bytes) -> list[TestRecord]:
@@ -30,14 +49,25 @@ def parse(data: bytes) -> list[TestRecord]:
 
 
 def test_fields() -> None:
-    records = parse(doc([
-        ex("works", "Cart#total works"),
-        ex("breaks", "Cart#total breaks", "failed",
-           exception={"class": "RSpec::Expectations::ExpectationNotMetError",
-                      "message": "expected 2", "backtrace": ["a.rb:1", "b.rb:2"]}),
-        ex("later", "Cart later", "pending", pending_message="not yet"),
-        ex("odd", "something else entirely"),
-    ]))
+    records = parse(
+        doc(
+            [
+                ex("works", "Cart#total works"),
+                ex(
+                    "breaks",
+                    "Cart#total breaks",
+                    "failed",
+                    exception={
+                        "class": "RSpec::Expectations::ExpectationNotMetError",
+                        "message": "expected 2",
+                        "backtrace": ["a.rb:1", "b.rb:2"],
+                    },
+                ),
+                ex("later", "Cart later", "pending", pending_message="not yet"),
+                ex("odd", "something else entirely"),
+            ]
+        )
+    )
     assert [(r.classname, r.name, r.outcome) for r in records] == [
         ("Cart#total", "works", Outcome.PASSED),
         ("Cart#total", "breaks", Outcome.FAILED),
@@ -52,10 +82,16 @@ def test_fields() -> None:
 
 
 def test_errors_outside_examples_are_one_error_record() -> None:
-    records = parse(doc([ex("works", "A works")], outside=1,
-                        messages=["An error occurred while loading ./spec/b_spec.rb."]))
+    records = parse(
+        doc(
+            [ex("works", "A works")],
+            outside=1,
+            messages=["An error occurred while loading ./spec/b_spec.rb."],
+        )
+    )
     assert [(r.name, r.outcome) for r in records] == [
-        ("works", Outcome.PASSED), ("[errors outside of examples]", Outcome.ERROR)
+        ("works", Outcome.PASSED),
+        ("[errors outside of examples]", Outcome.ERROR),
     ]
     assert records[1].message == "An error occurred while loading ./spec/b_spec.rb."
 

@@ -18,7 +18,9 @@ REPO = Path(__file__).resolve().parents[3]
 NS = "http://microsoft.com/schemas/VisualStudio/TeamTest/2010"
 
 
-def result(test_id: str, name: str, outcome: str = "Passed", extra: str = "", body: str = "") -> str:
+def result(
+    test_id: str, name: str, outcome: str = "Passed", extra: str = "", body: str = ""
+) -> str:
     return (
         f'<UnitTestResult executionId="x{test_id}" testId="{test_id}" testName="{name}" '
         f'duration="00:00:01.2500000" startTime="2024-03-01T10:00:00.0000000+01:00" '
@@ -50,9 +52,16 @@ def parse(data: bytes) -> list[TestRecord]:
 @pytest.mark.parametrize("results_first", [True, False])
 def test_it_joins_results_to_definitions_in_either_order(results_first: bool) -> None:
     data = document(
-        [result("a", "Ns.C.One", "Failed", body="<Output><ErrorInfo><Message>bad</Message>"
-                "<StackTrace>at Ns.C.One()</StackTrace></ErrorInfo><StdOut>log</StdOut></Output>"),
-         result("b", "Ns.C.Two")],
+        [
+            result(
+                "a",
+                "Ns.C.One",
+                "Failed",
+                body="<Output><ErrorInfo><Message>bad</Message>"
+                "<StackTrace>at Ns.C.One()</StackTrace></ErrorInfo><StdOut>log</StdOut></Output>",
+            ),
+            result("b", "Ns.C.Two"),
+        ],
         [definition("a", "Ns.C", "One"), definition("b", "Ns.C", "Two")],
         results_first=results_first,
     )
@@ -65,14 +74,19 @@ def test_it_joins_results_to_definitions_in_either_order(results_first: bool) ->
     assert first.message == "bad"
     assert first.output == "at Ns.C.One()\nlog"
     assert first.duration_ms == 1250
-    assert first.started_at is not None and first.started_at.isoformat() == "2024-03-01T09:00:00+00:00"
+    assert (
+        first.started_at is not None and first.started_at.isoformat() == "2024-03-01T09:00:00+00:00"
+    )
     assert first.file == "/b/T.dll"
     assert first.timeline == ""
 
 
 def test_a_result_without_definition_is_kept_with_an_empty_classname() -> None:
-    records = parse(document([result("a", "Ns.C.One"), result("z", "Orphan.Test")],
-                             [definition("a", "Ns.C", "One")]))
+    records = parse(
+        document(
+            [result("a", "Ns.C.One"), result("z", "Orphan.Test")], [definition("a", "Ns.C", "One")]
+        )
+    )
     assert [(r.classname, r.name) for r in records] == [("Ns.C", "One"), ("", "Orphan.Test")]
 
 
@@ -83,10 +97,12 @@ def test_inner_results_are_one_record_each_and_the_aggregate_none() -> None:
         + result("d", "", "Failed", 'dataRowInfo="2" resultType="DataDrivenDataRow"')
         + "</InnerResults>"
     )
-    records = parse(document(
-        [result("d", "Add", "Failed", 'resultType="DataDrivenTest"', body=inner)],
-        [definition("d", "Ns.Calc", "Add")],
-    ))
+    records = parse(
+        document(
+            [result("d", "Add", "Failed", 'resultType="DataDrivenTest"', body=inner)],
+            [definition("d", "Ns.Calc", "Add")],
+        )
+    )
     assert [(r.name, r.outcome) for r in records] == [
         ("Add (Data Row 1)", Outcome.PASSED),
         ("Add (Data Row 2)", Outcome.FAILED),
@@ -94,23 +110,38 @@ def test_inner_results_are_one_record_each_and_the_aggregate_none() -> None:
 
 
 def test_theory_rows_and_custom_display_names() -> None:
-    records = parse(document(
-        [result("a", "Ns.C.Even(i: 2)"), result("b", "Should be even(i: 3)"),
-         result("c", "A sentence")],
-        [definition("a", "Ns.C", "Even"), definition("b", "Ns.C", "Theory"),
-         definition("c", "Ns.C", "Fact")],
-    ))
+    records = parse(
+        document(
+            [
+                result("a", "Ns.C.Even(i: 2)"),
+                result("b", "Should be even(i: 3)"),
+                result("c", "A sentence"),
+            ],
+            [
+                definition("a", "Ns.C", "Even"),
+                definition("b", "Ns.C", "Theory"),
+                definition("c", "Ns.C", "Fact"),
+            ],
+        )
+    )
     assert [r.name for r in records] == ["Even(i: 2)", "Theory(i: 3)", "Fact"]
 
 
 @pytest.mark.parametrize(
     ("outcome", "expected"),
     [
-        ("Passed", Outcome.PASSED), ("PassedButRunAborted", Outcome.PASSED),
-        ("Warning", Outcome.PASSED), ("Failed", Outcome.FAILED), ("Timeout", Outcome.FAILED),
-        ("Error", Outcome.ERROR), ("Aborted", Outcome.ERROR), ("NotRunnable", Outcome.ERROR),
-        ("Disconnected", Outcome.ERROR), ("NotExecuted", Outcome.SKIPPED),
-        ("Inconclusive", Outcome.SKIPPED), ("Pending", Outcome.SKIPPED),
+        ("Passed", Outcome.PASSED),
+        ("PassedButRunAborted", Outcome.PASSED),
+        ("Warning", Outcome.PASSED),
+        ("Failed", Outcome.FAILED),
+        ("Timeout", Outcome.FAILED),
+        ("Error", Outcome.ERROR),
+        ("Aborted", Outcome.ERROR),
+        ("NotRunnable", Outcome.ERROR),
+        ("Disconnected", Outcome.ERROR),
+        ("NotExecuted", Outcome.SKIPPED),
+        ("Inconclusive", Outcome.SKIPPED),
+        ("Pending", Outcome.SKIPPED),
         ("SomethingNew", Outcome.SKIPPED),
     ],
 )
@@ -121,8 +152,15 @@ def test_outcomes(outcome: str, expected: Outcome) -> None:
 
 @pytest.mark.parametrize(
     ("text", "ms"),
-    [("00:00:00.0170545", 17), ("00:01:02.5", 62500), ("1.02:00:00", 93_600_000),
-     ("00:00:00", 0), ("", None), ("soon", None), (None, None)],
+    [
+        ("00:00:00.0170545", 17),
+        ("00:01:02.5", 62500),
+        ("1.02:00:00", 93_600_000),
+        ("00:00:00", 0),
+        ("", None),
+        ("soon", None),
+        (None, None),
+    ],
 )
 def test_timespan(text: str | None, ms: int | None) -> None:
     assert trx.timespan_ms(text) == ms
@@ -155,7 +193,9 @@ def test_mismatched_tag_is_refused_with_line_and_column() -> None:
 
 def test_a_doctype_is_refused_even_after_a_long_prologue() -> None:
     data = (
-        b"<!--" + b"x" * 8000 + b'-->\n<!DOCTYPE TestRun [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
+        b"<!--"
+        + b"x" * 8000
+        + b'-->\n<!DOCTYPE TestRun [<!ENTITY e SYSTEM "file:///etc/passwd">]>'
         + f'<TestRun xmlns="{NS}"><Results/></TestRun>'.encode()
     )
     with pytest.raises(ParseError) as caught:
@@ -177,8 +217,11 @@ def test_the_join_still_works_once_it_spills_to_disk(
     monkeypatch.setattr(spillmap, "BATCH", 2)  # several batched statements, SQL and TRX side
     monkeypatch.setattr(trx, "BATCH", 2)
     ids = [f"id{i}" for i in range(10)]
-    data = document([result(i, f"N.C.T{i}") for i in ids] + [result("id4", "N.C.Tid4", "Failed")],
-                    [definition(i, "N.C", f"T{i}") for i in ids], results_first=results_first)
+    data = document(
+        [result(i, f"N.C.T{i}") for i in ids] + [result("id4", "N.C.Tid4", "Failed")],
+        [definition(i, "N.C", f"T{i}") for i in ids],
+        results_first=results_first,
+    )
     records = parse(data)
     assert sorted(r.name for r in records) == sorted([f"T{i}" for i in ids] + ["Tid4"])
     again = [r.outcome for r in records if r.name == "Tid4"]
@@ -222,7 +265,8 @@ MEMORY_SCRIPT = textwrap.dedent(
     def definitions(f):
         f.write("<TestDefinitions>")
         for i in range(n):
-            f.write(f'<UnitTest name="T{i}" storage="/b/T.dll" id="{i:08d}-aaaa-bbbb-cccc-dddddddddddd">'
+            f.write(f'<UnitTest name="T{i}" storage="/b/T.dll" '
+                    f'id="{i:08d}-aaaa-bbbb-cccc-dddddddddddd">'
                     f'<TestMethod codeBase="/b/T.dll" className="Ns.C{i // 100}" name="T{i}"/>'
                     f'</UnitTest>\\n')
         f.write("</TestDefinitions>")
@@ -246,9 +290,19 @@ def test_memory_stays_bounded_for_100k_tests(tmp_path: Path, results_first: bool
     only Python's allocations, not lxml's)."""
     tests = 100_000
     out = subprocess.run(
-        [sys.executable, "-c", MEMORY_SCRIPT, str(tests), str(tmp_path / "big.trx"),
-         "1" if results_first else "0"],
-        cwd=REPO, capture_output=True, text=True, check=True, timeout=240,
+        [
+            sys.executable,
+            "-c",
+            MEMORY_SCRIPT,
+            str(tests),
+            str(tmp_path / "big.trx"),
+            "1" if results_first else "0",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=240,
     ).stdout.split()
     count, growth_kib = int(out[0]), int(out[1])
     assert count == tests

@@ -19,7 +19,9 @@ DOC = b"""<?xml version="1.0" encoding="utf-8"?>
           <stack-trace><![CDATA[at Ns.Fixture.Dispose()]]></stack-trace>
         </failure>
       </error>
-      <error type="fatal"><failure exception-type="System.Exception"><message>x</message></failure></error>
+      <error type="fatal">
+        <failure exception-type="System.Exception"><message>x</message></failure>
+      </error>
     </errors>
     <collection name="Col A" total="3">
       <test name="Ns.C.Even(i: 2)" type="Ns.C" method="Even" time="0.5" result="Pass">
@@ -27,7 +29,9 @@ DOC = b"""<?xml version="1.0" encoding="utf-8"?>
         <output><![CDATA[hello]]></output>
       </test>
       <test name="It adds numbers" type="Ns.C" method="Adds" time="0.1" result="Fail">
-        <failure exception-type="Xunit.Sdk.EqualException"><message/><stack-trace>at Adds()</stack-trace></failure>
+        <failure exception-type="Xunit.Sdk.EqualException">
+          <message/><stack-trace>at Adds()</stack-trace>
+        </failure>
       </test>
       <test name="Ns.C.NoMethod" type="Ns.C" time="0" result="NotRun"/>
     </collection>

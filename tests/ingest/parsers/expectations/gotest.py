@@ -87,13 +87,24 @@ EXPECTED = {
         attempts=11,
         timelines=frozenset({SUBTESTS}),
         records=(
-            {"classname": SUBTESTS, "name": "TestCases/2_+_3_=_4", "outcome": "failed",
-             "duration_ms": 90, "message": "calculator_test.go:67: expected 2 + 3 = 4, got 5"},
+            {
+                "classname": SUBTESTS,
+                "name": "TestCases/2_+_3_=_4",
+                "outcome": "failed",
+                "duration_ms": 90,
+                "message": "calculator_test.go:67: expected 2 + 3 = 4, got 5",
+            },
             {"name": "TestCases/1_+_2_=_3", "outcome": "passed", "duration_ms": 400},
-            {"name": "TestFailing", "duration_ms": 890,
-             "message": "calculator_test.go:19: expected 1+1 = 3, got 2"},
-            {"name": "TestSkipped", "outcome": "skipped",
-             "message": "calculator_test.go:45: skipping test"},
+            {
+                "name": "TestFailing",
+                "duration_ms": 890,
+                "message": "calculator_test.go:19: expected 1+1 = 3, got 2",
+            },
+            {
+                "name": "TestSkipped",
+                "outcome": "skipped",
+                "message": "calculator_test.go:45: skipping test",
+            },
         ),
     ),
 }

@@ -21,8 +21,11 @@ EXPECTED = {
                 "line": 17,
                 "duration_ms": 4,  # run_time 0.004411051 s
             },
-            {"name": "skips the test", "outcome": "skipped",
-             "message": "Temporarily skipped with xit"},
+            {
+                "name": "skips the test",
+                "outcome": "skipped",
+                "message": "Temporarily skipped with xit",
+            },
             {"name": "logs success message", "outcome": "passed", "duration_ms": 79},
         ),
     ),
