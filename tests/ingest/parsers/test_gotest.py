@@ -279,3 +279,43 @@ def test_memory_stays_bounded_for_100k_tests(tmp_path: Path) -> None:
         tracemalloc.stop()
     assert count == tests
     assert peak < 2 * 2**20, f"peak {peak / 2**20:.1f} MB"
+
+
+OWN_SAMPLES = {
+    "trx": "trx/",
+    "nunit": "nunit/",
+    "xunit": "xunit-net/xunit2-native-assemblies.xml",
+    "gotest": "go-test-json/",
+    "dart": "dart/",
+    "mocha": "mocha/mocha-json-reporter.json",
+    "rspec": "rspec/",
+}
+
+
+def test_the_sniffers_of_these_formats_claim_exactly_their_own_samples(samples_dir: Path) -> None:
+    """Over the whole corpus (JUnit dialects and CTRF included), each of these sniffers accepts
+    its own samples and nothing else."""
+    from ingest.parsers import mocha, nunit, rspec, trx, xunit
+    from ingest.parsers.streams import read_head
+
+    sniffers = {
+        "trx": trx,
+        "nunit": nunit,
+        "xunit": xunit,
+        "gotest": gotest,
+        "dart": dart,
+        "mocha": mocha,
+        "rspec": rspec,
+    }
+    checked = 0
+    for path in sorted(samples_dir.rglob("*")):
+        relative = str(path.relative_to(samples_dir))
+        if not path.is_file() or path.suffix == ".md" or relative.startswith("schemas/"):
+            continue
+        with path.open("rb") as raw:
+            head = read_head(raw, limit=2**26)
+        claimed = {name for name, module in sniffers.items() if module.sniff(head)}
+        owner = {name for name, prefix in OWN_SAMPLES.items() if relative.startswith(prefix)}
+        assert claimed == owner, relative
+        checked += 1
+    assert checked >= 60
