@@ -36,7 +36,6 @@ from .data import ERROR, FAILED, SKIPPED, RunMeta, TestRun
 from .params import MetricParams
 from .stats import laplace_rate
 
-
 _FAIL_CODES = frozenset((FAILED, ERROR))
 
 
@@ -158,7 +157,9 @@ def detect_cascades(
     Pass the outage runs as `exclude_runs`. Sorted by (run start, run id, timeline, root order).
     """
     known = {
-        rid: meta for rid, meta in runs.items() if meta.started_at < as_of and rid not in exclude_runs
+        rid: meta
+        for rid, meta in runs.items()
+        if meta.started_at < as_of and rid not in exclude_runs
     }
     window_start = as_of - dt.timedelta(days=params.cascade_window_days)
     in_window = {rid for rid, meta in known.items() if meta.started_at >= window_start}

@@ -159,7 +159,7 @@ def find_flaky_results(
 def flake_rate(
     test_runs: Iterable[TestRun], flaky_results: Iterable[FlakyResult], *, run_ids: Collection[int]
 ) -> tuple[int, int, float | None]:
-    """(flaky results, decided test-runs, rate) over the given runs; rate None when nothing decided."""
+    """(flaky results, decided test-runs, rate) over the given runs; rate None if none decided."""
     decided = sum(1 for tr in test_runs if tr.first != SKIPPED and tr.run in run_ids)
     flaky = sum(1 for fr in flaky_results if fr.run in run_ids)
     return flaky, decided, (flaky / decided if decided else None)
@@ -199,7 +199,9 @@ def reference_series(
 ) -> dict[int, SeriesStats]:
     """Per test, its last suspect_runs decided first attempts on the reference branch."""
     known = _known_runs(runs, as_of, exclude_runs)
-    reference = {rid: rank for rid, rank in known.items() if runs[rid].branch == params.reference_branch}
+    reference = {
+        rid: rank for rid, rank in known.items() if runs[rid].branch == params.reference_branch
+    }
     per_test: dict[int, list[tuple[int, int, bool]]] = defaultdict(list)
     for tr in test_runs:
         rank = reference.get(tr.run)

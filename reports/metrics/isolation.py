@@ -45,7 +45,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .cascades import Cascade, cascade_followers, detect_cascades, outage_runs
-from .data import SKIPPED, Execution, RunMeta, TestRun, group_test_runs, is_fail
+from .data import SKIPPED, Execution, RunMeta, group_test_runs, is_fail
 from .flaky import (
     CONFIRMED,
     SUSPECTED,
@@ -234,7 +234,9 @@ def analyze_isolation(
 
     flaky_pairs = {(x.result.run, x.result.test) for x in attributed}
     failed = [(tr.run, tr.test) for tr in week_trs if is_fail(tr.first)]
-    noise = sum(1 for pair in failed if pair in explained or pair in followers or pair in flaky_pairs)
+    noise = sum(
+        1 for pair in failed if pair in explained or pair in followers or pair in flaky_pairs
+    )
     timelines = {(tr.run, tr.timeline) for tr in week_trs if tr.first != SKIPPED}
     cascade_timelines = {(c.run, c.timeline) for c in week_cascades}
     decided = sum(1 for tr in week_trs if tr.first != SKIPPED)
@@ -319,9 +321,7 @@ def _flaky_findings(
     return out
 
 
-def _order_findings(
-    runs: Mapping[int, RunMeta], victims: Sequence[VictimResult]
-) -> list[Finding]:
+def _order_findings(runs: Mapping[int, RunMeta], victims: Sequence[VictimResult]) -> list[Finding]:
     out: list[Finding] = []
     for v in victims:
         for p in v.polluters:
@@ -344,9 +344,7 @@ def _order_findings(
     return out
 
 
-def _cascade_findings(
-    runs: Mapping[int, RunMeta], cascades: Sequence[Cascade]
-) -> list[Finding]:
+def _cascade_findings(runs: Mapping[int, RunMeta], cascades: Sequence[Cascade]) -> list[Finding]:
     by_root: dict[int, list[Cascade]] = defaultdict(list)
     for c in cascades:
         by_root[c.root].append(c)

@@ -205,11 +205,11 @@ def _ranges(starts: np.ndarray, lengths: np.ndarray) -> tuple[np.ndarray, np.nda
     return row, flat
 
 
-def _groups(before: np.ndarray, ran: np.ndarray, columns: np.ndarray) -> np.ndarray:
-    """Group label per column in `columns`: equal labels mean identical incidence."""
-    if len(columns) == 0:
+def _groups(before: np.ndarray, ran: np.ndarray) -> np.ndarray:
+    """Group label per column: equal labels mean identical incidence over these rows."""
+    if before.shape[1] == 0:
         return np.zeros(0, dtype=np.int64)
-    packed = np.packbits(np.concatenate([before[:, columns], ran[:, columns]], axis=0), axis=0)
+    packed = np.packbits(np.concatenate([before, ran], axis=0), axis=0)
     keys = np.ascontiguousarray(packed.T)
     void = keys.view(np.dtype((np.void, keys.shape[1]))).ravel()
     _, labels = np.unique(void, return_inverse=True)
@@ -217,8 +217,8 @@ def _groups(before: np.ndarray, ran: np.ndarray, columns: np.ndarray) -> np.ndar
 
 
 def _strata(position: np.ndarray) -> np.ndarray:
-    """Stratum per row: its exact number of predecessors when strata keep ≥ 2 rows on average,
-    else bins of about MIN_PER_STRATUM rows cut at whole positions.
+    """Stratum per row: its exact number of predecessors when that leaves MIN_PER_STRATUM rows
+    per stratum on average, else bins of about MIN_PER_STRATUM rows cut at whole positions.
 
     Narrow strata matter: a victim that fails past some position leaves an association inside
     any stratum that straddles that position.
@@ -324,7 +324,7 @@ def _analyse_victim(
         if len(cand) == 0:
             break
         b_act, r_act = before[act][:, cand], ran[act][:, cand]
-        labels = _groups(b_act, r_act, np.arange(len(cand)))
+        labels = _groups(b_act, r_act)
         n_groups = int(labels.max()) + 1
         # one column per group: members are identical over these rows
         first_member = np.full(n_groups, len(cand), dtype=np.int64)

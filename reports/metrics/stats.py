@@ -4,8 +4,9 @@
 - One-sided Fisher exact test ("the first row fails more often"): a scalar wrapper over
   scipy.stats.fisher_exact and a vectorised form over many 2×2 tables, which is the
   hypergeometric upper tail scipy computes for alternative="greater".
-- A one-sided Cochran–Mantel–Haenszel test over strata, used to check that an association
-  survives when the tables are split by position.
+- An exact one-sided test over stratified 2×2 tables (the exact form of Cochran–Mantel–Haenszel),
+  used to check that an association survives when the tables are split by position.
+- Wilson intervals and a lower confidence bound of a risk difference (Newcombe's method 10).
 - Laplace-smoothed failure rates, Haldane-corrected odds ratios, flip rate and binary entropy
   of an outcome sequence (research/algorithms.md §1.2).
 """
@@ -41,9 +42,7 @@ def fisher_greater(a: int, b: int, c: int, d: int) -> float:
     return float(_stats.fisher_exact([[a, b], [c, d]], alternative="greater").pvalue)
 
 
-def fisher_greater_many(
-    a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray
-) -> np.ndarray:
+def fisher_greater_many(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
     """fisher_greater over arrays of tables at once.
 
     With margins fixed, a follows a hypergeometric law (population a+b+c+d, a+c successes,
@@ -61,35 +60,6 @@ def fisher_greater_many(
             a[informative] - 1, total[informative], successes[informative], draws[informative]
         )
     return np.clip(p, 0.0, 1.0)
-
-
-def mantel_haenszel_greater(
-    a: np.ndarray, row1: np.ndarray, col1: np.ndarray, total: np.ndarray
-) -> np.ndarray:
-    """One-sided Cochran–Mantel–Haenszel p-values, with continuity correction.
-
-    Arrays have shape (strata, tables): for each stratum, `a` is the top-left cell, `row1` the
-    first row's total, `col1` the first column's total and `total` the stratum size. Strata of
-    fewer than two observations carry no information and are skipped. A table whose strata all
-    have a fixed margin has no variance and gets p = 1.
-    """
-    a, row1, col1, total = (np.asarray(x, dtype=float) for x in (a, row1, col1, total))
-    usable = total >= 2
-    safe_total = np.where(usable, total, 2.0)
-    expected = np.where(usable, row1 * col1 / safe_total, 0.0)
-    variance = np.where(
-        usable,
-        row1 * (safe_total - row1) * col1 * (safe_total - col1)
-        / (safe_total**2 * (safe_total - 1.0)),
-        0.0,
-    )
-    observed = np.where(usable, a, 0.0)
-    diff = observed.sum(axis=0) - expected.sum(axis=0) - 0.5
-    var = variance.sum(axis=0)
-    p = np.ones(diff.shape, dtype=float)
-    ok = var > 0
-    p[ok] = _stats.norm.sf(diff[ok] / np.sqrt(var[ok]))
-    return p
 
 
 def laplace_rate(failures: int, n: int) -> float:
@@ -134,15 +104,15 @@ def stratified_exact_greater(
 
     Under the null each stratum's top-left cell is hypergeometric; the sum's distribution is the
     convolution of those, so small strata (even pairs) are handled without a normal
-    approximation. This is the exact counterpart of mantel_haenszel_greater for one table.
+    approximation.
     """
-    a, n1, k1, n = (np.asarray(x, dtype=np.int64) for x in (a, row1, col1, total))
+    cell, n1, k1, n = (np.asarray(x, dtype=np.int64) for x in (a, row1, col1, total))
     lo = np.maximum(0, n1 + k1 - n)
     hi = np.minimum(n1, k1)
     live = hi > lo  # strata with a fixed cell carry no information
     if not live.any():
         return 1.0
-    a, n1, k1, n, lo, hi = a[live], n1[live], k1[live], n[live], lo[live], hi[live]
+    cell, n1, k1, n, lo, hi = cell[live], n1[live], k1[live], n[live], lo[live], hi[live]
     sizes = hi - lo + 1
     stratum = np.repeat(np.arange(len(sizes)), sizes)
     x = np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes) + lo[stratum]
@@ -150,7 +120,7 @@ def stratified_exact_greater(
     dist = np.ones(1)
     for piece in np.split(pmf, np.cumsum(sizes)[:-1]):
         dist = np.convolve(dist, piece)
-    observed = int((a - lo).sum())
+    observed = int((cell - lo).sum())
     return float(min(1.0, max(0.0, dist[observed:].sum())))
 
 

@@ -79,7 +79,9 @@ def test_it_finds_a_cascade_with_root_followers_and_probability():
         [(1, "P"), (2, "P"), (3, "F"), (4, "F"), (5, "F"), (6, "F"), (7, "P"), (8, "P")],
         started_at=at(days=2),
     )
-    cascades = detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS)
+    cascades = detect_cascades(
+        h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS
+    )
     assert len(cascades) == 1
     c = cascades[0]
     assert (c.run, c.timeline, c.root, c.followers) == (run, "w0", 3, (4, 5, 6))
@@ -94,7 +96,9 @@ def test_skipped_tests_are_transparent():
     run = h.add_run(
         [(1, "P"), (3, "F"), (2, "S"), (4, "F"), (5, "F"), (6, "P")], started_at=at(days=2)
     )
-    cascades = detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS)
+    cascades = detect_cascades(
+        h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS
+    )
     assert [(c.run, c.root, c.followers) for c in cascades] == [(run, 3, (4, 5))]
 
 
@@ -102,7 +106,10 @@ def test_two_failures_in_a_row_are_not_a_cascade():
     h = History()
     clean_runs(h, 30)
     h.add_run([(1, "P"), (3, "F"), (4, "F"), (5, "P")], started_at=at(days=2))
-    assert detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS) == []
+    assert (
+        detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS)
+        == []
+    )
 
 
 def test_followers_that_often_fail_anyway_are_not_a_cascade():
@@ -114,7 +121,10 @@ def test_followers_that_often_fail_anyway_are_not_a_cascade():
             [(1, "P"), (4, outcome), (2, "P"), (5, outcome), (3, "P")], started_at=at(hours=i)
         )
     h.add_run([(3, "F"), (4, "F"), (5, "F"), (1, "P")], started_at=at(days=2))
-    assert detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS) == []
+    assert (
+        detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS)
+        == []
+    )
 
 
 def test_the_run_itself_is_left_out_of_the_baseline():
@@ -123,7 +133,9 @@ def test_the_run_itself_is_left_out_of_the_baseline():
     # one earlier failure of follower 4 inside the window
     h.add_run([(1, "P"), (4, "F"), (2, "P")], started_at=at(days=1))
     h.add_run([(1, "P"), (3, "F"), (4, "F"), (5, "F"), (6, "F")], started_at=at(days=2))
-    cascades = detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS)
+    cascades = detect_cascades(
+        h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS
+    )
     assert len(cascades) == 1
     # 4: 1 failure in 31 other runs; 5 and 6: 0 in 30 (the one-off run did not run them)
     assert cascades[0].follower_rates == pytest.approx((2 / 33, 1 / 32, 1 / 32))
@@ -136,7 +148,9 @@ def test_baselines_come_from_the_window_only():
         h.add_run([(4, "F"), (5, "F"), (6, "F")], started_at=at(days=-60, hours=i))
     clean_runs(h, 30)
     h.add_run([(3, "F"), (4, "F"), (5, "F"), (6, "F")], started_at=at(days=2))
-    cascades = detect_cascades(h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS)
+    cascades = detect_cascades(
+        h.runs, group_test_runs(h.executions), as_of=at(days=3), params=PARAMS
+    )
     assert [c.root for c in cascades] == [3]
 
 

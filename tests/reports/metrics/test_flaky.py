@@ -36,14 +36,18 @@ def statuses(h: History, flaky=None, *, as_of, ignore=frozenset()):
     trs = group_test_runs(h.executions)
     if flaky is None:
         flaky = find_flaky_results(h.runs, trs, as_of=as_of, params=PARAMS)
-    return flaky_test_statuses(h.runs, trs, flaky, as_of=as_of, params=PARAMS, ignore_failures=ignore)
+    return flaky_test_statuses(
+        h.runs, trs, flaky, as_of=as_of, params=PARAMS, ignore_failures=ignore
+    )
 
 
 def series_history(pattern: str, *, test: int = 1, branch: str = "main", start_day: float = 0):
     """One run per character, 6 hours apart, each its own commit (no same-commit evidence)."""
     h = History()
     for i, letter in enumerate(pattern):
-        h.add_run([(test, letter), (99, "P")], started_at=at(days=start_day, hours=6 * i), branch=branch)
+        h.add_run(
+            [(test, letter), (99, "P")], started_at=at(days=start_day, hours=6 * i), branch=branch
+        )
     return h
 
 
@@ -164,7 +168,9 @@ def test_a_regression_block_is_not_suspected():
 def test_a_contiguous_block_with_a_high_flip_rate_is_still_not_suspected():
     # n = 10, one block of 2 in the middle: flips 2/9 ≥ 0.2, but one block -> a regression fixed
     h = series_history("PPPPFFPPPP")
-    stats = reference_series(h.runs, group_test_runs(h.executions), as_of=at(days=10), params=PARAMS)
+    stats = reference_series(
+        h.runs, group_test_runs(h.executions), as_of=at(days=10), params=PARAMS
+    )
     assert stats[1].flip_rate == pytest.approx(2 / 9)
     assert stats[1].contiguous_failures
     assert 1 not in statuses(h, as_of=at(days=10))
@@ -195,7 +201,9 @@ def test_suspicion_looks_at_the_last_thirty_runs_only():
 
 def test_entropy_and_flip_rate_come_with_the_series():
     h = series_history("PPFF")
-    stats = reference_series(h.runs, group_test_runs(h.executions), as_of=at(days=10), params=PARAMS)
+    stats = reference_series(
+        h.runs, group_test_runs(h.executions), as_of=at(days=10), params=PARAMS
+    )
     assert stats[1].n == 4
     assert stats[1].failures == 2
     assert stats[1].entropy == pytest.approx(1.0)

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from reports.metrics.data import FAILED, ERROR
+from reports.metrics.data import ERROR, FAILED
 from reports.metrics.isolation import (
     CASCADE,
     FLAKY,
@@ -37,7 +37,7 @@ def all_pass(**changed: str) -> list[tuple[int, str]]:
 
 
 def tiny_week() -> tuple[History, dict[str, int]]:
-    """A week small enough to compute by hand (see test_the_score_and_components_match_hand_count)."""
+    """A week small enough to count by hand (test_the_score_and_components_match_hand_count)."""
     h = History()
     for i in range(20):  # the week before: clean history for baselines
         h.add_run(all_pass(), started_at=at(days=-7, hours=8 * i))
@@ -100,7 +100,9 @@ def test_the_findings_of_the_tiny_week():
     assert item["probability"] == pytest.approx((2 / 28) * (1 / 28) * (1 / 28))
     assert item["followers_passed_on_retry"] == 1
     flaky3 = next(f for f in res.findings if f.kind == FLAKY and f.test == 3)
-    assert flaky3.evidence["results"] == [{"run": r["r3"], "reason": "same_commit", "evidence_run": r["r4"]}]
+    assert flaky3.evidence["results"] == [
+        {"run": r["r3"], "reason": "same_commit", "evidence_run": r["r4"]}
+    ]
     # 1 flaky result over its 27 decided first attempts in the 14-day window
     assert flaky3.score == pytest.approx(1 / 27)
     for f in res.findings:
@@ -181,7 +183,9 @@ def test_a_victim_is_order_dependent_not_flaky():
 
     # Every failure in this simulation is retried and passes, so a run is clean exactly when no
     # first attempt failed in it: count that straight from the executions.
-    week_runs = [rid for rid, m in sim.history.runs.items() if week_start <= m.started_at < sim.as_of]
+    week_runs = [
+        rid for rid, m in sim.history.runs.items() if week_start <= m.started_at < sim.as_of
+    ]
     failing = {
         e.run for e in sim.history.executions if e.attempt == 1 and e.outcome in (FAILED, ERROR)
     }

@@ -74,7 +74,9 @@ def test_it_finds_the_polluter_with_its_two_by_two_table():
     assert (ev.a, ev.b, ev.c, ev.d) == (9, 1, 1, 11)
     assert ev.risk_with == pytest.approx(9 / 10)
     assert ev.risk_without == pytest.approx(1 / 12)
-    assert ev.p == pytest.approx(scipy_stats.fisher_exact([[9, 1], [1, 11]], alternative="greater").pvalue)
+    assert ev.p == pytest.approx(
+        scipy_stats.fisher_exact([[9, 1], [1, 11]], alternative="greater").pvalue
+    )
     # BH over the 4 candidate groups (P, A, B, C): q is at most 4·p and at least p
     assert ev.p <= ev.q <= 4 * ev.p
     assert ev.explained_runs == tuple(sorted(runs["a"]))
@@ -144,7 +146,9 @@ def test_a_late_running_victim_with_a_real_polluter_is_still_found():
     assert pairs(infer(sim.history)) == {(7, 9)}
 
 
-def position_driven(seed: int, *, n_runs: int = 200, n_tests: int = 120, timelines: int = 4) -> History:
+def position_driven(
+    seed: int, *, n_runs: int = 200, n_tests: int = 120, timelines: int = 4
+) -> History:
     """Test 7 fails whenever it runs past 60% of its timeline: accumulated state, no polluter."""
     rng = random.Random(seed)
     h = History()
@@ -154,7 +158,10 @@ def position_driven(seed: int, *, n_runs: int = 200, n_tests: int = 120, timelin
         lines = {f"w{w}": order[w::timelines] for w in range(timelines)}
         h.add_run(
             {
-                name: [(t, "F" if t == 7 and pos >= 0.6 * len(seq) else "P") for pos, t in enumerate(seq)]
+                name: [
+                    (t, "F" if t == 7 and pos >= 0.6 * len(seq) else "P")
+                    for pos, t in enumerate(seq)
+                ]
                 for name, seq in lines.items()
             },
             started_at=T0 + dt.timedelta(days=27 * i / n_runs),

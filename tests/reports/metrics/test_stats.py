@@ -15,7 +15,9 @@ from reports.metrics.stats import (
     flip_rate,
     haldane_odds_ratio,
     laplace_rate,
-    mantel_haenszel_greater,
+    risk_difference_lower,
+    stratified_exact_greater,
+    wilson_interval,
 )
 
 
@@ -51,35 +53,51 @@ def test_the_vectorised_fisher_matches_the_scalar_one():
     tables = rng.integers(0, 12, size=(300, 4))
     got = fisher_greater_many(*tables.T)
     for (a, b, c, d), p in zip(tables, got, strict=True):
-        assert p == pytest.approx(fisher_greater(int(a), int(b), int(c), int(d)), rel=1e-9, abs=1e-12)
+        assert p == pytest.approx(
+            fisher_greater(int(a), int(b), int(c), int(d)), rel=1e-9, abs=1e-12
+        )
 
 
 def test_a_table_with_an_empty_row_or_column_is_uninformative():
     p = fisher_greater_many(
-        np.array([0, 5, 3, 0]), np.array([0, 5, 0, 4]), np.array([4, 0, 2, 0]), np.array([5, 0, 0, 3])
+        np.array([0, 5, 3, 0]),
+        np.array([0, 5, 0, 4]),
+        np.array([4, 0, 2, 0]),
+        np.array([5, 0, 0, 3]),
     )
     assert p.tolist() == [1.0, 1.0, 1.0, 1.0]
 
 
-def test_mantel_haenszel_finds_an_association_present_in_every_stratum():
-    # Two strata, each strongly associated: before → fail.
-    a = np.array([[9], [9]])
-    row1 = np.array([[10], [10]])
-    col1 = np.array([[10], [10]])
-    total = np.array([[20], [20]])
-    assert mantel_haenszel_greater(a, row1, col1, total)[0] < 1e-4
+def test_one_stratum_is_fishers_test():
+    for a, b, c, d in [(5, 1, 1, 5), (3, 0, 0, 4), (2, 3, 4, 1)]:
+        got = stratified_exact_greater([a], [a + b], [a + c], [a + b + c + d])
+        assert got == pytest.approx(fisher_greater(a, b, c, d))
 
 
-def test_mantel_haenszel_sees_no_association_that_only_comes_from_pooling():
-    # Stratum 1: everything fails, stratum 2: everything passes; "before" is more common in the
-    # first. Pooled, before looks bad; within strata there is nothing to see.
-    a = np.array([[9], [0]])
-    row1 = np.array([[9], [2]])
-    col1 = np.array([[10], [0]])
-    total = np.array([[10], [10]])
-    pooled = fisher_greater(9, 2, 1, 8)
-    assert pooled < 0.01
-    assert mantel_haenszel_greater(a, row1, col1, total)[0] == 1.0
+def test_stratified_exact_test_matches_a_hand_convolution():
+    # stratum 1: n=6, 3 earlier, 4 failed -> a ∈ {1,2,3} with probabilities .2 .6 .2
+    # stratum 2: n=6, 3 earlier, 3 failed -> a ∈ {0..3} with probabilities 1/20 9/20 9/20 1/20
+    # observed 3 + 2 = 5: P(S ≥ 5) = .2·(10/20) + .6·(1/20) = .13
+    assert stratified_exact_greater([3, 2], [3, 3], [4, 3], [6, 6]) == pytest.approx(0.13)
+
+
+def test_strata_with_a_fixed_margin_carry_no_evidence():
+    # Stratum 1: everything fails; stratum 2: everything passes. "Earlier" is more common in the
+    # first, so pooled it looks bad; within strata there is nothing to see.
+    assert fisher_greater(9, 2, 1, 8) < 0.01
+    assert stratified_exact_greater([9, 0], [9, 2], [10, 0], [10, 10]) == 1.0
+
+
+def test_wilson_interval_matches_the_published_example():
+    lo, hi = wilson_interval(np.array(8), np.array(10), 1.959964)
+    assert (float(lo), float(hi)) == pytest.approx((0.4902, 0.9433), abs=1e-4)
+    lo, hi = wilson_interval(np.array(0), np.array(0), 1.96)
+    assert (float(lo), float(hi)) == (0.0, 1.0)
+
+
+def test_risk_difference_bound_matches_newcombes_example():
+    # Newcombe (1998), 56/70 − 48/80, method 10: 95% interval 0.0524 to 0.3339
+    assert float(risk_difference_lower(56, 14, 48, 32, 1.959964)) == pytest.approx(0.0524, abs=1e-4)
 
 
 def test_laplace_rate_never_reaches_zero_or_one():
