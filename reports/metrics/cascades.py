@@ -13,6 +13,9 @@ Outage (a reading of "failures on > 50% of a run's remaining tests on every time
   counting as an outage. A run is an outage when it has at least one timeline with decided tests
   and every such timeline is in outage. Outage runs are infra, not isolation: callers leave them
   out of flaky detection, order inference, cascades and the cascade baselines.
+  A consequence of the definition worth knowing: on a run with a single timeline, a cascade that
+  breaks more than half of the rest of the run (one that starts near the end, typically) is
+  indistinguishable from an outage by shape and counts as one.
 
 Cascade:
   A maximal run of ≥ cascade_min_length consecutive failing first attempts. Root = the first

@@ -32,9 +32,12 @@ and noise share = failed first attempts that are a flaky result, polluter-explai
 follower (each once) ÷ all failed first attempts. Failures of merely suspected tests are not in
 the noise share: nothing proves them flaky.
 
-Finding scores: `flaky` — the test's flake rate over the flaky window when confirmed, its flip
-rate when suspected; `order_dependent` — the risk difference; `cascade` — the number of cascades
-the test rooted in the week.
+Findings: `flaky` for every test confirmed or suspected at `as_of`; `order_dependent` for every
+(victim, polluter) pair found in the order window (first_run/last_run bound the failures it
+explains, so the caller can tell which weeks hold the evidence); `cascade` per root test, for the
+cascades whose run is in the week. Scores: `flaky` — the test's flake rate over the flaky window
+when confirmed, its flip rate when suspected; `order_dependent` — the risk difference;
+`cascade` — the number of cascades the test rooted in the week.
 """
 
 from __future__ import annotations
