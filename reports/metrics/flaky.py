@@ -227,11 +227,13 @@ def flaky_test_statuses(
     params: MetricParams,
     exclude_runs: Collection[int] = frozenset(),
     ignore_failures: Collection[tuple[int, int]] = frozenset(),
+    series: Mapping[int, SeriesStats] | None = None,
 ) -> dict[int, FlakyTestStatus]:
     """Status at `as_of` of every test that has a counted flaky result or is suspected.
 
     `flaky_results` are the ones that count as plain flakiness (the caller removes those it
-    attributes to a polluter or a cascade).
+    attributes to a polluter or a cascade). `series` is reference_series(...) called with the
+    same arguments, when the caller already has it.
     """
     known = _known_runs(runs, as_of, exclude_runs)
     window_start = as_of - dt.timedelta(days=params.flaky_window_days)
@@ -241,14 +243,15 @@ def flaky_test_statuses(
     for fr in flaky_results:
         if fr.run in known:
             results_by_test[fr.test].append(fr)
-    series = reference_series(
-        runs,
-        test_runs,
-        as_of=as_of,
-        params=params,
-        exclude_runs=exclude_runs,
-        ignore_failures=ignore_failures,
-    )
+    if series is None:
+        series = reference_series(
+            runs,
+            test_runs,
+            as_of=as_of,
+            params=params,
+            exclude_runs=exclude_runs,
+            ignore_failures=ignore_failures,
+        )
     suspected = {t for t, stats in series.items() if is_suspected(stats, params)}
     tests = set(results_by_test) | suspected
 

@@ -54,8 +54,10 @@ from .flaky import (
     SUSPECTED,
     FlakyResult,
     FlakyTestStatus,
+    SeriesStats,
     find_flaky_results,
     flaky_test_statuses,
+    reference_series,
 )
 from .order import VictimResult, infer_order_dependence
 from .params import MetricParams
@@ -109,6 +111,8 @@ class IsolationResult:
     # Details for drill-down and for the other metrics (regressions read cascade_followers).
     flaky_results: tuple[AttributedFlakyResult, ...] = field(repr=False)
     statuses: Mapping[int, FlakyTestStatus] = field(repr=False)
+    # flip rate and entropy per test over its last suspect_runs reference-branch first attempts
+    series: Mapping[int, SeriesStats] = field(repr=False)
     victims_found: tuple[VictimResult, ...] = field(repr=False)
     cascades: tuple[Cascade, ...] = field(repr=False)
     cascade_followers: frozenset[tuple[int, int]] = field(repr=False)
@@ -201,6 +205,14 @@ def analyze_isolation(
         return FLAKY
 
     attributed = tuple(AttributedFlakyResult(fr, cause_of((fr.run, fr.test))) for fr in raw_flaky)
+    series = reference_series(
+        known,
+        test_runs,
+        as_of=as_of,
+        params=params,
+        exclude_runs=outages,
+        ignore_failures=explained | followers,
+    )
     statuses = flaky_test_statuses(
         known,
         test_runs,
@@ -209,6 +221,7 @@ def analyze_isolation(
         params=params,
         exclude_runs=outages,
         ignore_failures=explained | followers,
+        series=series,
     )
 
     # --- the week
@@ -274,6 +287,7 @@ def analyze_isolation(
         findings=tuple(findings),
         flaky_results=attributed,
         statuses=statuses,
+        series=series,
         victims_found=tuple(victims),
         cascades=tuple(cascades),
         cascade_followers=followers,

@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import math
 import random
 
 import pytest
@@ -225,3 +226,16 @@ def test_history_start_covers_every_window():
     start = history_start(WEEK_END, PARAMS)
     assert WEEK_END - start >= dt.timedelta(days=28)
     assert WEEK_END - start >= dt.timedelta(days=PARAMS.flaky_window_days + PARAMS.same_commit_days)
+
+
+def test_flip_rate_and_entropy_per_test_leave_out_outages_and_followers():
+    h, _ = tiny_week()
+    res = analyze(h)
+    # test 6: 20 passes before the week, then r1..r5 (r5 failed), r6, r8; r7 is an outage
+    six = res.series[6]
+    assert (six.n, six.failures) == (27, 1)
+    assert six.flip_rate == pytest.approx(2 / 26)
+    f = 1 / 27
+    assert six.entropy == pytest.approx(-(f * math.log2(f) + (1 - f) * math.log2(1 - f)))
+    # test 3 failed in r3 and as a follower in r6; the follower failure is not its own
+    assert (res.series[3].n, res.series[3].failures) == (26, 1)
