@@ -125,7 +125,7 @@ SUITEHEALTH_MAX_UPLOAD_BYTES = env_int("SUITEHEALTH_MAX_UPLOAD_BYTES", 256 * 2**
 SUITEHEALTH_MAX_FILE_BYTES = env_int("SUITEHEALTH_MAX_FILE_BYTES", 1024 * 2**20, minimum=1024)
 SUITEHEALTH_MAX_FILES = env_int("SUITEHEALTH_MAX_FILES", 200, minimum=1)
 # A run still "received" or "parsing" this long after its last attempt is re-enqueued.
-SUITEHEALTH_STUCK_AFTER_SECONDS = env_int("SUITEHEALTH_STUCK_AFTER_SECONDS", 300, minimum=10)
+SUITEHEALTH_STUCK_AFTER_SECONDS = env_int("SUITEHEALTH_STUCK_AFTER_SECONDS", 300, minimum=1)
 # SUITEHEALTH_SWEEP_SECONDS (how often the sweeper runs) is read by dashboard/celery.py.
 SUITEHEALTH_MAX_PARSE_ATTEMPTS = env_int("SUITEHEALTH_MAX_PARSE_ATTEMPTS", 5, minimum=1)
 # Callables (project) -> int whose sum is the "pending" work of GET /api/v1/projects/SLUG/status.
@@ -137,7 +137,7 @@ FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["ingest.auth.IngestTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": ["ingest.auth.HasIngestToken"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "ingest.errors.api_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -168,6 +168,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(env_str("STATIC_ROOT", str(VAR_DIR / "static")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # whitenoise warns on every request without it
 WHITENOISE_USE_FINDERS = True
 
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()

@@ -48,7 +48,7 @@ class UploadCreateApi(APIView):
         started_at = serializers.DateTimeField(required=False, default=None)
         environment = serializers.CharField(max_length=255, required=False, default="")
         service = serializers.CharField(max_length=100, required=False, default="")
-        file = serializers.ListField(child=serializers.FileField(), required=False)
+        file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
 
     @extend_schema(
         operation_id="upload_create",

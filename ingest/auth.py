@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
-from rest_framework import authentication, exceptions
+from rest_framework import authentication, exceptions, permissions
 
 from ingest.models import IngestToken, Project
 
@@ -55,3 +55,10 @@ class IngestTokenScheme(OpenApiAuthenticationExtension):
 
 def request_project(request) -> Project | None:  # type: ignore[no-untyped-def]
     return request.auth if isinstance(request.auth, Project) else None
+
+
+class HasIngestToken(permissions.BasePermission):
+    """The request carries a valid ingest key (request.auth is its Project)."""
+
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        return isinstance(request.auth, Project)

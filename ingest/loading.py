@@ -12,7 +12,7 @@ import io
 import logging
 import tempfile
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -32,6 +32,7 @@ RESULT_COLUMNS = (
     "timeline", "position", "started_at", "message", "output",
 )  # fmt: skip
 TEST_COLUMNS = ("id", "project_id", "service_id", "suite", "classname", "name", "file", "line")
+SPOOL_COLUMNS = ("id", "project_id", "service", "suite", "classname", "name", "file", "line")
 
 
 class LoadError(Exception):
@@ -60,54 +61,82 @@ def run_load(run: Run) -> LoadSummary:
         Rule(service=r.service.name, pattern=r.pattern)
         for r in ServiceRule.objects.filter(project=run.project_id).select_related("service")
     ]
-    services = {s.name: s.pk for s in Service.objects.filter(project=run.project_id)}
-    files = list(RunFile.objects.filter(run=run).order_by("index").only("id", "index", "name", "format"))
+    # Read everything the load needs before the COPY opens: while a COPY is in progress no other
+    # query can run on the connection. The files are gzip-compressed, so this stays small.
+    files = list(RunFile.objects.filter(run=run).order_by("index"))
     sink: _Sink = _CopySink(run) if connection.vendor == "postgresql" else _OrmSink(run)
     counter = AttemptCounter()
-    service_ids: set[int] = set()
+    service_names: set[str] = set()
     position = 0
-    for runfile in files:
-        content = RunFile.objects.filter(pk=runfile.pk).values_list("content", flat=True).get()
-        raw = io.BytesIO(bytes(content))
-        del content
-        default_timeline = f"file {runfile.index + 1}"
-        prefix = f"file {runfile.index + 1}/" if len(files) > 1 else ""
-        _, records = iter_records(raw, runfile.format, limit=settings.SUITEHEALTH_MAX_FILE_BYTES)
-        try:
-            for record in records:
-                ident = identity(record)
-                tid = test_id(run.project_id, ident)
-                attempt = counter.next(tid)
-                if attempt == 1:
-                    name = service_for(
-                        upload_service=run.service,
-                        rules=rules,
-                        file=record.file,
-                        classname=record.classname,
-                    )
-                    sid = services.get(name)
-                    if sid is None:
-                        sid = Service.objects.get_or_create(project_id=run.project_id, name=name)[0].pk
-                        services[name] = sid
-                    service_ids.add(sid)
-                    sink.add_test(tid, sid, record)
-                timeline = (prefix + record.timeline) if record.timeline else default_timeline
-                sink.add_result(tid, attempt, position, timeline[:100], record)
-                position += 1
-        except ParseError as exc:
-            raise LoadError(runfile.name, exc) from None
-    new_tests = sink.finish()
+    try:
+        for runfile in files:
+            position = _load_file(run, runfile, len(files), rules, sink, counter, service_names, position)
+    except BaseException as exc:
+        # An open COPY must be ended (CopyFail) before the transaction can roll back.
+        sink.abort(exc)
+        raise
+    # Services are resolved only now: no other query may run on the connection while the
+    # results COPY is open (it would wait for the COPY forever).
+    new_tests, service_ids = sink.finish(service_names)
     return LoadSummary(
-        results=position, tests=len(counter), new_tests=new_tests, service_ids=sorted(service_ids)
+        results=position, tests=len(counter), new_tests=new_tests, service_ids=service_ids
     )
 
 
+def _load_file(
+    run: Run,
+    runfile: RunFile,
+    nfiles: int,
+    rules: list[Rule],
+    sink: _Sink,
+    counter: AttemptCounter,
+    service_names: set[str],
+    position: int,
+) -> int:
+    """Stream one stored file into the sink; returns the next position."""
+    raw = io.BytesIO(bytes(runfile.content))
+    default_timeline = f"file {runfile.index + 1}"
+    prefix = f"file {runfile.index + 1}/" if nfiles > 1 else ""
+    _, records = iter_records(raw, runfile.format, limit=settings.SUITEHEALTH_MAX_FILE_BYTES)
+    try:
+        for record in records:
+            tid = test_id(run.project_id, identity(record))
+            attempt = counter.next(tid)
+            if attempt == 1:
+                name = service_for(
+                    upload_service=run.service, rules=rules, file=record.file,
+                    classname=record.classname,
+                )  # fmt: skip
+                service_names.add(name)
+                sink.add_test(tid, name, record)
+            timeline = (prefix + record.timeline) if record.timeline else default_timeline
+            sink.add_result(tid, attempt, position, timeline[:100], record)
+            position += 1
+    except ParseError as exc:
+        raise LoadError(runfile.name, exc) from None
+    return position
+
+
+def services_resolve(project_id: int, names: set[str]) -> dict[str, int]:
+    """Service ids by name, creating the missing services."""
+    found = dict(
+        Service.objects.filter(project_id=project_id, name__in=names).values_list("name", "pk")
+    )
+    for name in sorted(names - found.keys()):
+        found[name] = Service.objects.get_or_create(project_id=project_id, name=name)[0].pk
+    return found
+
+
 class _Sink(Protocol):
-    def add_test(self, tid: int, service_id: int, record: TestRecord) -> None: ...
+    def add_test(self, tid: int, service: str, record: TestRecord) -> None: ...
     def add_result(
         self, tid: int, attempt: int, position: int, timeline: str, record: TestRecord
     ) -> None: ...
-    def finish(self) -> int: ...
+    def finish(self, service_names: set[str]) -> tuple[int, list[int]]:
+        """Write the tests; returns (new tests, service ids touched)."""
+        ...
+
+    def abort(self, exc: BaseException) -> None: ...
 
 
 def _clean(text: str) -> str:
@@ -124,7 +153,7 @@ class _CopySink:
         self.run = run
         self.week = run.week
         self.cursor = connection.cursor().cursor  # the psycopg cursor under Django's wrapper
-        self.copy_cm = self.cursor.copy(
+        self.copy_cm: Any = self.cursor.copy(
             f"COPY ingest_result ({', '.join(RESULT_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
         )
         self.copy = self.copy_cm.__enter__()
@@ -134,9 +163,9 @@ class _CopySink:
         self.spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="\n")
         self.project_id = run.project_id
 
-    def add_test(self, tid: int, service_id: int, record: TestRecord) -> None:
+    def add_test(self, tid: int, service: str, record: TestRecord) -> None:
         fields = (
-            str(tid), str(self.project_id), str(service_id),
+            str(tid), str(self.project_id), _copy_text(service),
             _copy_text(record.suite[:1000]), _copy_text(record.classname[:1000]),
             _copy_text(record.name[:1000]), _copy_text(record.file[:1000]),
             "\\N" if record.line is None else str(record.line),
@@ -157,25 +186,37 @@ class _CopySink:
             )
         )  # fmt: skip
 
-    def finish(self) -> int:
-        self.copy_cm.__exit__(None, None, None)
+    def abort(self, exc: BaseException) -> None:
+        if self.copy_cm is not None:
+            cm, self.copy_cm = self.copy_cm, None
+            try:
+                cm.__exit__(type(exc), exc, exc.__traceback__)
+            except Exception:  # the COPY failing is what we asked for; keep the original error
+                pass
+        self.spool.close()
+
+    def finish(self, service_names: set[str]) -> tuple[int, list[int]]:
+        cm, self.copy_cm = self.copy_cm, None
+        cm.__exit__(None, None, None)
+        services = services_resolve(self.project_id, service_names)
         cur = self.cursor
         cur.execute(
-            "CREATE TEMPORARY TABLE _new_tests (id bigint, project_id bigint, service_id bigint, "
+            "CREATE TEMPORARY TABLE _new_tests (id bigint, project_id bigint, service text, "
             "suite text, classname text, name text, file text, line integer) ON COMMIT DROP"
         )
         self.spool.seek(0)
-        with cur.copy(f"COPY _new_tests ({', '.join(TEST_COLUMNS)}) FROM STDIN") as copy:
+        with cur.copy(f"COPY _new_tests ({', '.join(SPOOL_COLUMNS)}) FROM STDIN") as copy:
             while chunk := self.spool.read(1 << 20):
                 copy.write(chunk)
         self.spool.close()
         cur.execute(
             f"INSERT INTO ingest_test ({', '.join(TEST_COLUMNS)}, first_seen_at) "
-            f"SELECT {', '.join(TEST_COLUMNS)}, %s FROM _new_tests "
-            "ON CONFLICT (id) DO NOTHING",
+            "SELECT n.id, n.project_id, s.id, n.suite, n.classname, n.name, n.file, n.line, %s "
+            "FROM _new_tests n JOIN ingest_service s ON s.project_id = n.project_id "
+            "AND s.name = n.service ON CONFLICT (id) DO NOTHING",
             [timezone.now()],
         )
-        return cur.rowcount
+        return cur.rowcount, sorted(services.values())
 
 
 def _copy_text(value: str) -> str:
@@ -203,11 +244,14 @@ class _OrmSink:
         self.tests: list[Test] = []
         self.results: list[Result] = []
         self.new_tests = 0
+        self.services: dict[str, int] = {}
 
-    def add_test(self, tid: int, service_id: int, record: TestRecord) -> None:
+    def add_test(self, tid: int, service: str, record: TestRecord) -> None:
+        if service not in self.services:
+            self.services.update(services_resolve(self.run.project_id, {service}))
         self.tests.append(
             Test(
-                id=tid, project_id=self.run.project_id, service_id=service_id,
+                id=tid, project_id=self.run.project_id, service_id=self.services[service],
                 suite=record.suite[:1000], classname=record.classname[:1000],
                 name=record.name[:1000], file=record.file[:1000], line=record.line,
             )
@@ -242,10 +286,13 @@ class _OrmSink:
         Result.objects.bulk_create(self.results)
         self.results = []
 
-    def finish(self) -> int:
+    def abort(self, exc: BaseException) -> None:
+        self.tests, self.results = [], []
+
+    def finish(self, service_names: set[str]) -> tuple[int, list[int]]:
         self._flush_tests()
         self._flush_results()
-        return self.new_tests
+        return self.new_tests, sorted(self.services[name] for name in service_names)
 
 
 def run_counts(run: Run) -> dict[str, int]:

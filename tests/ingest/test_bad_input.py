@@ -37,7 +37,8 @@ def gzip_bomb() -> bytes:
     out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9) as gz:
         gz.write(b"<testsuites>")
-        chunk = b" " * (1 << 20)
+        # Well-formed and endless: the byte bound, not a parser limit, must be what stops it.
+        chunk = (b"<testsuite/>" + b" " * 4084) * 256
         for _ in range(200):
             gz.write(chunk)
     return out.getvalue()
