@@ -44,7 +44,11 @@ class UploadCreateApi(APIView):
         branch = serializers.CharField(max_length=255, required=False, default="")
         build_id = serializers.CharField(max_length=255, required=False, default="")
         job = serializers.CharField(max_length=255, required=False, default="")
-        build_url = serializers.URLField(max_length=1000, required=False, default="")
+        # Any http(s) URL: CI servers often have host names without a dot (http://jenkins:8080/).
+        build_url = serializers.RegexField(
+            r"^https?://\S+$", max_length=1000, required=False, default="",
+            error_messages={"invalid": "must be an http:// or https:// URL"},
+        )
         started_at = serializers.DateTimeField(required=False, default=None)
         environment = serializers.CharField(max_length=255, required=False, default="")
         service = serializers.CharField(max_length=100, required=False, default="")
