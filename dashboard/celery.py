@@ -28,6 +28,12 @@ app.conf.beat_schedule = {
         "schedule": dt.timedelta(seconds=SWEEP_SECONDS),
         "options": {"expires": SWEEP_SECONDS * 1.5},
     },
+    # Recompute service-weeks left stale by a lost message or a killed worker.
+    "reports-sweep-stale-service-weeks": {
+        "task": "reports.recompute_sweep_stale",
+        "schedule": dt.timedelta(seconds=SWEEP_SECONDS),
+        "options": {"expires": SWEEP_SECONDS * 1.5},
+    },
     # Create the next weekly partitions of the results table ahead of time (PostgreSQL only).
     "ingest-ensure-partitions": {
         "task": "ingest.ensure_partitions",

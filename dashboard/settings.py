@@ -129,7 +129,10 @@ SUITEHEALTH_STUCK_AFTER_SECONDS = env_int("SUITEHEALTH_STUCK_AFTER_SECONDS", 300
 # SUITEHEALTH_SWEEP_SECONDS (how often the sweeper runs) is read by dashboard/celery.py.
 SUITEHEALTH_MAX_PARSE_ATTEMPTS = env_int("SUITEHEALTH_MAX_PARSE_ATTEMPTS", 5, minimum=1)
 # Callables (project) -> int whose sum is the "pending" work of GET /api/v1/projects/SLUG/status.
-SUITEHEALTH_PENDING_COUNTERS = ["ingest.selectors.runs_pending_count"]
+SUITEHEALTH_PENDING_COUNTERS = [
+    "ingest.selectors.runs_pending_count",
+    "reports.selectors.stale_service_weeks_count",
+]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None

@@ -1,1 +1,176 @@
-"""Rollups, findings, reports and alert subscriptions (computed from ingest's runs and results)."""
+"""Rollups and findings computed from ingest's runs and results.
+
+Pages, reports and the API read these rows, never raw results (a test's history page excepted).
+Each computed row records the algorithm version and the parameters it used.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from ingest.models import Project, Run, Service, Test
+from ingest.weeks import week_label
+
+
+class ProjectSettings(models.Model):
+    """Per-project overrides of MetricParams (reports/metrics/params.py) and duration budgets."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="metric_settings")
+    params = models.JSONField(default=dict, blank=True, help_text="Overrides of MetricParams.")
+    # [{"budget_ms": 1000, "test_glob": "*::test_*", "file_glob": "tests/unit/*"}], first match wins
+    budgets = models.JSONField(default=list, blank=True)
+
+    def __str__(self) -> str:
+        return f"settings of {self.project.slug}"
+
+
+class ServiceWeek(models.Model):
+    """One service's metrics for one ISO week, and its recomputation bookkeeping.
+
+    `dirty` counts "data changed" marks and `computed` the mark a recompute last covered: the row
+    is stale while dirty > computed. A mark that lands during a recompute is not lost, because
+    the recompute records the mark it started from, not "clean".
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="service_weeks")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="weeks")
+    week = models.DateField(help_text="Monday (UTC) of the ISO week.")
+    dirty = models.PositiveIntegerField(default=1)
+    computed = models.PositiveIntegerField(default=0)
+    marked_at = models.DateTimeField(default=timezone.now)
+    computed_at = models.DateTimeField(null=True, blank=True)
+    version = models.CharField(max_length=20, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    # The headline numbers as columns (charts and the overview heatmap read them) ...
+    runs = models.IntegerField(default=0)
+    pass_rate = models.FloatField(null=True)
+    final_pass_rate = models.FloatField(null=True)
+    isolation_score = models.FloatField(null=True)
+    flake_rate = models.FloatField(null=True)
+    p50_ms = models.FloatField(null=True)
+    p95_ms = models.FloatField(null=True)
+    # ... and every published figure, with its components, as JSON (see docs/metrics.md).
+    metrics = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["service", "week"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "week"], name="serviceweek_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "week"], name="serviceweek_project_week"),
+            # The sweeper and the status endpoint look for stale rows only.
+            models.Index(
+                fields=["marked_at"],
+                name="serviceweek_stale",
+                condition=models.Q(dirty__gt=models.F("computed")),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service} {self.week_label}"
+
+    @property
+    def week_label(self) -> str:
+        return week_label(self.week)
+
+    @property
+    def is_stale(self) -> bool:
+        return self.dirty > self.computed
+
+
+class TestWeek(models.Model):
+    """One test's week: outcomes and durations (for the service page and the test page)."""
+
+    __test__ = False
+
+    test = models.ForeignKey(Test, on_delete=models.CASCADE, related_name="weeks")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="test_weeks")
+    week = models.DateField()
+    runs = models.IntegerField()
+    passed = models.IntegerField(help_text="First attempts.")
+    failed = models.IntegerField(help_text="First attempts, errors included.")
+    skipped = models.IntegerField()
+    final_failed = models.IntegerField()
+    flaky_results = models.IntegerField(default=0)
+    pass_rate = models.FloatField(null=True)
+    n_durations = models.IntegerField(default=0)
+    p50_ms = models.FloatField(null=True)
+    p95_ms = models.FloatField(null=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["test", "week"], name="testweek_unique")]
+        indexes = [
+            models.Index(fields=["service", "week"], name="testweek_service_week"),
+        ]
+
+
+class Finding(models.Model):
+    """Something a reader should know, with the evidence behind it.
+
+    Two lifetimes:
+      - weekly kinds (flaky, order_dependent, cascade, budget_violation) are the state of that
+        week, recomputed with it;
+      - episode kinds (regression, fixed, duration_regression) belong to the week they started
+        and are updated by later recomputes (status, last_run), never by an older one:
+        `as_of` records the end of the window that last wrote the row.
+    """
+
+    class Kind(models.TextChoices):
+        FLAKY = "flaky"
+        ORDER_DEPENDENT = "order_dependent"
+        CASCADE = "cascade"
+        REGRESSION = "regression"
+        FIXED = "fixed"
+        DURATION_REGRESSION = "duration_regression"
+        BUDGET_VIOLATION = "budget_violation"
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        RESOLVED = "resolved"
+
+    WEEKLY_KINDS = ("flaky", "order_dependent", "cascade", "budget_violation")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="findings")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="findings")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    test = models.ForeignKey(Test, on_delete=models.CASCADE, related_name="findings")
+    related_test = models.ForeignKey(
+        Test, on_delete=models.CASCADE, null=True, blank=True, related_name="related_findings"
+    )
+    week = models.DateField()
+    # kind:test:related:week — unique per service; a plain column because NULL related_test
+    # would make a composite unique constraint useless on PostgreSQL.
+    key = models.CharField(max_length=120)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    score = models.FloatField(null=True)
+    evidence = models.JSONField(default=dict)
+    first_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, related_name="+")
+    last_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, related_name="+")
+    as_of = models.DateTimeField()
+    version = models.CharField(max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-week", "kind", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["service", "key"], name="finding_unique_key"),
+        ]
+        indexes = [
+            models.Index(fields=["project", "week", "kind"], name="finding_project_week"),
+            models.Index(fields=["project", "status", "kind"], name="finding_project_status"),
+            models.Index(fields=["test", "week"], name="finding_test"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.test_id} {week_label(self.week)}"
+
+    @property
+    def week_label(self) -> str:
+        return week_label(self.week)
+
+    @staticmethod
+    def make_key(kind: str, test: int, related: int | None, week) -> str:  # type: ignore[no-untyped-def]
+        return f"{kind}:{test}:{related or 0}:{week.isoformat()}"

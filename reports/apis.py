@@ -1,0 +1,150 @@
+"""The metrics API: services, service-week metrics, findings, quarantine."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ingest.apis import _errors, _project
+from ingest.errors import IngestError
+from ingest.weeks import parse_week
+from reports.models import Finding
+from reports.selectors import (
+    finding_list,
+    pytest_node_id,
+    quarantine_list,
+    service_get,
+    service_list,
+    service_week_get,
+)
+
+
+def _week(label: str):  # type: ignore[no-untyped-def]
+    try:
+        return parse_week(label)
+    except ValueError as exc:
+        raise IngestError("invalid_week", str(exc)) from None
+
+
+class TestSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    suite = serializers.CharField()
+    classname = serializers.CharField()
+    name = serializers.CharField()
+    file = serializers.CharField()
+
+
+class ServiceListApi(APIView):
+    class OutputSerializer(serializers.Serializer):
+        name = serializers.CharField(source="service.name")
+        latest_week = serializers.CharField(source="latest.week_label", default=None)
+        runs = serializers.IntegerField(source="latest.runs", default=None)
+        pass_rate = serializers.FloatField(source="latest.pass_rate", default=None)
+        final_pass_rate = serializers.FloatField(source="latest.final_pass_rate", default=None)
+        isolation_score = serializers.FloatField(source="latest.isolation_score", default=None)
+
+    @extend_schema(operation_id="service_list", responses={200: OutputSerializer(many=True), **_errors(401, 403)})
+    def get(self, request: Request, slug: str) -> Response:
+        project = _project(request, slug=slug)
+        return Response(self.OutputSerializer(service_list(project=project), many=True).data)
+
+
+class ServiceWeekApi(APIView):
+    @extend_schema(
+        operation_id="service_week",
+        summary="A service's metrics for one ISO week (see docs/metrics.md for every field)",
+        responses={200: OpenApiTypes.OBJECT, **_errors(400, 401, 403, 404)},
+    )
+    def get(self, request: Request, slug: str, name: str, week: str) -> Response:
+        project = _project(request, slug=slug)
+        row = service_week_get(service=service_get(project=project, name=name), week=_week(week))
+        return Response(
+            {
+                "service": name,
+                "week": row.week_label,
+                "stale": row.is_stale,
+                "computed_at": row.computed_at,
+                "algorithm_version": row.version,
+                "params": row.params,
+                **row.metrics,
+            }
+        )
+
+
+class FindingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    kind = serializers.CharField()
+    service = serializers.CharField(source="service.name")
+    test = TestSerializer()
+    related_test = TestSerializer(allow_null=True)
+    week = serializers.CharField(source="week_label")
+    status = serializers.CharField()
+    score = serializers.FloatField(allow_null=True)
+    evidence = serializers.JSONField()
+    first_run = serializers.IntegerField(source="first_run_id", allow_null=True)
+    last_run = serializers.IntegerField(source="last_run_id", allow_null=True)
+
+
+class FindingListApi(APIView):
+    @extend_schema(
+        operation_id="finding_list",
+        parameters=[
+            OpenApiParameter("kind", enum=[k.value for k in Finding.Kind]),
+            OpenApiParameter("service", str),
+            OpenApiParameter("week", str, description="ISO week, e.g. 2026-W45"),
+            OpenApiParameter("status", enum=["open", "resolved"]),
+        ],
+        responses={200: FindingSerializer(many=True), **_errors(400, 401, 403)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = _project(request, slug=slug)
+        params = request.query_params
+        kind = params.get("kind") or None
+        if kind and kind not in Finding.Kind.values:
+            raise IngestError("invalid_kind", f"kind must be one of {', '.join(Finding.Kind.values)}")
+        status = params.get("status") or None
+        if status and status not in Finding.Status.values:
+            raise IngestError("invalid_status", "status must be open or resolved")
+        qs = finding_list(
+            project=project, kind=kind, service=params.get("service") or None,
+            week=_week(params["week"]) if params.get("week") else None, status=status,
+        )  # fmt: skip
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(FindingSerializer(page, many=True).data)
+
+
+class QuarantineApi(APIView):
+    @extend_schema(
+        operation_id="quarantine",
+        summary="Tests currently flaky, with their cause; ?format=text gives one test id a line",
+        parameters=[OpenApiParameter("format", enum=["json", "text"])],
+        responses={200: OpenApiTypes.OBJECT, **_errors(401, 403)},
+    )
+    def get(self, request: Request, slug: str) -> Response | HttpResponse:
+        project = _project(request, slug=slug)
+        entries = quarantine_list(project=project)
+        if request.query_params.get("format") == "text":
+            lines = sorted({pytest_node_id(test) for _, test in entries})
+            return HttpResponse("".join(f"{line}\n" for line in lines), content_type="text/plain")
+        return Response(
+            {
+                "tests": [
+                    {
+                        **TestSerializer(test).data,
+                        "service": f.service.name,
+                        "cause": f.kind,
+                        "week": f.week_label,
+                        "node_id": pytest_node_id(test),
+                        "finding": f.pk,
+                    }
+                    for f, test in entries
+                ]
+            }
+        )

@@ -1,0 +1,391 @@
+"""Write operations of reports: marking service-weeks stale and recomputing them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ingest.models import Service, Test
+from ingest.weeks import week_start
+from reports.history import service_history
+from reports.metrics import budgets as budget_metrics
+from reports.metrics.changepoints import SLOWDOWN, service_duration_changes
+from reports.metrics.data import group_test_runs
+from reports.metrics.durations import durations_by_test, service_week_durations
+from reports.metrics.flaky import CONFIRMED, SUSPECTED
+from reports.metrics.isolation import analyze_isolation, history_start
+from reports.metrics.params import ALGORITHM_VERSION, MetricParams
+from reports.metrics.passrates import pass_rates_by_test, service_week_counts
+from reports.metrics.regressions import regression_findings
+from reports.models import Finding, ProjectSettings, ServiceWeek, TestWeek
+
+log = logging.getLogger(__name__)
+
+# A week's data feeds the windows of the weeks after it (28 days of order data, 14+7 of flaky
+# evidence...): late data for week W also makes these later weeks stale.
+FOLLOWING_WEEKS = 6
+
+
+def project_params(project_id: int) -> tuple[MetricParams, list[budget_metrics.Budget]]:
+    from ingest.models import Project
+
+    settings_row = ProjectSettings.objects.filter(project_id=project_id).first()
+    overrides = dict(settings_row.params) if settings_row else {}
+    overrides.setdefault(
+        "reference_branch", Project.objects.values_list("default_branch", flat=True).get(pk=project_id)
+    )
+    params = MetricParams.from_dict(overrides)
+    budgets = [
+        budget_metrics.Budget(
+            budget_ms=float(b["budget_ms"]),
+            test_glob=b.get("test_glob"),
+            file_glob=b.get("file_glob"),
+        )
+        for b in (settings_row.budgets if settings_row else [])
+    ]
+    return params, budgets
+
+
+def service_weeks_mark(
+    *, project_id: int, service_ids: Iterable[int], week: dt.date
+) -> list[tuple[int, dt.date]]:
+    """Mark (service, week) and the existing following weeks stale, and enqueue their recompute
+    after commit. Marking is a counter increment, so it is never lost to a running recompute."""
+    from reports.tasks import recompute_service_week
+
+    marked: list[tuple[int, dt.date]] = []
+    now = timezone.now()
+    until = week + dt.timedelta(weeks=FOLLOWING_WEEKS)
+    for service_id in sorted(set(service_ids)):
+        row, created = ServiceWeek.objects.get_or_create(
+            service_id=service_id, week=week, defaults={"project_id": project_id, "marked_at": now}
+        )
+        if not created:
+            ServiceWeek.objects.filter(pk=row.pk).update(dirty=F("dirty") + 1, marked_at=now)
+        marked.append((service_id, week))
+        later = ServiceWeek.objects.filter(service_id=service_id, week__gt=week, week__lte=until)
+        later_weeks = list(later.values_list("week", flat=True))
+        later.update(dirty=F("dirty") + 1, marked_at=now)
+        marked.extend((service_id, w) for w in later_weeks)
+    for service_id, w in marked:
+        transaction.on_commit(
+            lambda s=service_id, w=w: recompute_service_week.delay(s, w.isoformat())
+        )
+    return marked
+
+
+@dataclass
+class _NewFinding:
+    kind: str
+    test: int
+    related: int | None
+    week: dt.date
+    status: str
+    score: float | None
+    evidence: dict[str, object]
+    first_run: int | None
+    last_run: int | None
+
+
+def service_week_recompute(*, service_id: int, week: dt.date) -> bool:
+    """Recompute one service-week's rollups and findings from the data.
+
+    Idempotent: the same data gives the same rows (findings are keyed, rollups replaced).
+    Concurrent recomputes of one service-week serialize on a transaction-level advisory lock
+    (PostgreSQL) and the row lock of the ServiceWeek. Returns False if the service is gone.
+    """
+    service = Service.objects.filter(pk=service_id).select_related("project").first()
+    if service is None:
+        return False
+    with transaction.atomic():
+        _lock(service_id, week)
+        row, _ = ServiceWeek.objects.select_for_update().get_or_create(
+            service=service, week=week, defaults={"project_id": service.project_id}
+        )
+        covered = row.dirty
+        params, budgets = project_params(service.project_id)
+        _compute(service, row, params, budgets)
+        row.computed = covered
+        row.computed_at = timezone.now()
+        row.save()
+    return True
+
+
+def _lock(service_id: int, week: dt.date) -> None:
+    if connection.vendor != "postgresql":
+        return
+    key = zlib.crc32(f"serviceweek:{service_id}:{week.isoformat()}".encode())
+    with connection.cursor() as cur:
+        cur.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+
+
+def _compute(
+    service: Service, row: ServiceWeek, params: MetricParams, budgets: list[budget_metrics.Budget]
+) -> None:
+    week = row.week
+    start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
+    end = start + dt.timedelta(days=7)
+    as_of = end
+    history = service_history(
+        service_id=service.pk, start=week_start(history_start(as_of, params)), end=week
+    )
+    runs = history.runs
+    iso = analyze_isolation(
+        runs, history.executions, week_start=start, week_end=end, as_of=as_of, params=params
+    )
+    all_trs = group_test_runs([e for e in history.executions if runs[e.run].started_at < as_of])
+    week_runs = {rid for rid, r in runs.items() if start <= r.started_at < end}
+    prev_start = start - dt.timedelta(days=7)
+    week_trs = [tr for tr in all_trs if tr.run in week_runs]
+    seen_before = {tr.test for tr in all_trs if runs[tr.run].started_at < start}
+    seen_previous = {tr.test for tr in all_trs if prev_start <= runs[tr.run].started_at < start}
+    counts = service_week_counts(runs, week_trs, seen_before=seen_before, seen_previous=seen_previous)
+    by_test = durations_by_test(week_trs, params)
+    svc_durations = service_week_durations(week_trs, params, by_test)
+    flaky_tests = {t for t, s in iso.statuses.items() if s.status in (CONFIRMED, SUSPECTED)}
+
+    findings: list[_NewFinding] = []
+    for f in iso.findings:
+        findings.append(
+            _NewFinding(
+                f.kind, f.test, f.related_test, week, Finding.Status.OPEN, f.score,
+                dict(f.evidence), f.first_run, f.last_run,
+            )
+        )  # fmt: skip
+    for f in regression_findings(
+        runs, all_trs, flaky_tests=flaky_tests, cascade_followers=iso.cascade_followers,
+        outage_runs=iso.all_outage_runs, params=params,
+    ):  # fmt: skip
+        evidence = {
+            **f.evidence,
+            "confirmed": f.confirmed,
+            "commit": f.commit,
+            "first_failing_run": f.first_failing_run,
+            "first_failing_commit": f.first_failing_commit,
+            "last_passing_run": f.last_passing_run,
+            "last_passing_commit": f.last_passing_commit,
+            "fixing_run": f.fixing_run,
+            "fixing_commit": f.fixing_commit,
+        }
+        findings.append(
+            _NewFinding(
+                f.kind, f.test, None, week_start(f.started_at), f.status, None, evidence,
+                f.first_run, f.last_run,
+            )
+        )  # fmt: skip
+    improvements = []
+    for test, changes in service_duration_changes(runs.values(), all_trs, params).items():
+        for change in changes:
+            if change.time >= as_of:
+                continue
+            if change.kind != SLOWDOWN:
+                improvements.append({"test": test, **change.evidence()})
+                continue
+            first_run = _first_run_of_commit(runs, change.commit, params.reference_branch)
+            findings.append(
+                _NewFinding(
+                    Finding.Kind.DURATION_REGRESSION, test, None, week_start(change.time),
+                    Finding.Status.OPEN, change.ratio, change.evidence(), first_run, first_run,
+                )
+            )  # fmt: skip
+    violations = []
+    if budgets:
+        labels = {
+            t.pk: budget_metrics.TestLabel(t.pk, t.classname, t.name, t.file or None)
+            for t in Test.objects.filter(pk__in={tr.test for tr in week_trs}).only(
+                "id", "classname", "name", "file"
+            )
+        }
+        violations = budget_metrics.budget_violations(budgets, labels, week_trs, params)
+        for v in violations:
+            findings.append(
+                _NewFinding(
+                    Finding.Kind.BUDGET_VIOLATION, v.test, None, week, Finding.Status.OPEN,
+                    v.severity, v.evidence(), None, None,
+                )
+            )  # fmt: skip
+
+    _write_test_weeks(service, week, week_trs, by_test, iso)
+    _write_findings(service, week, as_of, findings, window_start=week_start(history_start(as_of, params)))
+
+    row.version = ALGORITHM_VERSION
+    row.params = params.as_dict()
+    row.runs = counts.runs
+    row.pass_rate = counts.pass_rate
+    row.final_pass_rate = counts.final_pass_rate
+    row.isolation_score = iso.score
+    row.flake_rate = iso.flake_rate
+    row.p50_ms = svc_durations.test_median_p50_ms
+    row.p95_ms = svc_durations.test_median_p95_ms
+    rates = counts.rates
+    row.metrics = {
+        "runs": counts.runs,
+        "commits": counts.commits,
+        "tests_executed": counts.tests_executed,
+        "results": counts.results,
+        "new_tests": len(counts.new_tests),
+        "removed_tests": len(counts.removed_tests),
+        "passed": rates.passed,
+        "failed": rates.failed,
+        "skipped": rates.skipped,
+        "final_passed": rates.final_passed,
+        "final_failed": rates.final_failed,
+        "pass_rate": counts.pass_rate,
+        "final_pass_rate": counts.final_pass_rate,
+        **iso.components(),
+        "unclean_runs": [[run, list(causes)] for run, causes in iso.unclean_runs],
+        "outage_run_ids": list(iso.outage_runs),
+        "duration": {
+            "tests_with_p50": svc_durations.n_tests,
+            "test_median_p50_ms": svc_durations.test_median_p50_ms,
+            "test_median_p95_ms": svc_durations.test_median_p95_ms,
+            "runs_with_wall_clock": svc_durations.n_runs,
+            "wall_clock_p50_ms": svc_durations.wall_clock_p50_ms,
+            "wall_clock_p95_ms": svc_durations.wall_clock_p95_ms,
+        },
+        "budget_violations": len(violations),
+        "duration_improvements": improvements,
+    }
+
+
+def _first_run_of_commit(runs, commit: str, branch: str) -> int | None:  # type: ignore[no-untyped-def]
+    candidates = [r for r in runs.values() if r.commit == commit and r.branch == branch]
+    return min(candidates, key=lambda r: (r.started_at, r.id)).id if candidates else None
+
+
+def _write_test_weeks(service: Service, week: dt.date, week_trs, by_test, iso) -> None:  # type: ignore[no-untyped-def]
+    flaky_counts: dict[int, int] = {}
+    for attributed in iso.flaky_results:
+        flaky_counts[attributed.result.test] = flaky_counts.get(attributed.result.test, 0) + 1
+    runs_by_test: dict[int, set[int]] = {}
+    final_failed: dict[int, int] = {}
+    for tr in week_trs:
+        runs_by_test.setdefault(tr.test, set()).add(tr.run)
+        if tr.final in (1, 2):
+            final_failed[tr.test] = final_failed.get(tr.test, 0) + 1
+    rows = []
+    for test, rates in pass_rates_by_test(week_trs).items():
+        d = by_test.get(test)
+        rows.append(
+            TestWeek(
+                test_id=test, service=service, week=week, runs=len(runs_by_test[test]),
+                passed=rates.passed, failed=rates.failed, skipped=rates.skipped,
+                final_failed=final_failed.get(test, 0), flaky_results=flaky_counts.get(test, 0),
+                pass_rate=rates.pass_rate, n_durations=d.n if d else 0,
+                p50_ms=d.p50_ms if d else None, p95_ms=d.p95_ms if d else None,
+            )
+        )  # fmt: skip
+    TestWeek.objects.filter(service=service, week=week).delete()
+    TestWeek.objects.bulk_create(rows, batch_size=2000)
+
+
+def _write_findings(
+    service: Service,
+    week: dt.date,
+    as_of: dt.datetime,
+    new: list[_NewFinding],
+    *,
+    window_start: dt.date,
+) -> None:
+    """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
+    recompute whose window ends no earlier than the one that last wrote them."""
+    now = timezone.now()
+    wanted = {Finding.make_key(f.kind, f.test, f.related, f.week): f for f in new}
+    existing = {
+        f.key: f
+        for f in Finding.objects.filter(service=service).filter(
+            key__in=list(wanted)
+        )
+    }
+    stale_weekly = Finding.objects.filter(
+        service=service, week=week, kind__in=Finding.WEEKLY_KINDS
+    ).exclude(key__in=list(wanted))
+    stale_episodes = (
+        Finding.objects.filter(service=service, week__gte=window_start, week__lte=week, as_of__lte=as_of)
+        .exclude(kind__in=Finding.WEEKLY_KINDS)
+        .exclude(key__in=list(wanted))
+    )
+    stale_weekly.delete()
+    stale_episodes.delete()
+    to_create = []
+    for key, f in sorted(wanted.items()):
+        row = existing.get(key)
+        if row is None:
+            to_create.append(
+                Finding(
+                    project_id=service.project_id, service=service, kind=f.kind, test_id=f.test,
+                    related_test_id=f.related, week=f.week, key=key, status=f.status,
+                    score=f.score, evidence=f.evidence, first_run_id=f.first_run,
+                    last_run_id=f.last_run, as_of=as_of, version=ALGORITHM_VERSION,
+                    created_at=now, updated_at=now,
+                )
+            )  # fmt: skip
+            continue
+        if row.kind not in Finding.WEEKLY_KINDS and row.as_of > as_of:
+            continue  # a newer window already wrote this episode
+        changed = (
+            row.status != f.status or row.score != f.score or row.evidence != f.evidence
+            or row.first_run_id != f.first_run or row.last_run_id != f.last_run
+        )  # fmt: skip
+        if changed or row.as_of != as_of:
+            row.status, row.score, row.evidence = f.status, f.score, f.evidence
+            row.first_run_id, row.last_run_id, row.as_of = f.first_run, f.last_run, as_of
+            row.version = ALGORITHM_VERSION
+            if changed:
+                row.updated_at = now
+            row.save()
+    Finding.objects.bulk_create(to_create, batch_size=500)
+
+
+def service_weeks_sweep_stale(*, older_than_seconds: int = 300, limit: int = 200) -> int:
+    """Re-enqueue recomputes of service-weeks stale for longer than the threshold (a lost
+    message, a killed worker). Safe to run twice: recomputes are idempotent."""
+    from reports.tasks import recompute_service_week
+
+    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
+    stale = list(
+        ServiceWeek.objects.filter(dirty__gt=F("computed"), marked_at__lte=cutoff)
+        .order_by("marked_at")
+        .values_list("service_id", "week")[:limit]
+    )
+    for service_id, week in stale:
+        recompute_service_week.delay(service_id, week.isoformat())
+    return len(stale)
+
+
+def project_recompute(*, project_id: int) -> int:
+    """Recompute every service-week of a project that has runs, oldest first (the demo loader
+    and the `recompute` command use it after bulk uploads). Returns the service-weeks computed."""
+    from ingest.models import Run
+
+    weeks = sorted(set(Run.objects.filter(project_id=project_id).values_list("week", flat=True)))
+    services = list(Service.objects.filter(project_id=project_id).values_list("pk", flat=True))
+    done = 0
+    for week in weeks:
+        for service_id in services:
+            exists = ServiceWeek.objects.filter(service_id=service_id, week=week).exists()
+            if not exists and not _service_has_runs(service_id, week):
+                continue
+            ServiceWeek.objects.get_or_create(
+                service_id=service_id, week=week, defaults={"project_id": project_id}
+            )
+            service_week_recompute(service_id=service_id, week=week)
+            done += 1
+    return done
+
+
+def _service_has_runs(service_id: int, week: dt.date) -> bool:
+    with connection.cursor() as cur:
+        cur.execute(
+            "SELECT 1 FROM ingest_result r JOIN ingest_test t ON t.id = r.test_id "
+            "WHERE t.service_id = %s AND r.run_week = %s LIMIT 1",
+            [service_id, week],
+        )
+        return cur.fetchone() is not None

@@ -1,0 +1,14 @@
+from django.urls import path
+
+from reports.apis import FindingListApi, QuarantineApi, ServiceListApi, ServiceWeekApi
+
+urlpatterns = [
+    path("projects/<slug:slug>/services", ServiceListApi.as_view(), name="service-list"),
+    path(
+        "projects/<slug:slug>/services/<str:name>/weeks/<str:week>",
+        ServiceWeekApi.as_view(),
+        name="service-week",
+    ),
+    path("projects/<slug:slug>/findings", FindingListApi.as_view(), name="finding-list"),
+    path("projects/<slug:slug>/quarantine", QuarantineApi.as_view(), name="quarantine"),
+]
