@@ -127,6 +127,8 @@ SUITEHEALTH_MAX_FILES = env_int("SUITEHEALTH_MAX_FILES", 200, minimum=1)
 # A run still "received" or "parsing" this long after its last attempt is re-enqueued.
 SUITEHEALTH_STUCK_AFTER_SECONDS = env_int("SUITEHEALTH_STUCK_AFTER_SECONDS", 300, minimum=1)
 # SUITEHEALTH_SWEEP_SECONDS (how often the sweeper runs) is read by dashboard/celery.py.
+# Recomputes wait this long after new data so that a burst of uploads is computed once.
+SUITEHEALTH_RECOMPUTE_DELAY_SECONDS = env_int("SUITEHEALTH_RECOMPUTE_DELAY_SECONDS", 10, minimum=0)
 SUITEHEALTH_MAX_PARSE_ATTEMPTS = env_int("SUITEHEALTH_MAX_PARSE_ATTEMPTS", 5, minimum=1)
 # Callables (project) -> int whose sum is the "pending" work of GET /api/v1/projects/SLUG/status.
 SUITEHEALTH_PENDING_COUNTERS = [

@@ -8,6 +8,7 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -74,9 +75,14 @@ def service_weeks_mark(
         later_weeks = list(later.values_list("week", flat=True))
         later.update(dirty=F("dirty") + 1, marked_at=now)
         marked.extend((service_id, w) for w in later_weeks)
+    delay = settings.SUITEHEALTH_RECOMPUTE_DELAY_SECONDS
     for service_id, w in marked:
+        # Delayed so a burst of uploads (a CI pipeline's jobs) collapses into one recompute:
+        # the first task to run covers every mark made before it, the others find nothing to do.
         transaction.on_commit(
-            lambda s=service_id, w=w: recompute_service_week.delay(s, w.isoformat())
+            lambda s=service_id, w=w: recompute_service_week.apply_async(
+                (s, w.isoformat()), countdown=delay
+            )
         )
     return marked
 
@@ -94,7 +100,7 @@ class _NewFinding:
     last_run: int | None
 
 
-def service_week_recompute(*, service_id: int, week: dt.date) -> bool:
+def service_week_recompute(*, service_id: int, week: dt.date, force: bool = False) -> bool:
     """Recompute one service-week's rollups and findings from the data.
 
     Idempotent: the same data gives the same rows (findings are keyed, rollups replaced).
@@ -110,6 +116,8 @@ def service_week_recompute(*, service_id: int, week: dt.date) -> bool:
             service=service, week=week, defaults={"project_id": service.project_id}
         )
         covered = row.dirty
+        if row.computed >= covered and not force:
+            return True  # an earlier task already covered every mark
         params, budgets = project_params(service.project_id)
         _compute(service, row, params, budgets)
         row.computed = covered
@@ -376,7 +384,7 @@ def project_recompute(*, project_id: int) -> int:
             ServiceWeek.objects.get_or_create(
                 service_id=service_id, week=week, defaults={"project_id": project_id}
             )
-            service_week_recompute(service_id=service_id, week=week)
+            service_week_recompute(service_id=service_id, week=week, force=True)
             done += 1
     return done
 
