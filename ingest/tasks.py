@@ -13,7 +13,6 @@ log = logging.getLogger(__name__)
 @shared_task(
     name="ingest.parse_run",
     ignore_result=True,
-    queue="ingest",
     # Only database trouble is transient; bad data marks the run failed inside the service.
     autoretry_for=(OperationalError, InterfaceError),
     retry_backoff=5,
@@ -27,7 +26,7 @@ def parse_run(run_id: int) -> None:
     run_parse(run_id=run_id)
 
 
-@shared_task(name="ingest.sweep_stuck_runs", ignore_result=True, queue="ingest")
+@shared_task(name="ingest.sweep_stuck_runs", ignore_result=True)
 def sweep_stuck_runs() -> None:
     """Re-enqueue runs stuck in received/parsing (safe to run twice: parse_run is idempotent)."""
     from ingest.services import runs_sweep_stuck
@@ -35,7 +34,7 @@ def sweep_stuck_runs() -> None:
     runs_sweep_stuck()
 
 
-@shared_task(name="ingest.ensure_partitions", ignore_result=True, queue="ingest")
+@shared_task(name="ingest.ensure_partitions", ignore_result=True)
 def ensure_partitions() -> None:
     """Create this week's and the next four weeks' result partitions (idempotent DDL)."""
     from django.utils import timezone

@@ -416,19 +416,19 @@ def test_url_and_token_come_from_the_environment(live_server, project_key, repor
     assert Run.objects.get().commit == SHA
 
 
+def test_a_jenkins_build_url_without_a_dotted_host_is_kept(live_server, project_key, report):  # type: ignore[no-untyped-def]
+    env = base_env(SUITEHEALTH_URL=live_server.url, SUITEHEALTH_TOKEN=project_key, **JENKINS)
+    result = upload(str(report), cwd=report.parent, env=env)
+    assert result.returncode == 0, result.stderr
+    run = Run.objects.get()
+    assert (run.build_id, run.job, run.build_url) == ("7", "mediaserver/main", JENKINS["BUILD_URL"])
+
+
 def test_a_detected_build_url_the_server_refuses_is_dropped_not_the_upload(
     live_server, project_key, report
 ):  # type: ignore[no-untyped-def]
-    # A Jenkins reached by a bare host name: Django's URL validation wants a dotted host.
-    jenkins = {
-        "JENKINS_URL": "http://jenkins:8080/",
-        "GIT_COMMIT": SHA,
-        "BRANCH_NAME": "main",
-        "BUILD_NUMBER": "7",
-        "JOB_NAME": "mediaserver/main",
-        "BUILD_URL": "http://jenkins:8080/job/mediaserver/job/main/7/",
-    }
-    env = base_env(SUITEHEALTH_URL=live_server.url, SUITEHEALTH_TOKEN=project_key, **jenkins)
+    broken = {**JENKINS, "BUILD_URL": "jenkins/job/mediaserver/7"}  # no scheme: refused
+    env = base_env(SUITEHEALTH_URL=live_server.url, SUITEHEALTH_TOKEN=project_key, **broken)
     result = upload(str(report), cwd=report.parent, env=env)
     assert result.returncode == 0, result.stderr
     assert "build_url" in result.stderr
@@ -436,11 +436,21 @@ def test_a_detected_build_url_the_server_refuses_is_dropped_not_the_upload(
     assert (run.build_id, run.job, run.build_url) == ("7", "mediaserver/main", "")
 
     # The same value given as a flag is the user's word: refused, not silently dropped.
-    flagged = upload("--build-url", jenkins["BUILD_URL"], "--build-id", "8", str(report),
+    flagged = upload("--build-url", broken["BUILD_URL"], "--build-id", "8", str(report),
                      cwd=report.parent, env=env)  # fmt: skip
     assert flagged.returncode == 4
     assert "build_url" in flagged.stderr
     assert Run.objects.count() == 1
+
+
+JENKINS = {
+    "JENKINS_URL": "http://jenkins:8080/",
+    "GIT_COMMIT": "1" * 40,
+    "BRANCH_NAME": "main",
+    "BUILD_NUMBER": "7",
+    "JOB_NAME": "mediaserver/main",
+    "BUILD_URL": "http://jenkins:8080/job/mediaserver/job/main/7/",
+}
 
 
 # --- 5. CI detection ----------------------------------------------------------------------------
