@@ -1,0 +1,638 @@
+"""JUnit XML, in all the dialects that share the `<testsuites>` / `<testsuite>` shape.
+
+Reading rules (FORMATS.md §1 and §2 describe the dialects):
+
+* Root: `<testsuites>` or `<testsuite>`; a `<testsuite>` root is a `<testsuites>` with one child.
+  Suites nest to any depth. The suite path is the names of the enclosing `<testsuite>` elements,
+  outermost first, joined " / ", empty names skipped. The `<testsuites>` root's name is a run
+  label ("jest tests", "nextest-run"), not a suite, and is not part of the path.
+* Outcome of a testcase, from its children: `<error>` > `<failure>` > `<skipped>` > passed.
+  With no such child, a gtest/tst `status` or `result` attribute decides: disabled / skipped /
+  notrun / ignored -> skipped, failed -> failed, errored / error -> error; anything else passed.
+* Attempts: each Surefire/Marathon `<flakyFailure>` / `<flakyError>` is a failed / error attempt
+  yielded before the testcase's own (final) record; each `<rerunFailure>` / `<rerunError>` is an
+  attempt yielded after it. Repeated testcases are yielded in document order; the caller numbers
+  attempts. A flaky or rerun attempt carries its own message and its own stackTrace, system-out
+  and system-err; its duration is its `time` attribute when present, else unknown.
+* Duration: the `time` attribute, else a `<time>` child element (AntUnit), else Bazel's
+  `duration` attribute, all in seconds through values.seconds_to_ms.
+* file / line: testcase attributes, else the `<error>` / `<failure>` element's (Catch2), else the
+  nearest enclosing suite's `file`. PHPUnit's `class="A\\B"` is ignored in favour of `classname`.
+* started_at: the testcase `timestamp`, else the nearest enclosing suite (or root) carrying one;
+  None when that value is unreadable.
+* message: the outcome element's `message` attribute, else the first non-blank line of its body,
+  else its `type` attribute. output: the outcome elements' bodies, then the testcase's
+  system-out and system-err. Suite-level system-out/err belongs to no test and is dropped.
+* Properties of the root, every enclosing suite and the testcase are merged, the innermost
+  winning, duplicates within one block last-wins; each value is clipped to 1 KB and the total per
+  record to PROPERTIES_LIMIT characters, testcase properties kept first. A `worker` property
+  (also `worker_id`, `xdist_worker`) on the testcase, else on the nearest suite, is the timeline.
+* An `<error>` or `<failure>` directly under a suite (a class that failed to load) becomes an
+  ERROR record named "[suite error]" whose classname is the suite's name.
+
+Streaming: lxml iterparse with only `end` events for the few tags that matter; each finished
+testcase is cleared and its already-processed previous siblings deleted, so memory is bounded by
+the largest single testcase. Entities are never resolved, no DTD is loaded, nothing is fetched.
+
+Errors: a DOCTYPE anywhere in the prolog -> `forbidden_dtd` (checked on the raw bytes before lxml
+starts, and again on the parsed document); a root other than testsuites/testsuite ->
+`unsupported_format`; anything lxml rejects -> `malformed_xml` with libxml2's line and column.
+Columns are 1-based and count characters, not bytes (libxml2's own convention).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from operator import itemgetter
+from typing import BinaryIO
+
+from lxml import etree
+
+from ingest.parsers.records import (
+    MESSAGE_LIMIT,
+    NAME_LIMIT,
+    OUTPUT_LIMIT,
+    Outcome,
+    ParseError,
+    TestRecord,
+    clip,
+)
+from ingest.parsers.sniffing import xml_root_name
+from ingest.parsers.values import parse_int, parse_timestamp, seconds_to_ms
+
+ROOTS = frozenset({"testsuites", "testsuite"})
+SUITE_ERROR_NAME = "[suite error]"
+PROPERTIES_LIMIT = 8 * 1024  # characters of property names and values kept per record
+PROPERTY_VALUE_LIMIT = 1024  # one JVM class path must not crowd out every other property
+WORKER_PROPERTIES = ("worker", "worker_id", "xdist_worker")  # first found wins
+
+# Only these elements produce events; everything else is reached through its testcase.
+_TAGS = tuple(f"{{*}}{name}" for name in ("testcase", "testsuite", "testsuites", "properties",
+                                          "error", "failure"))
+_BOM = b"\xef\xbb\xbf"
+_PROLOG_LIMIT = 1024 * 1024  # give up looking for the root after this much prolog
+_CHUNK = 64 * 1024
+
+_PASSED, _FAILED, _ERROR, _SKIPPED = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
+_ATTRIBUTE_OUTCOMES = {
+    "disabled": _SKIPPED,
+    "skipped": _SKIPPED,
+    "notrun": _SKIPPED,
+    "ignored": _SKIPPED,
+    "failed": _FAILED,
+    "failure": _FAILED,
+    "errored": _ERROR,
+    "error": _ERROR,
+}
+_ATTEMPT_OUTCOMES = {
+    "flakyFailure": _FAILED,
+    "flakyError": _ERROR,
+    "rerunFailure": _FAILED,
+    "rerunError": _ERROR,
+}
+_NOTHING = object()  # never an element
+
+
+def sniff(head: bytes) -> bool:
+    return xml_root_name(head) in ROOTS
+
+
+def parse(stream: BinaryIO) -> Iterator[TestRecord]:
+    return _Walker().walk(stream)
+
+
+def _iterparse(stream: BinaryIO) -> etree.iterparse:
+    return etree.iterparse(
+        _PrologChecked(stream),
+        events=("end",),
+        tag=_TAGS,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        huge_tree=False,
+        remove_comments=True,
+        # Whitespace between elements is never read; not building those nodes saves time.
+        remove_blank_text=True,
+    )
+
+
+# --- input: the prolog is read first so a DOCTYPE is refused before lxml parses anything ------
+
+
+class _PrologChecked:
+    """The stream, with its prolog read ahead and checked for a DOCTYPE, then replayed to lxml."""
+
+    def __init__(self, stream: BinaryIO) -> None:
+        self._stream = stream
+        self._head = _read_prolog(stream)
+
+    def read(self, size: int = -1) -> bytes:
+        if self._head:
+            if size is None or size < 0:
+                data, self._head = self._head + self._stream.read(), b""
+            else:
+                data, self._head = self._head[:size], self._head[size:]
+            return data
+        return self._stream.read(size)
+
+
+def _read_prolog(stream: BinaryIO) -> bytes:
+    head = b""
+    while True:
+        chunk = stream.read(_CHUNK)
+        head += chunk
+        if _prolog_done(_as_text(head), eof=not chunk) or len(head) > _PROLOG_LIMIT:
+            return head
+
+
+def _as_text(head: bytes) -> str:
+    """The head as text for the prolog scan; UTF-16/32 heads are decoded so their DOCTYPE shows."""
+    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
+                       (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return head[len(bom):].decode(codec, "ignore")
+    if head[:4] in (b"<\x00?\x00", b"<\x00!\x00"):
+        return head.decode("utf-16-le", "ignore")
+    if head[:4] in (b"\x00<\x00?", b"\x00<\x00!"):
+        return head.decode("utf-16-be", "ignore")
+    return head[len(_BOM):].decode("latin-1") if head.startswith(_BOM) else head.decode("latin-1")
+
+
+def _prolog_done(text: str, *, eof: bool) -> bool:
+    """True once the root element's start is in `text`; ParseError if a DOCTYPE comes first."""
+    pos, end = 0, len(text)
+    while True:
+        while pos < end and text[pos] in " \t\r\n":
+            pos += 1
+        if pos >= end:
+            return eof
+        if text.startswith("<?", pos):
+            close = text.find("?>", pos + 2)
+        elif text.startswith("<!--", pos):
+            close = text.find("-->", pos + 4)
+        elif text.startswith("<!", pos):
+            if end - pos < 9 and not eof:
+                return False  # "<!DOC" or "<!-" cut by the chunk boundary: read more
+            if text[pos + 2 : pos + 9].upper() == "DOCTYPE":
+                raise _forbidden_dtd()
+            return True  # some other markup; lxml will judge it
+        else:
+            return True  # the root element (or text lxml will reject)
+        if close < 0:
+            return eof
+        pos = close + 2
+
+
+def _forbidden_dtd() -> ParseError:
+    return ParseError(
+        "forbidden_dtd", "XML with a DOCTYPE (DTD or entity declarations) is not accepted"
+    )
+
+
+def _malformed(exc: etree.XMLSyntaxError) -> ParseError:
+    line, column = exc.position if exc.position else (None, None)
+    text = str(exc.msg or exc)
+    if line:
+        # lxml appends ", line L, column C"; the position is reported separately.
+        text = text.removesuffix(f", line {line}, column {column}")
+    return ParseError(
+        "malformed_xml",
+        f"the XML is not well-formed: {text}",
+        line=line or None,
+        column=column if line else None,
+    )
+
+
+def _check_root(root: etree._Element | None) -> None:
+    if root is None:
+        raise ParseError("malformed_xml", "the XML document has no root element")
+    docinfo = root.getroottree().docinfo
+    if docinfo.doctype or docinfo.internalDTD is not None:
+        raise _forbidden_dtd()
+    name = _local(root.tag) if isinstance(root.tag, str) else ""
+    if name not in ROOTS:
+        raise ParseError(
+            "unsupported_format",
+            f"the XML root element is <{name}>, not <testsuites> or <testsuite>",
+        )
+
+
+# --- the walk -----------------------------------------------------------------------------------
+
+
+class _Suite:
+    """What a testcase inherits from its enclosing suites."""
+
+    __slots__ = ("path", "started_at", "file", "timeline", "properties", "levels")
+
+    def __init__(
+        self,
+        path: str,
+        started_at: datetime | None,
+        file: str,
+        timeline: str,
+        levels: list[dict[str, str]],
+    ) -> None:
+        self.path = path
+        self.started_at = started_at
+        self.file = file
+        self.timeline = timeline
+        self.levels = levels  # property blocks, innermost first
+        self.properties = _merge_properties(levels)
+
+
+class _Walker:
+    def __init__(self) -> None:
+        self._parent: etree._Element | None = None  # the element `_suite` was computed for
+        self._suite = _Suite("", None, "", "", [])
+        self._properties: dict[etree._Element, dict[str, str]] = {}
+        self._last_stamp: tuple[str, datetime | None] = ("", None)
+
+    def walk(self, stream: BinaryIO) -> Iterator[TestRecord]:
+        # The hot loop runs once per finished testcase: lookups are hoisted into locals, values
+        # that repeat (durations, line numbers) are converted once, and a testcase without
+        # children or a status attribute takes the short path.
+        ms_cache: dict[str, int | None] = {}
+        line_cache: dict[str, int | None] = {}
+        layouts: dict[tuple[str, ...], _Layout] = {}
+        last_keys: list[str] = []
+        layout = _Layout([])
+        pick, has_status = layout.pick, layout.has_status
+        current: etree._Element | None = None  # the parent `suite` belongs to
+        last: object = _NOTHING  # the previous testcase, while it is a sibling
+        suite = self._suite
+        suite_path, suite_file, timeline = suite.path, suite.file, suite.timeline
+        started_at, inherited = suite.started_at, suite.properties
+        record = TestRecord
+        passed = _PASSED
+        limit = NAME_LIMIT
+        checked = False
+        try:
+            events = _iterparse(stream)
+            for _event, el in events:
+                if not checked:
+                    _check_root(el.getroottree().getroot())
+                    checked = True
+                tag = el.tag
+                if tag != "testcase":
+                    if tag[0] != "{" or _local(tag) != "testcase":
+                        yield from self._other(_local(tag), el)
+                        current, suite = self._parent, self._suite  # _other may reset them
+                        last = _NOTHING
+                        continue
+                # Every processed element before this one is deleted here. When the only one
+                # left is the previous testcase, the parent is unchanged and one call suffices.
+                previous = el.getprevious()
+                if previous is last:
+                    del current[0]
+                else:
+                    parent = el.getparent()
+                    if parent is not current:
+                        self._enter(parent)
+                        current, suite = parent, self._suite
+                        suite_path, suite_file, timeline = suite.path, suite.file, suite.timeline
+                        started_at, inherited = suite.started_at, suite.properties
+                    if previous is not None:
+                        del parent[: parent.index(el)]
+                last = el
+                # keys()/values() read every attribute in two calls where get() costs one call
+                # per name. Testcases of one file share one or a few attribute layouts, each
+                # mapped once; comparing with the previous layout is cheaper than hashing it.
+                keys = el.keys()
+                if keys != last_keys:
+                    last_keys = keys
+                    layout = layouts.get(tuple(keys))
+                    if layout is None:
+                        layout = layouts[tuple(keys)] = _Layout(keys)
+                    pick, has_status = layout.pick, layout.has_status
+                if len(el) or (has_status and _attribute_outcome(el) is not None):
+                    yield from self._detailed(el, suite)
+                    el.clear()  # a childless testcase has nothing to free before its deletion
+                else:
+                    values = el.values()
+                    values.append("")  # where absent attributes point
+                    name, classname, seconds, line, file, stamp = pick(values)
+                    # An absent value is "", which converts to None and is cached like any other.
+                    duration = ms_cache.get(seconds, -1)
+                    if duration == -1:
+                        duration = ms_cache[seconds] = seconds_to_ms(seconds)
+                        if len(ms_cache) > 4096:
+                            ms_cache.clear()
+                    number = line_cache.get(line, -1)
+                    if number == -1:
+                        number = line_cache[line] = parse_int(line)
+                        if len(line_cache) > 4096:
+                            line_cache.clear()
+                    file = file or suite_file
+                    if len(name) > limit or len(classname) > limit or len(file) > limit:
+                        name, classname, file = name[:limit], classname[:limit], file[:limit]
+                    yield record(
+                        name,
+                        passed,
+                        classname,
+                        suite_path,
+                        file,
+                        number,
+                        duration,
+                        timeline,
+                        self._stamp(stamp) if stamp else started_at,
+                        "",
+                        "",
+                        inherited.copy() if inherited else {},
+                    )
+            if not checked:
+                # No element of interest at all: the root alone tells what the document is.
+                _check_root(events.root)
+        except etree.XMLSyntaxError as exc:
+            raise _malformed(exc) from None
+
+    def _other(self, tag: str, el: etree._Element) -> Iterator[TestRecord]:
+        """The end of a suite, a properties block or an error/failure element."""
+        if tag == "testsuite" or tag == "testsuites":
+            self._properties.pop(el, None)
+            if el is self._parent:
+                self._parent = None
+            _discard(el, el.getparent())
+            return
+        parent = el.getparent()
+        if parent is None or _local(parent.tag) not in ROOTS:
+            return  # inside a testcase: read with the testcase
+        if tag == "properties":
+            self._properties.setdefault(parent, {}).update(_read_properties(el))
+            self._parent = None  # what testcases inherit has changed
+        else:  # a suite-level <error> or <failure>
+            yield self._suite_error(el, parent)
+        el.clear()
+
+    def _enter(self, parent: etree._Element | None) -> None:
+        """Compute what testcases under `parent` inherit; once per run of sibling testcases."""
+        self._parent = parent
+        chain = [] if parent is None else [parent, *parent.iterancestors()]
+        suites = [a for a in chain if isinstance(a.tag, str) and _local(a.tag) in ROOTS]
+        names = [
+            a.get("name") or "" for a in reversed(suites) if _local(a.tag) == "testsuite"
+        ]
+        path = " / ".join(n for n in names if n)[:NAME_LIMIT]
+        started_at = None
+        for a in suites:
+            stamp = a.get("timestamp")
+            if stamp is not None:
+                started_at = parse_timestamp(stamp)
+                break
+        file = next((a.get("file") for a in suites if a.get("file")), "") or ""
+        levels = [self._properties[a] for a in suites if a in self._properties]
+        self._suite = _Suite(path, started_at, file[:NAME_LIMIT], _worker(levels), levels)
+
+    def _stamp(self, text: str) -> datetime | None:
+        # Runners stamp every testcase, often with the same second; parse each value once.
+        if text != self._last_stamp[0]:
+            self._last_stamp = (text, parse_timestamp(text))
+        return self._last_stamp[1]
+
+    def _detailed(self, el: etree._Element, suite: _Suite) -> Iterator[TestRecord]:
+        """A testcase with children or a status attribute: outcome, message, output, attempts."""
+        found: dict[str, etree._Element] = {}
+        bodies: list[etree._Element] = []  # outcome elements, in document order
+        attempts_before: list[etree._Element] = []
+        attempts_after: list[etree._Element] = []
+        out: list[str] = []
+        err: list[str] = []
+        own_properties: dict[str, str] = {}
+        time_child: str | None = None
+        for child in el:
+            tag = child.tag
+            if not isinstance(tag, str):
+                continue  # processing instruction
+            if tag[0] == "{":
+                tag = _local(tag)
+            if tag in ("error", "failure", "skipped"):
+                found.setdefault(tag, child)
+                bodies.append(child)
+            elif tag == "system-out":
+                out.append(_text(child))
+            elif tag == "system-err":
+                err.append(_text(child))
+            elif tag == "flakyFailure" or tag == "flakyError":
+                attempts_before.append(child)
+            elif tag == "rerunFailure" or tag == "rerunError":
+                attempts_after.append(child)
+            elif tag == "properties":
+                own_properties.update(_read_properties(child))
+            elif tag == "time":
+                time_child = _text(child)
+
+        chosen = found.get("error")
+        if chosen is not None:
+            outcome = _ERROR
+        elif (chosen := found.get("failure")) is not None:
+            outcome = _FAILED
+        elif (chosen := found.get("skipped")) is not None:
+            outcome = _SKIPPED
+        else:
+            outcome = _attribute_outcome(el)
+            if outcome is None:
+                outcome = _PASSED
+
+        get = el.get
+        seconds = get("time")
+        if seconds is None:
+            seconds = time_child if time_child is not None else get("duration")
+        file = get("file")
+        line = get("line")
+        for located in (found.get("error"), found.get("failure")):
+            if located is not None:
+                file = file or located.get("file")
+                line = line if line is not None else located.get("line")
+        stamp = get("timestamp")
+
+        properties = suite.properties
+        timeline = suite.timeline
+        if own_properties:
+            properties = _merge_properties([own_properties, *suite.levels])
+            timeline = _worker([own_properties]) or timeline
+        ordered = sorted(bodies, key=lambda b: b is not chosen)  # the chosen one first
+        base = TestRecord(
+            name=(get("name") or "")[:NAME_LIMIT],
+            outcome=outcome,
+            classname=(get("classname") or "")[:NAME_LIMIT],
+            suite=suite.path,
+            file=(file or suite.file)[:NAME_LIMIT],
+            line=None if line is None else parse_int(line),
+            duration_ms=None if seconds is None else seconds_to_ms(seconds),
+            timeline=timeline,
+            started_at=suite.started_at if stamp is None else self._stamp(stamp),
+            message=_message(chosen) if chosen is not None else "",
+            output=_join([*(_text(b) for b in ordered), *out, *err]),
+            properties=properties,
+        )
+        for attempt in attempts_before:
+            yield _attempt(base, attempt)
+        base.properties = dict(properties)
+        yield base
+        for attempt in attempts_after:
+            yield _attempt(base, attempt)
+
+    def _suite_error(self, el: etree._Element, parent: etree._Element) -> TestRecord:
+        if parent is not self._parent:
+            self._enter(parent)
+        suite = self._suite
+        return TestRecord(
+            name=SUITE_ERROR_NAME,
+            outcome=_ERROR,
+            classname=(parent.get("name") or "")[:NAME_LIMIT],
+            suite=suite.path,
+            file=suite.file,
+            timeline=suite.timeline,
+            started_at=suite.started_at,
+            message=_message(el),
+            output=_join([_text(el)]),
+            properties=dict(suite.properties),
+        )
+
+
+def _attempt(base: TestRecord, el: etree._Element) -> TestRecord:
+    """One Surefire flaky/rerun attempt: the testcase's identity with this attempt's own data."""
+    tag = _local(el.tag)
+    trace: list[str] = []
+    out: list[str] = []
+    err: list[str] = []
+    for child in el:
+        if not isinstance(child.tag, str):
+            continue
+        kind = _local(child.tag)
+        if kind == "stackTrace":
+            trace.append(_text(child))
+        elif kind == "system-out":
+            out.append(_text(child))
+        elif kind == "system-err":
+            err.append(_text(child))
+    if not trace and el.text and el.text.strip():
+        trace.append(el.text)
+    message = el.get("message") or ""
+    if not message.strip():
+        message = _first_line(trace[0] if trace else "") or (el.get("type") or "")
+    seconds = el.get("time")
+    return TestRecord(
+        name=base.name,
+        outcome=_ATTEMPT_OUTCOMES.get(tag, _FAILED),
+        classname=base.classname,
+        suite=base.suite,
+        file=base.file,
+        line=base.line,
+        duration_ms=None if seconds is None else seconds_to_ms(seconds),
+        timeline=base.timeline,
+        started_at=base.started_at,
+        message=clip(message, MESSAGE_LIMIT),
+        output=_join([*trace, *out, *err]),
+        properties=dict(base.properties),
+    )
+
+
+# --- small readers ------------------------------------------------------------------------------
+
+
+class _Layout:
+    """Where a testcase's attributes sit in `el.values() + [""]`, for one order of names."""
+
+    __slots__ = ("pick", "has_status")
+
+    def __init__(self, keys: list[str]) -> None:
+        absent = len(keys)  # the "" appended after the values
+
+        def at(*names: str) -> int:
+            return next((keys.index(n) for n in names if n in keys), absent)
+
+        # name, classname, seconds (Bazel's `duration` only without `time`), line, file, stamp
+        self.pick = itemgetter(
+            at("name"), at("classname"), at("time", "duration"), at("line"), at("file"),
+            at("timestamp"),
+        )
+        self.has_status = "status" in keys or "result" in keys
+
+
+def _attribute_outcome(el: etree._Element) -> Outcome | None:
+    """The outcome a gtest/tst `status` or `result` attribute gives, if it gives one."""
+    for key in ("status", "result"):
+        value = el.get(key)
+        if value and value.lower() in _ATTRIBUTE_OUTCOMES:
+            return _ATTRIBUTE_OUTCOMES[value.lower()]
+    return None
+
+
+def _local(tag: str) -> str:
+    return tag.rpartition("}")[2]
+
+
+def _discard(el: etree._Element, parent: etree._Element | None) -> None:
+    """Free a finished element and every earlier sibling, which were all processed already."""
+    el.clear()
+    if parent is not None:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+def _text(el: etree._Element) -> str:
+    if len(el):
+        return "".join(el.itertext())
+    return el.text or ""
+
+
+def _first_line(text: str) -> str:
+    for line in text.splitlines():
+        if line.strip():
+            return line.strip()
+    return ""
+
+
+def _message(el: etree._Element) -> str:
+    message = el.get("message") or ""
+    if not message.strip():
+        message = _first_line(_text(el)) or (el.get("type") or "")
+    return clip(message, MESSAGE_LIMIT)
+
+
+def _join(parts: Iterable[str]) -> str:
+    kept = [p.lstrip("\r\n").rstrip() for p in parts if p and not p.isspace()]
+    return clip("\n".join(kept), OUTPUT_LIMIT)
+
+
+def _read_properties(el: etree._Element) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for prop in el:
+        if not isinstance(prop.tag, str) or _local(prop.tag) != "property":
+            continue  # stray text or comments around properties are ignored
+        name = prop.get("name")
+        if not name:
+            continue
+        value = prop.get("value")
+        if value is None:
+            value = "".join(prop.itertext()).strip()
+        found[name] = value
+    return found
+
+
+def _merge_properties(levels: list[dict[str, str]]) -> dict[str, str]:
+    """Innermost level first; a name already taken by an inner level is skipped."""
+    merged: dict[str, str] = {}
+    budget = PROPERTIES_LIMIT
+    for level in levels:
+        for name, value in level.items():
+            if name in merged:
+                continue
+            value = clip(value, PROPERTY_VALUE_LIMIT)
+            cost = len(name) + len(value)
+            if cost > budget:
+                continue
+            merged[name] = value
+            budget -= cost
+    return merged
+
+
+def _worker(levels: list[dict[str, str]]) -> str:
+    for level in levels:
+        for key in WORKER_PROPERTIES:
+            value = level.get(key)
+            if value and value.strip():
+                return value.strip()[:NAME_LIMIT]
+    return ""
