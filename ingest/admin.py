@@ -1,6 +1,7 @@
 from django.contrib import admin
 
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
+from ingest.services import tests_enqueue_remap
 
 
 class ServiceRuleInline(admin.TabularInline):
@@ -15,6 +16,12 @@ class ProjectAdmin(admin.ModelAdmin):
     search_fields = ["slug", "name"]
     filter_horizontal = ["members"]
     inlines = [ServiceRuleInline]
+
+    def save_related(self, request, form, formsets, change) -> None:  # type: ignore[no-untyped-def]
+        super().save_related(request, form, formsets, change)
+        # Edited rules apply to the tests already known too, as when the API replaces them.
+        if any(f.model is ServiceRule and f.has_changed() for f in formsets):
+            tests_enqueue_remap(project_id=form.instance.pk)
 
 
 @admin.register(Service)

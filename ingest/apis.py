@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_serializer,
+    inline_serializer,
+)
 from rest_framework import serializers, status
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
@@ -12,9 +17,9 @@ from rest_framework.views import APIView
 
 from ingest.auth import request_project
 from ingest.errors import IngestError
-from ingest.models import Project, Run
-from ingest.selectors import project_pending_count, run_files, run_get
-from ingest.services import UploadMeta, run_create
+from ingest.models import Project, Run, ServiceRule
+from ingest.selectors import project_pending_count, run_files, run_get, service_rule_list
+from ingest.services import UploadMeta, run_create, service_rules_replace
 
 
 class ErrorSerializer(serializers.Serializer):
@@ -137,6 +142,60 @@ class ProjectStatusApi(APIView):
     def get(self, request: Request, slug: str) -> Response:
         project = _project(request, slug=slug)
         return Response({"pending": project_pending_count(project=project)})
+
+
+class ServiceRuleSerializer(serializers.Serializer):
+    service = serializers.RegexField(
+        r"^[^/]+$",
+        max_length=100,
+        help_text="Service name (created when new); no '/', it appears in URLs.",
+        error_messages={"invalid": "A service name cannot contain '/'."},
+    )
+    pattern = serializers.CharField(
+        max_length=500,
+        help_text="Glob on the test's file path (its classname when the file is unknown); "
+        "`*` also matches '/'.",
+    )
+
+
+class ServiceRulesApi(APIView):
+    """A project's service rules: tests go to the first rule (in list order) whose glob matches
+    them. Replacing the rules re-maps the tests no upload pinned, in the background."""
+
+    # Named components: nested Input/Output classes would all be "Input" and "Output" in the schema.
+    @extend_schema_serializer(component_name="ServiceRulesReplace")
+    class InputSerializer(serializers.Serializer):
+        rules = ServiceRuleSerializer(many=True, allow_empty=True, max_length=1000)
+
+    @extend_schema_serializer(component_name="ServiceRules")
+    class OutputSerializer(serializers.Serializer):
+        rules = ServiceRuleSerializer(many=True)
+
+    @extend_schema(
+        operation_id="service_rules_list",
+        summary="A project's service rules, in the order they are tried",
+        responses={200: OutputSerializer, **_errors(401, 403)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = _project(request, slug=slug)
+        return Response(self._output(service_rule_list(project=project)))
+
+    @extend_schema(
+        operation_id="service_rules_replace",
+        summary="Replace a project's service rules (order = list order)",
+        request=InputSerializer,
+        responses={200: OutputSerializer, **_errors(400, 401, 403)},
+    )
+    def put(self, request: Request, slug: str) -> Response:
+        project = _project(request, slug=slug)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        rules = [(r["service"], r["pattern"]) for r in serializer.validated_data["rules"]]
+        return Response(self._output(service_rules_replace(project=project, rules=rules)))
+
+    def _output(self, rules: list[ServiceRule]) -> dict[str, object]:
+        data = [{"service": r.service.name, "pattern": r.pattern} for r in rules]
+        return self.OutputSerializer({"rules": data}).data
 
 
 def _project(request: Request, *, slug: str | None = None) -> Project:

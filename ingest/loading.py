@@ -31,7 +31,10 @@ RESULT_COLUMNS = (
     "run_id", "test_id", "run_week", "outcome", "attempt", "duration_ms",
     "timeline", "position", "started_at", "message", "output",
 )  # fmt: skip
-TEST_COLUMNS = ("id", "project_id", "service_id", "suite", "classname", "name", "file", "line")
+TEST_COLUMNS = (
+    "id", "project_id", "service_id", "service_pinned",
+    "suite", "classname", "name", "file", "line",
+)  # fmt: skip
 SPOOL_COLUMNS = ("id", "project_id", "service", "suite", "classname", "name", "file", "line")
 
 
@@ -53,6 +56,8 @@ class LoadSummary:
     tests: int
     new_tests: int
     service_ids: list[int]
+    # Known tests an upload naming its service moved there: test id -> previous service id.
+    moved: dict[int, int]
 
 
 def run_load(run: Run) -> LoadSummary:
@@ -79,8 +84,9 @@ def run_load(run: Run) -> LoadSummary:
     # results COPY is open (it would wait for the COPY forever).
     new_tests, service_ids = sink.finish(service_names)
     return LoadSummary(
-        results=position, tests=len(counter), new_tests=new_tests, service_ids=service_ids
-    )
+        results=position, tests=len(counter), new_tests=new_tests, service_ids=service_ids,
+        moved=sink.moved,
+    )  # fmt: skip
 
 
 def _load_file(
@@ -128,12 +134,15 @@ def services_resolve(project_id: int, names: set[str]) -> dict[str, int]:
 
 
 class _Sink(Protocol):
+    moved: dict[int, int]
+
     def add_test(self, tid: int, service: str, record: TestRecord) -> None: ...
     def add_result(
         self, tid: int, attempt: int, position: int, timeline: str, record: TestRecord
     ) -> None: ...
     def finish(self, service_names: set[str]) -> tuple[int, list[int]]:
-        """Write the tests; returns (new tests, service ids touched)."""
+        """Write the tests; returns (new tests, service ids touched). When the upload names its
+        service, known tests not yet pinned are moved there and pinned (`moved`)."""
         ...
 
     def abort(self, exc: BaseException) -> None: ...
@@ -147,7 +156,8 @@ def _clean(text: str) -> str:
 class _CopySink:
     """Streams results straight into COPY ... FROM STDIN (FORMAT BINARY) while parsing, and
     spools the run's test rows to a temporary file; at the end they are copied into a temporary
-    table and inserted with ON CONFLICT DO NOTHING (tests already known are left as they are)."""
+    table and inserted with ON CONFLICT DO NOTHING (tests already known are left as they are,
+    except that an upload naming its service first moves the known unpinned ones there)."""
 
     def __init__(self, run: Run) -> None:
         self.run = run
@@ -162,6 +172,9 @@ class _CopySink:
         )
         self.spool = tempfile.TemporaryFile(mode="w+", encoding="utf-8", newline="\n")
         self.project_id = run.project_id
+        # The upload's `service` field decides every test of the run, and pins it there.
+        self.pinned = bool(run.service)
+        self.moved: dict[int, int] = {}
 
     def add_test(self, tid: int, service: str, record: TestRecord) -> None:
         fields = (
@@ -209,14 +222,28 @@ class _CopySink:
             while chunk := self.spool.read(1 << 20):
                 copy.write(chunk)
         self.spool.close()
+        if self.pinned:
+            # Known tests that rules placed move to the upload's service (the `o` alias reads
+            # the row as it was, for the previous service). Pinned tests stay where they are.
+            cur.execute(
+                "UPDATE ingest_test t SET service_id = s.id, service_pinned = TRUE "
+                "FROM _new_tests n, ingest_service s, ingest_test o "
+                "WHERE t.id = n.id AND o.id = t.id AND NOT t.service_pinned "
+                "AND s.project_id = n.project_id AND s.name = n.service "
+                "RETURNING t.id, o.service_id, s.id"
+            )
+            self.moved = {tid: old for tid, old, new in cur.fetchall() if old != new}
         cur.execute(
             f"INSERT INTO ingest_test ({', '.join(TEST_COLUMNS)}, first_seen_at) "
-            "SELECT n.id, n.project_id, s.id, n.suite, n.classname, n.name, n.file, n.line, %s "
+            "SELECT n.id, n.project_id, s.id, %s, n.suite, n.classname, n.name, n.file, n.line, %s "
             "FROM _new_tests n JOIN ingest_service s ON s.project_id = n.project_id "
             "AND s.name = n.service ON CONFLICT (id) DO NOTHING",
-            [timezone.now()],
+            [self.pinned, timezone.now()],
         )
-        return cur.rowcount, sorted(services.values())
+        new_tests = cur.rowcount
+        # ON COMMIT DROP alone would leave it to a second load in the same transaction.
+        cur.execute("DROP TABLE _new_tests")
+        return new_tests, sorted(services.values())
 
 
 def _copy_text(value: str) -> str:
@@ -245,6 +272,8 @@ class _OrmSink:
         self.results: list[Result] = []
         self.new_tests = 0
         self.services: dict[str, int] = {}
+        self.pinned = bool(run.service)
+        self.moved: dict[int, int] = {}
 
     def add_test(self, tid: int, service: str, record: TestRecord) -> None:
         if service not in self.services:
@@ -252,6 +281,7 @@ class _OrmSink:
         self.tests.append(
             Test(
                 id=tid, project_id=self.run.project_id, service_id=self.services[service],
+                service_pinned=self.pinned,
                 suite=record.suite[:1000], classname=record.classname[:1000],
                 name=record.name[:1000], file=record.file[:1000], line=record.line,
             )
@@ -277,6 +307,13 @@ class _OrmSink:
     def _flush_tests(self) -> None:
         ids = [t.id for t in self.tests]
         known = set(Test.objects.filter(id__in=ids).values_list("id", flat=True))
+        if self.pinned and known:
+            # As in the COPY sink: known tests that rules placed move to the upload's service.
+            service_id = self.tests[0].service_id
+            unpinned = Test.objects.filter(id__in=known, service_pinned=False)
+            moving = unpinned.exclude(service_id=service_id).values_list("id", "service_id")
+            self.moved.update(moving)
+            unpinned.update(service_id=service_id, service_pinned=True)
         fresh = [t for t in self.tests if t.id not in known]
         Test.objects.bulk_create(fresh, ignore_conflicts=True)
         self.new_tests += len(fresh)

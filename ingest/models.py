@@ -189,6 +189,9 @@ class Test(models.Model):
     id = models.BigIntegerField(primary_key=True)
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tests")
     service = models.ForeignKey(Service, on_delete=models.PROTECT, related_name="tests")
+    # True when an upload's `service` field put the test in its service: rules never move it.
+    # db_default too, because the loader writes test rows with raw SQL.
+    service_pinned = models.BooleanField(default=False, db_default=False)
     suite = models.CharField(max_length=1000, blank=True)
     classname = models.CharField(max_length=1000, blank=True)
     name = models.CharField(max_length=1000)

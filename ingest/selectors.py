@@ -6,7 +6,7 @@ from django.conf import settings
 from django.http import Http404
 from django.utils.module_loading import import_string
 
-from ingest.models import Project, Run, RunFile
+from ingest.models import Project, Run, RunFile, ServiceRule
 
 
 def run_get(*, project: Project, run_id: int) -> Run:
@@ -29,3 +29,9 @@ def runs_pending_count(project: Project) -> int:
 def project_pending_count(*, project: Project) -> int:
     """Uploads (and, once reports registers its counter, recomputations) not yet done."""
     return sum(import_string(path)(project) for path in settings.SUITEHEALTH_PENDING_COUNTERS)
+
+
+def service_rule_list(*, project: Project) -> list[ServiceRule]:
+    """The project's service rules in the order they are tried."""
+    rules = ServiceRule.objects.filter(project=project).select_related("service")
+    return list(rules.order_by("order", "id"))

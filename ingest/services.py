@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingest.errors import IngestError
-from ingest.models import IngestToken, Project, Run, RunFile, Service, ServiceRule
+from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import ParseError
 from ingest.parsers.streams import is_gzip
 from ingest.reading import detect_format, iter_records
@@ -48,7 +48,11 @@ def service_get_or_create(*, project: Project, name: str) -> Service:
 
 
 def service_rules_replace(*, project: Project, rules: list[tuple[str, str]]) -> list[ServiceRule]:
-    """Replace the project's rules by (service, glob) pairs, first match wins in the given order."""
+    """Replace the project's rules by (service, glob) pairs, first match wins in the given order.
+
+    Creates the services the rules name. Once the transaction commits, the project's tests that
+    no upload pinned are re-mapped to the new rules in the background (tests_remap).
+    """
     with transaction.atomic():
         ServiceRule.objects.filter(project=project).delete()
         created = []
@@ -59,7 +63,133 @@ def service_rules_replace(*, project: Project, rules: list[tuple[str, str]]) -> 
                     project=project, service=service, pattern=pattern, order=order
                 )
             )
+        tests_enqueue_remap(project_id=project.pk)
     return created
+
+
+def tests_enqueue_remap(*, project_id: int) -> None:
+    """Queue the re-mapping of the project's tests once the current transaction commits (the
+    worker must see the new rules). For every path that changes rules: API, admin, command."""
+    from ingest.tasks import remap_services
+
+    transaction.on_commit(lambda: remap_services.delay(project_id))
+
+
+@dataclass(frozen=True)
+class RemapResult:
+    examined: int  # tests not pinned by an upload, to which the rules were applied
+    moved: int  # tests whose service changed
+    service_ids: list[int]  # services the moved tests left or joined
+    weeks: list[dt.date]  # Mondays of the run weeks in which the moved tests have results
+
+
+REMAP_BATCH = 5000
+
+
+def tests_remap(*, project_id: int, batch_size: int = REMAP_BATCH) -> RemapResult:
+    """Put every test of the project that no upload pinned in the service its rules give now
+    (ingest.servicemap: the first matching rule, else `default`), then, on commit, send
+    `tests_remapped` with the services and run weeks the moved tests touch, so the metrics of
+    those service-weeks are recomputed. Nothing moved, nothing sent.
+
+    Tests are read in id order, a batch at a time; the globs are applied in Python and each
+    batch's changes are written by one UPDATE ... FROM (VALUES ...), so memory and statement
+    count stay bounded on large projects.
+
+    Idempotent: a test already in its service is never written, so running again moves nothing
+    and sends nothing. All in one transaction, so a crash changes nothing and the task can run
+    again. The project row is locked first, so two remaps of one project run one after the
+    other and the later rules win; a test an upload pins meanwhile is skipped by the UPDATE's own
+    condition.
+    """
+    from ingest.servicemap import Rule, service_for
+
+    with transaction.atomic():
+        if not Project.objects.select_for_update().filter(pk=project_id).exists():
+            return RemapResult(examined=0, moved=0, service_ids=[], weeks=[])
+        stored = ServiceRule.objects.filter(project_id=project_id).select_related("service")
+        rules = [Rule(service=r.service.name, pattern=r.pattern) for r in stored]
+        service_ids = {r.service.name: r.service_id for r in stored}
+        moved: dict[int, int] = {}
+        joined: set[int] = set()
+        examined = 0
+        after = -1
+        while True:
+            batch = list(
+                Test.objects.filter(project_id=project_id, service_pinned=False, id__gt=after)
+                .order_by("id")
+                .values_list("id", "file", "classname", "service_id")[:batch_size]
+            )
+            if not batch:
+                break
+            after = batch[-1][0]
+            examined += len(batch)
+            changes: list[tuple[int, int, int]] = []
+            for test_id, file, classname, current in batch:
+                name = service_for(upload_service="", rules=rules, file=file, classname=classname)
+                if name not in service_ids:  # only `default` can be missing
+                    service_ids[name] = Service.objects.get_or_create(
+                        project_id=project_id, name=name
+                    )[0].pk
+                if service_ids[name] != current:
+                    changes.append((test_id, service_ids[name], current))
+            if changes:
+                written = _tests_move(changes)
+                for test_id, new, old in changes:
+                    if test_id in written:
+                        moved[test_id] = old
+                        joined.add(new)
+        touched = sorted(set(moved.values()) | joined)
+        weeks = _tests_moved_announce(project_id=project_id, moved=moved, service_ids=touched)
+    if moved:
+        log.info("project %s: %d tests moved between services %s", project_id, len(moved), touched)
+    return RemapResult(examined=examined, moved=len(moved), service_ids=touched, weeks=weeks)
+
+
+def _tests_move(changes: list[tuple[int, int, int]]) -> set[int]:
+    """Set each (test id, new service id, _) in one statement; returns the ids written. Pinned
+    tests and tests already there are left alone."""
+    rows = ", ".join(["(CAST(%s AS bigint), CAST(%s AS bigint))"] * len(changes))
+    params = [value for test_id, new, _ in changes for value in (test_id, new)]
+    # A CTE rather than `FROM (VALUES ...) AS v(id, service_id)`: SQLite (embedded mode) cannot
+    # name a subquery's columns, and PostgreSQL plans both the same.
+    sql = (
+        f"WITH v(id, service_id) AS (VALUES {rows}) "
+        "UPDATE ingest_test SET service_id = v.service_id FROM v "
+        "WHERE ingest_test.id = v.id AND NOT ingest_test.service_pinned "
+        "AND ingest_test.service_id <> v.service_id "
+        "RETURNING ingest_test.id"
+    )
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+        return {row[0] for row in cur.fetchall()}
+
+
+def _tests_moved_announce(
+    *, project_id: int, moved: dict[int, int], service_ids: list[int]
+) -> list[dt.date]:
+    """The run weeks in which the moved tests have results; `tests_remapped` is sent with them
+    once the current transaction commits (nothing is sent when nothing moved)."""
+    from ingest.signals import tests_remapped
+
+    if not moved:
+        return []
+    weeks: set[dt.date] = set()
+    ids = sorted(moved)
+    for start in range(0, len(ids), 1000):
+        # One index range per test on (test, run_week, run); the week list stays tiny.
+        weeks.update(
+            Result.objects.filter(test_id__in=ids[start : start + 1000])
+            .values_list("run_week", flat=True)
+            .distinct()
+        )
+    ordered = sorted(weeks)
+    transaction.on_commit(
+        lambda: tests_remapped.send(
+            sender=Test, project_id=project_id, service_ids=service_ids, weeks=ordered
+        )
+    )
+    return ordered
 
 
 def token_create(*, project: Project, name: str = "ci") -> tuple[IngestToken, str]:
@@ -280,6 +410,12 @@ def run_parse(*, run_id: int) -> None:
                 log.info("run %s: another worker holds it", run_id)
                 return
             summary = run_load(locked)
+            # Tests the upload's `service` field moved take their history with them.
+            _tests_moved_announce(
+                project_id=locked.project_id,
+                moved=summary.moved,
+                service_ids=sorted(set(summary.moved.values()) | set(summary.service_ids)),
+            )
             locked.counts = run_counts(locked)
             locked.status = Run.Status.PARSED
             locked.parsed_at = timezone.now()

@@ -44,3 +44,19 @@ def ensure_partitions() -> None:
     created = ensure_partitions_ahead(timezone.now().date())
     if created:
         log.info("created result partitions for weeks %s", created)
+
+
+@shared_task(
+    name="ingest.remap_services",
+    ignore_result=True,
+    autoretry_for=(OperationalError, InterfaceError),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=5,
+)
+def remap_services(project_id: int) -> None:
+    """Apply a project's current service rules to its tests (idempotent: see
+    ingest.services.tests_remap; a retry after a crash redoes the whole remap)."""
+    from ingest.services import tests_remap
+
+    tests_remap(project_id=project_id)
