@@ -421,14 +421,14 @@ def run_parse(*, run_id: int) -> None:
             locked.parsed_at = timezone.now()
             locked.error = None
             locked.save(update_fields=["counts", "status", "parsed_at", "error", "week"])
-            transaction.on_commit(
-                lambda: run_parsed.send(
-                    sender=Run,
-                    run_id=run_id,
-                    project_id=locked.project_id,
-                    week=locked.week,
-                    service_ids=summary.service_ids,
-                )
+            # Inside the transaction: what receivers record (service-weeks now stale) commits
+            # with the results, so no reader ever sees the run parsed but its metrics current.
+            run_parsed.send(
+                sender=Run,
+                run_id=run_id,
+                project_id=locked.project_id,
+                week=locked.week,
+                service_ids=summary.service_ids,
             )
     except LoadError as exc:
         Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=exc.as_dict())

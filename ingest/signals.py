@@ -1,8 +1,9 @@
-"""Extension points of the ingest flow, sent only after the work they announce is committed.
+"""Extension points of the ingest flow.
 
-`run_parsed` fires once a run's results are loaded; reports connects to it to enqueue the
-recomputation of the touched service-weeks (ingest must not import reports). If a receiver is
-lost, reports' sweeper finds the stale service-weeks anyway.
+`run_parsed` fires once a run's results are loaded, inside the transaction that loads them:
+receivers write rows that must commit together with the results (reports marks the touched
+service-weeks stale, so "pending" never reads zero between the two) and queue any further work
+with transaction.on_commit. ingest must not import reports; this is how the two meet.
 
 `tests_remapped` fires when tests changed service (new service rules, or an upload naming its
 service claimed tests the rules had placed): their whole history moved with them, so every

@@ -137,12 +137,21 @@ def test_it_validates_ownership_of_runs_and_status(ci_client, other_key, client)
     assert ci_client.get(f"/api/v1/runs/{run_id}").status_code == 200
 
 
-def test_it_counts_pending_uploads(ci_client):  # type: ignore[no-untyped-def]
-    assert ci_client.get("/api/v1/projects/mediaserver/status").json() == {"pending": 0}
+def test_it_counts_pending_uploads_and_recomputations(ci_client):  # type: ignore[no-untyped-def]
+    from reports.models import ServiceWeek
+    from reports.services import service_week_recompute
+
+    def pending() -> int:
+        return ci_client.get("/api/v1/projects/mediaserver/status").json()["pending"]
+
+    assert pending() == 0
     run_id = upload(ci_client, [("a.xml", junit_xml(1))]).json()["run"]
-    assert ci_client.get("/api/v1/projects/mediaserver/status").json() == {"pending": 1}
+    assert pending() == 1  # the upload
     run_parse(run_id=run_id)
-    assert ci_client.get("/api/v1/projects/mediaserver/status").json() == {"pending": 0}
+    assert pending() == 1  # parsed, and in the same transaction its service-week marked stale
+    stale = ServiceWeek.objects.get()
+    service_week_recompute(service_id=stale.service_id, week=stale.week)
+    assert pending() == 0
 
 
 def test_it_names_the_file_line_and_column_of_a_parse_error(ci_client):  # type: ignore[no-untyped-def]
