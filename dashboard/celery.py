@@ -34,6 +34,12 @@ app.conf.beat_schedule = {
         "schedule": dt.timedelta(seconds=SWEEP_SECONDS),
         "options": {"expires": SWEEP_SECONDS * 1.5},
     },
+    # Re-enqueue alert batches whose message was lost; fail deliveries whose sender died mid-send.
+    "reports-alert-sweep": {
+        "task": "reports.alert_sweep",
+        "schedule": dt.timedelta(seconds=SWEEP_SECONDS),
+        "options": {"expires": SWEEP_SECONDS * 1.5},
+    },
     # Create the next weekly partitions of the results table ahead of time (PostgreSQL only).
     "ingest-ensure-partitions": {
         "task": "ingest.ensure_partitions",

@@ -13,6 +13,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from dashboard.email_url import CONSOLE, SMTP, EmailConfig, parse_email_url
 from dashboard.env import env_bool, env_int, env_list, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -138,6 +139,46 @@ SUITEHEALTH_PENDING_COUNTERS = [
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
+
+# --- Email and alerts ---------------------------------------------------------------------------
+# EMAIL_URL (smtp://user:pass@host:25, smtp+tls://..., smtp+ssl://..., console:) sets everything
+# at once; see dashboard/email_url.py. Without it Django's EMAIL_HOST, EMAIL_PORT... are read one
+# by one. Embedded mode with neither prints emails to the console instead of failing to send.
+EMAIL_URL = env_secret("EMAIL_URL", "")  # a secret: it may carry the SMTP password
+_EMAIL_HOST = env_str("EMAIL_HOST", "")
+if EMAIL_URL:
+    _email = parse_email_url(EMAIL_URL)
+else:
+    _use_ssl = env_bool("EMAIL_USE_SSL", False)
+    _use_tls = env_bool("EMAIL_USE_TLS", False)
+    _email = EmailConfig(
+        backend=CONSOLE if EMBEDDED_TASKS and not _EMAIL_HOST else SMTP,
+        host=_EMAIL_HOST or "localhost",
+        # 0 means "the usual port for the chosen security".
+        port=env_int("EMAIL_PORT", 0, minimum=1) or (465 if _use_ssl else 587 if _use_tls else 25),
+        user=env_str("EMAIL_HOST_USER", ""),
+        password=env_secret("EMAIL_HOST_PASSWORD", ""),
+        use_tls=_use_tls,
+        use_ssl=_use_ssl,
+    )
+if _email.use_tls and _email.use_ssl:
+    raise ImproperlyConfigured("EMAIL_USE_TLS and EMAIL_USE_SSL are exclusive: pick one")
+EMAIL_BACKEND = _email.backend
+EMAIL_HOST = _email.host
+EMAIL_PORT = _email.port
+EMAIL_HOST_USER = _email.user
+EMAIL_HOST_PASSWORD = _email.password
+EMAIL_USE_TLS = _email.use_tls
+EMAIL_USE_SSL = _email.use_ssl
+# A stalled SMTP server must not hold an email worker forever (Django's default is no timeout).
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 30, minimum=1)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "") or "Suitehealth <suitehealth@localhost>"
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# A finding that closes and reopens within this window (on the CI timeline) is not told again.
+SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = env_int(
+    "SUITEHEALTH_ALERT_HYSTERESIS_SECONDS", 24 * 3600, minimum=0
+)
+SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

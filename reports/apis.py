@@ -23,6 +23,7 @@ from reports.selectors import (
     service_list,
     service_week_get,
 )
+from reports.subscriptions import subscription_create, subscription_delete, subscription_list
 
 
 def _week(label: str):  # type: ignore[no-untyped-def]
@@ -148,3 +149,75 @@ class QuarantineApi(APIView):
                 ]
             }
         )
+
+
+# --- Alert subscriptions ------------------------------------------------------------------------
+
+
+class SubscriptionSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    channel = serializers.CharField(help_text="email or webhook")
+    target = serializers.CharField(help_text="Email address or webhook URL.")
+    service = serializers.CharField(source="service.name", allow_null=True, default=None)
+    kinds = serializers.ListField(child=serializers.CharField(), help_text="Empty: the defaults.")
+    effective_kinds = serializers.ListField(child=serializers.CharField())
+    active = serializers.BooleanField()
+    created_at = serializers.DateTimeField()
+
+
+class SubscriptionListApi(APIView):
+    """A project's alert subscriptions (docs/alerts.md)."""
+
+    class InputSerializer(serializers.Serializer):
+        target = serializers.CharField(max_length=1000, help_text="Email address or http(s) URL.")
+        service = serializers.CharField(
+            max_length=100, required=False, allow_blank=True, allow_null=True, default=None,
+            help_text="One service's findings only; omit for every service.",
+        )  # fmt: skip
+        kinds = serializers.ListField(
+            child=serializers.CharField(), required=False, default=list,
+            help_text="Finding kinds to alert on; empty: regression, duration_regression, fixed.",
+        )  # fmt: skip
+
+    class CreatedSerializer(SubscriptionSerializer):
+        secret = serializers.CharField(
+            help_text="Webhooks: the HMAC key of the signature header; shown at creation only."
+        )
+
+    @extend_schema(
+        operation_id="subscription_list",
+        responses={200: SubscriptionSerializer(many=True), **_errors(401, 403)},
+    )
+    def get(self, request: Request, slug: str) -> Response:
+        project = _project(request, slug=slug)
+        return Response(SubscriptionSerializer(subscription_list(project=project), many=True).data)
+
+    @extend_schema(
+        operation_id="subscription_create",
+        summary="Subscribe an email address or webhook URL (the same target again updates it)",
+        request=InputSerializer,
+        responses={201: CreatedSerializer, 200: CreatedSerializer, **_errors(400, 401, 403)},
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        project = _project(request, slug=slug)
+        serializer = self.InputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        sub, created = subscription_create(
+            project=project, target=data["target"], service=data["service"] or None,
+            kinds=data["kinds"],
+        )  # fmt: skip
+        body = SubscriptionSerializer(sub).data
+        if created and sub.secret:
+            body["secret"] = sub.secret
+        return Response(body, status=201 if created else 200)
+
+
+class SubscriptionDetailApi(APIView):
+    @extend_schema(
+        operation_id="subscription_delete", responses={204: None, **_errors(401, 403, 404)}
+    )
+    def delete(self, request: Request, slug: str, subscription_id: int) -> Response:
+        project = _project(request, slug=slug)
+        subscription_delete(project=project, subscription_id=subscription_id)
+        return Response(status=204)

@@ -174,3 +174,129 @@ class Finding(models.Model):
     @staticmethod
     def make_key(kind: str, test: int, related: int | None, week) -> str:  # type: ignore[no-untyped-def]
         return f"{kind}:{test}:{related or 0}:{week.isoformat()}"
+
+
+# --- Alerts -------------------------------------------------------------------------------------
+
+
+class Subscription(models.Model):
+    """Who hears about which findings of a project: an email address or a webhook URL.
+
+    `service` None means every service. `kinds` empty means DEFAULT_KINDS. Unsubscribing (the
+    signed link in every email) sets `active` to False rather than deleting, so re-subscribing
+    never re-sends what was already sent.
+    """
+
+    class Channel(models.TextChoices):
+        EMAIL = "email"
+        WEBHOOK = "webhook"
+
+    # Finding kinds a subscription may name; `fixed` is the recovery notice.
+    KINDS = (
+        "regression",
+        "duration_regression",
+        "flaky",
+        "order_dependent",
+        "cascade",
+        "budget_violation",
+        "fixed",
+    )
+    DEFAULT_KINDS = ("regression", "duration_regression", "fixed")
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="subscriptions")
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, null=True, blank=True, related_name="subscriptions"
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    target = models.CharField(max_length=1000, help_text="Email address or webhook URL.")
+    kinds = models.JSONField(default=list, blank=True)
+    # HMAC key of webhook signatures (empty for email).
+    secret = models.CharField(max_length=100, blank=True)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["project", "id"]
+        constraints = [
+            # NULL service would make a plain (project, service, target) constraint useless.
+            models.UniqueConstraint(
+                fields=["project", "target"],
+                condition=models.Q(service__isnull=True),
+                name="subscription_unique_all_services",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "service", "target"],
+                condition=models.Q(service__isnull=False),
+                name="subscription_unique_service",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug}: {self.target}"
+
+    @property
+    def effective_kinds(self) -> tuple[str, ...]:
+        return tuple(self.kinds) if self.kinds else self.DEFAULT_KINDS
+
+
+class AlertDelivery(models.Model):
+    """One finding transition to tell one subscription about: the exactly-once ledger.
+
+    Unique per (subscription, finding key, transition): a recompute run twice, or two recomputes
+    racing, create the row once. The subject (kind, test, related test) is copied here so that
+    the ledger survives a recompute that replaces the finding row. Deliveries created by one
+    recompute for one recipient share a `batch` and go out as one message (a digest).
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        SENDING = "sending"  # claimed by a sender; never sent again (see reports/alerts.py)
+        SENT = "sent"
+        FAILED = "failed"
+        CANCELLED = "cancelled"  # unsubscribed, or the finding withdrawn, before sending
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    finding = models.ForeignKey(
+        Finding, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
+    )
+    finding_key = models.CharField(max_length=120)
+    transition = models.CharField(max_length=60, help_text="opened:RUN, reopened:RUN, fixed:RUN")
+    kind = models.CharField(max_length=30)
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    test = models.ForeignKey(Test, on_delete=models.CASCADE, related_name="+")
+    related_test = models.ForeignKey(
+        Test, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    # When it happened on the CI timeline (start of the run that opened it): the hysteresis
+    # window is measured here, so a backfill behaves like live uploads.
+    event_at = models.DateTimeField()
+    batch = models.UUIDField(db_index=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["subscription", "finding_key", "transition"], name="alertdelivery_unique"
+            ),
+        ]
+        indexes = [
+            # Hysteresis: earlier deliveries of the same subject to the same subscription.
+            models.Index(fields=["subscription", "kind", "test"], name="alertdelivery_subject"),
+            # The sweeper looks for unfinished deliveries only.
+            models.Index(
+                fields=["status", "created_at"],
+                name="alertdelivery_unfinished",
+                condition=models.Q(status__in=["pending", "sending"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.transition} {self.finding_key} -> {self.subscription_id} ({self.status})"

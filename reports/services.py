@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from ingest.models import Service, Test
 from ingest.weeks import week_start
+from reports import alerts
 from reports.history import service_history
 from reports.metrics import budgets as budget_metrics
 from reports.metrics.changepoints import SLOWDOWN, service_duration_changes
@@ -322,6 +323,7 @@ def _write_findings(
     )
     stale_weekly.delete()
     stale_episodes.delete()
+    alert_before = alerts.findings_state(existing.values())  # alerts hook (1/2): before
     to_create = []
     for key, f in sorted(wanted.items()):
         row = existing.get(key)
@@ -350,6 +352,7 @@ def _write_findings(
                 row.updated_at = now
             row.save()
     Finding.objects.bulk_create(to_create, batch_size=500)
+    alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
 
 
 def service_weeks_sweep_stale(*, older_than_seconds: int = 300, limit: int = 200) -> int:

@@ -8,6 +8,8 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
+from reports.alerts import TransientDeliveryError
+
 log = logging.getLogger(__name__)
 
 
@@ -34,3 +36,38 @@ def sweep_stale_service_weeks() -> None:
     from reports.services import service_weeks_sweep_stale
 
     service_weeks_sweep_stale(older_than_seconds=settings.SUITEHEALTH_STUCK_AFTER_SECONDS)
+
+
+# --- Alerts (queue `email` by the reports.alert* route) -----------------------------------------
+
+
+@shared_task(
+    bind=True,
+    name="reports.alert_send",
+    ignore_result=True,
+    # TransientDeliveryError: the claim was released, the next attempt picks the batch up again.
+    autoretry_for=(TransientDeliveryError, OperationalError, InterfaceError),
+    retry_backoff=30,
+    retry_backoff_max=1800,
+    retry_jitter=True,
+    max_retries=5,
+)
+def alert_send(self, batch: str) -> None:  # type: ignore[no-untyped-def]
+    """Send one batch of alert deliveries as one message (reports.alerts.alert_batch_send).
+    At most once per delivery: each row is claimed (pending -> sending) before sending, so a
+    second run sends nothing. Transient SMTP/HTTP errors retry with backoff, 5 times at most;
+    the last one is recorded on the deliveries as a failure."""
+    from reports.alerts import alert_batch_send
+
+    alert_batch_send(batch=batch, final_attempt=self.request.retries >= self.max_retries)
+
+
+@shared_task(name="reports.alert_sweep", ignore_result=True)
+def alert_sweep() -> None:
+    """Re-enqueue alert batches whose message was lost; fail deliveries whose sender died
+    mid-send (safe to run twice: sending claims rows, the failing update is conditional)."""
+    from django.conf import settings
+
+    from reports.alerts import alert_deliveries_sweep
+
+    alert_deliveries_sweep(older_than_seconds=settings.SUITEHEALTH_STUCK_AFTER_SECONDS)

@@ -1,6 +1,13 @@
 from django.urls import path
 
-from reports.apis import FindingListApi, QuarantineApi, ServiceListApi, ServiceWeekApi
+from reports.apis import (
+    FindingListApi,
+    QuarantineApi,
+    ServiceListApi,
+    ServiceWeekApi,
+    SubscriptionDetailApi,
+    SubscriptionListApi,
+)
 
 urlpatterns = [
     path("projects/<slug:slug>/services", ServiceListApi.as_view(), name="service-list"),
@@ -11,4 +18,14 @@ urlpatterns = [
     ),
     path("projects/<slug:slug>/findings", FindingListApi.as_view(), name="finding-list"),
     path("projects/<slug:slug>/quarantine", QuarantineApi.as_view(), name="quarantine"),
+    path(
+        "projects/<slug:slug>/subscriptions",
+        SubscriptionListApi.as_view(),
+        name="subscription-list",
+    ),
+    path(
+        "projects/<slug:slug>/subscriptions/<int:subscription_id>",
+        SubscriptionDetailApi.as_view(),
+        name="subscription-detail",
+    ),
 ]

@@ -1,0 +1,163 @@
+"""Alert subscriptions: creating, listing, deleting, and the signed one-click unsubscribe.
+
+An unsubscribe token is `django.core.signing` over the subscription id with its own salt: it
+needs no login, and without SECRET_KEY it cannot be made for another subscription or altered.
+It does not expire, because an email may be read months later.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.core import signing
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.http import Http404
+
+from ingest.errors import IngestError
+from ingest.models import Project, Service
+from reports.models import Subscription
+
+UNSUBSCRIBE_SALT = "suitehealth.alerts.unsubscribe"
+
+
+class SubscriptionError(IngestError):
+    """A subscription request that cannot be honoured (the API answers 400 with its code)."""
+
+
+# --- Selectors ------------------------------------------------------------------------------------
+
+
+def subscription_list(*, project: Project) -> QuerySet[Subscription]:
+    """The project's subscriptions, active or not, oldest first (for the API and settings page)."""
+    return Subscription.objects.filter(project=project).select_related("service").order_by("id")
+
+
+def subscription_get(*, project: Project, subscription_id: int) -> Subscription:
+    sub = (
+        Subscription.objects.filter(project=project, pk=subscription_id)
+        .select_related("service")
+        .first()
+    )
+    if sub is None:
+        raise Http404("no such subscription in this project")
+    return sub
+
+
+# --- Services -------------------------------------------------------------------------------------
+
+
+def subscription_create(
+    *,
+    project: Project,
+    target: str,
+    service: str | None = None,
+    kinds: Sequence[str] = (),
+) -> tuple[Subscription, bool]:
+    """Subscribe an email address or a webhook URL to a project's findings (one service or all).
+
+    Idempotent: the same (project, service, target) again updates its kinds and re-activates
+    it, returning (subscription, False); the unique constraints settle a concurrent double
+    create. A new webhook gets a random signing secret.
+    """
+    target = target.strip()
+    channel = _channel(target)
+    kinds = _kinds(kinds)
+    service_row = None
+    if service:
+        service_row = Service.objects.filter(project=project, name=service).first()
+        if service_row is None:
+            raise SubscriptionError(
+                "unknown_service", f"project {project.slug!r} has no service {service!r}"
+            )
+    existing = Subscription.objects.filter(
+        project=project, service=service_row, target=target
+    ).first()
+    if existing is not None:
+        existing.kinds, existing.active = kinds, True
+        existing.save(update_fields=["kinds", "active"])
+        return existing, False
+    sub = Subscription(
+        project=project,
+        service=service_row,
+        channel=channel,
+        target=target,
+        kinds=kinds,
+        secret=secrets.token_urlsafe(32) if channel == Subscription.Channel.WEBHOOK else "",
+    )
+    sub.full_clean()
+    try:
+        with transaction.atomic():
+            sub.save()
+    except IntegrityError:  # created meanwhile by a concurrent request: same outcome
+        return subscription_create(project=project, target=target, service=service, kinds=kinds)
+    return sub, True
+
+
+def subscription_delete(*, project: Project, subscription_id: int) -> None:
+    """Delete a subscription of the project (404 for another project's). Its pending deliveries
+    go with it; a send already under way finds nothing to claim."""
+    subscription_get(project=project, subscription_id=subscription_id).delete()
+
+
+def subscription_unsubscribe(*, token: str) -> Subscription:
+    """Deactivate the subscription a signed token names. Idempotent: unsubscribing twice is
+    fine. Raises SubscriptionError for a tampered or unknown token."""
+    sub = unsubscribe_token_subscription(token)
+    if sub.active:
+        Subscription.objects.filter(pk=sub.pk).update(active=False)
+        sub.active = False
+    return sub
+
+
+def unsubscribe_token(subscription: Subscription) -> str:
+    return signing.dumps({"s": subscription.pk}, salt=UNSUBSCRIBE_SALT, compress=False)
+
+
+def unsubscribe_url(subscription: Subscription) -> str:
+    return f"{settings.SITE_URL}/alerts/unsubscribe/{unsubscribe_token(subscription)}/"
+
+
+def unsubscribe_token_subscription(token: str) -> Subscription:
+    """The subscription a token names; SubscriptionError if the signature does not verify."""
+    try:
+        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        pk = int(data["s"])
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        raise SubscriptionError("invalid_token", "this unsubscribe link is not valid") from None
+    sub = Subscription.objects.filter(pk=pk).select_related("project", "service").first()
+    if sub is None:
+        raise SubscriptionError("invalid_token", "this subscription no longer exists")
+    return sub
+
+
+def _channel(target: str) -> str:
+    if target.lower().startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        # Dotless hosts are fine (http://chat:8080/hook inside a private network).
+        if not parts.hostname or any(c.isspace() for c in target) or len(target) > 1000:
+            raise SubscriptionError("invalid_target", f"{target!r} is not a valid webhook URL")
+        return Subscription.Channel.WEBHOOK
+    try:
+        validate_email(target)
+    except ValidationError:
+        raise SubscriptionError(
+            "invalid_target", f"{target!r} is neither an email address nor an http(s) URL"
+        ) from None
+    return Subscription.Channel.EMAIL
+
+
+def _kinds(kinds: Sequence[str]) -> list[str]:
+    unknown = sorted(set(kinds) - set(Subscription.KINDS))
+    if unknown:
+        raise SubscriptionError(
+            "invalid_kind",
+            f"unknown kind(s) {', '.join(unknown)}; use {', '.join(Subscription.KINDS)}",
+        )
+    # Stored in a fixed order so the same choice always reads the same.
+    return [k for k in Subscription.KINDS if k in set(kinds)]

@@ -1,0 +1,164 @@
+"""Webhook alerts: a signed JSON POST (schema and verification recipe in docs/alerts.md).
+
+The body carries a Slack-compatible `text`, so a Slack incoming-webhook URL works as a target.
+The signature header is `X-Suitehealth-Signature: t=<unix seconds>,v1=<hex>` where
+v1 = HMAC-SHA256(subscription secret, f"{t}.{body}"): the timestamp is signed with the body,
+so a receiver that refuses old timestamps refuses replays.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import time
+import urllib.error
+import urllib.request
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+
+if TYPE_CHECKING:
+    from reports.alerts import AlertItem, RunRef
+    from reports.models import Subscription
+
+SIGNATURE_HEADER = "X-Suitehealth-Signature"
+SCHEMA_VERSION = 1
+
+
+class WebhookError(Exception):
+    """A POST that did not get a 2xx answer; `transient` when retrying may help."""
+
+    def __init__(self, message: str, *, transient: bool) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+def sign(secret: str, timestamp: int, body: bytes) -> str:
+    """The header value for `body` sent at `timestamp`."""
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def verify(
+    secret: str, header: str, body: bytes, *, tolerance: int = 300, now: float | None = None
+) -> bool:
+    """The receiver's side of `sign` (docs/alerts.md has the same recipe for other languages):
+    constant-time compare, and refuse timestamps more than `tolerance` seconds away."""
+    parts = dict(p.split("=", 1) for p in header.split(",") if "=" in p)
+    try:
+        timestamp = int(parts["t"])
+    except (KeyError, ValueError):
+        return False
+    if abs((time.time() if now is None else now) - timestamp) > tolerance:
+        return False
+    expected = sign(secret, timestamp, body).split("v1=", 1)[1]
+    return hmac.compare_digest(expected, parts.get("v1", ""))
+
+
+def alert_payload(
+    *, subscription: Subscription, items: list[AlertItem], batch: str
+) -> dict[str, object]:
+    project = subscription.project
+    return {
+        "version": SCHEMA_VERSION,
+        "id": batch,
+        "project": {"slug": project.slug, "name": project.name},
+        "alerts": [_alert(item) for item in items],
+        "text": _slack_text(project.slug, items),
+    }
+
+
+def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str) -> None:
+    """POST the batch to the subscription's URL; raise WebhookError unless answered 2xx."""
+    body = json.dumps(
+        alert_payload(subscription=subscription, items=items, batch=batch),
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode()
+    request = urllib.request.Request(
+        subscription.target,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "Suitehealth-Webhook/1",
+            SIGNATURE_HEADER: sign(subscription.secret, int(time.time()), body),
+            # The same id on every attempt of one batch: receivers may de-duplicate on it.
+            "X-Suitehealth-Delivery": batch,
+        },
+    )
+    timeout = settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS
+    try:
+        # No redirects are followed for POST by urllib; a 3xx is reported as an error below.
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            response.read(65536)
+    except urllib.error.HTTPError as exc:
+        # 408/429 and 5xx are the receiver's temporary trouble; other 4xx will not change.
+        transient = exc.code in (408, 425, 429) or exc.code >= 500
+        raise WebhookError(f"HTTP {exc.code} from the webhook", transient=transient) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WebhookError(f"cannot reach the webhook: {reason}", transient=True) from None
+
+
+def _run(ref: RunRef | None) -> dict[str, object] | None:
+    if ref is None:
+        return None
+    return {
+        "id": ref.id,
+        "commit": ref.commit,
+        "branch": ref.branch,
+        "build_url": ref.build_url,
+        "started_at": ref.started_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _alert(item: AlertItem) -> dict[str, object]:
+    return {
+        "delivery": item.delivery_id,
+        "transition": item.transition,
+        "finding": {
+            "id": item.finding_id,
+            "kind": item.kind,
+            "status": item.status,
+            "week": item.week,
+            "score": item.score,
+            "evidence": item.evidence,
+            "url": item.finding_url,
+        },
+        "service": item.service,
+        "test": {
+            "id": item.test_id,
+            "name": item.test_name,
+            "file": item.test_file,
+            "url": item.test_url,
+        },
+        "related_test": item.related_test_name,
+        "first_failing_run": _run(item.first_failing),
+        "last_passing_run": _run(item.last_passing),
+        "fixing_run": _run(item.fixing),
+        "first_run": _run(item.first_run),
+        "message_excerpt": item.message_excerpt,
+        "facts": {label: value for label, value in item.facts},
+    }
+
+
+def _slack_text(slug: str, items: list[AlertItem]) -> str:
+    lines = []
+    for item in items:
+        icon = ":white_check_mark:" if item.is_recovery else ":rotating_light:"
+        name = _escape(item.test_name)
+        line = f"{icon} *{item.title}* in `{item.service}`: <{item.test_url}|{name}>"
+        ref = item.first_failing if item.kind == "regression" else item.fixing
+        if ref is not None:
+            line += f" at `{ref.short_commit}`"
+        lines.append(line + f" (<{item.finding_url}|finding #{item.finding_id}>)")
+    head = f"[{slug}] " + (f"{len(items)} alerts" if len(items) != 1 else "alert")
+    return head + "\n" + "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    # Slack's mrkdwn needs only these three escaped.
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
