@@ -27,22 +27,22 @@ def service_history(*, service_id: int, start: dt.date, end: dt.date) -> Service
     Execution order within (run, timeline): per-test start time where the file gave one, else
     document order (DESIGN.md "Timeline").
     """
+    # Sorted by the database (no timestamps to convert in Python): per (run, timeline), start
+    # time where known, then document order.
     sql = """
-        SELECT r.run_id, r.test_id, r.attempt, r.outcome, r.duration_ms, r.timeline,
-               r.position, r.started_at
+        SELECT r.run_id, r.test_id, r.attempt, r.outcome, r.duration_ms, r.timeline
         FROM ingest_result r
         JOIN ingest_test t ON t.id = r.test_id
         WHERE t.service_id = %s AND r.run_week >= %s AND r.run_week <= %s
+        ORDER BY r.run_id, r.timeline, r.started_at NULLS LAST, r.position
     """
     with connection.cursor() as cur:
         cur.execute(sql, [service_id, start, end])
         rows = cur.fetchall()
-    far = dt.datetime.max.replace(tzinfo=dt.UTC)
-    rows.sort(key=lambda row: (row[0], row[5], row[7] or far, row[6]))
     executions: list[Execution] = []
     order = 0
     previous: tuple[int, str] | None = None
-    for run_id, test_id, attempt, outcome, duration, timeline, _pos, _started in rows:
+    for run_id, test_id, attempt, outcome, duration, timeline in rows:
         if (run_id, timeline) != previous:
             previous = (run_id, timeline)
             order = 0

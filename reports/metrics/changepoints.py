@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import statistics
 from bisect import insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -620,7 +621,8 @@ def commit_points(
             CommitPoint(
                 commit=commit,
                 time=commit_time[commit],
-                median_ms=float(np.median(durations)),
+                # statistics.median: numpy's call overhead dominates on a handful of values.
+                median_ms=float(statistics.median(durations)),
                 durations_ms=tuple(sorted(durations)),
             )
             for commit, durations in per_commit.items()

@@ -64,9 +64,20 @@ def group_test_runs(executions: list[Execution]) -> list[TestRun]:
     """Collapse attempts into one TestRun per (run, test)."""
     by_key: dict[tuple[int, int], list[Execution]] = {}
     for e in executions:
-        by_key.setdefault((e.run, e.test), []).append(e)
+        key = (e.run, e.test)
+        group = by_key.get(key)
+        if group is None:
+            by_key[key] = [e]
+        else:
+            group.append(e)
     out = []
     for (run, test), attempts in by_key.items():
+        if len(attempts) == 1:  # the common case, kept cheap: no retries
+            e = attempts[0]
+            out.append(
+                TestRun(run, test, e.outcome, e.outcome, 1, False, e.duration_ms, e.timeline, e.order)
+            )
+            continue
         attempts.sort(key=lambda e: e.attempt)
         first, last = attempts[0], attempts[-1]
         seen_fail = False

@@ -48,7 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .cascades import Cascade, cascade_followers, detect_cascades, outage_runs
-from .data import SKIPPED, Execution, RunMeta, group_test_runs, is_fail
+from .data import SKIPPED, Execution, RunMeta, TestRun, group_test_runs, is_fail
 from .flaky import (
     CONFIRMED,
     SUSPECTED,
@@ -170,6 +170,7 @@ def analyze_isolation(
     week_end: dt.datetime,
     as_of: dt.datetime | None = None,
     params: MetricParams | None = None,
+    test_runs: Sequence[TestRun] | None = None,
 ) -> IsolationResult:
     """Isolation score, its components and findings for one service and week.
 
@@ -184,7 +185,11 @@ def analyze_isolation(
         return (known[rid].started_at, rid)
 
     # Order of test_runs does not matter below: every function sorts what it returns.
-    test_runs = group_test_runs([e for e in executions if e.run in known])
+    # A caller that already grouped the executions (of runs before as_of) passes test_runs.
+    if test_runs is None:
+        test_runs = group_test_runs([e for e in executions if e.run in known])
+    else:
+        test_runs = [tr for tr in test_runs if tr.run in known]
     outages = outage_runs(test_runs, params=params)
 
     raw_flaky = find_flaky_results(

@@ -1,0 +1,104 @@
+"""Recompute benchmark: does processing one upload cost the same with 1 week or 52 weeks of history?
+
+    .venv/bin/python bench/recompute.py [--services 1] [--scale 0.5]
+
+Builds projects on a scratch PostgreSQL database from the CI simulator (tests/simulation): with
+1, 8 and 52 weeks of history, the same services and suite size. Then, in each,
+times one new upload of the same size from receipt to its service-week recomputed (parse, load,
+recompute of the touched service-weeks and of the following weeks that read it), in-process (no
+broker, so the figure is the work itself, not queueing). Prints both times and their ratio
+(target <= 1.5: cost grows with the upload, not with history).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import os
+import statistics
+import sys
+import time
+import uuid
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--services", type=int, default=1)
+    parser.add_argument("--scale", type=float, default=0.5, help="tests per service / 200")
+    parser.add_argument("--repeat", type=int, default=3, help="timed uploads per project")
+    parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+
+    import psycopg
+
+    db = "suitehealth_bench_recompute"
+    with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {db}")
+    os.environ["DATABASE_URL"] = args.admin_dsn.rsplit("/", 1)[0] + f"/{db}"
+    os.environ.pop("REDIS_URL", None)  # tasks run in-process, right after each commit
+    os.environ["LOG_LEVEL"] = "WARNING"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.utils.dateparse import parse_datetime
+
+    from ingest.services import UploadMeta, project_create, run_create
+    from ingest.signals import run_parsed
+    from reports.receivers import mark_touched_service_weeks
+    from reports.services import project_recompute
+    from tests.simulation import SimConfig, Simulator
+
+    call_command("migrate", verbosity=0)
+    now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
+
+    def upload(project, run, **override):  # type: ignore[no-untyped-def]
+        fields = {**run.form_fields(), **override}
+        meta = UploadMeta(
+            commit=fields["commit"], branch=fields["branch"], build_id=fields["build_id"],
+            job=fields["job"], build_url=fields["build_url"], environment=fields["environment"],
+            service=fields["service"], started_at=parse_datetime(fields["started_at"]),
+        )  # fmt: skip
+        return run_create(
+            project=project, meta=meta, files=[(n, io.BytesIO(c)) for n, c in run.files]
+        )
+
+    timings = {}
+    for weeks in (1, 8, 52):
+        config = SimConfig.bench(scale=args.scale, services=args.services, weeks=weeks, now=now)
+        project = project_create(slug=f"history-{weeks}w")
+        runs = list(Simulator(config).runs())
+        history, probes = runs[:-args.repeat], runs[-args.repeat:]
+        started = time.perf_counter()
+        run_parsed.disconnect(dispatch_uid="reports.run_parsed")
+        try:
+            for run in history:
+                upload(project, run)
+        finally:
+            run_parsed.connect(mark_touched_service_weeks, dispatch_uid="reports.run_parsed")
+        project_recompute(project_id=project.pk)
+        print(f"{weeks:>2} week(s) of history: {len(history):,} runs loaded and computed in "
+              f"{time.perf_counter() - started:.0f}s")  # fmt: skip
+        samples = []
+        for run in probes:
+            t0 = time.perf_counter()
+            upload(project, run, build_id=f"probe-{uuid.uuid4()}")
+            samples.append(time.perf_counter() - t0)
+        timings[weeks] = statistics.median(samples)
+        size = sum(len(c) for _, c in probes[-1].files)
+        print(f"   one new upload ({size / 1024:.0f} KB) to recomputed: "
+              f"median {timings[weeks]:.2f}s of {[round(s, 2) for s in samples]}")  # fmt: skip
+    print(f"ratio 52 weeks / 1 week:  {timings[52] / timings[1]:.2f}   (target <= 1.5)")
+    # The metric windows reach back at most six weeks: past them, history should cost nothing.
+    print(f"ratio 52 weeks / 8 weeks: {timings[52] / timings[8]:.2f}   (windows full in both)")
+
+
+if __name__ == "__main__":
+    main()
