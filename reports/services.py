@@ -146,10 +146,11 @@ def _compute(
         service_id=service.pk, start=week_start(history_start(as_of, params)), end=week
     )
     runs = history.runs
-    iso = analyze_isolation(
-        runs, history.executions, week_start=start, week_end=end, as_of=as_of, params=params
-    )
     all_trs = group_test_runs([e for e in history.executions if runs[e.run].started_at < as_of])
+    iso = analyze_isolation(
+        runs, history.executions, week_start=start, week_end=end, as_of=as_of, params=params,
+        test_runs=all_trs,
+    )  # fmt: skip
     week_runs = {rid for rid, r in runs.items() if start <= r.started_at < end}
     prev_start = start - dt.timedelta(days=7)
     week_trs = [tr for tr in all_trs if tr.run in week_runs]
