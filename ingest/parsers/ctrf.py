@@ -80,6 +80,7 @@ _STATUSES = {
     "pending": Outcome.SKIPPED,
     "other": Outcome.SKIPPED,
 }
+_VERBATIM = ("passed", "failed", "skipped")  # statuses whose outcome says it all
 _VERDICTS = (Outcome.PASSED, Outcome.FAILED)  # final outcomes after which retries can be inferred
 _REPORT_FORMAT = re.compile(rb'"reportFormat"\s*:\s*"CTRF"')
 _SCALAR_PROPERTIES = ("type", "browser", "device", "rawStatus")
@@ -299,40 +300,48 @@ class _Shape:
 
 
 def _records(test: Any) -> Iterator[TestRecord]:
-    if not isinstance(test, dict):
+    if type(test) is not dict:
         return  # not a test object; nothing in it can be attributed
-    status = test.get("status")
-    outcome = _outcome(status)
-    properties = _properties(test, status)
+    get = test.get
+    status = get("status")
+    key = _status_key(status)
+    outcome = _STATUSES.get(key, Outcome.SKIPPED)
+    properties = _properties(test, key, status)
+    name, file, thread = get("name"), get("filePath"), get("threadId")
     base = TestRecord(
-        name=_text(test.get("name"))[:NAME_LIMIT],
+        name=(name if type(name) is str else _text(name))[:NAME_LIMIT],
         outcome=outcome,
-        suite=_suite(test.get("suite")),
-        file=_text(test.get("filePath"))[:NAME_LIMIT],
-        line=_int(test.get("line")),
-        timeline=_text(test.get("threadId"))[:NAME_LIMIT],
+        suite=_suite(get("suite")),
+        file=(file if type(file) is str else _text(file))[:NAME_LIMIT],
+        line=_int(get("line")),
+        duration_ms=_duration(test),
+        timeline=(thread if type(thread) is str else _text(thread))[:NAME_LIMIT],
+        started_at=epoch_ms_to_datetime(get("start")),
+        message=_message(test),
+        output=_output(test),
         properties=properties,
     )
+    if get("retryAttempts") is None and not get("retries") and get("flaky") is not True:
+        yield base  # the common case: one execution
+        return
 
-    entries = _attempt_entries(test.get("retryAttempts"))
+    entries = _attempt_entries(get("retryAttempts"))
     final_entry: dict[str, Any] | None = None
-    if entries and _includes_final(entries, test.get("retries"), status):
+    if entries and _includes_final(entries, get("retries"), key):
         final_entry = entries.pop()
     for entry in entries:
         yield _from_entry(base, entry)
     if not entries and final_entry is None:
         for _ in range(_inferred_retries(test, outcome)):
             yield _copy(base, Outcome.FAILED, {**properties, INFERRED_ATTEMPT: "true"})
-
-    timing = final_entry if final_entry is not None else test
-    duration = _duration(timing)
-    base.duration_ms = duration if duration is not None else _duration(test)
-    base.started_at = epoch_ms_to_datetime(timing.get("start")) or epoch_ms_to_datetime(
-        test.get("start")
-    )
-    texts = test if _has_text(test) or final_entry is None else final_entry
-    base.message = _message(texts)
-    base.output = _output(texts)
+    if final_entry is not None:
+        # Timing of the final execution itself; the test-level values may span all attempts.
+        duration = _duration(final_entry)
+        if duration is not None:
+            base.duration_ms = duration
+        base.started_at = epoch_ms_to_datetime(final_entry.get("start")) or base.started_at
+        if not (base.message or base.output):
+            base.message, base.output = _message(final_entry), _output(final_entry)
     yield base
 
 
@@ -346,11 +355,11 @@ def _attempt_entries(value: Any) -> list[dict[str, Any]]:
     return entries
 
 
-def _includes_final(entries: list[dict[str, Any]], retries: Any, status: Any) -> bool:
+def _includes_final(entries: list[dict[str, Any]], retries: Any, status_key: str) -> bool:
     count = _int(retries)
     if count is not None and count >= 0:
         return len(entries) > count
-    return _status_key(entries[-1].get("status")) == _status_key(status)
+    return _status_key(entries[-1].get("status")) == status_key
 
 
 def _inferred_retries(test: dict[str, Any], outcome: Outcome) -> int:
@@ -366,12 +375,13 @@ def _inferred_retries(test: dict[str, Any], outcome: Outcome) -> int:
 
 def _from_entry(base: TestRecord, entry: dict[str, Any]) -> TestRecord:
     status = entry.get("status")
+    key = _status_key(status)
     properties = dict(base.properties)
-    if _status_key(status) not in ("passed", "failed", "skipped"):
-        properties["ctrf.status"] = clip(_text(status), PROPERTY_VALUE_LIMIT)
-    else:
+    if key in _VERBATIM:
         properties.pop("ctrf.status", None)
-    record = _copy(base, _outcome(status), properties)
+    else:
+        properties["ctrf.status"] = clip(_text(status), PROPERTY_VALUE_LIMIT)
+    record = _copy(base, _STATUSES.get(key, Outcome.SKIPPED), properties)
     record.duration_ms = _duration(entry)
     record.started_at = epoch_ms_to_datetime(entry.get("start"))
     record.message = _message(entry)
@@ -392,15 +402,14 @@ def _copy(base: TestRecord, outcome: Outcome, properties: dict[str, str]) -> Tes
 
 
 def _status_key(value: Any) -> str:
-    return value.strip().lower() if isinstance(value, str) else ""
-
-
-def _outcome(value: Any) -> Outcome:
-    return _STATUSES.get(_status_key(value), Outcome.SKIPPED)
+    return value.strip().lower() if type(value) is str else ""
 
 
 def _duration(data: dict[str, Any]) -> int | None:
-    duration = ms_to_ms(data.get("duration"))
+    duration = data.get("duration")
+    if type(duration) is int and duration >= 0:
+        return duration
+    duration = ms_to_ms(duration)
     if duration is None:
         start, stop = ms_to_ms(data.get("start")), ms_to_ms(data.get("stop"))
         if start is not None and stop is not None and stop >= start:
@@ -408,22 +417,23 @@ def _duration(data: dict[str, Any]) -> int | None:
     return duration
 
 
-def _has_text(data: dict[str, Any]) -> bool:
-    return any(data.get(key) for key in ("message", "trace", "stdout", "stderr"))
-
-
 def _message(data: dict[str, Any]) -> str:
-    message = _text(data.get("message"))
-    if not message.strip():
-        lines = (line.strip() for line in _text(data.get("trace")).splitlines())
-        message = next((line for line in lines if line), "")
-    return clip(message, MESSAGE_LIMIT)
+    message = data.get("message")
+    if type(message) is str and message and not message.isspace():
+        return clip(message, MESSAGE_LIMIT)
+    trace = data.get("trace")
+    if not trace:
+        return ""
+    lines = (line.strip() for line in _text(trace).splitlines())
+    return clip(next((line for line in lines if line), ""), MESSAGE_LIMIT)
 
 
 def _output(data: dict[str, Any]) -> str:
-    parts = [_text(data.get("trace"))]
-    for key in ("stdout", "stderr"):
-        lines = data.get(key)
+    trace, stdout, stderr = data.get("trace"), data.get("stdout"), data.get("stderr")
+    if not (trace or stdout or stderr):
+        return ""
+    parts = [_text(trace)]
+    for lines in (stdout, stderr):
         if isinstance(lines, list):
             parts.append("\n".join(_text(line) for line in lines))
         else:
@@ -432,8 +442,8 @@ def _output(data: dict[str, Any]) -> str:
 
 
 def _suite(value: Any) -> str:
-    if isinstance(value, list):
-        parts = [_text(p).strip() for p in value]
+    if type(value) is list:
+        parts = [(p if type(p) is str else _text(p)).strip() for p in value]
     elif isinstance(value, str):
         parts = [p.strip() for p in value.split(" > ")]  # legacy "file > describe > ..."
     else:
@@ -441,19 +451,19 @@ def _suite(value: Any) -> str:
     return " / ".join(p for p in parts if p)[:NAME_LIMIT]
 
 
-def _properties(test: dict[str, Any], status: Any) -> dict[str, str]:
+def _properties(test: dict[str, Any], status_key: str, status: Any) -> dict[str, str]:
     found: list[tuple[str, str]] = []
-    if _status_key(status) not in ("passed", "failed", "skipped"):
+    if status_key not in _VERBATIM:
         found.append(("ctrf.status", _text(status)))
     for key in _SCALAR_PROPERTIES:
         value = test.get(key)
-        if _is_scalar(value):
+        if value is not None and _is_scalar(value):
             found.append((key, _text(value)))
     tags = test.get("tags")
-    if isinstance(tags, list) and tags:
+    if tags and isinstance(tags, list):
         found.append(("tags", ", ".join(_text(t) for t in tags if _is_scalar(t))))
     labels = test.get("labels")
-    if isinstance(labels, dict):
+    if labels and isinstance(labels, dict):
         for name, value in labels.items():
             if _is_scalar(value):
                 found.append((f"labels.{name}", _text(value)))
