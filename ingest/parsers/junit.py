@@ -30,9 +30,15 @@ Reading rules (FORMATS.md §1 and §2 describe the dialects):
 * An `<error>` or `<failure>` directly under a suite (a class that failed to load) becomes an
   ERROR record named "[suite error]" whose classname is the suite's name.
 
-Streaming: lxml iterparse with only `end` events for the few tags that matter; each finished
-testcase is cleared and its already-processed previous siblings deleted, so memory is bounded by
-the largest single testcase. Entities are never resolved, no DTD is loaded, nothing is fetched.
+Streaming: lxml iterparse over the stream with `end` events for the six tags that matter. Start
+events are not needed: a testcase's attributes and children are complete at its end, and what it
+inherits is read from its ancestors, once per run of sibling testcases. When a testcase ends,
+every processed element before it is deleted (one call when that is just the previous testcase),
+and a testcase with children is cleared, so memory is bounded by the largest single testcase;
+suites are cleared when they end. A suite's `<properties>` reach the testcases after them (all of
+them in every producer seen). Entities are never resolved, no DTD is loaded, nothing is fetched.
+Attribute values are normalized the XML way: a literal newline in `message="..."` reads as a
+space (pytest's multi-line message attributes), while `&#10;` stays a newline.
 
 Errors: a DOCTYPE anywhere in the prolog -> `forbidden_dtd` (checked on the raw bytes before lxml
 starts, and again on the parsed document); a root other than testsuites/testsuite ->
@@ -168,9 +174,9 @@ def _prolog_done(text: str, *, eof: bool) -> bool:
         if pos >= end:
             return eof
         if text.startswith("<?", pos):
-            close = text.find("?>", pos + 2)
+            close, closer = text.find("?>", pos + 2), "?>"
         elif text.startswith("<!--", pos):
-            close = text.find("-->", pos + 4)
+            close, closer = text.find("-->", pos + 4), "-->"
         elif text.startswith("<!", pos):
             if end - pos < 9 and not eof:
                 return False  # "<!DOC" or "<!-" cut by the chunk boundary: read more
@@ -181,7 +187,7 @@ def _prolog_done(text: str, *, eof: bool) -> bool:
             return True  # the root element (or text lxml will reject)
         if close < 0:
             return eof
-        pos = close + 2
+        pos = close + len(closer)
 
 
 def _forbidden_dtd() -> ParseError:

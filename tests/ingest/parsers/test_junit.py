@@ -103,6 +103,30 @@ def test_entity_bomb_after_a_long_prolog_is_refused_quickly() -> None:
     assert time.monotonic() - started < 2
 
 
+@pytest.mark.parametrize(
+    "prolog",
+    [
+        b"<!DOCTYPE testsuites>",
+        b"<?xml version='1.0'?>\n<!-- a comment -->\n<?pi data?>\n<!doctype testsuites>",
+        "\ufeff<!-- BOM first --><!DOCTYPE testsuites>".encode(),
+        "<?xml version='1.0' encoding='UTF-16'?><!DOCTYPE testsuites>".encode("utf-16"),
+        "<?xml version='1.0' encoding='UTF-16BE'?><!DOCTYPE testsuites>".encode("utf-16-be"),
+    ],
+)
+def test_the_prolog_scan_finds_a_doctype_behind_declarations_comments_and_pis(
+    prolog: bytes,
+) -> None:
+    with pytest.raises(ParseError) as caught:
+        junit._prolog_done(junit._as_text(prolog), eof=True)  # before lxml could see it
+    assert caught.value.code == "forbidden_dtd"
+
+
+def test_the_prolog_scan_stops_at_the_root_and_waits_for_unfinished_markup() -> None:
+    assert junit._prolog_done("<!-- c --><testsuites><!DOCTYPE in content>", eof=False)
+    assert not junit._prolog_done("<?xml version='1.0'?><!-- unterminated", eof=False)
+    assert not junit._prolog_done("<?xml version='1.0'?><!DOC", eof=False)
+
+
 def test_reading_refuses_a_doctype_before_the_parser_runs() -> None:
     document = b'<?xml version="1.0"?><!DOCTYPE testsuites><testsuites/>'
     with pytest.raises(ParseError) as caught:
