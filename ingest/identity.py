@@ -68,7 +68,7 @@ _TIMESTAMP_MASK = "<time>"
 @dataclass(frozen=True, slots=True)
 class Identity:
     """The normalized identity of a record: `scope` and `name` make the id; `file` is the
-    normalized file path, kept for matching service rules."""
+    record's normalized file path (part of the scope only when there is no classname)."""
 
     scope: str
     name: str

@@ -16,7 +16,9 @@ from ingest.services import run_parse
 
 
 def rec(name: str, classname: str = "", suite: str = "", file: str = "") -> TestRecord:
-    return TestRecord(name=name, outcome=Outcome.PASSED, classname=classname, suite=suite, file=file)
+    return TestRecord(
+        name=name, outcome=Outcome.PASSED, classname=classname, suite=suite, file=file
+    )
 
 
 # --- Rules -------------------------------------------------------------------------------------
@@ -109,14 +111,18 @@ def test_file_paths_are_normalized() -> None:
 def test_whitespace_is_trimmed_and_line_breaks_read_as_xml_reads_them() -> None:
     assert identity(rec("  test_a \n", classname=" m.C ")) == ("m.C", "test_a")
     # JUnit's XML attribute turns a line break into a space; CTRF's JSON keeps it.
-    assert identity(rec("adds\r\nrows", classname="m.C")) == identity(rec("adds rows", classname="m.C"))
+    assert identity(rec("adds\r\nrows", classname="m.C")) == identity(
+        rec("adds rows", classname="m.C")
+    )
     assert identity(rec("a\tb", classname="m.C")) == identity(rec("a b", classname="m.C"))
     # Runs of spaces are kept: these are two tests of a whitespace-sensitive function.
     assert identity(rec("stringify a  b", classname="m.C")) != identity(
         rec("stringify a b", classname="m.C")
     )
     # Unicode: composed and decomposed spellings are one name.
-    assert identity(rec("caf\u00e9", classname="m.C")) == identity(rec("cafe\u0301", classname="m.C"))
+    assert identity(rec("caf\u00e9", classname="m.C")) == identity(
+        rec("cafe\u0301", classname="m.C")
+    )
 
 
 def test_parameters_are_part_of_the_name() -> None:
@@ -167,10 +173,25 @@ def test_test_id_is_a_stable_63_bit_hash_per_project() -> None:
 PYTEST_TESTS = [
     # (file, classname, name, outcome)
     ("tests/cache/test_store.py", "tests.cache.test_store.TestStore", "test_get", "passed"),
-    ("tests/cache/test_store.py", "tests.cache.test_store.TestStore", "test_put[small-1]", "passed"),
-    ("tests/cache/test_store.py", "tests.cache.test_store.TestStore", "test_put[large-2]", "failed"),
+    (
+        "tests/cache/test_store.py",
+        "tests.cache.test_store.TestStore",
+        "test_put[small-1]",
+        "passed",
+    ),
+    (
+        "tests/cache/test_store.py",
+        "tests.cache.test_store.TestStore",
+        "test_put[large-2]",
+        "failed",
+    ),
     ("tests/cache/test_store.py", "tests.cache.test_store", "test_module_level", "skipped"),
-    ("tests/cache/test_evict.py", "tests.cache.test_evict.TestEvict", "test_lru[{clock}]", "passed"),
+    (
+        "tests/cache/test_evict.py",
+        "tests.cache.test_evict.TestEvict",
+        "test_lru[{clock}]",
+        "passed",
+    ),
 ]
 
 
@@ -182,8 +203,9 @@ def pytest_junit(clock: str) -> bytes:
             "failed": '<failure message="assert 1 == 2">assert 1 == 2</failure>',
             "skipped": '<skipped type="pytest.skip" message="no redis"/>',
         }[outcome]
+        name = quoteattr(name.format(clock=clock))
         cases.append(
-            f"<testcase classname={quoteattr(classname)} name={quoteattr(name.format(clock=clock))} "
+            f"<testcase classname={quoteattr(classname)} name={name} "
             f'file="{file}" line="{10 + i}" time="0.01{i}">{body}</testcase>'
         )
     return (
@@ -214,8 +236,14 @@ def pytest_ctrf(clock: str) -> bytes:
         "results": {
             "tool": {"name": "pytest"},
             "summary": {
-                "tests": 5, "passed": 3, "failed": 1, "pending": 0, "skipped": 1, "other": 0,
-                "start": 1762077600000, "stop": 1762077601000,
+                "tests": 5,
+                "passed": 3,
+                "failed": 1,
+                "pending": 0,
+                "skipped": 1,
+                "other": 0,
+                "start": 1762077600000,
+                "stop": 1762077601000,
             },  # fmt: skip
             "tests": tests,
         },
@@ -258,7 +286,9 @@ def trx(rows: list[tuple[str, str]], assembly: str) -> bytes:
 def nunit3(rows: list[tuple[str, str]], assembly: str) -> bytes:
     cases = []
     for i, (method, display) in enumerate(rows):
-        result = 'result="Skipped" label="Ignored"' if method == "Skipped_Test" else 'result="Passed"'
+        result = (
+            'result="Skipped" label="Ignored"' if method == "Skipped_Test" else 'result="Passed"'
+        )
         cases.append(
             f'<test-case id="1-{i}" name={quoteattr(display)} '
             f'fullname={quoteattr(DOTNET_CLASS + "." + display)} methodname="{method}" '
@@ -367,10 +397,12 @@ def test_pytest_junit_and_ctrf_uploads_make_one_set_of_tests(ci_client) -> None:
         ci_client, "ctrf.json", pytest_ctrf("<Clock object at 0x7f0011223344>"), "c2"
     )
     assert Test.objects.count() == 5
-    assert result_test_ids(junit) == result_test_ids(ctrf) == set(Test.objects.values_list("id", flat=True))
-    outcomes = dict(
-        Result.objects.filter(run_id=ctrf.pk).values_list("test__name", "outcome")
+    assert (
+        result_test_ids(junit)
+        == result_test_ids(ctrf)
+        == set(Test.objects.values_list("id", flat=True))
     )
+    outcomes = dict(Result.objects.filter(run_id=ctrf.pk).values_list("test__name", "outcome"))
     assert outcomes["test_put[large-2]"] == Outcome.FAILED
     assert outcomes["test_module_level"] == Outcome.SKIPPED
 
@@ -386,13 +418,20 @@ def test_pytest_junit_and_ctrf_uploads_make_one_set_of_tests(ci_client) -> None:
 def test_dotnet_uploads_make_one_set_of_tests(ci_client, documents) -> None:  # type: ignore[no-untyped-def]
     rows = NUNIT_ROWS if documents[1][0] == "nunit.xml" else XUNIT_ROWS
     # Different machines put the assembly under different paths: it is not the identity.
-    assemblies = [r"C:\agent\_work\1\s\bin\Acme.Cache.Tests.dll", "/home/ci/bin/Acme.Cache.Tests.dll"]
+    assemblies = [
+        r"C:\agent\_work\1\s\bin\Acme.Cache.Tests.dll",
+        "/home/ci/bin/Acme.Cache.Tests.dll",
+    ]
     runs = [
         upload_and_parse(ci_client, name, write(rows, assembly), f"c{i}")
         for i, ((name, write), assembly) in enumerate(zip(documents, assemblies, strict=True))
     ]
     assert Test.objects.count() == 5
-    assert result_test_ids(runs[0]) == result_test_ids(runs[1]) == set(Test.objects.values_list("id", flat=True))
+    assert (
+        result_test_ids(runs[0])
+        == result_test_ids(runs[1])
+        == set(Test.objects.values_list("id", flat=True))
+    )
     names = set(Test.objects.values_list("classname", "name"))
     row = "Is_Even(2)" if rows is NUNIT_ROWS else "Is_Even(i: 2)"
     assert (DOTNET_CLASS, row) in names
@@ -405,7 +444,9 @@ def test_plain_dotnet_methods_are_one_test_in_trx_nunit_and_xunit(ci_client) -> 
     runs = [
         upload_and_parse(ci_client, "a.trx", trx(nunit_rows, r"C:\b\Acme.Cache.Tests.dll"), "c1"),
         upload_and_parse(ci_client, "n.xml", nunit3(nunit_rows, "C:/b/Acme.Cache.Tests.dll"), "c2"),
-        upload_and_parse(ci_client, "x.xml", xunit2(xunit_rows, r"C:\b\Acme.Cache.Tests.dll"), "c3"),
+        upload_and_parse(
+            ci_client, "x.xml", xunit2(xunit_rows, r"C:\b\Acme.Cache.Tests.dll"), "c3"
+        ),
     ]
     assert Test.objects.count() == len(DOTNET_METHODS)
     assert result_test_ids(runs[0]) == result_test_ids(runs[1]) == result_test_ids(runs[2])
@@ -419,7 +460,7 @@ def test_go_json_and_gotestsum_junit_uploads_make_one_set_of_tests(ci_client) ->
     # the subtests standing for it. Everything the stream reports is a test JUnit created.
     assert result_test_ids(stream) < result_test_ids(junit)
     assert Test.objects.count() == 6
-    assert set(Test.objects.filter(id__in=result_test_ids(stream)).values_list("name", flat=True)) == set(
-        GO_TESTS
-    )
+    assert set(
+        Test.objects.filter(id__in=result_test_ids(stream)).values_list("name", flat=True)
+    ) == set(GO_TESTS)
     assert set(Test.objects.values_list("classname", flat=True)) == {GO_PKG}

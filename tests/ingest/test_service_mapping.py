@@ -132,9 +132,8 @@ def test_the_first_matching_rule_wins() -> None:
     assert service_for(upload_service="", rules=[], **subject) == "default"
     assert service_for(upload_service="youtube", rules=rules, **subject) == "youtube"
     # Globs are case-sensitive and cover the whole path.
-    assert service_for(upload_service="", rules=rules, file="src/tests/plex/a.py", classname="") == (
-        "default"
-    )
+    nested = {"file": "src/tests/plex/a.py", "classname": ""}
+    assert service_for(upload_service="", rules=rules, **nested) == "default"
 
 
 def test_the_upload_service_wins_over_rules_and_pins(ci_client, rules) -> None:  # type: ignore[no-untyped-def]
@@ -142,7 +141,9 @@ def test_the_upload_service_wins_over_rules_and_pins(ci_client, rules) -> None: 
     assert set(services().values()) == {("youtube", True)}
 
 
-def test_an_upload_service_claims_known_tests_the_rules_placed(ci_client, rules, remapped, on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_an_upload_service_claims_known_tests_the_rules_placed(
+    ci_client, rules, remapped, on_commit
+) -> None:  # type: ignore[no-untyped-def]
     load(ci_client, junit(CASES[:3]), commit="c1", started_at="2026-11-03T10:00:00Z")
     load(ci_client, junit(CASES[:3]), commit="c2", started_at="2026-11-10T10:00:00Z")
     cache = Service.objects.get(name="cache").pk
@@ -164,7 +165,9 @@ def test_an_upload_service_claims_known_tests_the_rules_placed(ci_client, rules,
     ]
 
 
-def test_a_pinned_test_stays_where_its_first_upload_put_it(ci_client, rules, remapped, on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_a_pinned_test_stays_where_its_first_upload_put_it(
+    ci_client, rules, remapped, on_commit
+) -> None:  # type: ignore[no-untyped-def]
     load(ci_client, commit="c1", service="youtube")
     with on_commit():
         load(ci_client, commit="c2", service="plex")
@@ -291,7 +294,9 @@ def test_replacing_rules_remaps_known_tests_and_announces_the_weeks(  # type: ig
     assert before["test_x"] == Test.objects.get(name="test_x").service_id  # not written
 
 
-def test_the_weeks_are_those_of_the_moved_tests_only(ci_client, project, rules, remapped, on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_the_weeks_are_those_of_the_moved_tests_only(
+    ci_client, project, rules, remapped, on_commit
+) -> None:  # type: ignore[no-untyped-def]
     load(ci_client, junit(CASES[:2]), commit="c1", started_at="2026-11-03T10:00:00Z")
     load(ci_client, junit(CASES[2:]), commit="c2", started_at="2026-11-10T10:00:00Z")
     service_rules_replace(
@@ -322,7 +327,9 @@ def test_remapping_is_idempotent(ci_client, project, rules, remapped, on_commit)
     assert len(remapped) == 1  # nothing moved the second time, nothing sent
 
 
-def test_remapping_with_unchanged_rules_moves_nothing(ci_client, project, rules, remapped, on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_remapping_with_unchanged_rules_moves_nothing(
+    ci_client, project, rules, remapped, on_commit
+) -> None:  # type: ignore[no-untyped-def]
     load(ci_client)
     with on_commit():
         result = remap(project_id=project.pk)
@@ -342,7 +349,9 @@ def test_the_create_project_command_and_the_admin_enqueue_a_remap(  # type: igno
     from django.core.management import call_command
 
     with on_commit():
-        call_command("create_project", "fresh", "--service-rule", "a=tests/a/*", stdout=io.StringIO())
+        call_command(
+            "create_project", "fresh", "--service-rule", "a=tests/a/*", stdout=io.StringIO()
+        )
     assert remaps == [Project.objects.get(slug="fresh").pk]
 
     admin = django_user_model.objects.create_superuser("ada", "ada@example.com", "pw")
