@@ -284,7 +284,11 @@ class _Walker:
                 if tag != "testcase":
                     if tag[0] != "{" or _local(tag) != "testcase":
                         yield from self._other(_local(tag), el)
-                        current, suite = self._parent, self._suite  # _other may reset them
+                        if self._parent is not current:  # left a suite, or entered one
+                            current, suite = self._parent, self._suite
+                            suite_path, suite_file = suite.path, suite.file
+                            timeline, started_at = suite.timeline, suite.started_at
+                            inherited = suite.properties
                         last = _NOTHING
                         continue
                 # Every processed element before this one is deleted here. When the only one

@@ -283,6 +283,20 @@ def test_suite_level_failure_in_a_nested_suite() -> None:
     assert (test.suite, test.file, test.started_at) == ("outer", "", None)
 
 
+def test_a_suite_level_error_before_the_testcases_does_not_mix_up_suites() -> None:
+    records = parse(
+        b"""<testsuites><testsuite name="A" file="a.py" timestamp="2024-01-01T00:00:00Z">
+        <testcase name="t1"/></testsuite>
+        <testsuite name="B"><properties><property name="worker" value="w2"/></properties>
+        <error message="class failed to load"/><testcase name="t2"/></testsuite></testsuites>"""
+    )
+    assert [(r.name, r.suite, r.file, r.timeline, r.started_at is None) for r in records] == [
+        ("t1", "A", "a.py", "", False),
+        ("[suite error]", "B", "", "w2", True),
+        ("t2", "B", "", "w2", True),
+    ]
+
+
 # --- what testcases inherit ---------------------------------------------------------------------
 
 
