@@ -1,6 +1,46 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from dashboard import views
+
+# The pages, reversed as "pages:<name>".
+pages = (
+    [
+        path("", views.overview, name="overview"),
+        path("p/<slug:slug>/", views.project_detail, name="project"),
+        path("p/<slug:slug>/s/<str:name>/", views.service_detail, name="service"),
+        path("p/<slug:slug>/t/<int:test_id>/", views.test_detail, name="test"),
+        path("p/<slug:slug>/runs/", views.run_list, name="runs"),
+        path("p/<slug:slug>/runs/<int:run_id>/", views.run_detail, name="run"),
+        path(
+            "p/<slug:slug>/runs/<int:run_id>/files/<int:index>.gz",
+            views.run_file,
+            name="run-file",
+        ),
+        path("p/<slug:slug>/settings/", views.project_settings, name="settings"),
+        path("p/<slug:slug>/settings/keys/", views.token_create_view, name="settings-token-create"),
+        path(
+            "p/<slug:slug>/settings/keys/<int:token_id>/revoke/",
+            views.token_revoke_view,
+            name="settings-token-revoke",
+        ),
+        path("p/<slug:slug>/settings/rules/", views.service_rules_update, name="settings-rules"),
+        path(
+            "p/<slug:slug>/settings/metrics/",
+            views.metric_settings_update,
+            name="settings-metrics",
+        ),
+        path(
+            "login/",
+            auth_views.LoginView.as_view(redirect_authenticated_user=True),
+            name="login",
+        ),
+        path("logout/", auth_views.LogoutView.as_view(next_page="pages:login"), name="logout"),
+    ],
+    "pages",
+)
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -10,4 +50,5 @@ urlpatterns = [
     path("alerts/", include("reports.unsubscribe")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include(pages)),
 ]

@@ -1,0 +1,677 @@
+"""Plotly figures for the pages (and the PDF report), built from selector data.
+
+Every builder is a pure function with keyword-only arguments: it takes lists of the small
+dataclasses below and returns a Plotly figure as a plain dict ({"data": [...], "layout": {...}}),
+ready for `json_script` in a page or `plotly.io` in a report. Nothing here knows about the ORM or
+the request, and nothing imports plotly: a figure dict is all plotly.js and kaleido need.
+
+Clicking a point goes to its evidence: `customdata` of each point holds the target URL (first
+element when customdata carries more values for the hover text); static/js/charts.js follows it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# --- Data shapes (what the selectors hand over) ---------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class WeekPoint:
+    """One service's headline numbers for one ISO week, with where each number comes from."""
+
+    series: str  # the service
+    week: str  # "2026-W44"
+    runs: int
+    passed: int | None = None  # first attempts
+    failed: int | None = None
+    pass_rate: float | None = None  # 0..1
+    final_pass_rate: float | None = None
+    isolation_score: float | None = None  # 0..100
+    clean_runs: int | None = None
+    scored_runs: int | None = None  # runs in the score's denominator (outages left out)
+    p50_ms: float | None = None  # test medians: p50 and p95 over the per-test medians
+    p95_ms: float | None = None
+    wall_p50_ms: float | None = None  # suite wall clock per run
+    wall_p95_ms: float | None = None
+    runs_url: str = ""  # the runs list of this service and week
+    unclean_url: str = ""  # the runs that cost this week its isolation score
+    week_url: str = ""  # the service page of this week (slowest tests)
+
+
+@dataclass(frozen=True, slots=True)
+class CauseCount:
+    """How many tests were flaky for one cause in one week (findings of that kind)."""
+
+    week: str
+    cause: str  # flaky | order_dependent | cascade
+    count: int
+    url: str  # the findings table filtered to this kind and week
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptPoint:
+    """One attempt of one test in one run."""
+
+    started_at: dt.datetime
+    run: int
+    commit: str
+    branch: str
+    attempt: int
+    outcome: str  # passed | failed | error | skipped
+    duration_ms: int | None
+    url: str  # the run page
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeMark:
+    """A duration change point of a test (a duration_regression finding or an improvement)."""
+
+    time: dt.datetime
+    kind: str  # slowdown | speedup
+    before_ms: float
+    after_ms: float
+    ratio: float
+    commit: str
+    url: str  # the finding's evidence
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCell:
+    """One first attempt in a run's execution order."""
+
+    timeline: str
+    position: int  # index within its timeline, 0-based
+    outcome: str
+    test: str
+    duration_ms: int | None
+    url: str  # the test page
+
+
+# --- Look ---------------------------------------------------------------------------------------
+
+FONT = "Inter, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
+INK = "#1f2933"
+MUTED = "#7b8794"
+GRID = "#e4e7eb"
+# Distinguishable for the common colour-vision deficiencies (Okabe-Ito, without the yellow).
+PALETTE = ("#0072b2", "#e69f00", "#009e73", "#cc79a7", "#56b4e9", "#d55e00", "#000000", "#999999")
+OUTCOME_COLORS = {
+    "passed": "#2f9e62",
+    "failed": "#d64545",
+    "error": "#9b2c6f",
+    "skipped": "#9aa5b1",
+}
+CAUSE_COLORS = {"flaky": "#e69f00", "order_dependent": "#cc79a7", "cascade": "#0072b2"}
+CAUSE_LABELS = {
+    "flaky": "non-deterministic",
+    "order_dependent": "order-dependent",
+    "cascade": "cascade root",
+}
+# Heatmap: red (bad) through amber to green (good), the same for both metrics.
+HEAT_SCALE = [
+    [0.0, "#c0392b"],
+    [0.6, "#e67e22"],
+    [0.85, "#f1c40f"],
+    [0.95, "#a3d977"],
+    [1.0, "#2f9e62"],
+]
+
+
+def series_colors(names: Sequence[str]) -> dict[str, str]:
+    """A stable colour per series name: sorted names take the palette in order."""
+    return {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(sorted(set(names)))}
+
+
+def _layout(*, title: str = "", y_title: str = "", height: int = 300, **extra: object) -> dict:
+    layout: dict[str, object] = {
+        "height": height,
+        "margin": {"l": 56, "r": 16, "t": 36 if title else 12, "b": 40},
+        "font": {"family": FONT, "size": 12, "color": INK},
+        "paper_bgcolor": "rgba(0,0,0,0)",
+        "plot_bgcolor": "rgba(0,0,0,0)",
+        "hovermode": "closest",
+        "hoverlabel": {"font": {"family": FONT, "size": 12}},
+        "legend": {"orientation": "h", "y": -0.18, "x": 0, "font": {"size": 11}},
+        "xaxis": {"gridcolor": GRID, "linecolor": GRID, "zeroline": False},
+        "yaxis": {
+            "gridcolor": GRID,
+            "linecolor": GRID,
+            "zeroline": False,
+            "title": {"text": y_title, "font": {"size": 11, "color": MUTED}},
+        },
+    }
+    if title:
+        layout["title"] = {"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}}
+    layout.update(extra)
+    return layout
+
+
+def _week_axis(weeks: Sequence[str]) -> dict[str, object]:
+    # Categorical, in the given order, so a week without data keeps its place on the axis.
+    return {
+        "type": "category",
+        "categoryorder": "array",
+        "categoryarray": list(weeks),
+        "gridcolor": GRID,
+        "linecolor": GRID,
+        "tickangle": 0,
+    }
+
+
+def _by_series(points: Sequence[WeekPoint]) -> dict[str, list[WeekPoint]]:
+    out: dict[str, list[WeekPoint]] = {}
+    for p in points:
+        out.setdefault(p.series, []).append(p)
+    return dict(sorted(out.items()))
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else round(value * 100, 4)
+
+
+# --- Week trends (overview, project and service pages) -------------------------------------------
+
+
+def heatmap_figure(
+    *,
+    rows: Sequence[str],
+    weeks: Sequence[str],
+    values: Sequence[Sequence[float | None]],
+    urls: Sequence[Sequence[str | None]],
+    details: Sequence[Sequence[str]],
+    metric: str,
+) -> dict:
+    """Services (rows) x weeks heatmap of the isolation score (0-100) or the pass rate (0-1,
+    shown in %). `details[i][j]` is the hover line with the counts behind the cell."""
+    percent = metric == "pass_rate"
+    z = [[(_pct(v) if percent else v) for v in row] for row in values]
+    text = [[("" if v is None else f"{v:.0f}") for v in row] for row in z]
+    label = "pass rate (first attempt), %" if percent else "isolation score"
+    return {
+        "data": [
+            {
+                "type": "heatmap",
+                "x": list(weeks),
+                "y": list(rows),
+                "z": z,
+                "zmin": 0,
+                "zmax": 100,
+                "colorscale": HEAT_SCALE,
+                "text": text,
+                "texttemplate": "%{text}",
+                "textfont": {"size": 11},
+                "customdata": [list(r) for r in urls],
+                "hovertext": [list(r) for r in details],
+                "hovertemplate": "<b>%{y}</b> · %{x}<br>"
+                + label
+                + ": %{z:.2f}<br>%{hovertext}<extra></extra>",
+                "xgap": 2,
+                "ygap": 2,
+                "colorbar": {"thickness": 10, "len": 0.9, "outlinewidth": 0},
+                "hoverongaps": False,
+            }
+        ],
+        "layout": _layout(
+            height=max(140, 44 + 30 * len(rows)),
+            margin={"l": 110, "r": 10, "t": 8, "b": 30},
+            plot_bgcolor="#f3f5f8",  # a week without runs shows as an empty cell
+            xaxis={**_week_axis(weeks), "side": "bottom", "showgrid": False},
+            yaxis={"autorange": "reversed", "showgrid": False, "type": "category"},
+        ),
+    }
+
+
+def pass_rate_figure(
+    *, points: Sequence[WeekPoint], weeks: Sequence[str], final: bool = True
+) -> dict:
+    """Per service and week: first-attempt pass rate (solid) and, if `final`, the final pass
+    rate after retries (dotted). A click opens that week's runs of the service."""
+    colors = series_colors([p.series for p in points])
+    data = []
+    for name, pts in _by_series(points).items():
+        custom = [
+            [p.runs_url, p.passed if p.passed is not None else "–",
+             p.failed if p.failed is not None else "–", p.runs]
+            for p in pts
+        ]  # fmt: skip
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": name,
+                "legendgroup": name,
+                "x": [p.week for p in pts],
+                "y": [_pct(p.pass_rate) for p in pts],
+                "customdata": custom,
+                "line": {"color": colors[name], "width": 2},
+                "marker": {"size": 7},
+                "hovertemplate": f"<b>{name}</b> · %{{x}}<br>first-attempt pass rate: %{{y:.2f}}%"
+                "<br>%{customdata[1]} passed / %{customdata[2]} failed"
+                " · %{customdata[3]} runs<extra></extra>",
+            }
+        )
+        if final:
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": f"{name} (final)",
+                    "legendgroup": name,
+                    "showlegend": False,
+                    "x": [p.week for p in pts],
+                    "y": [_pct(p.final_pass_rate) for p in pts],
+                    "customdata": custom,
+                    "line": {"color": colors[name], "width": 1.5, "dash": "dot"},
+                    "marker": {"size": 5, "symbol": "circle-open"},
+                    "hovertemplate": f"<b>{name}</b> · %{{x}}<br>final pass rate (after retries):"
+                    " %{y:.2f}%<extra></extra>",
+                }
+            )
+    return {
+        "data": data,
+        "layout": _layout(
+            y_title="pass rate, %  (dotted: after retries)",
+            xaxis=_week_axis(weeks),
+            yaxis={
+                "gridcolor": GRID,
+                "ticksuffix": "%",
+                "rangemode": "normal",
+                "title": {"text": "", "font": {"size": 11}},
+            },
+        ),  # fmt: skip
+    }
+
+
+def isolation_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> dict:
+    """Isolation score per service and week; a click lists the week's unclean runs."""
+    colors = series_colors([p.series for p in points])
+    data = []
+    for name, pts in _by_series(points).items():
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "lines+markers",
+                "name": name,
+                "x": [p.week for p in pts],
+                "y": [p.isolation_score for p in pts],
+                "customdata": [
+                    [
+                        p.unclean_url,
+                        "–" if p.clean_runs is None else p.clean_runs,
+                        "–" if p.scored_runs is None else p.scored_runs,
+                    ]
+                    for p in pts
+                ],  # fmt: skip
+                "line": {"color": colors[name], "width": 2},
+                "marker": {"size": 7},
+                "hovertemplate": f"<b>{name}</b> · %{{x}}<br>isolation score: %{{y:.2f}}"
+                "<br>%{customdata[1]} clean of %{customdata[2]} runs<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            xaxis=_week_axis(weeks),
+            yaxis={"gridcolor": GRID, "range": [0, 102], "title": {"text": ""}},
+        ),
+    }
+
+
+def causes_figure(*, counts: Sequence[CauseCount], weeks: Sequence[str]) -> dict:
+    """Flaky tests by cause, stacked per week; a click opens the findings of that cause and week."""
+    data = []
+    for cause in ("flaky", "order_dependent", "cascade"):
+        rows = [c for c in counts if c.cause == cause]
+        if not rows:
+            continue
+        data.append(
+            {
+                "type": "bar",
+                "name": CAUSE_LABELS[cause],
+                "x": [c.week for c in rows],
+                "y": [c.count for c in rows],
+                "customdata": [[c.url] for c in rows],
+                "marker": {"color": CAUSE_COLORS[cause]},
+                "hovertemplate": f"%{{x}}<br>{CAUSE_LABELS[cause]}: %{{y}} tests<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            barmode="stack",
+            xaxis=_week_axis(weeks),
+            yaxis={
+                "gridcolor": GRID,
+                "rangemode": "tozero",
+                "title": {"text": "tests"},
+                "dtick": None,
+            },
+        ),  # fmt: skip
+    }
+
+
+def durations_figure(
+    *, points: Sequence[WeekPoint], weeks: Sequence[str], wall_clock: bool = False
+) -> dict:
+    """p50 (solid) and p95 (dashed) per service and week: of the per-test medians, or of the
+    suite's wall clock per run. A click opens the service's week (slowest tests)."""
+    colors = series_colors([p.series for p in points])
+    data = []
+    for name, pts in _by_series(points).items():
+        for pct, dash in (("p50", "solid"), ("p95", "dash")):
+            if wall_clock:
+                ys = [p.wall_p50_ms if pct == "p50" else p.wall_p95_ms for p in pts]
+            else:
+                ys = [p.p50_ms if pct == "p50" else p.p95_ms for p in pts]
+            data.append(
+                {
+                    "type": "scatter",
+                    "mode": "lines+markers",
+                    "name": f"{name} {pct}",
+                    "legendgroup": name,
+                    "showlegend": pct == "p50",
+                    "x": [p.week for p in pts],
+                    "y": ys,
+                    "customdata": [[p.week_url] for p in pts],
+                    "line": {
+                        "color": colors[name],
+                        "width": 2 if pct == "p50" else 1.5,
+                        "dash": dash,
+                    },
+                    "marker": {"size": 6 if pct == "p50" else 4},
+                    "hovertemplate": f"<b>{name}</b> · %{{x}}<br>{pct}: %{{y:,.1f}} ms"
+                    "<extra></extra>",
+                }  # fmt: skip
+            )
+    what = "suite wall clock per run" if wall_clock else "per-test median"
+    return {
+        "data": data,
+        "layout": _layout(
+            xaxis=_week_axis(weeks),
+            yaxis={
+                "gridcolor": GRID,
+                "rangemode": "tozero",
+                "ticksuffix": " ms",
+                "title": {"text": f"{what} (dashed: p95)", "font": {"size": 11}},
+            },
+        ),  # fmt: skip
+    }
+
+
+def runs_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> dict:
+    """Runs per service and week, stacked; a click opens the runs list of that service and week."""
+    colors = series_colors([p.series for p in points])
+    data = []
+    for name, pts in _by_series(points).items():
+        data.append(
+            {
+                "type": "bar",
+                "name": name,
+                "x": [p.week for p in pts],
+                "y": [p.runs for p in pts],
+                "customdata": [[p.runs_url] for p in pts],
+                "marker": {"color": colors[name]},
+                "hovertemplate": f"<b>{name}</b> · %{{x}}<br>%{{y}} runs<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            barmode="stack",
+            xaxis=_week_axis(weeks),
+            yaxis={"gridcolor": GRID, "rangemode": "tozero", "title": {"text": "runs"}},
+        ),
+    }
+
+
+# --- One test -------------------------------------------------------------------------------------
+
+
+def outcome_timeline_figure(*, attempts: Sequence[AttemptPoint]) -> dict:
+    """Every attempt of a test by run start time: y is the attempt number, colour the outcome,
+    so a retry that passed shows as a red point under a green one. A click opens the run."""
+    data = []
+    for outcome in ("passed", "failed", "error", "skipped"):
+        pts = [a for a in attempts if a.outcome == outcome]
+        if not pts:
+            continue
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": outcome,
+                "x": [a.started_at.isoformat() for a in pts],
+                "y": [a.attempt for a in pts],
+                "customdata": [
+                    [
+                        a.url,
+                        a.run,
+                        a.commit[:10],
+                        a.branch,
+                        "–" if a.duration_ms is None else f"{a.duration_ms:,} ms",
+                    ]
+                    for a in pts
+                ],  # fmt: skip
+                "marker": {
+                    "color": OUTCOME_COLORS[outcome],
+                    "size": 8,
+                    "symbol": "square"
+                    if outcome == "passed"
+                    else "x"
+                    if outcome != "skipped"
+                    else "circle-open",
+                    "line": {"width": 1, "color": OUTCOME_COLORS[outcome]},
+                },
+                "hovertemplate": f"<b>{outcome}</b> · attempt %{{y}}<br>run #%{{customdata[1]}}"
+                " · %{customdata[2]} on %{customdata[3]}<br>%{x|%Y-%m-%d %H:%M} UTC"
+                " · %{customdata[4]}<extra></extra>",
+            }
+        )
+    top = max((a.attempt for a in attempts), default=1)
+    return {
+        "data": data,
+        "layout": _layout(
+            height=220,
+            xaxis={"type": "date", "gridcolor": GRID, "linecolor": GRID},
+            yaxis={
+                "gridcolor": GRID,
+                "title": {"text": "attempt"},
+                "dtick": 1,
+                "range": [0.5, top + 0.5],
+                "zeroline": False,
+            },
+        ),  # fmt: skip
+    }
+
+
+def test_duration_figure(
+    *,
+    attempts: Sequence[AttemptPoint],
+    changes: Sequence[ChangeMark],
+    reference_branch: str,
+) -> dict:
+    """Durations of passed first attempts over time (the reference branch apart from the other
+    branches, as change points read only the reference branch), with each change point marked:
+    a vertical line at the first commit after it and the medians before and after."""
+    passed = [a for a in attempts if a.outcome == "passed" and a.attempt == 1 and a.duration_ms]
+    data = []
+    for label, pts, color in (
+        (reference_branch, [a for a in passed if a.branch == reference_branch], "#0072b2"),
+        ("other branches", [a for a in passed if a.branch != reference_branch], "#9aa5b1"),
+    ):
+        if not pts:
+            continue
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": label,
+                "x": [a.started_at.isoformat() for a in pts],
+                "y": [a.duration_ms for a in pts],
+                "customdata": [[a.url, a.run, a.commit[:10], a.branch] for a in pts],
+                "marker": {"color": color, "size": 6, "opacity": 0.85},
+                "hovertemplate": "%{y:,} ms<br>run #%{customdata[1]} · %{customdata[2]} on "
+                "%{customdata[3]}<br>%{x|%Y-%m-%d %H:%M} UTC<extra></extra>",
+            }
+        )
+    shapes = []
+    if changes:
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers+text",
+                "name": "change points",
+                "x": [c.time.isoformat() for c in changes],
+                "y": [c.after_ms for c in changes],
+                "text": [f"×{c.ratio:.2f}" for c in changes],
+                "textposition": "top center",
+                "customdata": [
+                    [c.url, c.kind, f"{c.before_ms:,.1f}", f"{c.after_ms:,.1f}", c.commit[:10]]
+                    for c in changes
+                ],
+                "marker": {
+                    "symbol": "diamond",
+                    "size": 12,
+                    "color": ["#d64545" if c.kind == "slowdown" else "#2f9e62" for c in changes],
+                },
+                "hovertemplate": "<b>%{customdata[1]}</b> ×%{text}<br>median %{customdata[2]} ms"
+                " → %{customdata[3]} ms<br>first commit after: %{customdata[4]}<extra></extra>",
+            }
+        )
+        xs = [a.started_at for a in passed] or [c.time for c in changes]
+        lo, hi = min(xs), max(xs)
+        for c in changes:
+            color = "#d64545" if c.kind == "slowdown" else "#2f9e62"
+            shapes.append(
+                {"type": "line", "xref": "x", "yref": "paper", "x0": c.time.isoformat(),
+                 "x1": c.time.isoformat(), "y0": 0, "y1": 1,
+                 "line": {"color": color, "width": 1.5, "dash": "dot"}}
+            )  # fmt: skip
+            for x0, x1, y in (
+                (min(lo, c.time), c.time, c.before_ms),
+                (c.time, max(hi, c.time), c.after_ms),
+            ):
+                shapes.append(
+                    {"type": "line", "xref": "x", "yref": "y", "x0": x0.isoformat(),
+                     "x1": x1.isoformat(), "y0": y, "y1": y,
+                     "line": {"color": color, "width": 1, "dash": "dash"}, "opacity": 0.6}
+                )  # fmt: skip
+    return {
+        "data": data,
+        "layout": _layout(
+            height=280,
+            shapes=shapes,
+            xaxis={"type": "date", "gridcolor": GRID, "linecolor": GRID},
+            yaxis={
+                "gridcolor": GRID,
+                "type": "log" if _wide(passed) else "linear",
+                "ticksuffix": " ms",
+                "title": {"text": "passed first attempts"},
+            },
+        ),  # fmt: skip
+    }
+
+
+def _wide(points: Sequence[AttemptPoint]) -> bool:
+    # A log axis when durations span more than a factor of 20: a slowdown stays visible next
+    # to an outlier, as the change-point method itself works on log durations.
+    values = [a.duration_ms for a in points if a.duration_ms]
+    return bool(values) and max(values) / max(1, min(values)) > 20
+
+
+# --- One run --------------------------------------------------------------------------------------
+
+
+def run_order_figure(*, cells: Sequence[OrderCell]) -> dict:
+    """A run's first attempts in execution order, one row per timeline (worker): a failure
+    followed by a run of failures on the same row is what a cascade looks like. A click opens
+    the test."""
+    timelines = sorted({c.timeline for c in cells})
+    labels = {t: _short(t) for t in timelines}
+    data = []
+    for outcome in ("passed", "failed", "error", "skipped"):
+        pts = [c for c in cells if c.outcome == outcome]
+        if not pts:
+            continue
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": outcome,
+                "x": [c.position + 1 for c in pts],
+                "y": [labels[c.timeline] for c in pts],
+                "customdata": [
+                    [
+                        c.url,
+                        c.test,
+                        "–" if c.duration_ms is None else f"{c.duration_ms:,} ms",
+                        c.timeline,
+                    ]
+                    for c in pts
+                ],  # fmt: skip
+                "marker": {"symbol": "square", "size": 9, "color": OUTCOME_COLORS[outcome]},
+                "hovertemplate": "%{customdata[1]}<br>" + outcome + " · #%{x} on %{customdata[3]}"
+                " · %{customdata[2]}<extra></extra>",
+            }
+        )
+    return {
+        "data": data,
+        "layout": _layout(
+            height=max(150, 70 + 26 * len(timelines)),
+            margin={
+                "l": 16 + 7 * max((len(v) for v in labels.values()), default=4),
+                "r": 16,
+                "t": 8,
+                "b": 36,
+            },
+            xaxis={
+                "gridcolor": GRID,
+                "title": {"text": "order on the worker"},
+                "rangemode": "tozero",
+            },
+            yaxis={
+                "type": "category",
+                "categoryorder": "array",
+                "categoryarray": [labels[t] for t in timelines],
+                "autorange": "reversed",
+                "gridcolor": GRID,
+            },
+        ),  # fmt: skip
+    }
+
+
+def _short(timeline: str, limit: int = 24) -> str:
+    # Worker names can be paths (a Go package): keep their informative end.
+    return timeline if len(timeline) <= limit else "…" + timeline[-(limit - 1) :]
+
+
+# --- Sparklines (inline SVG, no plotly.js: the overview shows many of them) -----------------------
+
+
+def sparkline_path(*, values: Sequence[float | None], width: int = 120, height: int = 28,
+                   low: float | None = None, high: float | None = None) -> str:  # fmt: skip
+    """An SVG path ("M x y L x y ...") through the values, gaps left open; "" without data.
+    `low`/`high` fix the vertical range (e.g. 0-100), else it is the data's own."""
+    known = [v for v in values if v is not None and not math.isnan(v)]
+    if not known:
+        return ""
+    lo = min(known) if low is None else low
+    hi = max(known) if high is None else high
+    span = (hi - lo) or 1.0
+    step = width / max(1, len(values) - 1)
+    pad = 2
+    parts: list[str] = []
+    pen_down = False
+    for i, v in enumerate(values):
+        if v is None or math.isnan(v):
+            pen_down = False
+            continue
+        x = i * step if len(values) > 1 else width / 2
+        y = pad + (height - 2 * pad) * (1 - (v - lo) / span)
+        parts.append(f"{'L' if pen_down else 'M'}{x:.1f} {y:.1f}")
+        pen_down = True
+    return " ".join(parts)

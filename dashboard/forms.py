@@ -1,0 +1,131 @@
+"""Forms of the settings page: they parse and validate input; services do the writing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+from django import forms
+
+from reports.metrics.params import MetricParams
+
+
+class TokenCreateForm(forms.Form):
+    name = forms.CharField(max_length=100, initial="ci", help_text="Where the key will be used.")
+
+
+class ServiceRulesForm(forms.Form):
+    """One rule a line, `SERVICE GLOB`, tried from the top: a test's file path (or classname when
+    the file is unknown) matching the glob belongs to the service."""
+
+    rules = forms.CharField(
+        required=False,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 6,
+                "spellcheck": "false",
+                "class": "mono",
+                "placeholder": "cache tests/cache/*\nplex tests/plex/*",
+            }
+        ),  # fmt: skip
+        help_text="One rule a line: SERVICE GLOB, e.g. <code>cache tests/cache/*</code>. "
+        "The first match wins; tests matching none go to <code>default</code>.",
+    )
+
+    def clean_rules(self) -> list[tuple[str, str]]:
+        out = []
+        for number, raw in enumerate(self.cleaned_data["rules"].splitlines(), start=1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            parts = line.split(None, 1)
+            if len(parts) != 2:
+                raise forms.ValidationError(
+                    f"line {number}: write SERVICE GLOB, e.g. cache tests/cache/*"
+                )
+            service, pattern = parts[0].strip(), parts[1].strip()
+            if len(service) > 100 or len(pattern) > 500:
+                raise forms.ValidationError(f"line {number}: too long")
+            out.append((service, pattern))
+        return out
+
+
+# The thresholds a project may override, with the type each one takes.
+PARAM_FIELDS = [f for f in fields(MetricParams) if f.name != "reference_branch"]
+
+
+class MetricSettingsForm(forms.Form):
+    """Reference branch, threshold overrides (blank = the default) and duration budgets."""
+
+    reference_branch = forms.CharField(max_length=200)
+    budgets = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false", "class": "mono"}),
+        help_text='A JSON list, first match wins: <code>[{"budget_ms": 1000, "test_glob": '
+        '"*::test_*", "file_glob": "tests/unit/*"}]</code>',
+    )
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        for f in PARAM_FIELDS:
+            kind = forms.IntegerField if f.type in (int, "int") else forms.FloatField
+            self.fields[f"param_{f.name}"] = kind(
+                required=False,
+                label=f.name,
+                widget=forms.NumberInput(attrs={"placeholder": str(f.default), "step": "any"}),
+            )
+
+    @property
+    def param_fields(self) -> list[forms.BoundField]:
+        return [self[f"param_{f.name}"] for f in PARAM_FIELDS]
+
+    def clean_budgets(self) -> list[dict[str, object]]:
+        text = self.cleaned_data["budgets"].strip()
+        if not text:
+            return []
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise forms.ValidationError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+        if not isinstance(value, list):
+            raise forms.ValidationError("write a JSON list of budgets")
+        out = []
+        for i, item in enumerate(value, start=1):
+            if not isinstance(item, dict) or "budget_ms" not in item:
+                raise forms.ValidationError(f"budget {i}: an object with budget_ms is needed")
+            unknown = set(item) - {"budget_ms", "test_glob", "file_glob"}
+            if unknown:
+                raise forms.ValidationError(
+                    f"budget {i}: unknown keys {', '.join(sorted(unknown))}"
+                )
+            budget = item["budget_ms"]
+            if isinstance(budget, bool) or not isinstance(budget, int | float) or budget <= 0:
+                raise forms.ValidationError(f"budget {i}: budget_ms must be a positive number")
+            for key in ("test_glob", "file_glob"):
+                if item.get(key) is not None and not isinstance(item[key], str):
+                    raise forms.ValidationError(f"budget {i}: {key} must be a string")
+            if not item.get("test_glob") and not item.get("file_glob"):
+                raise forms.ValidationError(f"budget {i}: give a test_glob, a file_glob or both")
+            out.append({k: item[k] for k in ("budget_ms", "test_glob", "file_glob") if k in item})
+        return out
+
+    def params(self) -> dict[str, object]:
+        """The overrides entered (blank fields keep the default)."""
+        out: dict[str, object] = {}
+        for f in PARAM_FIELDS:
+            value = self.cleaned_data.get(f"param_{f.name}")
+            if value is not None:
+                out[f.name] = value
+        return out
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        try:
+            MetricParams.from_dict(self.params())
+        except (TypeError, ValueError) as exc:
+            raise forms.ValidationError(str(exc)) from None
+        for f in PARAM_FIELDS:
+            value = cleaned.get(f"param_{f.name}")
+            if value is not None and value < 0:
+                self.add_error(f"param_{f.name}", "must not be negative")
+        return cleaned

@@ -1,0 +1,915 @@
+"""Read operations of the pages. Every lookup is scoped to a project the user may see.
+
+Pages read rollups (ServiceWeek, TestWeek) and findings, never aggregate raw results: only the
+test page reads one test's results, by the (test_id, run_week) index, and the run page one run's
+results, by the (run_id, timeline, position) index, both paginated. Each selector runs a fixed
+number of queries whatever the size of the history, which tests/dashboard/test_views.py checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
+from django.http import Http404
+from django.urls import reverse
+
+from dashboard.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell, WeekPoint
+from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
+from ingest.parsers.records import Outcome
+from ingest.weeks import parse_week, week_label
+from reports.models import Finding, ProjectSettings, ServiceWeek, TestWeek
+from reports.selectors import pytest_node_id
+
+User = AbstractBaseUser | AnonymousUser
+
+TREND_WEEKS = 12
+CAUSES = ("flaky", "order_dependent", "cascade")
+EPISODE_KINDS = ("regression", "duration_regression")
+# Findings kinds in the order the pages list them.
+KIND_ORDER = (
+    "regression", "order_dependent", "cascade", "flaky", "duration_regression",
+    "budget_violation", "fixed",
+)  # fmt: skip
+KIND_PLURALS = {
+    "regression": "regressions",
+    "order_dependent": "order-dependent",
+    "cascade": "cascades",
+    "flaky": "flaky",
+    "duration_regression": "slowdowns",
+    "budget_violation": "over budget",
+    "fixed": "fixed",
+}
+KIND_LABELS = {
+    "regression": "regression",
+    "order_dependent": "order-dependent",
+    "cascade": "cascade",
+    "flaky": "flaky",
+    "duration_regression": "slowdown",
+    "budget_violation": "over budget",
+    "fixed": "fixed",
+}
+OUTCOME_FILTERS = {
+    "passed": [Outcome.PASSED],
+    "failed": [Outcome.FAILED],
+    "error": [Outcome.ERROR],
+    "skipped": [Outcome.SKIPPED],
+    "failures": [Outcome.FAILED, Outcome.ERROR],
+}
+# The timeline chart of a test and the order chart of a run stay readable, and cheap, up to here.
+ATTEMPTS_LIMIT = 3000
+ORDER_CHART_LIMIT = 5000
+
+
+# --- URLs (every number on a page links to the list it was computed from) -----------------------
+
+
+def _url(name: str, *args: object, **query: object) -> str:
+    base = reverse(f"pages:{name}", args=args)
+    params = {k: v for k, v in query.items() if v not in (None, "", False)}
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def runs_url(project: Project, **query: object) -> str:
+    return _url("runs", project.slug, **query)
+
+
+def findings_url(project: Project, **query: object) -> str:
+    return _url("project", project.slug, **query) + "#findings"
+
+
+def service_url(project: Project, service: str, **query: object) -> str:
+    return _url("service", project.slug, service, **query)
+
+
+def test_url(project: Project, test_id: int, **query: object) -> str:
+    return _url("test", project.slug, test_id, **query)
+
+
+def run_url(project: Project, run_id: int, **query: object) -> str:
+    return _url("run", project.slug, run_id, **query)
+
+
+# --- Access -------------------------------------------------------------------------------------
+
+
+def project_list_for_user(*, user: User) -> list[Project]:
+    """The projects the user is a member of (every project for a superuser)."""
+    if not user.is_authenticated:
+        return []
+    qs = Project.objects.all() if user.is_superuser else Project.objects.filter(members=user)
+    return list(qs.only("id", "slug", "name", "default_branch").order_by("name", "slug"))
+
+
+def project_get_for_user(*, user: User, slug: str) -> Project:
+    """The project, if the user may see it. "Not yours" is "not found": a 404, never a 403."""
+    if not user.is_authenticated:
+        raise Http404("no such project")
+    qs = Project.objects.filter(slug=slug)
+    if not user.is_superuser:
+        qs = qs.filter(members=user)
+    project = qs.first()
+    if project is None:
+        raise Http404("no such project")
+    return project
+
+
+# --- Weeks --------------------------------------------------------------------------------------
+
+
+def week_or_none(label: str | None) -> dt.date | None:
+    """The Monday of an ISO week label, or None for anything that is not one."""
+    if not label:
+        return None
+    try:
+        return parse_week(label)
+    except ValueError:
+        return None
+
+
+def computed_weeks(*, project: Project, service: Service | None = None) -> list[dt.date]:
+    """Weeks with at least one computed service-week, newest first (the week pickers)."""
+    qs = ServiceWeek.objects.filter(project=project, computed__gt=0)
+    if service is not None:
+        qs = qs.filter(service=service)
+    return list(qs.order_by("-week").values_list("week", flat=True).distinct())
+
+
+def week_window(end: dt.date, weeks: int = TREND_WEEKS) -> list[dt.date]:
+    """The `weeks` Mondays ending with `end`, oldest first."""
+    return [end - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+
+
+def trim_window(window: Sequence[dt.date], summaries: Iterable[WeekSummary]) -> list[dt.date]:
+    """The window from its first week with data on: a young project's charts start at its first
+    week rather than with empty columns."""
+    weeks = [s.week for s in summaries]
+    if not weeks:
+        return []
+    first = min(weeks)
+    return [w for w in window if w >= first]
+
+
+# --- Service-week rollups -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekSummary:
+    """A service-week's published numbers for tables, with the chart point they also feed."""
+
+    service: str
+    week: dt.date
+    point: WeekPoint
+    commits: int | None
+    tests_executed: int | None
+    flaky_tests: int | None
+    flaky_results: int | None
+    victims: int | None
+    polluters: int | None
+    cascade_timelines: int | None
+    outage_runs: int | None
+    budget_violations: int | None
+    stale: bool
+    improvements: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return week_label(self.week)
+
+
+_SW_FIELDS = (
+    "project__slug", "service__name", "week", "runs", "pass_rate", "final_pass_rate",
+    "isolation_score", "p50_ms", "p95_ms", "dirty", "computed",
+    "metrics__runs", "metrics__passed", "metrics__failed", "metrics__commits",
+    "metrics__tests_executed",
+    "metrics__clean_runs", "metrics__outage_runs", "metrics__flaky_tests",
+    "metrics__flaky_results", "metrics__victims", "metrics__polluters",
+    "metrics__cascade_timelines", "metrics__budget_violations",
+    "metrics__duration__wall_clock_p50_ms", "metrics__duration__wall_clock_p95_ms",
+)  # fmt: skip
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _summary(project: Project, row: dict) -> WeekSummary:
+    service, week = row["service__name"], row["week"]
+    label = week_label(week)
+    runs = row["runs"]
+    outages = _int(row["metrics__outage_runs"]) or 0
+    # The score's denominator: the isolation components publish it as metrics["runs"] (runs
+    # less infra outages), next to the `runs` column that counts every upload of the week.
+    scored = _int(row["metrics__runs"])
+    point = WeekPoint(
+        series=service,
+        week=label,
+        runs=runs,
+        passed=_int(row["metrics__passed"]),
+        failed=_int(row["metrics__failed"]),
+        pass_rate=row["pass_rate"],
+        final_pass_rate=row["final_pass_rate"],
+        isolation_score=row["isolation_score"],
+        clean_runs=_int(row["metrics__clean_runs"]),
+        scored_runs=scored if scored is not None else runs - outages,
+        p50_ms=row["p50_ms"],
+        p95_ms=row["p95_ms"],
+        wall_p50_ms=row["metrics__duration__wall_clock_p50_ms"],
+        wall_p95_ms=row["metrics__duration__wall_clock_p95_ms"],
+        runs_url=runs_url(project, service=service, week=label),
+        unclean_url=runs_url(project, service=service, week=label, unclean=1),
+        week_url=service_url(project, service, week=label) + "#slowest",
+    )
+    return WeekSummary(
+        service=service,
+        week=week,
+        point=point,
+        commits=_int(row["metrics__commits"]),
+        tests_executed=_int(row["metrics__tests_executed"]),
+        flaky_tests=_int(row["metrics__flaky_tests"]),
+        flaky_results=_int(row["metrics__flaky_results"]),
+        victims=_int(row["metrics__victims"]),
+        polluters=_int(row["metrics__polluters"]),
+        cascade_timelines=_int(row["metrics__cascade_timelines"]),
+        outage_runs=outages,
+        budget_violations=_int(row["metrics__budget_violations"]),
+        stale=row["dirty"] > row["computed"],
+        improvements=list(row.get("metrics__duration_improvements") or []),
+    )
+
+
+def week_summaries(
+    *,
+    project: Project,
+    start: dt.date,
+    end: dt.date,
+    service: Service | None = None,
+    with_improvements: bool = False,
+) -> list[WeekSummary]:
+    """Computed service-weeks of the project (or one service) from `start` to `end`, by service
+    then week. One query; only the JSON keys the pages show are read from `metrics`."""
+    qs = ServiceWeek.objects.filter(project=project, computed__gt=0, week__gte=start, week__lte=end)
+    if service is not None:
+        qs = qs.filter(service=service)
+    names = _SW_FIELDS + (("metrics__duration_improvements",) if with_improvements else ())
+    rows = qs.order_by("service__name", "week").values(*names)
+    return [_summary(project, row) for row in rows]
+
+
+# --- Overview -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KindCount:
+    kind: str
+    label: str
+    count: int
+    url: str
+
+
+@dataclass
+class ProjectOverview:
+    project: Project
+    weeks: list[dt.date]
+    summaries: list[WeekSummary]
+    open_findings: list[KindCount]
+    services: list[str]
+    latest: dt.date | None
+
+    @property
+    def week_labels(self) -> list[str]:
+        return [week_label(w) for w in self.weeks]
+
+
+def overview_list(*, projects: Sequence[Project]) -> list[ProjectOverview]:
+    """For each project: its last TREND_WEEKS weeks of service-weeks (ending at its latest
+    computed week) and its open findings by kind. Three queries for any number of projects."""
+    if not projects:
+        return []
+    latest = dict(
+        ServiceWeek.objects.filter(project__in=projects, computed__gt=0)
+        .values("project_id")
+        .annotate(latest=Max("week"))
+        .order_by()
+        .values_list("project_id", "latest")
+    )
+    windows = {pid: week_window(end) for pid, end in latest.items()}
+    earliest = min((w[0] for w in windows.values()), default=None)
+    by_project: dict[int, list[WeekSummary]] = defaultdict(list)
+    by_slug = {p.slug: p for p in projects}
+    if earliest is not None:
+        rows = (
+            ServiceWeek.objects.filter(project__in=projects, computed__gt=0, week__gte=earliest)
+            .order_by("service__name", "week")
+            .values("project_id", *_SW_FIELDS)
+        )
+        for row in rows:
+            window = windows.get(row["project_id"])
+            if window and window[0] <= row["week"] <= window[-1]:
+                project = by_slug[row["project__slug"]]
+                by_project[project.pk].append(_summary(project, row))
+    # Open now: the weekly kinds of the project's latest week, and episodes still open.
+    weekly = Q()
+    for pid, week in latest.items():
+        weekly |= Q(project_id=pid, week=week, kind__in=Finding.WEEKLY_KINDS)
+    episodes = Q(project__in=projects, status=Finding.Status.OPEN, kind__in=EPISODE_KINDS)
+    counts: dict[int, dict[str, int]] = defaultdict(dict)
+    if latest:
+        for row in (
+            Finding.objects.filter(weekly | episodes)
+            .values("project_id", "kind")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            counts[row["project_id"]][row["kind"]] = row["n"]
+    out = []
+    for project in projects:
+        end = latest.get(project.pk)
+        summaries = by_project.get(project.pk, [])
+        kinds = []
+        for kind in KIND_ORDER:
+            n = counts[project.pk].get(kind)
+            if not n:
+                continue
+            if kind in EPISODE_KINDS:
+                url = findings_url(project, kind=kind, status="open", week="all")
+            else:
+                url = findings_url(project, kind=kind, week=week_label(end) if end else "")
+            label = KIND_LABELS[kind] if n == 1 else KIND_PLURALS[kind]
+            kinds.append(KindCount(kind, label, n, url))
+        out.append(
+            ProjectOverview(
+                project=project,
+                weeks=trim_window(windows.get(project.pk, []), summaries),
+                summaries=summaries,
+                open_findings=kinds,
+                services=sorted({s.service for s in summaries}),
+                latest=end,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class ProjectTrend:
+    """Project-wide figures of one week, from its services' components (exact, not averages)."""
+
+    week: dt.date
+    runs: int
+    pass_rate: float | None
+    isolation_score: float | None
+
+
+def project_trend(summaries: Iterable[WeekSummary], weeks: Sequence[dt.date]) -> list[ProjectTrend]:
+    """Sum the services' counts per week: pass rate = sum passed / sum decided, isolation =
+    100 x sum clean runs / sum scored runs, as the per-service definitions read."""
+    acc: dict[dt.date, list[int]] = {w: [0, 0, 0, 0, 0] for w in weeks}
+    for s in summaries:
+        if s.week not in acc:
+            continue
+        a = acc[s.week]
+        p = s.point
+        a[0] += p.runs
+        a[1] += p.passed or 0
+        a[2] += (p.passed or 0) + (p.failed or 0)
+        a[3] += p.clean_runs or 0
+        a[4] += p.scored_runs or 0
+    return [
+        ProjectTrend(
+            week=w,
+            runs=a[0],
+            pass_rate=a[1] / a[2] if a[2] else None,
+            isolation_score=100 * a[3] / a[4] if a[4] else None,
+        )
+        for w, a in acc.items()
+    ]
+
+
+# --- Findings -----------------------------------------------------------------------------------
+
+
+def service_list(*, project: Project) -> list[Service]:
+    return list(Service.objects.filter(project=project).only("id", "name").order_by("name"))
+
+
+def service_get(*, project: Project, name: str) -> Service:
+    service = Service.objects.filter(project=project, name=name).first()
+    if service is None:
+        raise Http404("no such service in this project")
+    return service
+
+
+def finding_counts(
+    *, project: Project, start: dt.date, end: dt.date, service: Service | None = None
+) -> dict[tuple[str, dt.date, str], int]:
+    """Tests with a finding, by (service, week, kind), from `start` to `end`. A test counts once
+    per kind and week (an order-dependent victim with two polluters is one victim)."""
+    qs = Finding.objects.filter(project=project, week__gte=start, week__lte=end)
+    if service is not None:
+        qs = qs.filter(service=service)
+    rows = qs.values("service__name", "week", "kind").annotate(n=Count("test", distinct=True))
+    return {(r["service__name"], r["week"], r["kind"]): r["n"] for r in rows.order_by()}
+
+
+def cause_counts(
+    *,
+    project: Project,
+    counts: dict[tuple[str, dt.date, str], int],
+    weeks: Sequence[dt.date],
+    service: str | None = None,
+) -> list[CauseCount]:
+    """Flaky tests per cause and week for the causes chart (summed over services unless one is
+    named), each linking to the findings it counts."""
+    totals: dict[tuple[dt.date, str], int] = defaultdict(int)
+    for (svc, week, kind), n in counts.items():
+        if kind in CAUSES and (service is None or svc == service):
+            totals[(week, kind)] += n
+    out = []
+    for week in weeks:
+        for cause in CAUSES:
+            n = totals.get((week, cause), 0)
+            out.append(
+                CauseCount(
+                    week=week_label(week),
+                    cause=cause,
+                    count=n,
+                    url=findings_url(project, kind=cause, week=week_label(week), service=service),
+                )
+            )
+    return out
+
+
+@dataclass
+class FindingRow:
+    finding: Finding
+    label: str
+    summary: str
+    test_url: str
+    related_url: str | None
+    node_id: str
+    related_node_id: str | None
+
+
+def _ms(value: object) -> str:
+    if value is None:
+        return "–"
+    v = float(value)  # type: ignore[arg-type]
+    return f"{v / 1000:,.2f} s" if v >= 1000 else f"{v:,.0f} ms"
+
+
+FLAKY_REASONS = {"retry": "passed on retry", "same_commit": "passed on the same commit elsewhere"}
+
+
+def finding_summary(kind: str, evidence: dict) -> str:
+    """One line that says what the evidence shows."""
+    e = evidence or {}
+    if kind == "order_dependent":
+        return (
+            f"failed {e.get('a', '?')} of {(e.get('a') or 0) + (e.get('b') or 0)} times after the "
+            f"polluter, {e.get('c', '?')} of {(e.get('c') or 0) + (e.get('d') or 0)} without "
+            f"(q = {e.get('q', 0):.2g})"
+        )
+    if kind == "cascade":
+        return f"{e.get('count', 0)} cascade(s) breaking {e.get('followers', 0)} following tests"
+    if kind == "flaky":
+        reasons = ", ".join(
+            f"{v}× {FLAKY_REASONS.get(k, k)}" for k, v in sorted((e.get("reasons") or {}).items())
+        )
+        if not reasons and isinstance((e.get("series") or {}).get("flip_rate"), int | float):
+            reasons = f"flip rate {e['series']['flip_rate']:.0%} on the reference branch"
+        rate = e.get("flake_rate")
+        rate_text = f" · flake rate {rate:.1%}" if isinstance(rate, int | float) else ""
+        return f"{e.get('status', '')}: {reasons}{rate_text}"
+    if kind == "regression":
+        commit = str(e.get("first_failing_commit") or e.get("commit") or "")[:10]
+        state = "confirmed" if e.get("confirmed") else "unconfirmed"
+        return f"{state}, failing since {commit} ({e.get('failures', '?')} failures)"
+    if kind == "fixed":
+        commit = str(e.get("fixing_commit") or "")[:10]
+        what = "broken since its first run" if e.get("broken_since_first_run") else "regression"
+        return f"{what}, passing again since {commit}"
+    if kind == "duration_regression":
+        return (
+            f"median {_ms(e.get('before_median_ms'))} → {_ms(e.get('after_median_ms'))} "
+            f"(×{e.get('ratio', 0):.2f}) from {str(e.get('commit', ''))[:10]}"
+        )
+    if kind == "budget_violation":
+        worst = e.get("p95_ms")
+        what = (
+            f"p95 {_ms(worst)}"
+            if worst is not None
+            else f"{e.get('over')} runs over, max {_ms(e.get('max_ms'))}"
+        )
+        return f"{what} > budget {_ms(e.get('budget_ms'))} (n = {e.get('n')})"
+    return ""
+
+
+def finding_rows(project: Project, findings: Iterable[Finding]) -> list[FindingRow]:
+    rows = []
+    for f in findings:
+        rows.append(
+            FindingRow(
+                finding=f,
+                label=KIND_LABELS.get(f.kind, f.kind),
+                summary=finding_summary(f.kind, f.evidence),
+                test_url=test_url(project, f.test_id),
+                related_url=test_url(project, f.related_test_id) if f.related_test_id else None,
+                node_id=pytest_node_id(f.test),
+                related_node_id=pytest_node_id(f.related_test) if f.related_test else None,
+            )
+        )
+    return rows
+
+
+def finding_table(
+    *,
+    project: Project,
+    kind: str | None,
+    service: str | None,
+    week: dt.date | None,
+    status: str | None,
+) -> QuerySet[Finding]:
+    """The project's findings, filtered, newest week first (paginated by the view)."""
+    qs = Finding.objects.filter(project=project).select_related("service", "test", "related_test")
+    if kind:
+        qs = qs.filter(kind=kind)
+    if service:
+        qs = qs.filter(service__name=service)
+    if week:
+        qs = qs.filter(week=week)
+    if status:
+        qs = qs.filter(status=status)
+    # Within a week, the kinds in the order a reader acts on them: regressions first.
+    rank = Case(*(When(kind=k, then=Value(i)) for i, k in enumerate(KIND_ORDER)), default=Value(99))
+    return qs.order_by("-week", rank, "service__name", "test__name", "id")
+
+
+def stale_count(*, project: Project) -> int:
+    """Service-weeks waiting for a recompute: their numbers are about to change."""
+    return ServiceWeek.objects.filter(project=project, dirty__gt=F("computed")).count()
+
+
+# --- Service page -------------------------------------------------------------------------------
+
+
+@dataclass
+class ServiceDetail:
+    slowest: list[TestWeek]
+    flaky: list[FindingRow]
+    order_dependent: list[FindingRow]
+    cascades: list[FindingRow]
+    regressions: list[FindingRow]
+    slowdowns: list[FindingRow]
+    improvements: list[dict]
+    budget_violations: list[FindingRow]
+    tests: dict[int, Test]  # tests named in evidence (cascade followers, improvements)
+
+
+def service_detail(
+    *, project: Project, service: Service, week: dt.date, start: dt.date,
+    summaries: Sequence[WeekSummary],
+) -> ServiceDetail:  # fmt: skip
+    """The week's slowest tests and isolation findings, and the duration and regression
+    episodes of the trend window. Three queries."""
+    slowest = list(
+        TestWeek.objects.filter(service=service, week=week)
+        .select_related("test")
+        .only("test__id", "test__classname", "test__name", "test__file", "runs", "passed",
+              "failed", "n_durations", "p50_ms", "p95_ms", "pass_rate", "week")
+        .order_by(F("p95_ms").desc(nulls_last=True), F("p50_ms").desc(nulls_last=True), "test_id")
+        [:15]
+    )  # fmt: skip
+    findings = list(
+        Finding.objects.filter(service=service, week__gte=start, week__lte=week)
+        .select_related("test", "related_test")
+        .order_by("-week", "kind", "-score", "id")
+    )
+    rows = finding_rows(project, findings)
+    this_week = [r for r in rows if r.finding.week == week]
+
+    def of(kind: str, source: list[FindingRow]) -> list[FindingRow]:
+        return [r for r in source if r.finding.kind == kind]
+
+    # Every later week repeats the improvements found before it: keep each (test, commit) once.
+    seen: set[tuple[int, str]] = set()
+    improvements = []
+    for s in sorted(summaries, key=lambda s: s.week, reverse=True):
+        for imp in s.improvements:
+            key = (imp.get("test"), imp.get("commit"))
+            if key not in seen:
+                seen.add(key)
+                improvements.append(imp)
+    improvements.sort(key=lambda i: str(i.get("time", "")), reverse=True)
+    wanted: set[int] = {int(i["test"]) for i in improvements if i.get("test")}
+    for r in of("cascade", this_week):
+        for cascade in r.finding.evidence.get("cascades") or []:
+            wanted.update(int(t) for t in cascade.get("followers") or [])
+    tests = {
+        t.pk: t
+        for t in Test.objects.filter(project=project, pk__in=wanted).only(
+            "id", "classname", "name", "file"
+        )
+    } if wanted else {}  # fmt: skip
+    return ServiceDetail(
+        slowest=slowest,
+        flaky=of("flaky", this_week),
+        order_dependent=of("order_dependent", this_week),
+        cascades=of("cascade", this_week),
+        regressions=[r for r in rows if r.finding.kind in ("regression", "fixed")],
+        slowdowns=of("duration_regression", rows),
+        improvements=improvements,
+        budget_violations=of("budget_violation", this_week),
+        tests=tests,
+    )
+
+
+def reproduce_command(victim: Test, polluter: Test) -> str:
+    """How to replay an order-dependent pair: pytest runs the named tests in the given order
+    (with pytest-randomly disabled); for other runners, say which runs first."""
+    if victim.file.endswith(".py") and polluter.file.endswith(".py"):
+        return f"pytest {pytest_node_id(polluter)} {pytest_node_id(victim)} -p no:randomly"
+    return f"run {pytest_node_id(polluter)} before {pytest_node_id(victim)} in one process"
+
+
+# --- Test page ----------------------------------------------------------------------------------
+
+
+def test_get(*, project: Project, test_id: int) -> Test:
+    test = Test.objects.filter(project=project, pk=test_id).select_related("service").first()
+    if test is None:
+        raise Http404("no such test in this project")
+    return test
+
+
+def test_weeks(*, test: Test, limit: int = TREND_WEEKS) -> list[TestWeek]:
+    """The test's last `limit` computed weeks, oldest first."""
+    return list(reversed(TestWeek.objects.filter(test=test).order_by("-week")[:limit]))
+
+
+def current_week() -> dt.date:
+    from django.utils import timezone
+
+    from ingest.weeks import week_start
+
+    return week_start(timezone.now())
+
+
+def test_attempts(
+    *, project: Project, test: Test, start: dt.date, end: dt.date
+) -> list[AttemptPoint]:
+    """Every attempt of the test in runs of weeks `start`..`end` (newest ATTEMPTS_LIMIT), read
+    by the (test_id, run_week) index."""
+    rows = (
+        Result.objects.filter(test_id=test.pk, run_week__gte=start, run_week__lte=end)
+        .select_related("run")
+        .only("run_id", "run_week", "attempt", "outcome", "duration_ms",
+              "run__started_at", "run__commit", "run__branch")
+        .order_by("-run_week", "-run_id", "attempt")[:ATTEMPTS_LIMIT]
+    )  # fmt: skip
+    return [
+        AttemptPoint(
+            started_at=r.run.started_at,
+            run=r.run_id,
+            commit=r.run.commit,
+            branch=r.run.branch,
+            attempt=r.attempt,
+            outcome=Outcome(r.outcome).label,
+            duration_ms=r.duration_ms,
+            url=run_url(project, r.run_id, test=test.pk) + "#results",
+        )
+        for r in reversed(rows)
+    ]
+
+
+def test_findings(*, project: Project, test: Test) -> list[FindingRow]:
+    """Findings about the test, or naming it as a polluter, newest first."""
+    qs = (
+        Finding.objects.filter(project=project)
+        .filter(Q(test=test) | Q(related_test=test))
+        .select_related("service", "test", "related_test")
+        .order_by("-week", "kind", "id")
+    )
+    return finding_rows(project, qs)
+
+
+def change_marks(project: Project, test: Test, rows: Sequence[FindingRow]) -> list[ChangeMark]:
+    """The test's duration change points, from its duration_regression findings."""
+    from django.utils.dateparse import parse_datetime
+
+    marks = []
+    for r in rows:
+        f = r.finding
+        if f.kind != "duration_regression" or f.test_id != test.pk:
+            continue
+        e = f.evidence
+        when = parse_datetime(str(e.get("time", "")))
+        if when is None or e.get("before_median_ms") is None:
+            continue
+        marks.append(
+            ChangeMark(
+                time=when, kind=str(e.get("kind", "slowdown")),
+                before_ms=float(e["before_median_ms"]), after_ms=float(e["after_median_ms"]),
+                ratio=float(e.get("ratio", 0)), commit=str(e.get("commit", "")),
+                url=f"#finding-{f.pk}",
+            )
+        )  # fmt: skip
+    return marks
+
+
+def test_results(*, test: Test, week: dt.date | None, outcome: str | None) -> QuerySet[Result]:
+    """The test's results, newest first, by the (test_id, run_week) index (paginated by the
+    view); the failure messages list."""
+    qs = Result.objects.filter(test_id=test.pk)
+    if week:
+        qs = qs.filter(run_week=week)
+    if outcome in OUTCOME_FILTERS:
+        qs = qs.filter(outcome__in=OUTCOME_FILTERS[outcome])
+    return (
+        qs.select_related("run")
+        .only("id", "run_id", "run_week", "attempt", "outcome", "duration_ms", "message",
+              "timeline", "position", "run__commit", "run__branch", "run__started_at")
+        .order_by("-run_week", "-run_id", "-attempt")
+    )  # fmt: skip
+
+
+# --- Runs ---------------------------------------------------------------------------------------
+
+RUN_LIST_IDS_LIMIT = 1000
+
+
+def run_list(
+    *,
+    project: Project,
+    branch: str | None = None,
+    status: str | None = None,
+    service: str | None = None,
+    week: dt.date | None = None,
+    ids: Sequence[int] | None = None,
+) -> QuerySet[Run]:
+    """The project's runs, newest first, filtered.
+
+    A run belongs to a service when its upload named the service, or, for uploads that named
+    none, when it holds a result of one of the service's tests (an index probe per run)."""
+    qs = Run.objects.filter(project=project)
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids)[:RUN_LIST_IDS_LIMIT])
+    if branch:
+        qs = qs.filter(branch=branch)
+    if status:
+        qs = qs.filter(status=status)
+    if week:
+        qs = qs.filter(week=week)
+    if service:
+        holds = Result.objects.filter(
+            run_id=OuterRef("pk"), run_week=OuterRef("week"), test__service__name=service,
+            test__project=project,
+        )  # fmt: skip
+        qs = qs.filter(Q(service=service) | Q(service="") & Exists(holds))
+    return qs.only(
+        "id", "commit", "branch", "build_id", "job", "build_url", "environment", "service",
+        "started_at", "week", "status", "counts", "error",
+    ).order_by("-started_at", "-id")  # fmt: skip
+
+
+def run_weeks(*, project: Project) -> list[dt.date]:
+    """Weeks with runs, newest first (the runs filter)."""
+    return list(
+        Run.objects.filter(project=project)
+        .order_by("-week")
+        .values_list("week", flat=True)
+        .distinct()
+    )
+
+
+def unclean_runs(
+    *, project: Project, service: str, week: dt.date, outages: bool = False
+) -> dict[int, list[str]]:
+    """The runs behind a service-week's isolation score: run id -> causes of the unclean runs
+    (or, with `outages`, the infra-outage runs the score leaves out)."""
+    key = "metrics__outage_run_ids" if outages else "metrics__unclean_runs"
+    value = (
+        ServiceWeek.objects.filter(project=project, service__name=service, week=week)
+        .values_list(key, flat=True)
+        .first()
+    )
+    if not value:
+        return {}
+    if outages:
+        return {int(run): ["infra outage"] for run in value}
+    return {int(run): list(causes) for run, causes in value}
+
+
+def run_get(*, project: Project, run_id: int) -> Run:
+    run = Run.objects.filter(project=project, pk=run_id).first()
+    if run is None:
+        raise Http404("no such run in this project")
+    return run
+
+
+def run_files(*, run: Run) -> list[RunFile]:
+    return list(run.files.only("id", "run_id", "index", "name", "format", "size").order_by("index"))
+
+
+def run_file_get(*, run: Run, index: int) -> RunFile:
+    file = RunFile.objects.filter(run=run, index=index).first()
+    if file is None:
+        raise Http404("no such file in this run")
+    return file
+
+
+def run_timelines(*, run: Run) -> list[str]:
+    return list(
+        Result.objects.filter(run_id=run.pk, run_week=run.week)
+        .order_by("timeline")
+        .values_list("timeline", flat=True)
+        .distinct()
+    )
+
+
+def run_results(
+    *,
+    run: Run,
+    outcome: str | None = None,
+    timeline: str | None = None,
+    test_id: int | None = None,
+    retried: bool = False,
+    final: bool = False,
+) -> QuerySet[Result]:
+    """One run's results in execution order (timeline, position, attempt), filtered:
+    `retried` keeps every attempt of the tests that ran more than once, `final` keeps each
+    test's last attempt (what the run's counts are computed from)."""
+    qs = Result.objects.filter(run_id=run.pk, run_week=run.week)
+    if outcome in OUTCOME_FILTERS:
+        qs = qs.filter(outcome__in=OUTCOME_FILTERS[outcome])
+    if timeline:
+        qs = qs.filter(timeline=timeline)
+    if test_id:
+        qs = qs.filter(test_id=test_id)
+    same_test = Result.objects.filter(run_id=run.pk, run_week=run.week, test_id=OuterRef("test_id"))
+    if retried:
+        qs = qs.filter(Exists(same_test.filter(attempt=2)))
+    if final:
+        qs = qs.exclude(Exists(same_test.filter(attempt__gt=OuterRef("attempt"))))
+    return (
+        qs.select_related("test")
+        .only("id", "test_id", "attempt", "outcome", "duration_ms", "timeline", "position",
+              "message", "test__classname", "test__name", "test__file")
+        .order_by("timeline", "position", "attempt")
+    )  # fmt: skip
+
+
+def run_order_cells(*, project: Project, run: Run) -> list[OrderCell]:
+    """First attempts of the run in order on each timeline, for the order chart (runs up to
+    ORDER_CHART_LIMIT results; larger runs get the table only)."""
+    if (run.counts or {}).get("results", 0) > ORDER_CHART_LIMIT:
+        return []
+    rows = (
+        Result.objects.filter(run_id=run.pk, run_week=run.week, attempt=1)
+        .select_related("test")
+        .only("test_id", "timeline", "position", "outcome", "duration_ms", "test__classname",
+              "test__name")
+        .order_by("timeline", "position")
+    )  # fmt: skip
+    cells = []
+    index: dict[str, int] = defaultdict(int)
+    for r in rows:
+        i = index[r.timeline]
+        index[r.timeline] += 1
+        cells.append(
+            OrderCell(
+                timeline=r.timeline or "file", position=i, outcome=Outcome(r.outcome).label,
+                test=str(r.test), duration_ms=r.duration_ms, url=test_url(project, r.test_id),
+            )
+        )  # fmt: skip
+    return cells
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+def token_list(*, project: Project) -> list[IngestToken]:
+    return list(IngestToken.objects.filter(project=project).order_by("revoked_at", "-created_at"))
+
+
+def token_get(*, project: Project, token_id: int) -> IngestToken:
+    token = IngestToken.objects.filter(project=project, pk=token_id).first()
+    if token is None:
+        raise Http404("no such token in this project")
+    return token
+
+
+def service_rule_list(*, project: Project) -> list[ServiceRule]:
+    return list(
+        ServiceRule.objects.filter(project=project)
+        .select_related("service")
+        .order_by("order", "id")
+    )
+
+
+def metric_settings_get(*, project: Project) -> ProjectSettings | None:
+    return ProjectSettings.objects.filter(project=project).first()

@@ -1,0 +1,81 @@
+"""Number formatting for the pages: one way to write a rate, a duration, a week everywhere."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from django import template
+from django.utils.html import format_html
+
+from ingest.weeks import week_label
+
+register = template.Library()
+
+
+@register.filter
+def pct(value: float | None, digits: int = 1) -> str:
+    """0.9424 -> "94.2%"; a rate that is exactly 1 is written 100%, never rounded up to it."""
+    if value is None:
+        return "–"
+    v = float(value) * 100
+    if v < 100 and round(v, digits) >= 100:
+        v = math.floor(v * 10**digits) / 10**digits  # 99.96% is not 100%
+    return f"{v:.{digits}f}%"
+
+
+@register.filter
+def score(value: float | None) -> str:
+    """Isolation score 0-100 with one decimal; 100 only when every run was clean."""
+    if value is None:
+        return "–"
+    v = float(value)
+    if v < 100 and round(v, 1) >= 100:
+        v = math.floor(v * 10) / 10
+    return f"{v:.1f}"
+
+
+@register.filter
+def ms(value: float | int | None) -> str:
+    """235 -> "235 ms", 1234 -> "1.23 s", 95000 -> "1 min 35 s"."""
+    if value is None or value == "":
+        return "–"
+    v = float(value)
+    if v < 1000:
+        return f"{v:,.0f} ms" if v >= 10 else f"{v:,.1f} ms"
+    if v < 60_000:
+        return f"{v / 1000:,.2f} s"
+    minutes, seconds = divmod(v / 1000, 60)
+    return f"{minutes:.0f} min {seconds:.0f} s"
+
+
+@register.filter
+def week(value: dt.date | dt.datetime | None) -> str:
+    return "–" if value is None else week_label(value)
+
+
+@register.filter
+def sha(value: str | None) -> str:
+    return (value or "")[:10]
+
+
+@register.filter
+def get(mapping: dict | None, key: object) -> object:
+    """mapping|get:key — dictionary lookup with a variable key."""
+    if not mapping:
+        return None
+    return mapping.get(key)
+
+
+@register.filter
+def num(value: object) -> str:
+    if value is None or value == "":
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.3g}" if value < 1 else f"{value:,.2f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+@register.simple_tag
+def outcome_badge(label: str) -> str:
+    return format_html('<span class="outcome outcome-{}">{}</span>', label, label)

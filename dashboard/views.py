@@ -1,0 +1,531 @@
+"""The pages: function views, selectors -> ctx -> render. Login required everywhere; a project the
+user is not a member of is "not found" (404), never "forbidden"."""
+
+from __future__ import annotations
+
+import os
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Page, Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from dashboard import charts
+from dashboard import selectors as sel
+from dashboard.forms import PARAM_FIELDS, MetricSettingsForm, ServiceRulesForm, TokenCreateForm
+from dashboard.services import project_metric_settings_update
+from ingest.models import Project, Run
+from ingest.services import service_rules_replace, token_create, token_revoke
+from ingest.weeks import week_label
+from reports.models import Finding
+
+FINDINGS_PER_PAGE = 50
+RUNS_PER_PAGE = 50
+RESULTS_PER_PAGE = 100
+NEW_KEY_SESSION = "dashboard.new_ingest_key"
+
+
+def _page(request: HttpRequest, items, per_page: int) -> Page:  # type: ignore[no-untyped-def]
+    return Paginator(items, per_page).get_page(request.GET.get("page"))
+
+
+def _base(
+    request: HttpRequest, project: Project | None, section: str, projects: list | None = None
+) -> dict[str, object]:
+    """What base.html needs: the project switcher and the active section."""
+    return {
+        "nav_projects": projects
+        if projects is not None
+        else sel.project_list_for_user(user=request.user),
+        "project": project,
+        "section": section,
+    }
+
+
+def _choice(value: str | None, allowed: list[str] | tuple[str, ...]) -> str | None:
+    return value if value in allowed else None
+
+
+# --- Overview -----------------------------------------------------------------------------------
+
+
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    projects = sel.project_list_for_user(user=request.user)
+    metric = "pass_rate" if request.GET.get("metric") == "pass_rate" else "isolation"
+    cards = []
+    figures = {}
+    for ov in sel.overview_list(projects=projects):
+        fig_id = f"heat-{ov.project.slug}"
+        if ov.summaries:
+            figures[fig_id] = _heatmap(ov, metric)
+        trend = sel.project_trend(ov.summaries, ov.weeks)
+        cards.append(
+            {
+                "overview": ov,
+                "fig_id": fig_id,
+                "latest": trend[-1] if trend else None,
+                "latest_label": week_label(ov.latest) if ov.latest else None,
+                "sparks": [
+                    ("runs", charts.sparkline_path(values=[t.runs for t in trend], low=0)),
+                    ("pass rate", charts.sparkline_path(values=[t.pass_rate for t in trend])),
+                    (
+                        "isolation",
+                        charts.sparkline_path(
+                            values=[t.isolation_score for t in trend], low=0, high=100
+                        ),
+                    ),
+                ],  # fmt: skip
+            }
+        )
+    ctx = {**_base(request, None, "overview", projects), "cards": cards, "figures": figures,
+           "metric": metric}  # fmt: skip
+    return render(request, "dashboard/overview.html", ctx)
+
+
+def _heatmap(ov: sel.ProjectOverview, metric: str) -> dict:
+    cells = {(s.service, s.week): s.point for s in ov.summaries}
+    values, urls, details = [], [], []
+    for service in ov.services:
+        vrow, urow, drow = [], [], []
+        for week in ov.weeks:
+            p = cells.get((service, week))
+            if p is None:
+                vrow.append(None), urow.append(None), drow.append("no runs")
+                continue
+            if metric == "pass_rate":
+                vrow.append(p.pass_rate)
+                urow.append(p.runs_url)
+                drow.append(f"{p.passed} passed / {p.failed} failed · {p.runs} runs")
+            else:
+                vrow.append(p.isolation_score)
+                urow.append(p.unclean_url)
+                drow.append(f"{p.clean_runs} clean of {p.scored_runs} runs")
+        values.append(vrow), urls.append(urow), details.append(drow)
+    return charts.heatmap_figure(
+        rows=ov.services, weeks=ov.week_labels, values=values, urls=urls, details=details,
+        metric=metric,
+    )  # fmt: skip
+
+
+# --- Project ------------------------------------------------------------------------------------
+
+
+def _pick_week(request: HttpRequest, weeks: list) -> tuple:  # type: ignore[type-arg]
+    """(the week the page is about, whether findings are shown for every week)."""
+    raw = request.GET.get("week")
+    all_weeks = raw == "all"
+    picked = None if all_weeks else sel.week_or_none(raw)
+    return picked or (weeks[0] if weeks else None), all_weeks
+
+
+def _trend_figures(
+    summaries: list[sel.WeekSummary], causes: list, labels: list[str], *, wall_clock: bool
+) -> dict[str, dict]:  # type: ignore[type-arg]
+    points = [s.point for s in summaries]
+    figures = {
+        "pass-rate": charts.pass_rate_figure(points=points, weeks=labels),
+        "isolation": charts.isolation_figure(points=points, weeks=labels),
+        "causes": charts.causes_figure(counts=causes, weeks=labels),
+        "durations": charts.durations_figure(points=points, weeks=labels),
+        "runs": charts.runs_figure(points=points, weeks=labels),
+    }
+    if wall_clock:
+        figures["wall-clock"] = charts.durations_figure(
+            points=points, weeks=labels, wall_clock=True
+        )
+    return figures
+
+
+@login_required
+def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    weeks = sel.computed_weeks(project=project)
+    week, all_weeks = _pick_week(request, weeks)
+    services = sel.service_list(project=project)
+    window = sel.week_window(week) if week else []
+    summaries, counts = [], {}
+    if week:
+        summaries = sel.week_summaries(project=project, start=window[0], end=week)
+        counts = sel.finding_counts(project=project, start=window[0], end=week)
+    window = sel.trim_window(window, summaries)
+    labels = [week_label(w) for w in window]
+    figures = _trend_figures(
+        summaries, sel.cause_counts(project=project, counts=counts, weeks=window), labels,
+        wall_clock=False,
+    )  # fmt: skip
+    this_week = {s.service: s for s in summaries if s.week == week}
+    table = [
+        {
+            "service": svc.name,
+            "summary": this_week.get(svc.name),
+            "counts": {k: counts.get((svc.name, week, k), 0) for k in Finding.Kind.values},
+            "url": sel.service_url(project, svc.name, week=week_label(week) if week else None),
+        }
+        for svc in services
+    ]
+    kind = _choice(request.GET.get("kind"), Finding.Kind.values)
+    service = _choice(request.GET.get("service"), [s.name for s in services])
+    status = _choice(request.GET.get("status"), Finding.Status.values)
+    findings = _page(
+        request,
+        sel.finding_table(project=project, kind=kind, service=service,
+                          week=None if all_weeks else week, status=status),
+        FINDINGS_PER_PAGE,
+    )  # fmt: skip
+    ctx = {
+        **_base(request, project, "project"),
+        "weeks": weeks,
+        "week": week,
+        "week_label": week_label(week) if week else "",
+        "prev_week": _neighbour(weeks, week, +1),
+        "next_week": _neighbour(weeks, week, -1),
+        "services": services,
+        "table": table,
+        "figures": figures,
+        "findings": findings,
+        "finding_rows": sel.finding_rows(project, findings.object_list),
+        "filters": {"kind": kind or "", "service": service or "", "status": status or "",
+                    "week": "all" if all_weeks else (week_label(week) if week else "")},
+        "kinds": [(k, sel.KIND_LABELS[k]) for k in sel.KIND_ORDER],
+        "stale": sel.stale_count(project=project),
+        "findings_url": sel.findings_url(project, week=week_label(week) if week else None),
+    }  # fmt: skip
+    return render(request, "dashboard/project.html", ctx)
+
+
+def _neighbour(weeks: list, week, step: int):  # type: ignore[no-untyped-def]
+    """The computed week before (+1: weeks are newest first) or after (-1) `week`."""
+    if week not in weeks:
+        return None
+    i = weeks.index(week) + step
+    return weeks[i] if 0 <= i < len(weeks) else None
+
+
+# --- Service ------------------------------------------------------------------------------------
+
+
+@login_required
+def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    service = sel.service_get(project=project, name=name)
+    weeks = sel.computed_weeks(project=project, service=service)
+    week, _ = _pick_week(request, weeks)
+    window = sel.week_window(week) if week else []
+    summaries, counts, detail = [], {}, None
+    if week:
+        summaries = sel.week_summaries(
+            project=project, service=service, start=window[0], end=week, with_improvements=True
+        )
+        counts = sel.finding_counts(project=project, service=service, start=window[0], end=week)
+        detail = sel.service_detail(
+            project=project, service=service, week=week, start=window[0], summaries=summaries
+        )
+    window = sel.trim_window(window, summaries)
+    labels = [week_label(w) for w in window]
+    causes = sel.cause_counts(project=project, counts=counts, weeks=window, service=service.name)
+    figures = _trend_figures(summaries, causes, labels, wall_clock=True)
+    current = next((s for s in summaries if s.week == week), None)
+    label = week_label(week) if week else ""
+    pairs = []
+    if detail:
+        for row in detail.order_dependent:
+            f = row.finding
+            pairs.append(
+                {"row": row, "command": sel.reproduce_command(f.test, f.related_test)}
+                if f.related_test else {"row": row, "command": ""}
+            )  # fmt: skip
+    ctx = {
+        **_base(request, project, "project"),
+        "service": service,
+        "weeks": weeks,
+        "week": week,
+        "week_label": label,
+        "prev_week": _neighbour(weeks, week, +1),
+        "next_week": _neighbour(weeks, week, -1),
+        "current": current,
+        "counts": {k: counts.get((service.name, week, k), 0) for k in Finding.Kind.values},
+        "figures": figures,
+        "detail": detail,
+        "pairs": pairs,
+        "links": {
+            "runs": sel.runs_url(project, service=service.name, week=label),
+            "unclean": sel.runs_url(project, service=service.name, week=label, unclean=1),
+            "outages": sel.runs_url(project, service=service.name, week=label, outages=1),
+            **{
+                k: sel.findings_url(project, kind=k, service=service.name, week=label)
+                for k in Finding.Kind.values
+            },
+        },  # fmt: skip
+    }
+    return render(request, "dashboard/service.html", ctx)
+
+
+# --- Test ---------------------------------------------------------------------------------------
+
+
+@login_required
+def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    test = sel.test_get(project=project, test_id=test_id)
+    recent = sel.test_weeks(test=test, limit=sel.TREND_WEEKS)
+    end = recent[-1].week if recent else sel.current_week()
+    window = sel.week_window(end)
+    attempts = sel.test_attempts(project=project, test=test, start=window[0], end=end)
+    findings = sel.test_findings(project=project, test=test)
+    changes = sel.change_marks(project, test, findings)
+    outcome = request.GET.get("outcome", "failures")
+    outcome = outcome if outcome in sel.OUTCOME_FILTERS else "all"
+    results_week = sel.week_or_none(request.GET.get("week"))
+    results = _page(
+        request, sel.test_results(test=test, week=results_week, outcome=outcome), RESULTS_PER_PAGE
+    )
+    ctx = {
+        **_base(request, project, "project"),
+        "test": test,
+        "node_id": sel.pytest_node_id(test),
+        "service_url": sel.service_url(project, test.service.name),
+        "recent": recent,
+        "figures": {
+            "timeline": charts.outcome_timeline_figure(attempts=attempts),
+            "duration": charts.test_duration_figure(
+                attempts=attempts, changes=changes, reference_branch=project.default_branch
+            ),
+        },
+        "attempt_count": len(attempts),
+        "attempts_capped": len(attempts) >= sel.ATTEMPTS_LIMIT,
+        "window": (window[0], end),
+        "findings": findings,
+        "results": results,
+        "outcome": outcome,
+        "outcomes": ["failures", "failed", "error", "passed", "skipped", "all"],
+        "results_week": week_label(results_week) if results_week else "",
+        "results_weeks": [r.week for r in reversed(recent)],
+    }
+    return render(request, "dashboard/test.html", ctx)
+
+
+# --- Runs ---------------------------------------------------------------------------------------
+
+
+@login_required
+def run_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    services = sel.service_list(project=project)
+    week = sel.week_or_none(request.GET.get("week"))
+    service = _choice(request.GET.get("service"), [s.name for s in services])
+    status = _choice(request.GET.get("status"), Run.Status.values)
+    branch = (request.GET.get("branch") or "").strip() or None
+    causes: dict[int, list[str]] = {}
+    drill = None
+    ids = None
+    if service and week and (request.GET.get("unclean") or request.GET.get("outages")):
+        drill = "outages" if request.GET.get("outages") else "unclean"
+        causes = sel.unclean_runs(
+            project=project, service=service, week=week, outages=drill == "outages"
+        )
+        ids = list(causes)
+    elif request.GET.get("ids"):
+        ids = [int(x) for x in request.GET["ids"].split(",") if x.strip().isdigit()]
+        drill = "ids"
+    runs = _page(
+        request,
+        sel.run_list(project=project, branch=branch, status=status, service=service, week=week,
+                     ids=ids),
+        RUNS_PER_PAGE,
+    )  # fmt: skip
+    ctx = {
+        **_base(request, project, "runs"),
+        "runs": runs,
+        "rows": [
+            {"run": r, "causes": causes.get(r.pk, []), "url": sel.run_url(project, r.pk)}
+            for r in runs.object_list
+        ],  # fmt: skip
+        "services": services,
+        "weeks": sel.run_weeks(project=project),
+        "statuses": Run.Status.values,
+        "filters": {
+            "service": service or "",
+            "status": status or "",
+            "branch": branch or "",
+            "week": week_label(week) if week else "",
+        },  # fmt: skip
+        "drill": drill,
+        "drill_count": len(ids) if ids is not None else None,
+    }
+    return render(request, "dashboard/runs.html", ctx)
+
+
+@login_required
+def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    run = sel.run_get(project=project, run_id=run_id)
+    timelines = sel.run_timelines(run=run)
+    outcome = _choice(request.GET.get("outcome"), list(sel.OUTCOME_FILTERS))
+    timeline = request.GET.get("timeline")
+    timeline = timeline if timeline in timelines else None
+    test_id = request.GET.get("test")
+    test_id = int(test_id) if test_id and test_id.lstrip("-").isdigit() else None
+    retried = bool(request.GET.get("retried"))
+    final = bool(request.GET.get("final"))
+    results = _page(
+        request,
+        sel.run_results(run=run, outcome=outcome, timeline=timeline, test_id=test_id,
+                        retried=retried, final=final),
+        RESULTS_PER_PAGE,
+    )  # fmt: skip
+    cells = sel.run_order_cells(project=project, run=run)
+    counts = run.counts or {}
+    base = sel.run_url(project, run.pk)
+    count_links = [
+        (key, counts.get(key), f"{base}?{q}#results" if q else f"{base}#results")
+        for key, q in (
+            ("tests", "final=1"), ("results", ""), ("passed", "final=1&outcome=passed"),
+            ("failed", "final=1&outcome=failed"), ("error", "final=1&outcome=error"),
+            ("skipped", "final=1&outcome=skipped"), ("retried", "retried=1"),
+            ("flaky", "retried=1"),
+        )
+        if key in counts
+    ]  # fmt: skip
+    ctx = {
+        **_base(request, project, "runs"),
+        "run": run,
+        "files": sel.run_files(run=run),
+        "count_links": count_links,
+        "timelines": timelines,
+        "results": results,
+        "figures": {"order": charts.run_order_figure(cells=cells)} if cells else {},
+        "filters": {
+            "outcome": outcome or "",
+            "timeline": timeline or "",
+            "test": test_id or "",
+            "retried": retried,
+            "final": final,
+        },  # fmt: skip
+        "outcomes": list(sel.OUTCOME_FILTERS),
+        "runs_url": sel.runs_url(project, week=run.week_label),
+    }
+    return render(request, "dashboard/run.html", ctx)
+
+
+@login_required
+def run_file(request: HttpRequest, slug: str, run_id: int, index: int) -> HttpResponse:
+    """The raw uploaded file as stored: gzip-compressed, served as NAME.gz."""
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    run = sel.run_get(project=project, run_id=run_id)
+    file = sel.run_file_get(run=run, index=index)
+    name = os.path.basename(file.name.replace("\\", "/")) or f"run-{run.pk}-{index}"
+    if not name.endswith(".gz"):
+        name += ".gz"
+    response = HttpResponse(bytes(file.content), content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{name.replace(chr(34), "")}"'
+    return response
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+@login_required
+def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    return _render_settings(request, project)
+
+
+def _render_settings(
+    request: HttpRequest,
+    project: Project,
+    *,
+    rules_form: ServiceRulesForm | None = None,
+    metrics_form: MetricSettingsForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    rules = sel.service_rule_list(project=project)
+    settings_row = sel.metric_settings_get(project=project)
+    if rules_form is None:
+        text = "\n".join(f"{r.service.name} {r.pattern}" for r in rules)
+        rules_form = ServiceRulesForm(initial={"rules": text})
+    if metrics_form is None:
+        import json
+
+        params = settings_row.params if settings_row else {}
+        initial: dict[str, object] = {
+            "reference_branch": project.default_branch,
+            "budgets": json.dumps(settings_row.budgets, indent=2) if settings_row and
+            settings_row.budgets else "",
+        }  # fmt: skip
+        initial.update({f"param_{f.name}": params.get(f.name) for f in PARAM_FIELDS})
+        metrics_form = MetricSettingsForm(initial=initial)
+    ctx = {
+        **_base(request, project, "settings"),
+        "tokens": sel.token_list(project=project),
+        "new_key": request.session.pop(NEW_KEY_SESSION, None),
+        "token_form": TokenCreateForm(),
+        "rules": rules,
+        "rules_form": rules_form,
+        "metrics_form": metrics_form,
+    }
+    return render(request, "dashboard/settings.html", ctx, status=status)
+
+
+@login_required
+@require_POST
+def token_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    form = TokenCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the key a name of at most 100 characters.")
+        return redirect("pages:settings", slug=project.slug)
+    token, key = token_create(project=project, name=form.cleaned_data["name"])
+    # Kept server-side in the session until the next page view shows it: the key is never
+    # stored anywhere else and is shown exactly once.
+    request.session[NEW_KEY_SESSION] = {"name": token.name, "key": key}
+    messages.success(request, f"Ingest key “{token.name}” created. Copy it now: it is shown once.")
+    return redirect("pages:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def token_revoke_view(request: HttpRequest, slug: str, token_id: int) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    token = sel.token_get(project=project, token_id=token_id)
+    token_revoke(token=token)
+    messages.success(request, f"Ingest key “{token.name}” ({token.hint}…) revoked.")
+    return redirect("pages:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def service_rules_update(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    form = ServiceRulesForm(request.POST)
+    if not form.is_valid():
+        return _render_settings(request, project, rules_form=form, status=400)
+    rules = service_rules_replace(project=project, rules=form.cleaned_data["rules"])
+    messages.success(
+        request,
+        f"{len(rules)} service rule(s) saved. Tests are re-mapped in the background, and the "
+        "services they leave or join are recomputed.",
+    )
+    return redirect("pages:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def metric_settings_update(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    form = MetricSettingsForm(request.POST)
+    if not form.is_valid():
+        return _render_settings(request, project, metrics_form=form, status=400)
+    project_metric_settings_update(
+        project=project,
+        reference_branch=form.cleaned_data["reference_branch"].strip(),
+        params=form.params(),
+        budgets=form.cleaned_data["budgets"],
+    )
+    messages.success(
+        request, "Metric settings saved. Weeks computed from now on use them; each computed "
+        "week keeps the settings it was computed with."
+    )  # fmt: skip
+    return redirect("pages:settings", slug=project.slug)

@@ -1,0 +1,382 @@
+"""The pages, through Django's test client, on simulated CI history (see conftest.py).
+
+Each page renders for a member with a bounded number of queries, and the same bound holds for a
+project with one week of one service and for one with three weeks of five services: pages read
+rollups, so their cost does not follow the history. Another team's project, and its ids used
+under one's own project, are "not found". Every number checked here links to the list it was
+computed from, and that list holds exactly that many rows.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+
+import pytest
+from django.urls import reverse
+
+from ingest.models import IngestToken, Run, RunFile, Service, ServiceRule, Test
+from ingest.services import token_create
+from reports.models import Finding, ProjectSettings, ServiceWeek
+from tests.dashboard.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+
+# Most queries any page may run, whatever the size of the history: session and user (2),
+# the project and the switcher's project list (2), then the page's own selectors.
+MAX_QUERIES = {
+    "overview": 6,
+    "project": 11,
+    "service": 11,
+    "test": 10,
+    "runs": 8,
+    "run": 10,
+    "settings": 7,
+    "run-file": 5,
+}
+
+
+def _pages(project) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """One URL of each page of the project, on rows that have something to show."""
+    slug = project.slug
+    run = Run.objects.filter(project=project).order_by("-started_at", "-id").first()
+    finding = (
+        Finding.objects.filter(project=project)
+        .exclude(kind="fixed")
+        .order_by("-week", "id")
+        .first()
+    )
+    service = ServiceWeek.objects.filter(project=project).select_related("service").first().service
+    return {
+        "overview": "/",
+        "project": f"/p/{slug}/",
+        "service": f"/p/{slug}/s/{service.name}/",
+        "test": f"/p/{slug}/t/{finding.test_id}/",
+        "runs": f"/p/{slug}/runs/",
+        "run": f"/p/{slug}/runs/{run.pk}/",
+        "settings": f"/p/{slug}/settings/",
+        "run-file": f"/p/{slug}/runs/{run.pk}/files/0.gz",
+    }
+
+
+@pytest.fixture
+def member_client(client, dataset):  # type: ignore[no-untyped-def]
+    client.force_login(dataset.member)
+    return client
+
+
+@pytest.fixture
+def outsider_client(client, dataset):  # type: ignore[no-untyped-def]
+    client.force_login(dataset.outsider)
+    return client
+
+
+def _get(client, url: str, status: int = 200):  # type: ignore[no-untyped-def]
+    response = client.get(url)
+    assert response.status_code == status, (url, response.status_code)
+    return response
+
+
+def _html(response) -> str:  # type: ignore[no-untyped-def]
+    return response.content.decode()
+
+
+# --- Rendering and query counts -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", list(MAX_QUERIES))
+def test_it_renders_each_page_within_a_query_bound_that_history_does_not_move(
+    page, member_client, dataset, django_assert_max_num_queries
+):  # type: ignore[no-untyped-def]
+    counts = {}
+    for project in (dataset.one, dataset.sim):  # one week of one service; three of five
+        url = _pages(project)[page]
+        member_client.get(url)  # warm the session and template caches
+        with django_assert_max_num_queries(MAX_QUERIES[page]) as captured:
+            response = member_client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        counts[project.slug] = len(captured)
+    # The same page of the larger history runs no more queries than the one-week project's.
+    assert counts[dataset.sim.slug] <= counts[dataset.one.slug], counts
+
+
+def test_it_draws_every_chart_of_the_project_page_from_embedded_figures(member_client, dataset):  # type: ignore[no-untyped-def]
+    html = _html(_get(member_client, f"/p/{dataset.sim.slug}/"))
+    for name in ("pass-rate", "isolation", "causes", "durations", "runs"):
+        assert f'data-figure="fig-{name}"' in html
+        assert f'<script id="fig-{name}" type="application/json">' in html
+    assert "/static/vendor/plotly.min.js" in html
+    assert "cdn" not in html.lower()
+
+
+# --- Access -------------------------------------------------------------------------------------
+
+
+def test_it_requires_login_on_every_page(client, dataset):  # type: ignore[no-untyped-def]
+    for url in _pages(dataset.sim).values():
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith("/login/?next="), url
+
+
+def test_it_signs_in_and_out(client, dataset):  # type: ignore[no-untyped-def]
+    page = _get(client, "/login/")
+    assert b"Sign in" in page.content
+    response = client.post("/login/", {"username": "member", "password": PASSWORD})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert _get(client, "/").status_code == 200
+    response = client.post("/logout/")
+    assert response.status_code == 302
+    assert client.get("/").status_code == 302
+
+
+@pytest.mark.parametrize("page", [p for p in MAX_QUERIES if p != "overview"])
+def test_it_hides_another_teams_project_behind_a_404(page, outsider_client, dataset):  # type: ignore[no-untyped-def]
+    _get(outsider_client, _pages(dataset.sim)[page], status=404)
+
+
+def test_it_answers_404_for_another_projects_ids_under_ones_own_project(outsider_client, dataset):  # type: ignore[no-untyped-def]
+    # The outsider is a member of billing; the ids below belong to mediaserver.
+    own = dataset.other.slug
+    run = Run.objects.filter(project=dataset.sim).first()
+    test = Test.objects.filter(project=dataset.sim).first()
+    service = Service.objects.filter(project=dataset.sim, name="cache").first()
+    for url in (
+        f"/p/{own}/runs/{run.pk}/",
+        f"/p/{own}/runs/{run.pk}/files/0.gz",
+        f"/p/{own}/t/{test.pk}/",
+        f"/p/{own}/s/{service.name}/",
+    ):
+        _get(outsider_client, url, status=404)
+    token, _ = token_create(project=dataset.sim)
+    response = outsider_client.post(f"/p/{own}/settings/keys/{token.pk}/revoke/")
+    assert response.status_code == 404
+    token.refresh_from_db()
+    assert token.revoked_at is None
+
+
+def test_it_answers_404_to_every_settings_post_on_another_teams_project(outsider_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    for url, data in (
+        (f"/p/{slug}/settings/keys/", {"name": "x"}),
+        (f"/p/{slug}/settings/rules/", {"rules": "x tests/*"}),
+        (f"/p/{slug}/settings/metrics/", {"reference_branch": "x", "budgets": ""}),
+    ):
+        assert outsider_client.post(url, data).status_code == 404, url
+    assert not IngestToken.objects.filter(project=dataset.sim, name="x").exists()
+
+
+def test_it_lists_only_the_users_projects_on_the_overview(member_client, client, dataset):  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    html = _html(_get(member_client, "/"))
+    assert dataset.sim.name in html and dataset.one.name in html
+    assert dataset.other.name not in html
+    client.force_login(get_user_model().objects.get(username="root"))
+    html = _html(_get(client, "/"))
+    assert dataset.other.name in html  # a superuser sees every project
+
+
+# --- Every number is a link to the list it was computed from ------------------------------------
+
+
+def _runs_count(client, url: str) -> int:  # type: ignore[no-untyped-def]
+    return _get(client, url).context["runs"].paginator.count
+
+
+def test_it_links_each_weeks_runs_and_pass_rate_to_exactly_those_runs(member_client, dataset):  # type: ignore[no-untyped-def]
+    latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
+    rows = ServiceWeek.objects.filter(project=dataset.sim, week=latest).select_related("service")
+    response = _get(member_client, f"/p/{dataset.sim.slug}/")
+    table = {row["service"]: row["summary"] for row in response.context["table"]}
+    for sw in rows:
+        point = table[sw.service.name].point
+        assert point.runs == sw.runs
+        assert _runs_count(member_client, point.runs_url) == sw.runs, sw
+
+
+def test_it_links_an_isolation_score_to_the_runs_that_cost_it_points(member_client, dataset):  # type: ignore[no-untyped-def]
+    checked = 0
+    for sw in ServiceWeek.objects.filter(project=dataset.sim).select_related("service"):
+        m = sw.metrics
+        # metrics["runs"] is the score's denominator: the week's runs less infra outages
+        unclean = m["runs"] - m["clean_runs"]
+        url = (
+            f"/p/{dataset.sim.slug}/runs/?service={sw.service.name}&week={sw.week_label}&unclean=1"
+        )
+        response = _get(member_client, url)
+        assert response.context["runs"].paginator.count == unclean == len(m["unclean_runs"]), sw
+        for row in response.context["rows"]:
+            assert row["causes"], "each unclean run says why"
+        checked += unclean
+    assert checked, "the simulated history has unclean runs"
+
+
+def test_it_links_finding_counts_to_the_filtered_findings_table(member_client, dataset):  # type: ignore[no-untyped-def]
+    response = _get(member_client, f"/p/{dataset.sim.slug}/")
+    week = response.context["week_label"]
+    for row in response.context["table"]:
+        for kind in ("flaky", "order_dependent", "cascade", "regression"):
+            shown = row["counts"][kind]
+            url = f"/p/{dataset.sim.slug}/?kind={kind}&service={row['service']}&week={week}"
+            listed = _get(member_client, url).context["finding_rows"]
+            assert len({r.finding.test_id for r in listed}) == shown, (row["service"], kind)
+
+
+def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type: ignore[no-untyped-def]
+    run = next(
+        r for r in Run.objects.filter(project=dataset.sim).order_by("id")
+        if r.counts.get("retried") and (r.counts.get("failed") or r.counts.get("error"))
+    )  # fmt: skip
+    response = _get(member_client, f"/p/{dataset.sim.slug}/runs/{run.pk}/")
+    links = {key: (value, url) for key, value, url in response.context["count_links"]}
+    for key in ("tests", "results", "passed", "failed", "error", "skipped", "retried"):
+        value, url = links[key]
+        listed = _get(member_client, url).context["results"].paginator.count
+        if key == "retried":
+            # every attempt of each retried test is listed
+            assert listed >= 2 * value, (key, value, listed)
+        else:
+            assert listed == value, (key, value, listed)
+
+
+def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):  # type: ignore[no-untyped-def]
+    finding = Finding.objects.filter(project=dataset.sim, kind="order_dependent").first()
+    response = _get(
+        member_client, f"/p/{dataset.sim.slug}/s/{finding.service.name}/?week={finding.week_label}"
+    )
+    html = _html(response)
+    runs = ",".join(str(r) for r in finding.evidence["explained_runs"])
+    assert f"?ids={runs}" in html
+    listed = _get(member_client, f"/p/{dataset.sim.slug}/runs/?ids={runs}")
+    assert listed.context["runs"].paginator.count == finding.evidence["a"]
+    # and says how to replay the pair, polluter first
+    assert "-p no:randomly" in html
+
+
+# --- Pages' contents ----------------------------------------------------------------------------
+
+
+def test_it_shows_a_service_weeks_findings_by_cause(member_client, dataset):  # type: ignore[no-untyped-def]
+    cascade = Finding.objects.filter(project=dataset.sim, kind="cascade").first()
+    response = _get(
+        member_client, f"/p/{dataset.sim.slug}/s/{cascade.service.name}/?week={cascade.week_label}"
+    )
+    detail = response.context["detail"]
+    assert cascade.pk in {r.finding.pk for r in detail.cascades}
+    followers = {t for c in cascade.evidence["cascades"] for t in c["followers"]}
+    assert followers <= set(detail.tests), "every follower is named"
+    html = _html(response)
+    for follower in followers:
+        assert reverse("pages:test", args=[dataset.sim.slug, follower]) in html
+
+
+def test_it_shows_duration_changes_with_medians_before_and_after(member_client, dataset):  # type: ignore[no-untyped-def]
+    slowdown = Finding.objects.filter(project=dataset.sim, kind="duration_regression").first()
+    response = _get(member_client, f"/p/{dataset.sim.slug}/s/{slowdown.service.name}/")
+    assert slowdown.pk in {r.finding.pk for r in response.context["detail"].slowdowns}
+    test_page = _get(member_client, f"/p/{dataset.sim.slug}/t/{slowdown.test_id}/")
+    figure = test_page.context["figures"]["duration"]
+    marks = [t for t in figure["data"] if t["name"] == "change points"]
+    assert marks and marks[0]["customdata"][0][0] == f"#finding-{slowdown.pk}"
+    assert f'id="finding-{slowdown.pk}"' in _html(test_page)
+
+
+def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset):  # type: ignore[no-untyped-def]
+    finding = Finding.objects.filter(project=dataset.sim, kind="flaky").first()
+    response = _get(member_client, f"/p/{dataset.sim.slug}/t/{finding.test_id}/")
+    results = response.context["results"]
+    assert response.context["outcome"] == "failures"
+    assert results.paginator.count >= 1
+    assert all(r.outcome_label in ("failed", "error") for r in results.object_list)
+    everything = _get(member_client, f"/p/{dataset.sim.slug}/t/{finding.test_id}/?outcome=all")
+    assert everything.context["results"].paginator.count > results.paginator.count
+
+
+def test_it_serves_a_runs_uploaded_file_as_stored(member_client, dataset):  # type: ignore[no-untyped-def]
+    file = RunFile.objects.filter(run__project=dataset.sim).first()
+    response = _get(
+        member_client, f"/p/{dataset.sim.slug}/runs/{file.run_id}/files/{file.index}.gz"
+    )
+    assert response["Content-Type"] == "application/gzip"
+    assert "attachment" in response["Content-Disposition"]
+    assert hashlib.sha256(gzip.decompress(response.content)).hexdigest() == file.digest
+    _get(member_client, f"/p/{dataset.sim.slug}/runs/{file.run_id}/files/99.gz", status=404)
+
+
+def test_it_filters_runs_by_branch_status_service_and_week(member_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    run = Run.objects.filter(project=dataset.sim).exclude(branch="main").first()
+    response = _get(
+        member_client,
+        f"/p/{slug}/runs/?branch={run.branch}&status=parsed&service={run.service}&week={run.week_label}",
+    )
+    listed = response.context["runs"].object_list
+    assert run in listed
+    assert all(
+        (r.branch, r.status, r.service, r.week) == (run.branch, "parsed", run.service, run.week)
+        for r in listed
+    )
+
+
+# --- Settings -----------------------------------------------------------------------------------
+
+
+def test_it_shows_a_new_ingest_key_once_and_revokes_it(member_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    response = member_client.post(f"/p/{slug}/settings/keys/", {"name": "nightly"})
+    assert response.status_code == 302
+    page = _get(member_client, f"/p/{slug}/settings/")
+    key = page.context["new_key"]["key"]
+    assert key in _html(page)
+    token = IngestToken.objects.get(project=dataset.sim, name="nightly")
+    assert token.key_hash == IngestToken.hash_key(key)
+    assert key not in _html(_get(member_client, f"/p/{slug}/settings/"))
+    response = member_client.post(f"/p/{slug}/settings/keys/{token.pk}/revoke/", follow=True)
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    assert "revoked" in _html(response)
+
+
+def test_it_replaces_service_rules(member_client, dataset, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+    slug = dataset.one.slug
+    rules = "cache tests/cache/*\n# comment\nplex  tests/plex/*\n"
+    with django_capture_on_commit_callbacks():  # the re-mapping runs after commit: not here
+        response = member_client.post(f"/p/{slug}/settings/rules/", {"rules": rules})
+    assert response.status_code == 302
+    saved = list(ServiceRule.objects.filter(project=dataset.one).order_by("order"))
+    assert [(r.service.name, r.pattern) for r in saved] == [
+        ("cache", "tests/cache/*"),
+        ("plex", "tests/plex/*"),
+    ]
+    bad = member_client.post(f"/p/{slug}/settings/rules/", {"rules": "just-one-word"})
+    assert bad.status_code == 400 and b"line 1" in bad.content
+
+
+def test_it_saves_thresholds_budgets_and_the_reference_branch(member_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.one.slug
+    data = {
+        "reference_branch": "trunk",
+        "budgets": '[{"budget_ms": 500, "file_glob": "tests/*"}]',
+        "param_od_q": "0.01",
+        "param_cascade_min_length": "4",
+    }
+    assert member_client.post(f"/p/{slug}/settings/metrics/", data).status_code == 302
+    dataset.one.refresh_from_db()
+    row = ProjectSettings.objects.get(project=dataset.one)
+    assert dataset.one.default_branch == "trunk"
+    assert row.params == {"od_q": 0.01, "cascade_min_length": 4}
+    assert row.budgets == [{"budget_ms": 500, "file_glob": "tests/*"}]
+    for bad in ('{"budget_ms": 5}', '[{"budget_ms": -1, "file_glob": "x"}]', "[{]"):
+        response = member_client.post(f"/p/{slug}/settings/metrics/", {**data, "budgets": bad})
+        assert response.status_code == 400, bad
+
+
+def test_it_refuses_settings_changes_without_post_or_csrf(dataset):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    slug = dataset.sim.slug
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(dataset.member)
+    assert client.get(f"/p/{slug}/settings/keys/").status_code == 405
+    assert client.post(f"/p/{slug}/settings/keys/", {"name": "x"}).status_code == 403
