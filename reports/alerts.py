@@ -27,7 +27,9 @@ Hysteresis
     the subject's previous episode, or of an earlier delivery of the same subject to the same
     subscription, is not told. The window is measured on the CI timeline (run start times), not
     on the wall clock, so a backfill of old history behaves as live uploads did, and a
-    recompute of the same data always decides the same way.
+    recompute of the same data always decides the same way. An episode whose told finding a
+    later recompute withdrew (a slowdown's change point re-estimated into another week) and
+    replaced within REESTIMATE is the same episode, and is not told again.
 
 Delivery semantics: at most once
     A delivery is claimed before sending (pending -> sending, a conditional UPDATE that only one
@@ -68,6 +70,9 @@ log = logging.getLogger(__name__)
 EPISODE_KINDS = ("regression", "duration_regression")
 WEEKLY_KINDS = tuple(Finding.WEEKLY_KINDS)
 MESSAGE_EXCERPT_CHARS = 1200
+# How far a re-estimated episode may move (a slowdown's change point, on more data) and still be
+# the episode already told about.
+REESTIMATE = dt.timedelta(days=7)
 
 
 class TransientDeliveryError(Exception):
@@ -229,12 +234,15 @@ def _not_flapping(
         if ended is not None:
             ends[(kind, test, related)].append(ended)
             ended_by[pk] = ended
-    # A row reopened in place: its previous episode ended at its old last run.
-    reopened = {
-        c.finding.pk: before[c.finding.key].last_run
-        for c in episodes
-        if c.finding.key in before and before[c.finding.key].last_run
-    }
+    # A row reopened in place (resolved before, or a new first run): its previous episode
+    # ended at its old last run. A row that was merely confirmed has no previous episode.
+    reopened = {}
+    for c in episodes:
+        was = before.get(c.finding.key)
+        if was is None or not was.last_run:
+            continue
+        if was.status == Finding.Status.RESOLVED or was.first_run != c.finding.first_run_id:
+            reopened[c.finding.pk] = was.last_run
     run_times = dict(
         Run.objects.filter(pk__in=set(reopened.values())).values_list("pk", "started_at")
     )
@@ -258,10 +266,13 @@ def _deliveries(
 ) -> list[AlertDelivery]:
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
     told: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    for sub, kind, test, related, at in AlertDelivery.objects.filter(
+    withdrawn: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
+    for sub, kind, test, related, at, finding in AlertDelivery.objects.filter(
         subscription__in=subs, test_id__in={c.finding.test_id for c in candidates}
-    ).values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at"):
+    ).values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at", "finding"):
         told[(sub, kind, test, related)].append(at)
+        if finding is None:
+            withdrawn[(sub, kind, test, related)].append(at)
     batches: dict[tuple[str, str], uuid.UUID] = {}
     out = []
     for c in candidates:
@@ -276,8 +287,15 @@ def _deliveries(
             if sub.service_id is not None and sub.service_id != f.service_id:
                 continue
             seen_targets.add(recipient)
-            if any(abs(c.event_at - at) <= near for at in told[(sub.pk, *_subject(f))]):
+            subject = (sub.pk, *_subject(f))
+            if any(abs(c.event_at - at) <= near for at in told[subject]):
                 continue  # this subscription already heard about this subject just now
+            if f.kind in EPISODE_KINDS and any(
+                abs(c.event_at - at) <= REESTIMATE for at in withdrawn[subject]
+            ):
+                # The finding told about was withdrawn by a later recompute and this one took
+                # its place: the same episode re-estimated (a change point moved), not news.
+                continue
             batch = batches.setdefault(recipient, uuid.uuid4())
             out.append(
                 AlertDelivery(
@@ -484,6 +502,17 @@ def _facts(f: Finding, ev: Mapping[str, object]) -> list[tuple[str, str]]:
             ("Mann–Whitney p", _num(ev.get("mwu_pvalue"), "{:.2g}")),
         ]
     if kind == Finding.Kind.FLAKY:
+        if ev.get("status") == "suspected":  # no same-commit evidence: its outcome flips
+            series = ev.get("series")
+            series = series if isinstance(series, dict) else {}
+            return [
+                ("status", "suspected (its outcome flips on the reference branch)"),
+                ("flip rate", _num(series.get("flip_rate", f.score), "{:.0%}")),
+                (
+                    "failures / runs looked at",
+                    f"{_num(series.get('failures'))} / {_num(series.get('n'))}",
+                ),
+            ]
         return [
             ("status", str(ev.get("status", "n/a"))),
             ("flake rate", _num(ev.get("flake_rate"), "{:.1%}")),

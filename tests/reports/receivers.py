@@ -32,11 +32,13 @@ class Mail:
 
     @property
     def text(self) -> str:
-        return self.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        text = self.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        return text.replace("\r\n", "\n")  # SMTP carries CRLF line ends
 
     @property
     def html(self) -> str:
-        return self.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        html = self.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        return html.replace("\r\n", "\n")
 
 
 class SmtpSink:

@@ -204,6 +204,23 @@ def test_it_queues_the_sending_after_the_recompute_commits(
     assert len(alert_callbacks) == 2
 
 
+def test_it_alerts_a_regression_once_when_a_later_recompute_confirms_it(
+    project, subscribers
+) -> None:  # type: ignore[no-untyped-def]
+    _history(project, range(1, 6), {5: {1}})
+    _recompute(project)  # one failure so far: not confirmed, nothing told
+    assert not Finding.objects.get(kind="regression").evidence["confirmed"]
+    assert not AlertDelivery.objects.exists()
+    _history(project, range(6, 8), {6: {1}, 7: {1}})
+    _recompute(project)  # it failed again on the next commit: confirmed
+    _recompute(project)
+    _send_pending()
+    assert [m.subject for m in _mails_to("team@example.com")] == [
+        "[mediaserver] Regression in api: tests.test_api.TestApi::test_1"
+    ]
+    assert len(_mails_to("oncall@example.com")) == 1
+
+
 def test_it_alerts_no_one_without_subscriptions(project) -> None:  # type: ignore[no-untyped-def]
     _history(project, range(0, 7), {5: {1}, 6: {1}})
     _recompute(project)
