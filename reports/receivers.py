@@ -7,7 +7,7 @@ import datetime as dt
 from django.db import transaction
 from django.dispatch import receiver
 
-from ingest.signals import run_parsed
+from ingest.signals import run_parsed, tests_remapped
 
 
 @receiver(run_parsed, dispatch_uid="reports.run_parsed")
@@ -18,3 +18,16 @@ def mark_touched_service_weeks(
 
     with transaction.atomic():
         service_weeks_mark(project_id=project_id, service_ids=service_ids, week=week)
+
+
+@receiver(tests_remapped, dispatch_uid="reports.tests_remapped")
+def mark_remapped_service_weeks(
+    sender, *, project_id: int, service_ids: list[int], weeks: list[dt.date], **kwargs
+) -> None:  # type: ignore[no-untyped-def]
+    """Tests moved between services with their whole history: every listed service is stale in
+    every listed week."""
+    from reports.services import service_weeks_mark
+
+    with transaction.atomic():
+        for week in sorted(set(weeks)):
+            service_weeks_mark(project_id=project_id, service_ids=service_ids, week=week)
