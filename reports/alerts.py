@@ -585,16 +585,17 @@ def alert_batch_send(*, batch: str, final_attempt: bool = True) -> int:
         )  # fmt: skip
         .order_by("id")
     )
-    sub = deliveries[0].subscription
-    withdrawn = [d.pk for d in deliveries if d.finding is None]
-    if not sub.active or withdrawn:
-        reason = "unsubscribed before sending" if not sub.active else "finding withdrawn"
-        cancel = claimed if not sub.active else withdrawn
-        _finish(cancel, AlertDelivery.Status.CANCELLED, error=reason)
-        claimed = [pk for pk in claimed if pk not in set(cancel)]
-        deliveries = [d for d in deliveries if d.pk in set(claimed)]
-        if not deliveries:
-            return 0
+    # One recipient's deliveries may come from several of its subscriptions (one per service,
+    # say); each is checked, and the oldest active one speaks for the message.
+    unsubscribed = [d.pk for d in deliveries if not d.subscription.active]
+    withdrawn = [d.pk for d in deliveries if d.finding is None and d.subscription.active]
+    _finish(unsubscribed, AlertDelivery.Status.CANCELLED, error="unsubscribed before sending")
+    _finish(withdrawn, AlertDelivery.Status.CANCELLED, error="finding withdrawn before sending")
+    deliveries = [d for d in deliveries if d.pk not in set(unsubscribed) | set(withdrawn)]
+    claimed = [d.pk for d in deliveries]
+    if not deliveries:
+        return 0
+    sub = min((d.subscription for d in deliveries), key=lambda s: s.pk)
     try:
         items = alert_items(deliveries)
         if sub.channel == Subscription.Channel.WEBHOOK:

@@ -262,7 +262,7 @@ class AlertDelivery(models.Model):
         Finding, on_delete=models.SET_NULL, null=True, blank=True, related_name="deliveries"
     )
     finding_key = models.CharField(max_length=120)
-    transition = models.CharField(max_length=60, help_text="opened:RUN, reopened:RUN, fixed:RUN")
+    transition = models.CharField(max_length=60, help_text="open:RUN, fixed:RUN or new:WEEK")
     kind = models.CharField(max_length=30)
     service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
     test = models.ForeignKey(Test, on_delete=models.CASCADE, related_name="+")

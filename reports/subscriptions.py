@@ -106,12 +106,14 @@ def subscription_delete(*, project: Project, subscription_id: int) -> None:
 
 
 def subscription_unsubscribe(*, token: str) -> Subscription:
-    """Deactivate the subscription a signed token names. Idempotent: unsubscribing twice is
-    fine. Raises SubscriptionError for a tampered or unknown token."""
+    """Stop every alert of the token's project to the token's target: all its subscriptions
+    there, since one email may carry findings of several (a digest). Idempotent: unsubscribing
+    twice is fine. Raises SubscriptionError for a tampered or unknown token."""
     sub = unsubscribe_token_subscription(token)
-    if sub.active:
-        Subscription.objects.filter(pk=sub.pk).update(active=False)
-        sub.active = False
+    Subscription.objects.filter(project_id=sub.project_id, target=sub.target, active=True).update(
+        active=False
+    )
+    sub.active = False
     return sub
 
 

@@ -35,7 +35,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('finding_key', models.CharField(max_length=120)),
-                ('transition', models.CharField(help_text='opened:RUN, reopened:RUN, fixed:RUN', max_length=60)),
+                ('transition', models.CharField(help_text='open:RUN, fixed:RUN or new:WEEK', max_length=60)),
                 ('kind', models.CharField(max_length=30)),
                 ('event_at', models.DateTimeField()),
                 ('batch', models.UUIDField(db_index=True)),

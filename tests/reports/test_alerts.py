@@ -420,6 +420,24 @@ def test_the_one_click_unsubscribe_of_rfc_8058_works(project) -> None:  # type: 
     assert not sub.active
 
 
+def test_a_recipient_with_two_matching_subscriptions_hears_once_and_one_link_stops_both(
+    client, project, subscribers
+) -> None:  # type: ignore[no-untyped-def]
+    _, oncall = subscribers
+    everywhere, _ = subscription_create(
+        project=project, target="oncall@example.com", kinds=["regression", "flaky"]
+    )
+    _history(project, range(1, 7), {5: {1}, 6: {1}})
+    _recompute(project)
+    _send_pending()
+    assert len(_mails_to("oncall@example.com")) == 1
+    assert AlertDelivery.objects.filter(subscription__target="oncall@example.com").count() == 1
+    path = unsubscribe_url(everywhere).split("127.0.0.1:8000", 1)[1]
+    assert client.post(path).status_code == 200
+    targets = Subscription.objects.filter(active=True).values_list("target", flat=True)
+    assert list(targets) == ["team@example.com"]
+
+
 def test_a_tampered_unsubscribe_token_is_refused(client, project, other_project) -> None:  # type: ignore[no-untyped-def]
     sub, _ = subscription_create(project=project, target="team@example.com")
     other, _ = subscription_create(project=other_project, target="team@example.com")
