@@ -249,7 +249,9 @@ def _compute(
         "final_failed": rates.final_failed,
         "pass_rate": counts.pass_rate,
         "final_pass_rate": counts.final_pass_rate,
-        **iso.components(),
+        # The score's own run count leaves outage runs out: published as isolation_runs, so it
+        # never shadows `runs` (every run of the week).
+        **{("isolation_runs" if k == "runs" else k): v for k, v in iso.components().items()},
         "unclean_runs": [[run, list(causes)] for run, causes in iso.unclean_runs],
         "outage_run_ids": list(iso.outage_runs),
         "duration": {
