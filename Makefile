@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/suitehealth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install services demo lint clean
+.PHONY: run test install services browser lint clean
 
 install: $(STAMP)
 
@@ -29,12 +29,16 @@ run: install
 	$(PY) manage.py runserver 127.0.0.1:8000
 
 # The whole suite against real PostgreSQL, Redis and Celery worker processes.
-test: install services
+test: install services browser
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 
 services:
 	@bash .ci/services
+
+# Headless Chromium and chromedriver (Debian packages) for the browser tests.
+browser:
+	@bash .ci/browser
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
