@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/suitehealth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test install services browser lint clean
+.PHONY: run test install services browser clean
 
 install: $(STAMP)
 
@@ -39,9 +39,6 @@ services:
 # Headless Chromium and chromedriver (Debian packages) for the browser tests.
 browser:
 	@bash .ci/browser
-
-lint: install
-	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
