@@ -520,25 +520,30 @@ def test_duration_figure(
         )
     shapes = []
     if changes:
+        # Each change point is a flag above every point, on its vertical line: nothing sits on
+        # top of it, so hovering or clicking it always reaches the finding.
+        highest = max([a.duration_ms for a in passed] + [c.after_ms for c in changes]
+                      + [c.before_ms for c in changes])  # fmt: skip
+        flag = highest * (1.25 if _wide(passed) else 1.12)
         data.append(
             {
                 "type": "scatter",
                 "mode": "markers+text",
                 "name": "change points",
                 "x": [c.time.isoformat() for c in changes],
-                "y": [c.after_ms for c in changes],
+                "y": [flag for _ in changes],
                 "text": [f"×{c.ratio:.2f}" for c in changes],
-                "textposition": "top center",
+                "textposition": "middle right",
                 "customdata": [
                     [c.url, c.kind, f"{c.before_ms:,.1f}", f"{c.after_ms:,.1f}", c.commit[:10]]
                     for c in changes
                 ],
                 "marker": {
                     "symbol": "diamond",
-                    "size": 12,
+                    "size": 13,
                     "color": ["#d64545" if c.kind == "slowdown" else "#2f9e62" for c in changes],
                 },
-                "hovertemplate": "<b>%{customdata[1]}</b> ×%{text}<br>median %{customdata[2]} ms"
+                "hovertemplate": "<b>%{customdata[1]}</b> %{text}<br>median %{customdata[2]} ms"
                 " → %{customdata[3]} ms<br>first commit after: %{customdata[4]}<extra></extra>",
             }
         )
@@ -665,13 +670,17 @@ def sparkline_path(*, values: Sequence[float | None], width: int = 120, height: 
     step = width / max(1, len(values) - 1)
     pad = 2
     parts: list[str] = []
-    pen_down = False
+    run = 0  # points in the current stretch without a gap
     for i, v in enumerate(values):
         if v is None or math.isnan(v):
-            pen_down = False
+            if run == 1:
+                parts.append("h0.1")  # a lone point: a dot, drawn by the round line cap
+            run = 0
             continue
         x = i * step if len(values) > 1 else width / 2
         y = pad + (height - 2 * pad) * (1 - (v - lo) / span)
-        parts.append(f"{'L' if pen_down else 'M'}{x:.1f} {y:.1f}")
-        pen_down = True
+        parts.append(f"{'L' if run else 'M'}{x:.1f} {y:.1f}")
+        run += 1
+    if run == 1:
+        parts.append("h0.1")
     return " ".join(parts)

@@ -185,7 +185,8 @@ class WeekSummary:
 _SW_FIELDS = (
     "project__slug", "service__name", "week", "runs", "pass_rate", "final_pass_rate",
     "isolation_score", "p50_ms", "p95_ms", "dirty", "computed",
-    "metrics__runs", "metrics__passed", "metrics__failed", "metrics__commits",
+    "metrics__runs", "metrics__isolation_runs", "metrics__passed", "metrics__failed",
+    "metrics__commits",
     "metrics__tests_executed",
     "metrics__clean_runs", "metrics__outage_runs", "metrics__flaky_tests",
     "metrics__flaky_results", "metrics__victims", "metrics__polluters",
@@ -203,9 +204,11 @@ def _summary(project: Project, row: dict) -> WeekSummary:
     label = week_label(week)
     runs = row["runs"]
     outages = _int(row["metrics__outage_runs"]) or 0
-    # The score's denominator: the isolation components publish it as metrics["runs"] (runs
-    # less infra outages), next to the `runs` column that counts every upload of the week.
-    scored = _int(row["metrics__runs"])
+    # The score's denominator (the week's runs less infra outages) is published as
+    # `isolation_runs`; rows computed before that name carried it as metrics["runs"].
+    scored = _int(row["metrics__isolation_runs"])
+    if scored is None:
+        scored = _int(row["metrics__runs"])
     point = WeekPoint(
         series=service,
         week=label,

@@ -14,7 +14,6 @@ import os
 from dataclasses import dataclass, replace
 
 import pytest
-from django.db import connection
 from django.utils.dateparse import parse_datetime
 
 from tests.simulation import SimConfig, simulate
@@ -26,8 +25,8 @@ SLUGS = ("mediaserver", "newcomer", "billing")
 
 @dataclass
 class Dataset:
-    """Three projects: `sim` with several weeks of five services, `one` with one week of two
-    services, and `other`, another team's project. `member` belongs to sim and one, `outsider`
+    """Three projects: `sim` with four weeks of five services, `one` with one week of one
+    service, and `other`, another team's project. `member` belongs to sim and one, `outsider`
     to other only."""
 
     sim: object
@@ -77,13 +76,12 @@ def drop_projects(*slugs: str) -> None:
     so they are deleted by run id first; tests before services (Test.service is PROTECT)."""
     from django.contrib.auth import get_user_model
 
-    from ingest.models import Project, Run, Test
+    from ingest.models import Project, Result, Run, Test
 
     projects = list(Project.objects.filter(slug__in=slugs))
     run_ids = list(Run.objects.filter(project__in=projects).values_list("pk", flat=True))
-    if run_ids:
-        with connection.cursor() as cur:
-            cur.execute("DELETE FROM ingest_result WHERE run_id = ANY(%s)", [run_ids])
+    for i in range(0, len(run_ids), 500):
+        Result.objects.filter(run_id__in=run_ids[i : i + 500]).delete()
     Test.objects.filter(project__in=projects).delete()
     for project in projects:
         project.delete()
@@ -99,7 +97,7 @@ def sim_config(weeks: int, services: tuple[str, ...] | None = None) -> SimConfig
     return replace(
         SimConfig.test(seed=0, weeks=weeks),
         services=specs,
-        commits_per_weekday=2.5,
+        commits_per_weekday=2.0,
         feature_branches_per_week=1.0,
     )
 
@@ -140,7 +138,7 @@ def dataset(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
             ProjectSettings.objects.create(
                 project=sim, budgets=[{"budget_ms": 250, "file_glob": "tests/cache/*"}]
             )
-            sim_runs = load_history(project=sim, config=sim_config(weeks=3))
+            sim_runs = load_history(project=sim, config=sim_config(weeks=4))
             one_runs = load_history(project=one, config=sim_config(weeks=1, services=("cache",)))
             load_history(project=other, config=sim_config(weeks=1, services=("jwt",)))
             yield Dataset(sim, one, other, member, outsider, sim_runs, one_runs)

@@ -30,9 +30,14 @@ WAIT = 20  # seconds; plotly.js draws in well under one
 @pytest.fixture(scope="module")
 def server(dataset):  # type: ignore[no-untyped-def]
     from django.contrib.staticfiles.handlers import StaticFilesHandler
+    from django.db import connections
     from django.test.testcases import LiveServerThread
 
-    thread = LiveServerThread("127.0.0.1", StaticFilesHandler, port=0)
+    # An in-memory SQLite database (embedded mode) exists in this thread's connection only.
+    shared = {c.alias: c for c in connections.all() if c.vendor == "sqlite" and c.is_in_memory_db()}
+    for conn in shared.values():
+        conn.inc_thread_sharing()
+    thread = LiveServerThread("127.0.0.1", StaticFilesHandler, connections_override=shared, port=0)
     thread.daemon = True
     thread.start()
     thread.is_ready.wait()
@@ -40,10 +45,13 @@ def server(dataset):  # type: ignore[no-untyped-def]
         raise thread.error
     yield f"http://127.0.0.1:{thread.port}"
     thread.terminate()
+    for conn in shared.values():
+        conn.dec_thread_sharing()
 
 
 @pytest.fixture(scope="module")
-def browser():  # type: ignore[no-untyped-def]
+def browser(server):  # type: ignore[no-untyped-def]
+    # Depends on the server so that it quits first: no request is left in flight at shutdown.
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
     if missing:
         pytest.skip(f"{' and '.join(missing)} not installed: run `bash .ci/browser` (apt-get)")

@@ -1,7 +1,7 @@
 """The pages, through Django's test client, on simulated CI history (see conftest.py).
 
 Each page renders for a member with a bounded number of queries, and the same bound holds for a
-project with one week of one service and for one with three weeks of five services: pages read
+project with one week of one service and for one with four weeks of five services: pages read
 rollups, so their cost does not follow the history. Another team's project, and its ids used
 under one's own project, are "not found". Every number checked here links to the list it was
 computed from, and that list holds exactly that many rows.
@@ -89,7 +89,7 @@ def test_it_renders_each_page_within_a_query_bound_that_history_does_not_move(
     page, member_client, dataset, django_assert_max_num_queries
 ):  # type: ignore[no-untyped-def]
     counts = {}
-    for project in (dataset.one, dataset.sim):  # one week of one service; three of five
+    for project in (dataset.one, dataset.sim):  # one week of one service; four of five
         url = _pages(project)[page]
         member_client.get(url)  # warm the session and template caches
         with django_assert_max_num_queries(MAX_QUERIES[page]) as captured:
@@ -98,6 +98,18 @@ def test_it_renders_each_page_within_a_query_bound_that_history_does_not_move(
         counts[project.slug] = len(captured)
     # The same page of the larger history runs no more queries than the one-week project's.
     assert counts[dataset.sim.slug] <= counts[dataset.one.slug], counts
+
+
+def test_it_renders_a_project_without_any_upload_yet(member_client, dataset):  # type: ignore[no-untyped-def]
+    from ingest.services import project_create
+
+    empty = project_create(slug="fresh", name="Fresh project")
+    empty.members.add(dataset.member)
+    assert b"No results yet" in _get(member_client, "/").content
+    assert b"No computed weeks yet" in _get(member_client, "/p/fresh/").content
+    assert b"No runs match" in _get(member_client, "/p/fresh/runs/").content
+    assert b"No keys yet" in _get(member_client, "/p/fresh/settings/").content
+    _get(member_client, "/p/fresh/s/default/", status=404)
 
 
 def test_it_draws_every_chart_of_the_project_page_from_embedded_figures(member_client, dataset):  # type: ignore[no-untyped-def]
@@ -199,8 +211,8 @@ def test_it_links_an_isolation_score_to_the_runs_that_cost_it_points(member_clie
     checked = 0
     for sw in ServiceWeek.objects.filter(project=dataset.sim).select_related("service"):
         m = sw.metrics
-        # metrics["runs"] is the score's denominator: the week's runs less infra outages
-        unclean = m["runs"] - m["clean_runs"]
+        # the score's denominator: the week's runs less infra outages
+        unclean = m["isolation_runs"] - m["clean_runs"]
         url = (
             f"/p/{dataset.sim.slug}/runs/?service={sw.service.name}&week={sw.week_label}&unclean=1"
         )

@@ -1,0 +1,190 @@
+"""The figure builders: pure functions from selector data to Plotly figure dicts.
+
+No database here: the builders know nothing of the ORM or the request, so the weekly report can
+draw the same figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from dashboard import charts
+from dashboard.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell, WeekPoint
+
+WEEKS = ["2026-W42", "2026-W43", "2026-W44"]
+
+
+def _point(series: str, week: str, **kw) -> WeekPoint:  # type: ignore[no-untyped-def]
+    base = dict(
+        runs=10, passed=95, failed=5, pass_rate=0.95, final_pass_rate=0.99,
+        isolation_score=80.0, clean_runs=8, scored_runs=10, p50_ms=30.0, p95_ms=140.0,
+        wall_p50_ms=900.0, wall_p95_ms=1100.0, runs_url=f"/runs/{series}/{week}",
+        unclean_url=f"/unclean/{series}/{week}", week_url=f"/week/{series}/{week}",
+    )  # fmt: skip
+    base.update(kw)
+    return WeekPoint(series=series, week=week, **base)
+
+
+def _points() -> list[WeekPoint]:
+    return [
+        _point("cache", "2026-W42", pass_rate=0.9),
+        _point("cache", "2026-W43", pass_rate=0.95),
+        _point("plex", "2026-W43", pass_rate=0.5, isolation_score=25.0),
+        _point("plex", "2026-W44", pass_rate=None, final_pass_rate=None),
+    ]
+
+
+def test_it_draws_pass_rates_per_service_first_attempt_and_final():
+    fig = charts.pass_rate_figure(points=_points(), weeks=WEEKS)
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["cache", "cache (final)", "plex", "plex (final)"]
+    cache = fig["data"][0]
+    assert cache["x"] == ["2026-W42", "2026-W43"]
+    assert cache["y"] == [90.0, 95.0]  # percent
+    assert fig["data"][2]["y"] == [50.0, None]  # a week without a rate stays a gap
+    # A click on a week's point opens that week's runs of the service.
+    assert [c[0] for c in cache["customdata"]] == ["/runs/cache/2026-W42", "/runs/cache/2026-W43"]
+    assert fig["layout"]["xaxis"]["categoryarray"] == WEEKS
+
+
+def test_it_can_leave_out_the_final_pass_rate():
+    fig = charts.pass_rate_figure(points=_points(), weeks=WEEKS, final=False)
+    assert [t["name"] for t in fig["data"]] == ["cache", "plex"]
+
+
+def test_it_links_isolation_points_to_the_unclean_runs():
+    fig = charts.isolation_figure(points=_points(), weeks=WEEKS)
+    assert len(fig["data"]) == 2
+    plex = fig["data"][1]
+    assert plex["y"] == [25.0, 80.0]
+    assert plex["customdata"][0] == ["/unclean/plex/2026-W43", 8, 10]
+    assert "%{customdata[1]} clean of %{customdata[2]} runs" in plex["hovertemplate"]
+
+
+def test_it_stacks_flaky_tests_by_cause_and_skips_absent_causes():
+    counts = [
+        CauseCount("2026-W43", "flaky", 3, "/f/flaky/43"),
+        CauseCount("2026-W44", "flaky", 2, "/f/flaky/44"),
+        CauseCount("2026-W44", "order_dependent", 1, "/f/od/44"),
+    ]
+    fig = charts.causes_figure(counts=counts, weeks=WEEKS)
+    assert fig["layout"]["barmode"] == "stack"
+    assert [t["name"] for t in fig["data"]] == ["non-deterministic", "order-dependent"]
+    assert fig["data"][0]["y"] == [3, 2]
+    assert fig["data"][1]["customdata"] == [["/f/od/44"]]
+
+
+def test_it_draws_p50_and_p95_per_service_of_test_medians_or_wall_clock():
+    fig = charts.durations_figure(points=_points(), weeks=WEEKS)
+    assert len(fig["data"]) == 4  # two services x (p50, p95)
+    assert fig["data"][0]["y"] == [30.0, 30.0] and fig["data"][1]["y"] == [140.0, 140.0]
+    assert fig["data"][1]["line"]["dash"] == "dash"
+    wall = charts.durations_figure(points=_points(), weeks=WEEKS, wall_clock=True)
+    assert wall["data"][0]["y"] == [900.0, 900.0]
+    assert wall["data"][0]["customdata"][0] == ["/week/cache/2026-W42"]
+
+
+def test_it_stacks_runs_per_service():
+    fig = charts.runs_figure(points=_points(), weeks=WEEKS)
+    assert [t["type"] for t in fig["data"]] == ["bar", "bar"]
+    assert fig["data"][0]["customdata"] == [["/runs/cache/2026-W42"], ["/runs/cache/2026-W43"]]
+
+
+def test_it_draws_a_heatmap_with_a_link_per_cell():
+    fig = charts.heatmap_figure(
+        rows=["cache", "plex"],
+        weeks=WEEKS[:2],
+        values=[[0.95, None], [0.5, 0.75]],
+        urls=[["/a", None], ["/b", "/c"]],
+        details=[["x", "no runs"], ["y", "z"]],
+        metric="pass_rate",
+    )
+    (trace,) = fig["data"]
+    assert trace["type"] == "heatmap"
+    assert trace["z"] == [[95.0, None], [50.0, 75.0]]
+    assert trace["customdata"] == [["/a", None], ["/b", "/c"]]
+    assert trace["text"][0] == ["95", ""]
+    iso = charts.heatmap_figure(
+        rows=["cache"], weeks=WEEKS[:1], values=[[87.5]], urls=[["/u"]], details=[["d"]],
+        metric="isolation",
+    )  # fmt: skip
+    assert iso["data"][0]["z"] == [[87.5]] and iso["data"][0]["zmax"] == 100
+
+
+def _attempts() -> list[AttemptPoint]:
+    t0 = dt.datetime(2026, 10, 20, 9, tzinfo=dt.UTC)
+    rows = [
+        (1, "main", 1, "passed", 100),
+        (2, "main", 1, "failed", 300),
+        (2, "main", 2, "passed", 110),
+        (3, "feature", 1, "passed", 105),
+        (4, "main", 1, "skipped", None),
+    ]
+    return [
+        AttemptPoint(t0 + dt.timedelta(hours=run), run, f"c{run}", branch, attempt, outcome, ms,
+                     f"/run/{run}")
+        for run, branch, attempt, outcome, ms in rows
+    ]  # fmt: skip
+
+
+def test_it_shows_every_attempt_by_outcome_on_the_timeline():
+    fig = charts.outcome_timeline_figure(attempts=_attempts())
+    by_name = {t["name"]: t for t in fig["data"]}
+    assert set(by_name) == {"passed", "failed", "skipped"}
+    assert by_name["passed"]["y"] == [1, 2, 1]  # the retry that passed sits at attempt 2
+    assert by_name["failed"]["customdata"][0][:2] == ["/run/2", 2]
+    assert fig["layout"]["yaxis"]["range"] == [0.5, 2.5]
+
+
+def test_it_marks_change_points_on_the_duration_chart():
+    change = ChangeMark(
+        time=dt.datetime(2026, 10, 20, 10, tzinfo=dt.UTC), kind="slowdown", before_ms=100.0,
+        after_ms=180.0, ratio=1.8, commit="abcdef1234567", url="#finding-7",
+    )  # fmt: skip
+    fig = charts.test_duration_figure(
+        attempts=_attempts(), changes=[change], reference_branch="main"
+    )
+    names = [t["name"] for t in fig["data"]]
+    assert names == ["main", "other branches", "change points"]
+    # passed first attempts only: run 2's retry and the failure are left out
+    assert fig["data"][0]["y"] == [100]
+    assert fig["data"][1]["y"] == [105]
+    marks = fig["data"][2]
+    assert marks["customdata"][0][0] == "#finding-7" and marks["text"] == ["×1.80"]
+    lines = fig["layout"]["shapes"]
+    assert lines[0]["x0"] == change.time.isoformat()  # the vertical line at the change
+    assert {s["y0"] for s in lines[1:]} == {100.0, 180.0}  # medians before and after
+
+
+def test_it_lays_a_run_out_by_worker_and_order():
+    cells = [
+        OrderCell("gw0", 0, "passed", "a", 5, "/t/a"),
+        OrderCell("gw0", 1, "failed", "b", 6, "/t/b"),
+        OrderCell("gw1", 0, "passed", "c", None, "/t/c"),
+        OrderCell("github.com/acme/very/long/package/name", 0, "error", "d", 1, "/t/d"),
+    ]
+    fig = charts.run_order_figure(cells=cells)
+    by_name = {t["name"]: t for t in fig["data"]}
+    assert by_name["passed"]["x"] == [1, 1] and by_name["failed"]["x"] == [2]
+    # a long worker name keeps its informative end on the axis, and all of it in the hover
+    assert by_name["error"]["y"] == ["…" + "github.com/acme/very/long/package/name"[-23:]]
+    assert by_name["error"]["customdata"][0][3] == "github.com/acme/very/long/package/name"
+    assert by_name["failed"]["customdata"][0][0] == "/t/b"
+
+
+def test_it_draws_sparklines_with_gaps():
+    path = charts.sparkline_path(values=[1.0, None, 3.0, 2.0], width=30, height=10, low=0, high=4)
+    # a lone point is a dot (a tiny stroke), then a gap, then a line of two points
+    assert path == "M0.0 6.5 h0.1 M20.0 3.5 L30.0 5.0"  # 2 px padding top and bottom
+    assert charts.sparkline_path(values=[None, None]) == ""
+
+
+def test_it_builds_figures_that_serialize_to_json():
+    figs = [
+        charts.pass_rate_figure(points=_points(), weeks=WEEKS),
+        charts.outcome_timeline_figure(attempts=_attempts()),
+        charts.run_order_figure(cells=[OrderCell("gw0", 0, "passed", "a", 5, "/t/a")]),
+    ]
+    for fig in figs:
+        assert json.loads(json.dumps(fig)) == fig
