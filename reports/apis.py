@@ -179,10 +179,16 @@ class SubscriptionListApi(APIView):
             help_text="Finding kinds to alert on; empty: regression, duration_regression, fixed.",
         )  # fmt: skip
 
+        class Meta:
+            ref_name = "SubscriptionInput"  # "Input" alone collides with other APIs' schemas
+
     class CreatedSerializer(SubscriptionSerializer):
         secret = serializers.CharField(
             help_text="Webhooks: the HMAC key of the signature header; shown at creation only."
         )
+
+        class Meta:
+            ref_name = "SubscriptionCreated"
 
     @extend_schema(
         operation_id="subscription_list",
