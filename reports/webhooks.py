@@ -91,8 +91,7 @@ def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str
     )
     timeout = settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS
     try:
-        # No redirects are followed for POST by urllib; a 3xx is reported as an error below.
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             response.read(65536)
     except urllib.error.HTTPError as exc:
         # 408/429 and 5xx are the receiver's temporary trouble; other 4xx will not change.
@@ -101,6 +100,17 @@ def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
         raise WebhookError(f"cannot reach the webhook: {reason}", transient=True) from None
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib would follow a 301/302/303 with a GET and report the GET's 200 as success; a
+    redirect is refused instead (an HTTPError, permanent below), so the target gets fixed."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
 
 
 def _run(ref: RunRef | None) -> dict[str, object] | None:

@@ -103,6 +103,8 @@ class WebhookSink:
                 if status == 200:
                     sink.hooks.append(Hook(self.path, dict(self.headers.items()), body))
                 self.send_response(status)
+                if 300 <= status < 400:
+                    self.send_header("Location", self.path + "/moved")
                 self.send_header("Content-Length", "2")
                 self.end_headers()
                 self.wfile.write(b"ok")

@@ -374,10 +374,10 @@ def test_the_signature_refuses_a_replayed_old_request() -> None:
     assert verify("s3cret", sign("s3cret", int(time.time()), body), body)
 
 
-def test_it_retries_a_webhook_answering_503_and_fails_on_410(webhook) -> None:  # type: ignore[no-untyped-def]
+def test_it_retries_a_webhook_answering_503_and_fails_on_a_redirect(webhook) -> None:  # type: ignore[no-untyped-def]
     sink, _ = webhook
     batch = str(AlertDelivery.objects.get().batch)
-    sink.statuses = [503, 410]
+    sink.statuses = [503, 302]
     with pytest.raises(TransientDeliveryError):
         alert_batch_send(batch=batch, final_attempt=False)
     assert AlertDelivery.objects.get().status == "pending"
@@ -385,7 +385,7 @@ def test_it_retries_a_webhook_answering_503_and_fails_on_410(webhook) -> None:  
     delivery = AlertDelivery.objects.get()
     assert (delivery.status, delivery.error) == (
         "failed",
-        "WebhookError: HTTP 410 from the webhook",
+        "WebhookError: HTTP 302 from the webhook",
     )
     assert not sink.hooks
 
