@@ -13,6 +13,7 @@ read back through the API and compared with what the simulator planted:
 from __future__ import annotations
 
 import http.client
+import os
 import json
 import uuid
 from collections import defaultdict
@@ -24,7 +25,7 @@ from reports.models import ServiceWeek
 from tests.simulation import SimConfig, simulate
 from tests.workers import Worker, purge_broker, wait_for
 
-SEEDS = (0, 1)
+SEEDS = tuple(int(s) for s in os.environ.get("SUITEHEALTH_SIM_SEEDS", "0,1").split(","))
 KINDS = ("flaky", "order_dependent", "cascade", "regression", "fixed", "duration_regression")
 
 
@@ -118,6 +119,12 @@ def test_findings_match_the_planted_truth(
             _upload_history(api, slug, history)
             wait_for(lambda: _settled(api, slug), timeout=900,
                      what=f"seed {seed} settled; worker log tail:\n{worker.log()[-2000:]}")  # fmt: skip
+            from ingest.models import Run
+
+            unparsed = list(
+                Run.objects.filter(project=project).exclude(status="parsed").values("pk", "status", "error")
+            )
+            assert not unparsed, unparsed
             truth = history.truth
             findings = api.findings(slug)
             noise = {(s, _truth_key(t)) for s, t in truth.noise_tests}
@@ -142,7 +149,7 @@ def test_findings_match_the_planted_truth(
                 assert (got["passed"], got["failed"]) == (want.passed, want.failed), row
                 assert got["pass_rate"] == want.pass_rate, row
                 assert got["final_pass_rate"] == want.final_pass_rate, row
-                assert got["runs"] == want.runs, row
+                assert got["runs"] == want.runs, (row, _runs_diff(row, history))
             snapshots[seed] = sorted(json.dumps(f, sort_keys=True) for f in findings)
 
         # The same history uploaded again: every upload answers 200 and nothing changes.
@@ -159,6 +166,12 @@ def test_findings_match_the_planted_truth(
     project_recompute(project_id=_project("sim0").pk)
     assert sorted(json.dumps(f, sort_keys=True) for f in project_api.findings("sim0")) == snapshots[0]
 
+    # A test with nothing planted may still be named where the truth allows it (a cascade
+    # follower that looked flaky before the cascade could explain it); never otherwise.
+    noise_hits = [
+        (kind, entry) for kind, entry in noise_hits
+        if entry not in allowed[kind] and entry not in required[kind]
+    ]  # fmt: skip
     assert not noise_hits, f"findings about tests with nothing planted: {noise_hits[:10]}"
     # A regression later fixed is resolved, and a `fixed` finding records the fix.
     fixed_regressions = {k[:3] for k in required["fixed"]} & {k[:3] for k in required["regression"]}
@@ -182,3 +195,24 @@ def _project(slug: str):  # type: ignore[no-untyped-def]
     from ingest.models import Project
 
     return Project.objects.get(slug=slug)
+
+
+def _runs_diff(row, history):  # type: ignore[no-untyped-def]
+    """The simulated runs of a service-week that the computed week does not count (diagnostics)."""
+    import datetime as dt
+
+    from django.utils.dateparse import parse_datetime
+
+    from ingest.models import Run, Result
+
+    start = dt.datetime.combine(row.week, dt.time(), tzinfo=dt.UTC)
+    out = []
+    for run in history.runs:
+        at = parse_datetime(run.started_at)
+        if run.service != row.service.name or not start <= at < start + dt.timedelta(days=7):
+            continue
+        stored = Run.objects.filter(project=row.project, build_id=run.build_id, job=run.job).first()
+        results = Result.objects.filter(run_id=stored.pk).count() if stored else None
+        out.append((run.seq, run.build_id, run.job, stored and stored.pk, stored and stored.status,
+                    stored and stored.started_at.isoformat(), results))  # fmt: skip
+    return out
