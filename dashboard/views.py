@@ -3,6 +3,7 @@ user is not a member of is "not found" (404), never "forbidden"."""
 
 from __future__ import annotations
 
+import json
 import os
 
 from django.contrib import messages
@@ -10,6 +11,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page, Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
 from dashboard import charts
@@ -191,7 +193,6 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
                     "week": "all" if all_weeks else (week_label(week) if week else "")},
         "kinds": [(k, sel.KIND_LABELS[k]) for k in sel.KIND_ORDER],
         "stale": sel.stale_count(project=project),
-        "findings_url": sel.findings_url(project, week=week_label(week) if week else None),
     }  # fmt: skip
     return render(request, "dashboard/project.html", ctx)
 
@@ -420,7 +421,7 @@ def run_file(request: HttpRequest, slug: str, run_id: int, index: int) -> HttpRe
     if not name.endswith(".gz"):
         name += ".gz"
     response = HttpResponse(bytes(file.content), content_type="application/gzip")
-    response["Content-Disposition"] = f'attachment; filename="{name.replace(chr(34), "")}"'
+    response["Content-Disposition"] = content_disposition_header(True, name)
     return response
 
 
@@ -447,14 +448,15 @@ def _render_settings(
         text = "\n".join(f"{r.service.name} {r.pattern}" for r in rules)
         rules_form = ServiceRulesForm(initial={"rules": text})
     if metrics_form is None:
-        import json
-
         params = settings_row.params if settings_row else {}
+        budgets = settings_row.budgets if settings_row else []
         initial: dict[str, object] = {
             "reference_branch": project.default_branch,
-            "budgets": json.dumps(settings_row.budgets, indent=2) if settings_row and
-            settings_row.budgets else "",
-        }  # fmt: skip
+            # One budget a line: readable, and still the JSON the form parses.
+            "budgets": "[\n" + ",\n".join(f"  {json.dumps(b)}" for b in budgets) + "\n]"
+            if budgets
+            else "",
+        }
         initial.update({f"param_{f.name}": params.get(f.name) for f in PARAM_FIELDS})
         metrics_form = MetricSettingsForm(initial=initial)
     ctx = {
@@ -481,7 +483,6 @@ def token_create_view(request: HttpRequest, slug: str) -> HttpResponse:
     # Kept server-side in the session until the next page view shows it: the key is never
     # stored anywhere else and is shown exactly once.
     request.session[NEW_KEY_SESSION] = {"name": token.name, "key": key}
-    messages.success(request, f"Ingest key “{token.name}” created. Copy it now: it is shown once.")
     return redirect("pages:settings", slug=project.slug)
 
 

@@ -291,10 +291,11 @@ def test_it_lists_runs_and_shows_one_in_execution_order(signed_in, server, datas
     driver.get(f"{server}/p/{dataset.sim.slug}/runs/")
     assert len(driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")) == 50
     _screenshot(driver, "runs")
-    # A run with a failure, so the execution order shows red.
+    # A run where a test failed and then passed on retry (red in the execution order, both
+    # attempts in the results), and not an infra outage.
     run = next(
         r for r in Run.objects.filter(project=dataset.sim).order_by("-started_at")
-        if r.counts.get("failed") or r.counts.get("error")
+        if r.counts.get("flaky") and r.counts.get("failed", 0) + r.counts.get("error", 0) <= 3
     )  # fmt: skip
     driver.get(f"{server}/p/{dataset.sim.slug}/runs/{run.pk}/")
     _assert_charts(driver, "order")
