@@ -513,6 +513,8 @@ def finding_summary(kind: str, evidence: dict) -> str:
 
 
 def finding_rows(project: Project, findings: Iterable[Finding]) -> list[FindingRow]:
+    """Findings (loaded with their service, test and related test) with their label, one-line
+    summary and links, ready for a table."""
     rows = []
     for f in findings:
         rows.append(
