@@ -112,6 +112,24 @@ def test_it_renders_a_project_without_any_upload_yet(member_client, dataset):  #
     _get(member_client, "/p/fresh/s/default/", status=404)
 
 
+def test_it_shows_a_run_that_failed_to_parse_and_a_test_not_yet_computed(member_client, dataset):  # type: ignore[no-untyped-def]
+    from django.utils import timezone
+
+    from ingest.services import service_get_or_create
+
+    run = Run.objects.create(
+        project=dataset.one, commit="deadbeef", started_at=timezone.now(), idempotency_key="x",
+        status=Run.Status.FAILED,
+        error={"error": "parse_error", "detail": "mismatched tag", "file": "a.xml", "line": 7},
+    )  # fmt: skip
+    html = _html(_get(member_client, f"/p/{dataset.one.slug}/runs/{run.pk}/"))
+    assert "mismatched tag" in html and "at line 7" in html
+    service = service_get_or_create(project=dataset.one, name="cache")
+    test = Test.objects.create(id=42, project=dataset.one, service=service, name="test_new")
+    response = _get(member_client, f"/p/{dataset.one.slug}/t/{test.pk}/")
+    assert b"No runs of this test in these weeks." in response.content
+
+
 def test_it_draws_every_chart_of_the_project_page_from_embedded_figures(member_client, dataset):  # type: ignore[no-untyped-def]
     html = _html(_get(member_client, f"/p/{dataset.sim.slug}/"))
     for name in ("pass-rate", "isolation", "causes", "durations", "runs"):
