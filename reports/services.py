@@ -173,6 +173,10 @@ def _compute(
         runs, all_trs, flaky_tests=flaky_tests, cascade_followers=iso.cascade_followers,
         outage_runs=iso.all_outage_runs, params=params,
     ):  # fmt: skip
+        if f.kind == "regression" and not f.confirmed:
+            # One failure that did not repeat on the same or the next commit is a suspicion, not
+            # a regression (DESIGN: confirmed when it fails again); it is not published.
+            continue
         evidence = {
             **f.evidence,
             "confirmed": f.confirmed,
