@@ -208,8 +208,8 @@ def test_it_alerts_a_regression_once_when_a_later_recompute_confirms_it(
     project, subscribers
 ) -> None:  # type: ignore[no-untyped-def]
     _history(project, range(1, 6), {5: {1}})
-    _recompute(project)  # one failure so far: not confirmed, nothing told
-    assert not Finding.objects.get(kind="regression").evidence["confirmed"]
+    _recompute(project)  # one failure so far: not confirmed, not published, nothing told
+    assert not Finding.objects.filter(kind="regression").exists()
     assert not AlertDelivery.objects.exists()
     _history(project, range(6, 8), {6: {1}, 7: {1}})
     _recompute(project)  # it failed again on the next commit: confirmed
@@ -231,7 +231,7 @@ def test_it_alerts_no_one_without_subscriptions(project) -> None:  # type: ignor
 def test_it_does_not_alert_an_unconfirmed_regression(project, subscribers) -> None:  # type: ignore[no-untyped-def]
     _history(project, range(1, 7), {5: {1}})  # one failure, then passes: a blip
     _recompute(project)
-    assert Finding.objects.filter(kind="regression", test__name="test_1").exists()
+    assert not Finding.objects.filter(kind="regression", test__name="test_1").exists()
     assert not AlertDelivery.objects.exists()
 
 
