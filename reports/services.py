@@ -359,6 +359,14 @@ def _write_findings(
                 row.updated_at = now
             row.save()
     Finding.objects.bulk_create(to_create, batch_size=500)
+    # A fix seen now may end a regression that started before this window: the window no longer
+    # holds its first failure, so it is not recomputed above and would stay open for ever.
+    for f in new:
+        if f.kind == Finding.Kind.FIXED:
+            Finding.objects.filter(
+                service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
+                status=Finding.Status.OPEN, week__lte=f.week, as_of__lte=as_of,
+            ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
     alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
 
 
