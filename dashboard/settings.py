@@ -91,7 +91,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Celery -------------------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
 EMBEDDED_TASKS = not REDIS_URL
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_BROKER_URL = REDIS_URL or "memory://localhost/"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 # Embedded mode: tasks run in the calling process. They are always queued with
