@@ -153,18 +153,19 @@ def test_findings_match_the_planted_truth(
             snapshots[seed] = sorted(json.dumps(f, sort_keys=True) for f in findings)
 
         # The same history uploaded again: every upload answers 200 and nothing changes.
-        seed, history = 0, histories[0]
-        project_api = Api(live_server.url, token_create(project=_project("sim0"))[1])
+        seed = SEEDS[0]
+        slug, history = f"sim{seed}", histories[seed]
+        project_api = Api(live_server.url, token_create(project=_project(slug))[1])
         for run in history.runs[:50]:
-            status, _ = project_api.upload({**run.form_fields(), "project": "sim0"}, run.files)
+            status, _ = project_api.upload({**run.form_fields(), "project": slug}, run.files)
             assert status == 200
-        assert sorted(json.dumps(f, sort_keys=True) for f in project_api.findings("sim0")) == snapshots[0]
+        assert sorted(json.dumps(f, sort_keys=True) for f in project_api.findings(slug)) == snapshots[seed]
 
     # Recomputed twice: identical findings.
     from reports.services import project_recompute
 
-    project_recompute(project_id=_project("sim0").pk)
-    assert sorted(json.dumps(f, sort_keys=True) for f in project_api.findings("sim0")) == snapshots[0]
+    project_recompute(project_id=_project(slug).pk)
+    assert sorted(json.dumps(f, sort_keys=True) for f in project_api.findings(slug)) == snapshots[seed]
 
     # A test with nothing planted may still be named where the truth allows it (a cascade
     # follower that looked flaky before the cascade could explain it); never otherwise.
