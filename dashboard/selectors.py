@@ -768,7 +768,9 @@ def run_list(
     if status:
         qs = qs.filter(status=status)
     if week:
-        qs = qs.filter(week=week)
+        # The same runs as week=..., by the (project, started_at) index.
+        start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
+        qs = qs.filter(started_at__gte=start, started_at__lt=start + dt.timedelta(days=7))
     if service:
         holds = Result.objects.filter(
             run_id=OuterRef("pk"), run_week=OuterRef("week"), test__service__name=service,
@@ -782,9 +784,10 @@ def run_list(
 
 
 def run_weeks(*, project: Project) -> list[dt.date]:
-    """Weeks with runs, newest first (the runs filter)."""
+    """Weeks with parsed runs, newest first (the runs filter): read from the service-weeks, a
+    row per service and week, rather than from every run."""
     return list(
-        Run.objects.filter(project=project)
+        ServiceWeek.objects.filter(project=project)
         .order_by("-week")
         .values_list("week", flat=True)
         .distinct()
