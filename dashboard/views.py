@@ -3,6 +3,7 @@ user is not a member of is "not found" (404), never "forbidden"."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 
@@ -88,24 +89,28 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 
 def _heatmap(ov: sel.ProjectOverview, metric: str) -> dict:
+    """Services x weeks of one project: the metric, where a click leads (the week's runs for a
+    pass rate, its unclean runs for an isolation score) and the counts behind it."""
     cells = {(s.service, s.week): s.point for s in ov.summaries}
-    values, urls, details = [], [], []
+    values: list[list[float | None]] = []
+    urls: list[list[str | None]] = []
+    details: list[list[str]] = []
     for service in ov.services:
-        vrow, urow, drow = [], [], []
-        for week in ov.weeks:
-            p = cells.get((service, week))
-            if p is None:
-                vrow.append(None), urow.append(None), drow.append("no runs")
-                continue
-            if metric == "pass_rate":
-                vrow.append(p.pass_rate)
-                urow.append(p.runs_url)
-                drow.append(f"{p.passed} passed / {p.failed} failed · {p.runs} runs")
-            else:
-                vrow.append(p.isolation_score)
-                urow.append(p.unclean_url)
-                drow.append(f"{p.clean_runs} clean of {p.scored_runs} runs")
-        values.append(vrow), urls.append(urow), details.append(drow)
+        points = [cells.get((service, week)) for week in ov.weeks]
+        if metric == "pass_rate":
+            values.append([p.pass_rate if p else None for p in points])
+            urls.append([p.runs_url if p else None for p in points])
+            details.append(
+                [f"{p.passed} passed / {p.failed} failed · {p.runs} runs" if p else "no runs"
+                 for p in points]
+            )  # fmt: skip
+        else:
+            values.append([p.isolation_score if p else None for p in points])
+            urls.append([p.unclean_url if p else None for p in points])
+            details.append(
+                [f"{p.clean_runs} clean of {p.scored_runs} runs" if p else "no runs"
+                 for p in points]
+            )  # fmt: skip
     return charts.heatmap_figure(
         rows=ov.services, weeks=ov.week_labels, values=values, urls=urls, details=details,
         metric=metric,
@@ -115,8 +120,9 @@ def _heatmap(ov: sel.ProjectOverview, metric: str) -> dict:
 # --- Project ------------------------------------------------------------------------------------
 
 
-def _pick_week(request: HttpRequest, weeks: list) -> tuple:  # type: ignore[type-arg]
-    """(the week the page is about, whether findings are shown for every week)."""
+def _pick_week(request: HttpRequest, weeks: list[dt.date]) -> tuple[dt.date | None, bool]:
+    """(the week the page is about, whether findings are shown for every week): the `week`
+    parameter, else the latest computed week."""
     raw = request.GET.get("week")
     all_weeks = raw == "all"
     picked = None if all_weeks else sel.week_or_none(raw)
@@ -124,8 +130,13 @@ def _pick_week(request: HttpRequest, weeks: list) -> tuple:  # type: ignore[type
 
 
 def _trend_figures(
-    summaries: list[sel.WeekSummary], causes: list, labels: list[str], *, wall_clock: bool
-) -> dict[str, dict]:  # type: ignore[type-arg]
+    summaries: list[sel.WeekSummary],
+    causes: list[charts.CauseCount],
+    labels: list[str],
+    *,
+    wall_clock: bool,
+) -> dict[str, dict]:
+    """The trend charts of the project and service pages, from the same week summaries."""
     points = [s.point for s in summaries]
     figures = {
         "pass-rate": charts.pass_rate_figure(points=points, weeks=labels),
