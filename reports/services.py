@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingest.models import Service, Test
@@ -361,12 +361,18 @@ def _write_findings(
     Finding.objects.bulk_create(to_create, batch_size=500)
     # A fix seen now may end a regression that started before this window: the window no longer
     # holds its first failure, so it is not recomputed above and would stay open for ever.
+    # The fix names the episode it ends by that episode's first failing run; a fix of a test that
+    # was failing since this window began ends the regression that began before the window.
     for f in new:
-        if f.kind == Finding.Kind.FIXED:
-            Finding.objects.filter(
-                service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
-                status=Finding.Status.OPEN, week__lte=f.week, as_of__lte=as_of,
-            ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
+        if f.kind != Finding.Kind.FIXED:
+            continue
+        ended = Q(evidence__first_failing_run=f.evidence.get("first_failing_run"))
+        if f.evidence.get("last_passing_run") is None:
+            ended |= Q(week__lt=window_start)
+        Finding.objects.filter(
+            ended, service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
+            status=Finding.Status.OPEN, as_of__lte=as_of,
+        ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
     alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
 
 
