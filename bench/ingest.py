@@ -4,12 +4,15 @@
     .venv/bin/python bench/ingest.py --million    # 1,000,000 testcases
 
 Starts a served instance on a scratch PostgreSQL database (gunicorn + a Celery worker on Redis),
-uploads a generated pytest-style JUnit file over HTTP, and prints:
-  - end-to-end results/second, from the start of the POST until GET /api/v1/runs/ID says parsed;
+warms the worker with one small upload (its first task imports the metrics code), uploads a
+generated pytest-style JUnit file over HTTP twice (first every test is new, then the same tests
+again under another build, as CI uploads them day after day), and prints:
+  - end-to-end results/second of each, from the start of the POST until GET /api/v1/runs/ID
+    says parsed (polled every 50 ms);
   - the same rows loaded by a bare binary COPY into an empty copy of the results table (same run,
     same machine: the limit);
-  - their ratio (target >= 0.5);
-  - the peak RSS of the process that ran the parse task (target <= 200 MB at 1,000,000).
+  - their ratios (target >= 0.5);
+  - the peak RSS of the process that ran the parse tasks (target <= 200 MB at 1,000,000).
 """
 
 from __future__ import annotations
@@ -33,13 +36,13 @@ REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
-def generate(path: Path, n: int) -> int:
+def generate(path: Path, n: int, package: str = "tests") -> int:
     """A pytest-style JUnit file: 2% failures with a short traceback, 1% skipped, 4 workers."""
     with path.open("w", encoding="utf-8") as out:
         out.write('<?xml version="1.0" encoding="utf-8"?>\n<testsuites>')
         out.write(f'<testsuite name="pytest" tests="{n}" timestamp="2026-11-02T10:00:00">\n')
         for i in range(n):
-            module = f"tests.pkg{i // 1000}.test_mod{(i // 50) % 20}"
+            module = f"{package}.pkg{i // 1000}.test_mod{(i // 50) % 20}"
             worker = f"gw{i % 4}"
             out.write(
                 f'<testcase classname="{module}.TestThing" name="test_case_{i}[param-{i % 7}]" '
@@ -102,6 +105,24 @@ def upload(port: int, key: str, path: Path) -> tuple[int, dict]:
     return response.status, json.loads(response.read())
 
 
+def upload_until_parsed(port: int, key: str, path: Path) -> tuple[float, float, dict]:
+    """(seconds to the 202, seconds to `parsed`, the run's final state)."""
+    started = time.perf_counter()
+    status, body = upload(port, key, path)
+    accepted = time.perf_counter() - started
+    if status != 202:
+        raise SystemExit(f"upload refused: {status} {body}")
+    while True:
+        state = run_status(port, key, body["run"])
+        if state["status"] in ("parsed", "failed"):
+            break
+        time.sleep(0.05)
+    e2e = time.perf_counter() - started
+    if state["status"] != "parsed":
+        raise SystemExit(f"run failed: {state['error']}")
+    return accepted, e2e, state
+
+
 def run_status(port: int, key: str, run_id: int) -> dict:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     conn.request("GET", f"/api/v1/runs/{run_id}", headers={"Authorization": f"Token {key}"})
@@ -153,10 +174,11 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="1,000,000 testcases")
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"))
+    parser.add_argument("--db", default="suitehealth_bench", help="scratch database (dropped first)")
     args = parser.parse_args()
     n = 1_000_000 if args.million else args.tests
 
-    db = "suitehealth_bench"
+    db = args.db
     with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
         admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         admin.execute(f"CREATE DATABASE {db}")
@@ -175,6 +197,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="suitehealth-bench-"))
     path = tmp / "junit.xml"
+    warmup = tmp / "warmup.xml"
+    generate(warmup, 100, package="warmup")
     t0 = time.perf_counter()
     size = generate(path, n)
     print(f"generated {n:,} testcases, {size / 2**20:.1f} MB in {time.perf_counter() - t0:.1f}s")
@@ -186,10 +210,12 @@ def main() -> None:
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
     )  # fmt: skip
-    # -P solo: the worker process runs the task itself, so its peak RSS is the parse's.
+    # -P solo: the worker process runs the task itself, so its peak RSS is the parse's. Only the
+    # ingest queue: the recomputes each parsed run schedules (metrics queue, 10 s later) would
+    # otherwise run in this worker between two timed uploads, and they are not ingest.
     worker = subprocess.Popen(
         [PY, "-m", "celery", "-A", "dashboard", "worker", "-P", "solo", "-Q",
-         "default,ingest,metrics,reports,email", "--without-gossip", "--without-mingle",
+         "ingest", "--without-gossip", "--without-mingle",
          "--loglevel", "WARNING"],
         cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -197,21 +223,12 @@ def main() -> None:
     try:
         wait_http(port)
         time.sleep(2)  # let the worker connect to the broker
+        rss_idle = peak_rss_mb(worker.pid)
+        upload_until_parsed(port, key, warmup)
         rss_before = peak_rss_mb(worker.pid)
-        started = time.perf_counter()
-        status, body = upload(port, key, path)
-        accepted = time.perf_counter() - started
-        if status != 202:
-            raise SystemExit(f"upload refused: {status} {body}")
-        run_id = body["run"]
-        while True:
-            state = run_status(port, key, run_id)
-            if state["status"] in ("parsed", "failed"):
-                break
-            time.sleep(0.05)
-        e2e = time.perf_counter() - started
-        if state["status"] != "parsed":
-            raise SystemExit(f"run failed: {state['error']}")
+        accepted, e2e, state = upload_until_parsed(port, key, path)
+        run_id = state["id"]
+        accepted_known, e2e_known, _ = upload_until_parsed(port, key, path)
         rss = peak_rss_mb(worker.pid)
     finally:
         for proc in (web, worker):
@@ -222,12 +239,16 @@ def main() -> None:
     assert copied == rows == n, (copied, rows, n)
     ours = rows / e2e
     limit = rows / copy_s
-    print(f"upload accepted (202) after          {accepted:8.2f} s")
-    print(f"end to end, POST -> parsed            {e2e:8.2f} s   {ours:10,.0f} results/s")
-    print(f"raw binary COPY of the same rows      {copy_s:8.2f} s   {limit:10,.0f} results/s")
-    print(f"ratio ours / raw COPY                 {ours / limit:8.2f}     (target >= 0.50)")
-    print(f"parse task peak RSS                   {rss:8.0f} MB   (worker idle: {rss_before:.0f} MB;"
-          f" target <= 200 MB at 1,000,000)")
+    known = rows / e2e_known
+    print(f"new tests:   upload accepted (202) after {accepted:8.2f} s")
+    print(f"new tests:   end to end, POST -> parsed  {e2e:8.2f} s   {ours:10,.0f} results/s")
+    print(f"known tests: upload accepted (202) after {accepted_known:8.2f} s")
+    print(f"known tests: end to end, POST -> parsed  {e2e_known:8.2f} s   {known:10,.0f} results/s")
+    print(f"raw binary COPY of the same rows         {copy_s:8.2f} s   {limit:10,.0f} results/s")
+    print(f"ratio ours / raw COPY, new tests         {ours / limit:8.2f}     (target >= 0.50)")
+    print(f"ratio ours / raw COPY, known tests       {known / limit:8.2f}     (target >= 0.50)")
+    print(f"parse task peak RSS                      {rss:8.0f} MB   (worker idle: {rss_idle:.0f} MB,"
+          f" after a 100-test warm-up: {rss_before:.0f} MB; target <= 200 MB at 1,000,000)")
     path.unlink()
 
 

@@ -1,6 +1,7 @@
 """Parse throughput and memory of every format parser, on generated files of N tests.
 
     .venv/bin/python bench/parse.py [--tests 100000] [--formats junit,trx] [--repeat 3] [--keep]
+                                    [--callgrind]
 
 For each format it writes one file of N tests with realistic shapes (about 2% failures carrying a
 short traceback), then, each in a fresh process so peak memory is that parse's alone:
@@ -9,7 +10,13 @@ short traceback), then, each in a fresh process so peak memory is that parse's a
     ru_maxrss) and its growth over the peak before parsing, i.e. what the parse itself costs;
   - for the XML formats, a bare lxml iterparse pass over the same file (end events, each element
     cleared and its processed siblings dropped: the least any streaming XML parser must do),
-    and our time as a share of it.
+    and our throughput as a share of it.
+Times are the process's CPU time (time.process_time) over the parse alone, the fastest of
+--repeat runs: on a shared machine other work only ever makes a run slower, and CPU time is not
+stretched by waiting for a core. With --callgrind the XML formats are also run under
+`valgrind --tool=callgrind`, ours and bare, and compared by instructions executed: a figure that
+does not depend on the machine's load. Each count is the full run minus a run that stops just
+before parsing (same imports, same file), so start-up is left out.
 Formats whose parser module does not exist yet are skipped with a note.
 """
 
@@ -19,7 +26,9 @@ import argparse
 import json
 import os
 import random
+import re
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -454,20 +463,22 @@ def peak_rss_kib() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
-def child_parse(fmt: str, path: str) -> dict[str, object]:
+def child_parse(fmt: str, path: str, dry: bool = False) -> dict[str, object]:
     from ingest import parsers
     from ingest.reading import detect_format, iter_records
 
     if fmt not in parsers.available_formats():
         return {"skipped": f"no parser module ingest/parsers/{fmt}.py yet"}
+    if dry:
+        return {}
     limit = 1 << 40
     rss_before = peak_rss_kib()
-    start = time.perf_counter()
+    start = time.process_time()
     with open(path, "rb") as raw:
         detected = detect_format(raw, limit=limit)
         _, records = iter_records(raw, detected, limit=limit)
         count = sum(1 for _ in records)
-    seconds = time.perf_counter() - start
+    seconds = time.process_time() - start
     rss = peak_rss_kib()
     return {
         "detected": detected,
@@ -478,10 +489,12 @@ def child_parse(fmt: str, path: str) -> dict[str, object]:
     }
 
 
-def child_bare(path: str) -> dict[str, object]:
+def child_bare(path: str, dry: bool = False) -> dict[str, object]:
     from lxml import etree
 
-    start = time.perf_counter()
+    if dry:
+        return {}
+    start = time.process_time()
     events = 0
     for _, elem in etree.iterparse(
         path, events=("end",), resolve_entities=False, no_network=True, load_dtd=False
@@ -490,7 +503,7 @@ def child_bare(path: str) -> dict[str, object]:
         elem.clear()
         while elem.getprevious() is not None:
             del elem.getparent()[0]
-    return {"seconds": time.perf_counter() - start, "events": events}
+    return {"seconds": time.process_time() - start, "events": events}
 
 
 def run_child(*args: str) -> dict[str, object]:
@@ -501,6 +514,23 @@ def run_child(*args: str) -> dict[str, object]:
         tail = (proc.stderr.strip().splitlines() or ["failed"])[-1]
         return {"error": tail}
     return json.loads(proc.stdout)
+
+
+def instructions(*args: str) -> int | None:
+    """Instructions a child run executes under callgrind, minus the same run stopped just before
+    parsing; None when valgrind fails."""
+    counts = []
+    for dry in ((), ("--dry",)):
+        proc = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
+             __file__, "--child", *args, *dry],
+            cwd=REPO, capture_output=True, text=True,
+        )
+        found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
+        if proc.returncode != 0 or not found:
+            return None
+        counts.append(int(found.group(1).replace(",", "")))
+    return counts[0] - counts[1]
 
 
 def best(child_args: tuple[str, ...], repeat: int) -> dict[str, object]:
@@ -521,15 +551,23 @@ def main() -> int:
     parser.add_argument(
         "--repeat", type=int, default=1, help="runs of each measurement; the fastest is shown"
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="also compare instructions executed (valgrind callgrind) for the XML formats",
+    )
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
+    parser.add_argument("--dry", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         sys.path.insert(0, str(REPO))
         if args.child[0] == "bare":
-            print(json.dumps(child_bare(args.child[1])))
+            print(json.dumps(child_bare(args.child[1], args.dry)))
         else:
-            print(json.dumps(child_parse(args.child[0], args.child[1])))
+            print(json.dumps(child_parse(args.child[0], args.child[1], args.dry)))
         return 0
+    if args.callgrind and shutil.which("valgrind") is None:
+        parser.error("--callgrind needs valgrind on PATH")
 
     formats = [f for f in args.formats.split(",") if f]
     unknown = set(formats) - set(GENERATORS)
@@ -545,6 +583,7 @@ def main() -> int:
     print("-" * len(header))
     junit_ratio: float | None = None
     notes: list[str] = []
+    counted: list[str] = []
     for fmt in formats:
         name, generate = GENERATORS[fmt]
         path = workdir / name
@@ -567,6 +606,15 @@ def main() -> int:
                 bare_cell, ratio_cell = f"{bare_s:.2f}", f"{ratio:.0%}"
                 if fmt == "junit":
                     junit_ratio = ratio
+            if args.callgrind:
+                ours_ir, bare_ir = instructions(fmt, str(path)), instructions("bare", str(path))
+                if ours_ir and bare_ir:
+                    counted.append(
+                        f"{fmt:<7} {ours_ir / 1e6:>10,.0f} {bare_ir / 1e6:>10,.0f} "
+                        f"{bare_ir / ours_ir:>9.0%}"
+                    )
+                else:
+                    notes.append(f"{fmt}: callgrind run failed")
         if ours["detected"] != fmt:
             notes.append(f"{fmt}: the file was detected as {ours['detected']}")
         print(
@@ -578,8 +626,14 @@ def main() -> int:
         if not args.keep:
             path.unlink()
     print()
-    print("ours/bare = our throughput as a share of a bare lxml iterparse pass over the same file;")
-    print("growth = peak RSS of the parsing process above its RSS once imports were done.")
+    print("ours/bare = our throughput as a share of a bare lxml iterparse pass over the same file,")
+    print("by CPU time; growth = peak RSS of the parsing process above its RSS once imports were done.")
+    if counted:
+        print(f"\n{'format':<7} {'ours MIr':>10} {'bare MIr':>10} {'ours/bare':>9}")
+        print("-" * 39)
+        print("\n".join(counted))
+        print("MIr = millions of instructions executed by the parse (callgrind); ours/bare = bare's")
+        print("instructions as a share of ours.")
     if junit_ratio is None:
         print("target: JUnit >= 50% of bare iterparse -- not measured (JUnit parser missing)")
     else:

@@ -6,6 +6,7 @@ from django.conf import settings
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
+    extend_schema_field,
     extend_schema_serializer,
     inline_serializer,
 )
@@ -91,7 +92,15 @@ class UploadCreateApi(APIView):
         return Response(body, status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK)
 
 
+class RunFileSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    format = serializers.CharField()
+    size = serializers.IntegerField()
+    digest = serializers.CharField()
+
+
 class RunDetailApi(APIView):
+    @extend_schema_serializer(component_name="Run")
     class OutputSerializer(serializers.Serializer):
         id = serializers.IntegerField()
         project = serializers.CharField(source="project.slug")
@@ -114,6 +123,7 @@ class RunDetailApi(APIView):
         )
         files = serializers.SerializerMethodField()
 
+        @extend_schema_field(RunFileSerializer(many=True))
         def get_files(self, run: Run) -> list[dict[str, object]]:
             return [
                 {"name": f.name, "format": f.format, "size": f.size, "digest": f.digest}

@@ -63,6 +63,10 @@ _TIMESTAMP = re.compile(
     r"|(?<!\d)1\d{9}\.\d{6,}(?!\d)"
 )
 _TIMESTAMP_MASK = "<time>"
+# Every _TIMESTAMP match holds six digits in a row (the fraction, or a Unix time's seconds): a
+# cheap test that spares most names the full pattern.
+_SIX_DIGITS = re.compile(r"\d{6}")
+_ID_MASK = 0x7FFF_FFFF_FFFF_FFFF
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +107,7 @@ def stable_name(name: str) -> str:
     name = text(name)
     if "0x" in name:
         name = _ADDRESS.sub(_ADDRESS_MASK, name)
-    if any(c.isdigit() for c in name):
+    if _SIX_DIGITS.search(name):
         name = _TIMESTAMP.sub(_TIMESTAMP_MASK, name)
     return name
 
@@ -131,10 +135,45 @@ def test_id(project_id: int, ident: tuple[str, str]) -> int:
     digest = hashlib.blake2b(
         f"{project_id}{_SEP}{ident[0]}{_SEP}{ident[1]}".encode(), digest_size=8
     ).digest()
-    return int.from_bytes(digest, "big") & 0x7FFF_FFFF_FFFF_FFFF
+    return int.from_bytes(digest, "big") & _ID_MASK
 
 
 test_id.__test__ = False  # type: ignore[attr-defined]
+
+
+class TestIds:
+    """`test_id(project_id, identity(record))` for the many records of one load, doing once
+    per classname what repeats: the classname's normalisation and a BLAKE2b state already fed
+    (project, scope), so each record costs its name's normalisation and one hash update.
+    Records without a classname take the general path (`identity`). Memory is bounded: the
+    cache is dropped when it reaches CACHE_SIZE classnames."""
+
+    __test__ = False  # not a pytest test class, despite the name
+    CACHE_SIZE = 10_000
+
+    def __init__(self, project_id: int) -> None:
+        self.project_id = project_id
+        self._hashers: dict[str, hashlib.blake2b] = {}
+
+    def __call__(self, record: TestRecord) -> int:
+        hasher = self._hashers.get(record.classname)
+        if hasher is None:
+            hasher = self._hasher(record.classname)
+            if hasher is None:  # no classname: scope derived from name, suite or file
+                return test_id(self.project_id, identity(record))
+        hasher = hasher.copy()
+        hasher.update(stable_name(record.name).encode())
+        return int.from_bytes(hasher.digest(), "big") & _ID_MASK
+
+    def _hasher(self, classname: str) -> hashlib.blake2b | None:
+        scope = text(classname)
+        hasher = None
+        if scope:
+            hasher = hashlib.blake2b(f"{self.project_id}{_SEP}{scope}{_SEP}".encode(), digest_size=8)
+            if len(self._hashers) >= self.CACHE_SIZE:
+                self._hashers.clear()
+            self._hashers[classname] = hasher
+        return hasher
 
 
 def _derived_classname(name: str, file: str, suite: str) -> tuple[str, str]:

@@ -134,6 +134,8 @@ class Run(models.Model):
         indexes = [
             # The runs list of a project and the per-week rollups both walk runs by time.
             models.Index(fields=["project", "started_at"], name="run_project_started"),
+            # The runs list of one service (uploads name their service), newest first.
+            models.Index(fields=["project", "service", "started_at"], name="run_project_service"),
             # Same-commit lookups (flaky results: another run of the same commit passed).
             models.Index(fields=["project", "commit"], name="run_project_commit"),
             # The sweeper looks for stuck runs only.
@@ -240,6 +242,14 @@ class Result(models.Model):
             models.Index(fields=["test", "run_week", "run"], name="result_test_history"),
             # A run's results in execution order (run page, order dependence, cascades).
             models.Index(fields=["run", "timeline", "position"], name="result_run_order"),
+            # A test's failures, newest first (the test page's default list): failures are a
+            # few percent of the rows, so this stays small and a page of them reads only them.
+            models.Index(
+                fields=["test", "run_week", "run", "attempt"],
+                include=["outcome"],
+                condition=models.Q(outcome__in=[1, 2]),
+                name="result_test_failures",
+            ),
         ]
 
     @property

@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import gzip
 import hashlib
 import logging
 import shutil
 import tempfile
+import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ingest.errors import IngestError
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import ParseError
-from ingest.parsers.streams import is_gzip
-from ingest.reading import detect_format, iter_records
+from ingest.parsers.streams import is_gzip, open_bounded
+from ingest.reading import SYNTAX_CHECKED_FORMATS, SyntaxCheck, detect_format, iter_records
 
 log = logging.getLogger(__name__)
 
@@ -221,6 +225,16 @@ class UploadMeta:
     service: str = ""
     started_at: dt.datetime | None = None
 
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str]) -> UploadMeta:
+        """From the upload form's string fields (as a CI script sends them); others are ignored."""
+        names = {f.name for f in dataclasses.fields(cls)} - {"started_at"}
+        started = fields.get("started_at")
+        return cls(
+            **{k: v for k, v in fields.items() if k in names},
+            started_at=parse_datetime(started) if started else None,
+        )
+
 
 @dataclass
 class _CheckedFile:
@@ -228,9 +242,11 @@ class _CheckedFile:
     format: str
     size: int
     digest: str
-    compressed: bytes = b""
+    compressed: bytes | None = None
     earliest: dt.datetime | None = None
-    records: int = 0
+    # False when only the file's syntax was checked: its records (and their start times) are
+    # first read by the parse task.
+    parsed: bool = True
 
 
 @dataclass
@@ -241,8 +257,13 @@ class UploadResult:
 
 
 def run_create(*, project: Project, meta: UploadMeta, files: list[tuple[str, BinaryIO]]) -> UploadResult:
-    """Validate every file completely, then store the run and its raw files in one transaction
-    and enqueue parsing on commit.
+    """Check every file (ingest.reading: JUnit by one syntax pass, the other formats by their
+    parser), then store the run and its raw files in one transaction and enqueue parsing on
+    commit.
+
+    The run's start is the upload's `started_at`, else the earliest test start of its files when
+    they were all parsed here, else it is left equal to `received_at`, which tells the parse task
+    to settle it from the files (ingest.loading: `start_from_files`).
 
     Idempotent: the same (project, build_id, job, file digests) returns the existing run with
     created=False. The unique constraint on (project, idempotency_key) settles concurrent
@@ -262,9 +283,16 @@ def run_create(*, project: Project, meta: UploadMeta, files: list[tuple[str, Bin
         return UploadResult(existing, False, checked)
 
     for (_, stream), check in zip(files, checked, strict=True):
-        check.compressed = _compressed(stream)
+        if check.compressed is None:
+            check.compressed = _compressed(stream)
     earliest = [c.earliest for c in checked if c.earliest is not None]
-    started_at = meta.started_at or (min(earliest) if earliest else timezone.now())
+    received_at = timezone.now()
+    if meta.started_at is not None:
+        started_at = meta.started_at
+    elif earliest and all(c.parsed for c in checked):
+        started_at = min(earliest)
+    else:
+        started_at = received_at
     try:
         with transaction.atomic():
             run = Run.objects.create(
@@ -277,6 +305,7 @@ def run_create(*, project: Project, meta: UploadMeta, files: list[tuple[str, Bin
                 environment=meta.environment,
                 service=meta.service,
                 started_at=started_at,
+                received_at=received_at,
                 idempotency_key=key,
             )
             RunFile.objects.bulk_create(
@@ -310,16 +339,17 @@ def run_enqueue_parse(*, run_id: int) -> None:
 
 
 def _check_file(name: str, stream: BinaryIO) -> _CheckedFile:
-    """Read the whole file through its parser: the same code the worker runs, so a file that
-    passes here loads there. Returns format, size, digest and the earliest start time seen."""
+    """Check one file (see ingest.reading for how much each format's check reads): a file that
+    passes here loads in the worker. Returns format, size, digest, and for fully parsed files
+    the earliest start time seen."""
     limit = settings.SUITEHEALTH_MAX_FILE_BYTES
     try:
         fmt = detect_format(stream, limit=limit)
+        if fmt in SYNTAX_CHECKED_FORMATS:
+            return _syntax_checked(name, fmt, stream, limit)
         reader, records = iter_records(stream, fmt, limit=limit, digest=True)
         earliest = None
-        count = 0
         for record in records:
-            count += 1
             if record.started_at is not None and (earliest is None or record.started_at < earliest):
                 earliest = record.started_at
         # Drain what the parser did not need to read, so size and digest cover the whole file.
@@ -335,13 +365,33 @@ def _check_file(name: str, stream: BinaryIO) -> _CheckedFile:
     finally:
         stream.seek(0)
     return _CheckedFile(
-        name=name,
-        format=fmt,
-        size=reader.bytes_read,
-        digest=reader.hexdigest(),
-        earliest=earliest,
-        records=count,
+        name=name, format=fmt, size=reader.bytes_read, digest=reader.hexdigest(), earliest=earliest
     )
+
+
+def _syntax_checked(name: str, fmt: str, stream: BinaryIO, limit: int) -> _CheckedFile:
+    """One pass over the decompressed bytes: syntax check, size, digest and, for a file not sent
+    gzipped, its gzip copy (level 1: an archive copy for re-parsing, speed matters more than the
+    last few percent)."""
+    gzipped = is_gzip(stream)
+    reader = open_bounded(stream, limit=limit, digest=True)
+    check = SyntaxCheck()
+    compressor = None if gzipped else zlib.compressobj(1, zlib.DEFLATED, 31)  # 31: gzip framing
+    with tempfile.SpooledTemporaryFile(max_size=64 * 2**20) as spool:
+        while chunk := reader.read(1 << 20):
+            check.feed(chunk)
+            if compressor is not None:
+                spool.write(compressor.compress(chunk))
+        check.close()
+        compressed = None
+        if compressor is not None:
+            spool.write(compressor.flush())
+            spool.seek(0)
+            compressed = spool.read()
+    return _CheckedFile(
+        name=name, format=fmt, size=reader.bytes_read, digest=reader.hexdigest(),
+        compressed=compressed, parsed=False,
+    )  # fmt: skip
 
 
 def _compressed(stream: BinaryIO) -> bytes:
@@ -375,7 +425,7 @@ def run_parse(*, run_id: int) -> None:
     """
     from django.db.models import F
 
-    from ingest.loading import LoadError, prepare_storage, run_counts, run_load
+    from ingest.loading import LoadError, load_week, run_load, staged_files
     from ingest.signals import run_parsed
 
     claimed = Run.objects.filter(
@@ -398,42 +448,47 @@ def run_parse(*, run_id: int) -> None:
             },
         )
         return
-    prepare_storage(run)
-    try:
-        with transaction.atomic():
-            locked = (
-                Run.objects.select_for_update(skip_locked=True)
-                .filter(pk=run_id, status=Run.Status.PARSING)
-                .first()
-            )
-            if locked is None:
-                log.info("run %s: another worker holds it", run_id)
-                return
-            summary = run_load(locked)
-            # Tests the upload's `service` field moved take their history with them.
-            _tests_moved_announce(
-                project_id=locked.project_id,
-                moved=summary.moved,
-                service_ids=sorted(set(summary.moved.values()) | set(summary.service_ids)),
-            )
-            locked.counts = run_counts(locked)
-            locked.status = Run.Status.PARSED
-            locked.parsed_at = timezone.now()
-            locked.error = None
-            locked.save(update_fields=["counts", "status", "parsed_at", "error", "week"])
-            # Inside the transaction: what receivers record (service-weeks now stale) commits
-            # with the results, so no reader ever sees the run parsed but its metrics current.
-            run_parsed.send(
-                sender=Run,
-                run_id=run_id,
-                project_id=locked.project_id,
-                week=locked.week,
-                service_ids=summary.service_ids,
-            )
-    except LoadError as exc:
-        Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=exc.as_dict())
-        log.warning("run %s failed to parse: %s", run_id, exc)
-        return
+    # The stored files go to temporary files and the week's partition is made sure of before
+    # the transaction: neither may hold locks or memory for the length of the load.
+    with staged_files(run) as files:
+        week = load_week(run, files)
+        try:
+            with transaction.atomic():
+                locked = (
+                    Run.objects.select_for_update(skip_locked=True)
+                    .filter(pk=run_id, status=Run.Status.PARSING)
+                    .first()
+                )
+                if locked is None:
+                    log.info("run %s: another worker holds it", run_id)
+                    return
+                summary = run_load(locked, files, week)
+                # Tests the upload's `service` field moved take their history with them.
+                _tests_moved_announce(
+                    project_id=locked.project_id,
+                    moved=summary.moved,
+                    service_ids=sorted(set(summary.moved.values()) | set(summary.service_ids)),
+                )
+                locked.counts = summary.counts
+                locked.status = Run.Status.PARSED
+                locked.parsed_at = timezone.now()
+                locked.error = None
+                fields = ["counts", "status", "parsed_at", "error", "started_at", "week"]
+                locked.save(update_fields=fields)
+                # Inside the transaction: what receivers record (service-weeks now stale)
+                # commits with the results, so no reader ever sees the run parsed but its
+                # metrics current.
+                run_parsed.send(
+                    sender=Run,
+                    run_id=run_id,
+                    project_id=locked.project_id,
+                    week=locked.week,
+                    service_ids=summary.service_ids,
+                )
+        except LoadError as exc:
+            Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=exc.as_dict())
+            log.warning("run %s failed to parse: %s", run_id, exc)
+            return
     log.info(
         "run %s parsed: %s results, %s tests (%s new)",
         run_id, summary.results, summary.tests, summary.new_tests,

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from ingest.parsers.ndjson import EventLines
+from ingest.parsers.ndjson import EventLines, sniff_lines
 from ingest.parsers.records import (
     MESSAGE_LIMIT,
     NAME_LIMIT,
@@ -70,16 +70,7 @@ class _Test:
 
 
 def sniff(head: bytes) -> bool:
-    seen = 0
-    for line in head.split(b"\n", 64)[:64]:
-        if not line.lstrip().startswith(b"{"):
-            continue
-        if _EVENT.search(line) and _DART.search(line):
-            return True
-        seen += 1
-        if seen >= 3:
-            break
-    return False
+    return sniff_lines(head, lambda line: bool(_EVENT.search(line) and _DART.search(line)))
 
 
 def parse(stream: BinaryIO) -> Iterator[TestRecord]:

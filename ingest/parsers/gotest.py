@@ -45,7 +45,7 @@ from datetime import datetime
 from typing import Any, BinaryIO
 
 from ingest.parsers.isotime import timestamp
-from ingest.parsers.ndjson import EventLines
+from ingest.parsers.ndjson import EventLines, sniff_lines
 from ingest.parsers.records import (
     MESSAGE_LIMIT,
     NAME_LIMIT,
@@ -111,17 +111,7 @@ class _Package:
 
 
 def sniff(head: bytes) -> bool:
-    # Stray non-JSON lines may precede the events; look at the first few JSON-looking ones.
-    seen = 0
-    for line in head.split(b"\n", 64)[:64]:
-        if not line.lstrip().startswith(b"{"):
-            continue
-        if _HEAD.match(line) and _ACTION.search(line):
-            return True
-        seen += 1
-        if seen >= 3:
-            break
-    return False
+    return sniff_lines(head, lambda line: bool(_HEAD.match(line) and _ACTION.search(line)))
 
 
 def parse(stream: BinaryIO) -> Iterator[TestRecord]:

@@ -30,27 +30,31 @@ Reading rules (FORMATS.md §1 and §2 describe the dialects):
 * An `<error>` or `<failure>` directly under a suite (a class that failed to load) becomes an
   ERROR record named "[suite error]" whose classname is the suite's name.
 
-Streaming: lxml iterparse over the stream with `end` events for the six tags that matter. Start
-events are not needed: a testcase's attributes and children are complete at its end, and what it
-inherits is read from its ancestors, once per run of sibling testcases. When a testcase ends,
-every processed element before it is deleted (one call when that is just the previous testcase),
-and a testcase with children is cleared, so memory is bounded by the largest single testcase;
-suites are cleared when they end. A suite's `<properties>` reach the testcases after them (all of
+Streaming: the stream is fed to lxml in 16 KB pieces with the walker as the parser target, so
+libxml2 calls start/data/end as it reads and builds no tree by itself. A testcase start is held
+back; when its end comes next (a testcase without children, the common case) its record is made
+from the attribute dict alone, with no element ever built. Everything else (suites, properties,
+suite-level errors, a testcase that turns out to have children) is built by a TreeBuilder and
+read by the element readers below; what a testcase inherits is read from its built ancestors,
+once per run of sibling testcases. Every built element is removed once read, suites when they
+end, so memory is bounded by the largest single testcase plus the records of one piece.
+Character data is collected by a list's append (a C call) and handed to the builder only inside
+elements whose text is read. A suite's `<properties>` reach the testcases after them (all of
 them in every producer seen). Entities are never resolved, no DTD is loaded, nothing is fetched.
 Attribute values are normalized the XML way: a literal newline in `message="..."` reads as a
-space (pytest's multi-line message attributes), while `&#10;` stays a newline.
+space (pytest's multi-line message attributes), while `&#10;` stays a newline; libxml2 hands a
+target every `&` of an attribute value as `&#38;`, which is read back as `&`.
 
 Errors: a DOCTYPE anywhere in the prolog -> `forbidden_dtd` (checked on the raw bytes before lxml
-starts, and again on the parsed document); a root other than testsuites/testsuite ->
-`unsupported_format`; anything lxml rejects -> `malformed_xml` with libxml2's line and column.
+starts, and again when libxml2 reports one); a root other than testsuites/testsuite ->
+`unsupported_format` (unless the same piece of data is not well-formed); anything lxml rejects -> `malformed_xml` with libxml2's line and column.
 Columns are 1-based and count characters, not bytes (libxml2's own convention).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from operator import itemgetter
 from typing import BinaryIO
 
 from lxml import etree
@@ -65,6 +69,7 @@ from ingest.parsers.records import (
     clip,
 )
 from ingest.parsers.sniffing import xml_root_name
+from ingest.parsers.xmlstream import SAFE_OPTIONS
 from ingest.parsers.values import parse_int, parse_timestamp, seconds_to_ms
 
 ROOTS = frozenset({"testsuites", "testsuite"})
@@ -73,13 +78,15 @@ PROPERTIES_LIMIT = 8 * 1024  # characters of property names and values kept per 
 PROPERTY_VALUE_LIMIT = 1024  # one JVM class path must not crowd out every other property
 WORKER_PROPERTIES = ("worker", "worker_id", "xdist_worker")  # first found wins
 
-# Only these elements produce events; everything else is reached through its testcase.
-_TAGS = tuple(f"{{*}}{name}" for name in ("testcase", "testsuite", "testsuites", "properties",
-                                          "error", "failure"))
+# Built elements whose end is read on its own; everything else is read through its testcase.
+_ENDS_READ = frozenset({"testsuite", "testsuites", "properties", "error", "failure"})
 _BOM = b"\xef\xbb\xbf"
 _PROLOG_LIMIT = 1024 * 1024  # give up looking for the root after this much prolog
-_CHUNK = 64 * 1024
+_TEXT_LIMIT = 10_000_000  # libxml2's XML_MAX_TEXT_LENGTH without huge_tree
+_TEXT_PIECES = 1024  # pieces of one text run held before they are merged and measured
+_CHUNK = 16 * 1024  # also bounds the records held between two feeds
 
+_NO_ROOT: Mapping[str, str] = {}  # never a testcase's attributes (compared by identity)
 _PASSED, _FAILED, _ERROR, _SKIPPED = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
 _ATTRIBUTE_OUTCOMES = {
     "disabled": _SKIPPED,
@@ -97,7 +104,6 @@ _ATTEMPT_OUTCOMES = {
     "rerunFailure": _FAILED,
     "rerunError": _ERROR,
 }
-_NOTHING = object()  # never an element
 
 
 def sniff(head: bytes) -> bool:
@@ -106,21 +112,6 @@ def sniff(head: bytes) -> bool:
 
 def parse(stream: BinaryIO) -> Iterator[TestRecord]:
     return _Walker().walk(stream)
-
-
-def _iterparse(stream: BinaryIO) -> etree.iterparse:
-    return etree.iterparse(
-        _PrologChecked(stream),
-        events=("end",),
-        tag=_TAGS,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
-        # Whitespace between elements is never read; not building those nodes saves time.
-        remove_blank_text=True,
-    )
 
 
 # --- input: the prolog is read first so a DOCTYPE is refused before lxml parses anything ------
@@ -210,15 +201,11 @@ def _malformed(exc: etree.XMLSyntaxError) -> ParseError:
     )
 
 
-def _check_root(root: etree._Element | None) -> None:
-    if root is None:
-        raise ParseError("malformed_xml", "the XML document has no root element")
-    docinfo = root.getroottree().docinfo
-    if docinfo.doctype or docinfo.internalDTD is not None:
-        raise _forbidden_dtd()
-    name = _local(root.tag) if isinstance(root.tag, str) else ""
-    if name not in ROOTS:
-        raise ParseError(
+def _root_error(tag: str) -> ParseError | None:
+    name = _local(tag)
+    if name in ROOTS:
+        return None
+    return ParseError(
             "unsupported_format",
             f"the XML root element is <{name}>, not <testsuites> or <testsuite>",
         )
@@ -248,114 +235,237 @@ class _Suite:
         self.properties = _merge_properties(levels)
 
 
+class _Cache(dict):
+    """Converted values by their text: runners repeat durations and line numbers, so each
+    spelling is converted once. A miss converts; the cache is emptied when it grows large."""
+
+    def __init__(self, convert: Callable[[str | None], int | None]) -> None:
+        super().__init__()
+        self._convert = convert
+
+    def __missing__(self, text: str | None) -> int | None:
+        if len(self) > 4096:
+            self.clear()
+        value = self[text] = self._convert(text)
+        return value
+
+
 class _Walker:
+    """The parser target: lxml calls start/data/end as it reads, and records collect in `_out`.
+
+    A testcase start is held back (`_pending`) instead of building an element: if its end comes
+    next, the record is made from the attribute dict alone, the common case. Anything else
+    (suites, properties, a testcase's children) is built into a tree by a TreeBuilder so the
+    element-based readers below see whole elements, and each is removed once read.
+    """
+
     def __init__(self) -> None:
         self._parent: etree._Element | None = None  # the element `_suite` was computed for
         self._suite = _Suite("", None, "", "", [])
         self._properties: dict[etree._Element, dict[str, str]] = {}
         self._last_stamp: tuple[str, datetime | None] = ("", None)
+        self._builder = etree.TreeBuilder()
+        self._stack: list[etree._Element] = []  # open built elements, the root first
+        self._in_content: list[bool] = []  # for each: whether text inside it is ever read
+        # lxml hands every piece of character data to `data`, a list's append: calling C is
+        # cheaper than calling Python. The text is passed on to the builder only where it is
+        # read (inside elements other than suites) and dropped elsewhere.
+        self._texts: list[str] = []
+        self.data = self._texts.append
+        self._keep_text = False
+        # A testcase started and not built yet; _NO_ROOT until the root element was checked.
+        self._pending: Mapping[str, str] | None = _NO_ROOT
+        self._pending_tag = ""
+        self._refused: ParseError | None = None  # the root is not a JUnit root
+        self._context: tuple[str, str, str, datetime | None, dict[str, str], bool] | None = None
+        self._out: list[TestRecord] = []
+        self._seconds = _Cache(seconds_to_ms)
+        self._lines = _Cache(parse_int)
 
     def walk(self, stream: BinaryIO) -> Iterator[TestRecord]:
-        # The hot loop runs once per finished testcase: lookups are hoisted into locals, values
-        # that repeat (durations, line numbers) are converted once, and a testcase without
-        # children or a status attribute takes the short path.
-        ms_cache: dict[str, int | None] = {}
-        line_cache: dict[str, int | None] = {}
-        layouts: dict[tuple[str, ...], _Layout] = {}
-        last_keys: list[str] = []
-        layout = _Layout([])
-        pick, has_status = layout.pick, layout.has_status
-        current: etree._Element | None = None  # the parent `suite` belongs to
-        last: object = _NOTHING  # the previous testcase, while it is a sibling
-        suite = self._suite
-        suite_path, suite_file, timeline = suite.path, suite.file, suite.timeline
-        started_at, inherited = suite.started_at, suite.properties
-        record = TestRecord
-        passed = _PASSED
-        limit = NAME_LIMIT
-        checked = False
+        parser = etree.XMLParser(target=self, **SAFE_OPTIONS)
+        source = _PrologChecked(stream)
         try:
-            events = _iterparse(stream)
-            for _event, el in events:
-                if not checked:
-                    _check_root(el.getroottree().getroot())
-                    checked = True
-                tag = el.tag
-                if tag != "testcase":
-                    if tag[0] != "{" or _local(tag) != "testcase":
-                        yield from self._other(_local(tag), el)
-                        if self._parent is not current:  # left a suite, or entered one
-                            current, suite = self._parent, self._suite
-                            suite_path, suite_file = suite.path, suite.file
-                            timeline, started_at = suite.timeline, suite.started_at
-                            inherited = suite.properties
-                        last = _NOTHING
-                        continue
-                # Every processed element before this one is deleted here. When the only one
-                # left is the previous testcase, the parent is unchanged and one call suffices.
-                previous = el.getprevious()
-                if previous is last:
-                    del current[0]
-                else:
-                    parent = el.getparent()
-                    if parent is not current:
-                        self._enter(parent)
-                        current, suite = parent, self._suite
-                        suite_path, suite_file, timeline = suite.path, suite.file, suite.timeline
-                        started_at, inherited = suite.started_at, suite.properties
-                    if previous is not None:
-                        del parent[: parent.index(el)]
-                last = el
-                # keys()/values() read every attribute in two calls where get() costs one call
-                # per name. Testcases of one file share one or a few attribute layouts, each
-                # mapped once; comparing with the previous layout is cheaper than hashing it.
-                keys = el.keys()
-                if keys != last_keys:
-                    last_keys = keys
-                    layout = layouts.get(tuple(keys))
-                    if layout is None:
-                        layout = layouts[tuple(keys)] = _Layout(keys)
-                    pick, has_status = layout.pick, layout.has_status
-                if len(el) or (has_status and _attribute_outcome(el) is not None):
-                    yield from self._detailed(el, suite)
-                    el.clear()  # a childless testcase has nothing to free before its deletion
-                else:
-                    values = el.values()
-                    values.append("")  # where absent attributes point
-                    name, classname, seconds, line, file, stamp = pick(values)
-                    # An absent value is "", which converts to None and is cached like any other.
-                    duration = ms_cache.get(seconds, -1)
-                    if duration == -1:
-                        duration = ms_cache[seconds] = seconds_to_ms(seconds)
-                        if len(ms_cache) > 4096:
-                            ms_cache.clear()
-                    number = line_cache.get(line, -1)
-                    if number == -1:
-                        number = line_cache[line] = parse_int(line)
-                        if len(line_cache) > 4096:
-                            line_cache.clear()
-                    file = file or suite_file
-                    if len(name) > limit or len(classname) > limit or len(file) > limit:
-                        name, classname, file = name[:limit], classname[:limit], file[:limit]
-                    yield record(
-                        name,
-                        passed,
-                        classname,
-                        suite_path,
-                        file,
-                        number,
-                        duration,
-                        timeline,
-                        self._stamp(stamp) if stamp else started_at,
-                        "",
-                        "",
-                        inherited.copy() if inherited else {},
-                    )
-            if not checked:
-                # No element of interest at all: the root alone tells what the document is.
-                _check_root(events.root)
+            while chunk := source.read(_CHUNK):
+                parser.feed(chunk)
+                self._check_refused()
+                if not self._keep_text:
+                    self._texts.clear()  # text between suite children is never read
+                elif len(self._texts) > _TEXT_PIECES:
+                    self._merge_text()
+                if self._out:  # at most one chunk's records are held
+                    out, self._out = self._out, []
+                    yield from out
+            parser.close()
         except etree.XMLSyntaxError as exc:
             raise _malformed(exc) from None
+        self._check_refused()
+        if self._pending is _NO_ROOT:
+            raise ParseError("malformed_xml", "the XML document has no root element")
+        yield from self._out
+
+    # --- parser target callbacks -----------------------------------------------------------
+
+    def start(self, tag: str, attrib: Mapping[str, str]) -> None:
+        if self._pending is not None:
+            if self._pending is _NO_ROOT:
+                self._pending = None
+                # Raised once lxml returns: a syntax error in the same data wins.
+                self._refused = _root_error(tag)
+            else:  # the pending testcase has children: build it
+                self._build_pending()
+        if tag == "testcase" or tag[-9:] == "}testcase":
+            if self._keep_text:
+                self._flush_text()
+                self._keep_text = False
+            self._pending = attrib
+            self._pending_tag = tag
+            return
+        self._flush_text()
+        el = self._builder.start(tag, _unescaped(attrib))
+        self._stack.append(el)
+        self._context = None
+        keep = self._keep_text = _local(tag) not in ROOTS
+        self._in_content.append(keep)
+
+    def end(self, tag: str) -> None:
+        attrib = self._pending
+        if attrib is None:
+            self._end_built(tag)
+            return
+        # A testcase without children: the hot path, once per test in most files.
+        self._pending = None
+        context = self._context
+        if context is None:
+            context = self._make_context()
+        path, suite_file, timeline, started_at, properties, keep = context
+        if keep:  # inside an element whose text is read; this testcase's own text is not
+            self._texts.clear()
+            self._keep_text = True
+        if ("status" in attrib or "result" in attrib) and self._by_status(tag, attrib):
+            return
+        get = attrib.get
+        name = get("name", "")
+        classname = get("classname", "")
+        seconds = get("time")
+        if seconds is None:
+            seconds = get("duration")
+        file = get("file")
+        if "&" in name or "&" in classname or (file and "&" in file):
+            name, classname, file = _unescape(name), _unescape(classname), _unescape(file)
+        file = file or suite_file
+        if len(name) > NAME_LIMIT or len(classname) > NAME_LIMIT or len(file) > NAME_LIMIT:
+            name, classname, file = name[:NAME_LIMIT], classname[:NAME_LIMIT], file[:NAME_LIMIT]
+        stamp = get("timestamp")
+        self._out.append(
+            TestRecord(
+                name,
+                _PASSED,
+                classname,
+                path,
+                file,
+                self._lines[get("line")],
+                self._seconds[seconds],
+                timeline,
+                self._stamp(stamp) if stamp else started_at,
+                "",
+                "",
+                properties.copy() if properties else {},
+            )
+        )
+
+    def doctype(self, *_args: object) -> None:
+        raise _forbidden_dtd()
+
+    def close(self) -> None:
+        pass
+
+    # --- built elements -----------------------------------------------------------------------
+
+    def _make_context(self) -> tuple[str, str, str, datetime | None, dict[str, str], bool]:
+        """What a childless testcase under the innermost open element inherits."""
+        self._check_refused()  # a testcase as the root has nothing above it
+        parent = self._stack[-1]
+        if parent is not self._parent:
+            self._enter(parent)
+        suite = self._suite
+        self._context = (
+            suite.path,
+            suite.file,
+            suite.timeline,
+            suite.started_at,
+            suite.properties,
+            self._in_content[-1],
+        )
+        return self._context
+
+    def _by_status(self, tag: str, attrib: Mapping[str, str]) -> bool:
+        """A childless testcase whose status/result attribute gives its outcome goes the
+        detailed way; False when the attribute says nothing."""
+        if _attribute_outcome(attrib.get) is None:
+            return False
+        self._builder.start(tag, _unescaped(attrib))
+        el = self._builder.end(tag)
+        self._out.extend(self._detailed(el, self._suite))
+        if not self._keep_text:
+            self._stack[-1].remove(el)
+        return True
+
+    def _merge_text(self) -> None:
+        """A long run of text read so far, as one piece, so memory stays bounded."""
+        self._texts[:] = [self._joined_text()]
+
+    def _joined_text(self) -> str:
+        """The pieces of text read since the last built start or end, refused past libxml2's own
+        limit on a text node (which a parser target does not get)."""
+        text = "".join(self._texts)
+        if len(text) > _TEXT_LIMIT:
+            raise ParseError(
+                "malformed_xml",
+                f"the XML is not well-formed: a text node is longer than {_TEXT_LIMIT:,} "
+                "characters",
+            )
+        return text
+
+    def _flush_text(self) -> None:
+        """Hand the text read since the last built start or end to the builder, if it is read."""
+        texts = self._texts
+        if texts:
+            if self._keep_text:
+                self._builder.data(self._joined_text())
+            texts.clear()
+
+    def _build_pending(self) -> None:
+        tag, attrib = self._pending_tag, self._pending
+        self._pending = None
+        self._texts.clear()  # the testcase's own text, never read
+        self._stack.append(self._builder.start(tag, _unescaped(attrib)))
+        self._context = None
+        self._in_content.append(True)
+        self._keep_text = True
+
+    def _check_refused(self) -> None:
+        if self._refused is not None:
+            raise self._refused
+
+    def _end_built(self, tag: str) -> None:
+        self._flush_text()
+        el = self._builder.end(tag)
+        self._stack.pop()
+        self._in_content.pop()
+        stack = self._stack
+        self._keep_text = self._in_content[-1] if stack else False
+        name = _local(tag)
+        parent = stack[-1] if stack else None
+        if name == "testcase":
+            if parent is not self._parent:
+                self._enter(parent)
+            self._out.extend(self._detailed(el, self._suite))
+        elif name in _ENDS_READ:
+            self._out.extend(self._other(name, el))
+        if parent is not None and not self._in_content[-1]:
+            parent.remove(el)  # read, and nothing in a suite refers back to it
+        self._context = None  # the innermost element or what it passes on has changed
 
     def _other(self, tag: str, el: etree._Element) -> Iterator[TestRecord]:
         """The end of a suite, a properties block or an error/failure element."""
@@ -440,7 +550,7 @@ class _Walker:
         elif (chosen := found.get("skipped")) is not None:
             outcome = _SKIPPED
         else:
-            outcome = _attribute_outcome(el)
+            outcome = _attribute_outcome(el.get)
             if outcome is None:
                 outcome = _PASSED
 
@@ -542,32 +652,27 @@ def _attempt(base: TestRecord, el: etree._Element) -> TestRecord:
 # --- small readers ------------------------------------------------------------------------------
 
 
-class _Layout:
-    """Where a testcase's attributes sit in `el.values() + [""]`, for one order of names."""
-
-    __slots__ = ("pick", "has_status")
-
-    def __init__(self, keys: list[str]) -> None:
-        absent = len(keys)  # the "" appended after the values
-
-        def at(*names: str) -> int:
-            return next((keys.index(n) for n in names if n in keys), absent)
-
-        # name, classname, seconds (Bazel's `duration` only without `time`), line, file, stamp
-        self.pick = itemgetter(
-            at("name"), at("classname"), at("time", "duration"), at("line"), at("file"),
-            at("timestamp"),
-        )
-        self.has_status = "status" in keys or "result" in keys
-
-
-def _attribute_outcome(el: etree._Element) -> Outcome | None:
-    """The outcome a gtest/tst `status` or `result` attribute gives, if it gives one."""
+def _attribute_outcome(get: Callable[[str], str | None]) -> Outcome | None:
+    """The outcome a gtest/tst `status` or `result` attribute gives, if it gives one; `get`
+    reads the testcase's attributes."""
     for key in ("status", "result"):
-        value = el.get(key)
+        value = get(key)
         if value and value.lower() in _ATTRIBUTE_OUTCOMES:
             return _ATTRIBUTE_OUTCOMES[value.lower()]
     return None
+
+
+def _unescape(value: str | None) -> str | None:
+    """An attribute value as the document means it. Without entity substitution, libxml2 hands
+    parser targets every `&` of an attribute value (from `&amp;`, `&#38;`, `&#x26;`) as the text
+    `&#38;`; all other references arrive decoded."""
+    return value.replace("&#38;", "&") if value else value
+
+
+def _unescaped(attrib: Mapping[str, str]) -> Mapping[str, str]:
+    if any("&" in value for value in attrib.values()):
+        return {name: value.replace("&#38;", "&") for name, value in attrib.items()}
+    return attrib
 
 
 def _local(tag: str) -> str:

@@ -11,13 +11,28 @@ splits long output lines), so memory stays bounded by one line.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from ingest.parsers.records import ParseError
 
 LINE_LIMIT = 1024 * 1024
 _BOM = b"\xef\xbb\xbf"
+
+
+def sniff_lines(head: bytes, accepts: Callable[[bytes], bool]) -> bool:
+    """True when one of the first three JSON-looking lines of `head` is accepted. Stray
+    non-JSON lines may precede the events and are passed over (within the first 64 lines)."""
+    seen = 0
+    for line in head.split(b"\n", 64)[:64]:
+        if not line.lstrip().startswith(b"{"):
+            continue
+        if accepts(line):
+            return True
+        seen += 1
+        if seen >= 3:
+            break
+    return False
 
 
 class EventLines:

@@ -129,7 +129,7 @@ def _nunit3(case: etree._Element, fixture: str, assembly: str) -> TestRecord:
         message = label
     classname = get("classname") or fixture
     properties: dict[str, str] = {}
-    props = xmlstream.child(case, "properties")
+    props = xmlstream.child(case, "properties") if len(case) else None
     if props is not None:
         for prop in props:
             key = prop.get("name") or ""
@@ -142,8 +142,8 @@ def _nunit3(case: etree._Element, fixture: str, assembly: str) -> TestRecord:
         file=assembly[:NAME_LIMIT],
         duration_ms=seconds_to_ms(get("duration")),
         started_at=timestamp(get("start-time")),
-        message=clip(message.strip(), MESSAGE_LIMIT),
-        output=clip(_join(stack, output), OUTPUT_LIMIT),
+        message=clip(message.strip(), MESSAGE_LIMIT) if message else "",
+        output=clip(_join(stack, output), OUTPUT_LIMIT) if stack or output else "",
         properties=properties,
     )
 
@@ -175,6 +175,8 @@ def _nunit2(case: etree._Element, assembly: str) -> TestRecord:
 def _children(case: etree._Element) -> tuple[str, str, str]:
     """(message, stack trace, captured output) of a test-case."""
     message = stack = output = ""
+    if not len(case):
+        return message, stack, output
     for sub in case:
         kind = xmlstream.local(sub.tag)
         if kind == "failure":

@@ -20,6 +20,13 @@ def seconds_to_ms(text: str | None) -> int | None:
     an integer >= 1e6 is read as nanoseconds; missing, negative or unreadable -> None."""
     if text is None:
         return None
+    try:  # the common spelling, a plain decimal, without the string handling below
+        value = float(text)
+    except ValueError:
+        pass
+    else:
+        if 0 <= value < _NANOSECONDS_FROM:
+            return round(value * 1000)
     raw = text.strip().replace(",", "")
     if not raw:
         return None

@@ -22,6 +22,16 @@ from ingest.parsers.records import ParseError
 
 _LOCAL: dict[str, str] = {}
 
+# What every XML parser here is opened with: entities left unresolved, nothing fetched, no DTD
+# loaded, libxml2's default size limits, comments never built.
+SAFE_OPTIONS: dict[str, bool] = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "huge_tree": False,
+    "remove_comments": True,
+}
+
 
 def local(tag: object) -> str:
     """The local name of an element tag ('{ns}Name' -> 'Name'); '' for comments and PIs."""
@@ -44,12 +54,8 @@ def events(
         stream,
         events=kinds,
         tag=[f"{{*}}{name}" for name in names] or None,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        huge_tree=False,
-        remove_comments=True,
         remove_pis=True,
+        **SAFE_OPTIONS,
     )
     try:
         first = next(context, None)

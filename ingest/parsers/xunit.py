@@ -81,9 +81,10 @@ def _test(elem: etree._Element, collection: str, assembly: str) -> TestRecord:
     get = elem.get
     classname = get("type") or ""
     outcome = RESULTS.get((get("result") or "").lower(), Outcome.FAILED)
-    message, stack = _failure(xmlstream.child(elem, "failure"))
-    output = ""
+    message, stack, output = "", "", ""
     properties: dict[str, str] = {}
+    if len(elem):  # most tests have no children: no failure, reason, output or traits
+        message, stack = _failure(xmlstream.child(elem, "failure"))
     for sub in elem:
         kind = xmlstream.local(sub.tag)
         if kind == "reason" and not message:
@@ -105,8 +106,8 @@ def _test(elem: etree._Element, collection: str, assembly: str) -> TestRecord:
         file=assembly[:NAME_LIMIT],
         duration_ms=seconds_to_ms(get("time")),
         timeline=collection[:NAME_LIMIT],
-        message=clip(message.strip(), MESSAGE_LIMIT),
-        output=clip(_join(stack, output), OUTPUT_LIMIT),
+        message=clip(message.strip(), MESSAGE_LIMIT) if message else "",
+        output=clip(_join(stack, output), OUTPUT_LIMIT) if stack or output else "",
         properties=properties,
     )
 

@@ -42,13 +42,19 @@ def test_it_accepts_an_upload_and_enqueues_parsing_on_commit(
     run = Run.objects.get()
     assert body == {"run": run.pk, "status": "received", "url": f"/api/v1/runs/{run.pk}"}
     assert (run.commit, run.branch, run.build_id, run.job) == ("abc123", "main", "b-7", "unit")
-    # The started_at comes from the file's suite timestamp when the upload gives none.
-    assert run.started_at.isoformat() == "2026-11-02T10:00:00+00:00"
-    assert run.week_label == "2026-W45"
     stored = RunFile.objects.get()
     assert gzip.decompress(bytes(stored.content)) == junit_xml(3, failed={1})
     assert stored.format == "junit"
     assert len(callbacks) == 1
+    # The upload gives no start: the parse takes it from the file's suite timestamp.
+    assert run.started_at == run.received_at
+    run_parse(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.started_at.isoformat() == "2026-11-02T10:00:00+00:00"
+    assert run.week_label == "2026-W45"
+    assert set(Result.objects.filter(run_id=run.pk).values_list("run_week", flat=True)) == {
+        run.week
+    }
 
 
 def test_it_parses_the_stored_run_into_results(ci_client):  # type: ignore[no-untyped-def]

@@ -171,7 +171,14 @@ def test_columns_count_characters_not_bytes() -> None:
 
 
 @pytest.mark.parametrize(
-    "document", [b"<r/>", b"<foo><testcase name='a'/></foo>", b"<test-run><test-case/></test-run>"]
+    "document",
+    [
+        b"<r/>",
+        b"<foo><testcase name='a'/></foo>",
+        b"<test-run><test-case/></test-run>",
+        b"<testcase name='a'/>",
+        b"<testcase name='a'><failure/></testcase>",
+    ],
 )
 def test_other_roots_are_unsupported(document: bytes) -> None:
     assert refused(document).code == "unsupported_format"
@@ -367,6 +374,40 @@ def test_long_names_are_clipped() -> None:
     assert {len(record.name), len(record.classname), len(record.file), len(record.suite)} == {
         NAME_LIMIT
     }
+
+
+def test_ampersands_in_attributes_read_as_written() -> None:
+    # libxml2 hands a parser target each `&` of an attribute value as `&#38;`.
+    records = parse(
+        b'<testsuite name="a &amp; b" file="x&#38;y"><properties><property name="p" '
+        b'value="1&amp;2&#x26;3"/></properties><testcase name="&amp;&lt;&#38;" '
+        b'classname="c&amp;amp;"/><testcase name="t&amp;"><failure message="m&amp;">'
+        b"body &amp;</failure></testcase></testsuite>"
+    )
+    assert [(r.name, r.classname, r.suite, r.file) for r in records] == [
+        ("&<&", "c&amp;", "a & b", "x&y"),
+        ("t&", "", "a & b", "x&y"),
+    ]
+    assert records[0].properties == {"p": "1&2&3"} and records[1].message == "m&"
+    assert records[1].output == "body &"
+
+
+def test_text_of_a_testcase_itself_and_between_suites_is_not_output() -> None:
+    (plain, failed) = parse(
+        b"<testsuites>stray<testsuite name='s'>more<testcase name='a'>own text</testcase>tail"
+        b"<testcase name='b'>own<system-out>out</system-out>between<failure>why</failure>"
+        b"</testcase></testsuite></testsuites>"
+    )
+    assert (plain.output, failed.output, failed.message) == ("", "why\nout", "why")
+
+
+def test_a_text_node_past_libxml2s_limit_is_refused() -> None:
+    # libxml2 refuses such a node only when it builds the tree; the parser keeps the same cap.
+    head = b"<testsuite><testcase name='a'><system-out>"
+    error = refused(head + b"output line\n" * 900_000 + b"</system-out></testcase></testsuite>")
+    assert error.code == "malformed_xml" and "text node" in error.detail
+    (record,) = parse(head + b"output line\n" * 700_000 + b"</system-out></testcase></testsuite>")
+    assert len(record.output) == 64 * 1024
 
 
 def test_a_default_namespace_does_not_hide_the_tests() -> None:
