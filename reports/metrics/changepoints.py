@@ -50,7 +50,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import statistics
 from bisect import insort
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -607,29 +606,42 @@ def commit_points(
     for r in ref_runs.values():
         if r.commit not in commit_time or r.started_at < commit_time[r.commit]:
             commit_time[r.commit] = r.started_at
+    commit_of = {rid: r.commit for rid, r in ref_runs.items()}
     by_test: dict[int, dict[str, list[float]]] = {}
     for tr in test_runs:
-        run = ref_runs.get(tr.run)
-        if run is None or tr.first != PASSED or tr.first_duration_ms is None:
+        if tr.first != PASSED or tr.first_duration_ms is None:
             continue
-        by_test.setdefault(tr.test, {}).setdefault(run.commit, []).append(
-            float(tr.first_duration_ms)
-        )
+        commit = commit_of.get(tr.run)
+        if commit is None:
+            continue
+        per_commit = by_test.get(tr.test)
+        if per_commit is None:
+            by_test[tr.test] = {commit: [float(tr.first_duration_ms)]}
+        elif commit in per_commit:
+            per_commit[commit].append(float(tr.first_duration_ms))
+        else:
+            per_commit[commit] = [float(tr.first_duration_ms)]
     out: dict[int, list[CommitPoint]] = {}
     for test, per_commit in by_test.items():
         series = [
-            CommitPoint(
-                commit=commit,
-                time=commit_time[commit],
-                # statistics.median: numpy's call overhead dominates on a handful of values.
-                median_ms=float(statistics.median(durations)),
-                durations_ms=tuple(sorted(durations)),
-            )
+            CommitPoint(commit, commit_time[commit], *median_sorted(durations))
             for commit, durations in per_commit.items()
         ]
         series.sort(key=lambda p: (p.time, p.commit))
         out[test] = series
     return out
+
+
+def median_sorted(values: list[float]) -> tuple[float, tuple[float, ...]]:
+    """(median, sorted values) of a non-empty list; the median as statistics.median computes it
+    (numpy's call overhead dominates on a handful of values)."""
+    if len(values) == 1:
+        return values[0], (values[0],)
+    ordered = tuple(sorted(values))
+    half = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[half], ordered
+    return (ordered[half - 1] + ordered[half]) / 2, ordered
 
 
 def service_duration_changes(

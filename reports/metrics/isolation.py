@@ -171,11 +171,13 @@ def analyze_isolation(
     as_of: dt.datetime | None = None,
     params: MetricParams | None = None,
     test_runs: Sequence[TestRun] | None = None,
+    outages: frozenset[int] | None = None,
 ) -> IsolationResult:
     """Isolation score, its components and findings for one service and week.
 
     `runs` and `executions` are one service's history from history_start(as_of) on. `as_of`
-    defaults to `week_end`. Deterministic: input order never changes the output.
+    defaults to `week_end`. Deterministic: input order never changes the output. A caller that
+    already judged the runs (cascades.outage_runs, a verdict per run) passes the outage runs.
     """
     params = params or MetricParams()
     as_of = as_of or week_end
@@ -190,7 +192,10 @@ def analyze_isolation(
         test_runs = group_test_runs([e for e in executions if e.run in known])
     else:
         test_runs = [tr for tr in test_runs if tr.run in known]
-    outages = outage_runs(test_runs, params=params)
+    if outages is None:
+        outages = outage_runs(test_runs, params=params)
+    else:
+        outages = frozenset(outages & known.keys())
 
     raw_flaky = find_flaky_results(
         known, test_runs, as_of=as_of, params=params, exclude_runs=outages

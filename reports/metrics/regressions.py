@@ -35,7 +35,7 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 
-from .data import PASSED, SKIPPED, RunMeta, TestRun, is_fail
+from .data import ERROR, FAILED, PASSED, SKIPPED, RunMeta, TestRun, is_fail
 from .params import MetricParams
 
 REGRESSION = "regression"
@@ -47,6 +47,7 @@ RESOLVED = "resolved"
 _EVIDENCE_RUNS = 20
 
 _PASS, _FAILURE, _MIXED = "pass", "failure", "mixed"
+_FAIL_CODES = frozenset((FAILED, ERROR))
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,12 +254,17 @@ def regression_findings(
     `runs` must cover every run the test-runs refer to.
     """
     by_id = runs if isinstance(runs, Mapping) else {r.id: r for r in runs}
+    flaky = set(flaky_tests)
+    test_runs = list(test_runs)
+    # A test that never failed a first attempt has only passes: no episode can open. Flaky tests
+    # yield nothing here. Only the rest need their observations.
+    failing = {tr.test for tr in test_runs if tr.first in _FAIL_CODES} - flaky
     by_test: dict[int, list[tuple[RunMeta, TestRun]]] = {}
     for tr in test_runs:
-        by_test.setdefault(tr.test, []).append((by_id[tr.run], tr))
+        if tr.test in failing:
+            by_test.setdefault(tr.test, []).append((by_id[tr.run], tr))
     followers = set(cascade_followers)
     outages = set(outage_runs)
-    flaky = set(flaky_tests)
     out: list[RegressionFinding] = []
     for test in sorted(by_test):
         observations = observe(
