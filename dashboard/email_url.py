@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-SMTP = "django.core.mail.backends.smtp.EmailBackend"
+# Django's SMTP backend that knows when a failed send may still have delivered (reports/smtp.py).
+SMTP = "reports.smtp.EmailBackend"
 CONSOLE = "django.core.mail.backends.console.EmailBackend"
 DUMMY = "django.core.mail.backends.dummy.EmailBackend"
 

@@ -7,7 +7,10 @@ from dataclasses import fields
 
 from django import forms
 
+from ingest.models import Project, Service
 from reports.metrics.params import MetricParams
+from reports.models import Subscription
+from reports.subscriptions import SubscriptionError, subscription_clean
 
 
 class TokenCreateForm(forms.Form):
@@ -128,4 +131,58 @@ class MetricSettingsForm(forms.Form):
             value = cleaned.get(f"param_{f.name}")
             if value is not None and value < 0:
                 self.add_error(f"param_{f.name}", "must not be negative")
+        return cleaned
+
+
+class SubscriptionForm(forms.Form):
+    """Subscribe an email address or a webhook URL to the project's findings.
+
+    The form only reads the input; `clean` checks it with reports.subscriptions'
+    `subscription_clean`, the rules the API and the `subscribe` command go through, and shows
+    its message on the field it names."""
+
+    target = forms.CharField(
+        max_length=1000,
+        label="Email or webhook URL",
+        widget=forms.TextInput(
+            attrs={"placeholder": "team@example.com or https://hooks.example.com/…", "size": 46}
+        ),
+    )
+    service = forms.CharField(required=False, label="Service", widget=forms.Select)
+    # A plain field (not a MultipleChoiceField): an unknown kind is refused by the shared rule,
+    # with its message, not by a second list here.
+    kinds = forms.Field(
+        required=False,
+        label="Kinds",
+        initial=list(Subscription.DEFAULT_KINDS),
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None checked: the defaults (regression, slowdown, fixed).",
+    )
+
+    def __init__(
+        self, *args, project: Project, services: list[Service], kind_labels: dict[str, str],
+        **kwargs,
+    ) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+        super().__init__(*args, **kwargs)
+        self.project = project
+        self.fields["service"].widget.choices = [("", "All services")] + [
+            (s.name, s.name) for s in services
+        ]
+        self.fields["kinds"].widget.choices = [
+            (k, kind_labels.get(k, k)) for k in Subscription.KINDS
+        ]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        try:
+            subscription_clean(
+                project=self.project,
+                target=cleaned["target"],
+                service=cleaned.get("service") or None,
+                kinds=cleaned.get("kinds") or [],
+            )
+        except SubscriptionError as exc:
+            self.add_error(exc.extra.get("field"), exc.detail)
         return cleaned

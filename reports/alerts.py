@@ -42,7 +42,9 @@ Delivery semantics: at most once
     `pending` ones whose message was lost. Transient SMTP/HTTP errors (connection trouble, 4xx
     SMTP replies, HTTP 5xx/429) put the claim back to pending and retry with exponential backoff,
     five times at most; permanent errors, and the last transient one, mark it failed with the
-    error text.
+    error text. A connection lost after the whole message went out and before the server's
+    answer (reports.smtp.MessageMayHaveArrived) is not transient: the message may have been
+    accepted, so it is marked failed and never sent again.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
+from django.http import Http404
 from django.utils import timezone
 
 from ingest.models import Project, Result, Run, Service
@@ -439,7 +442,8 @@ def _item(d: AlertDelivery, f: Finding, runs: Mapping[int, Run]) -> AlertItem:
         score=f.score,
         evidence=ev,
         test_url=f"{site}/p/{project.slug}/t/{test.pk}/",
-        finding_url=f"{site}/p/{project.slug}/findings/?id={f.pk}",
+        # The test's page lists its findings, each under its own anchor.
+        finding_url=f"{site}/p/{project.slug}/t/{test.pk}/#finding-{f.pk}",
         first_run=_ref(runs, f.first_run_id),
     )
     if f.kind in (Finding.Kind.REGRESSION, Finding.Kind.FIXED):
@@ -604,32 +608,61 @@ def alert_batch_send(*, batch: str, final_attempt: bool = True) -> int:
             emails.alert(subscription=sub, items=items)
     except Exception as exc:  # classified below; nothing may leave a claim dangling
         transient = _is_transient(exc)
-        error = f"{type(exc).__name__}: {exc}"[:2000]
+        error = _error_text(exc)[:2000]
         if transient and not final_attempt:
             AlertDelivery.objects.filter(pk__in=claimed).update(
                 status=AlertDelivery.Status.PENDING, error=error
             )
             log.warning("alert batch %s: transient error, will retry: %s", batch, error)
             raise TransientDeliveryError(error) from exc
-        _finish(claimed, AlertDelivery.Status.FAILED, error=error)
+        _finish(claimed, AlertDelivery.Status.FAILED, error=error, retryable=_refused(exc))
         log.error("alert batch %s failed: %s", batch, error)
         return 0
     _finish(claimed, AlertDelivery.Status.SENT, error="")
     return len(claimed)
 
 
-def _finish(ids: list[int], status: str, *, error: str) -> None:
+def _finish(ids: list[int], status: str, *, error: str, retryable: bool = False) -> None:
     now = timezone.now()
     AlertDelivery.objects.filter(pk__in=ids, status=AlertDelivery.Status.SENDING).update(
-        status=status, error=error, sent_at=now if status == AlertDelivery.Status.SENT else None
+        status=status,
+        error=error,
+        retryable=retryable,
+        sent_at=now if status == AlertDelivery.Status.SENT else None,
+    )
+
+
+def _error_text(exc: BaseException) -> str:
+    """What the settings page shows: an SMTP reply as its code and text, not a bytes repr."""
+    if isinstance(exc, smtplib.SMTPResponseException):
+        text = exc.smtp_error
+        text = text.decode(errors="replace") if isinstance(text, bytes) else str(text)
+        return f"{type(exc).__name__}: {exc.smtp_code} {text}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether a failed send certainly left nothing with the recipient: the SMTP server
+    answered with an error code, the webhook answered non-2xx, or no connection was made.
+    A timeout or a dropped connection may come after the message was accepted: not certain."""
+    from reports.webhooks import WebhookError
+
+    if isinstance(exc, WebhookError):
+        return exc.refused
+    return isinstance(
+        exc,
+        smtplib.SMTPResponseException | smtplib.SMTPRecipientsRefused | ConnectionRefusedError,
     )
 
 
 def _is_transient(exc: BaseException) -> bool:
+    from reports.smtp import MessageMayHaveArrived
     from reports.webhooks import WebhookError
 
     if isinstance(exc, WebhookError):
         return exc.transient
+    if isinstance(exc, MessageMayHaveArrived):
+        return False  # at most once: it may be in the recipient's mailbox already
     if isinstance(exc, smtplib.SMTPResponseException):
         # 4xx replies are "try again later" (greylisting, a full queue); 5xx are final.
         return 400 <= exc.smtp_code < 500
@@ -667,6 +700,33 @@ def alert_deliveries_sweep(*, older_than_seconds: int, limit: int = 100) -> tupl
         "it may or may not have arrived",
     )
     return len(batches), failed
+
+
+def alert_delivery_retry(*, project: Project, delivery_id: int) -> int:
+    """Send a failed delivery again, with the deliveries of its message (batch) that failed
+    with it; returns how many were put back to pending (0: nothing to retry).
+
+    Only a failure known to have delivered nothing (`retryable`) goes back, so a retry never
+    makes a second copy; an interrupted send (`sending` when its worker died) never does. The
+    update is conditional (failed -> pending), and sending claims each row again, so a double
+    click or two tasks still send one message. Http404 for another project's delivery.
+    """
+    from reports.tasks import alert_send
+
+    batch = (
+        AlertDelivery.objects.filter(subscription__project=project, pk=delivery_id)
+        .values_list("batch", flat=True)
+        .first()
+    )
+    if batch is None:
+        raise Http404("no such delivery in this project")
+    with transaction.atomic():
+        count = AlertDelivery.objects.filter(
+            batch=batch, status=AlertDelivery.Status.FAILED, retryable=True
+        ).update(status=AlertDelivery.Status.PENDING, retryable=False, claimed_at=None)
+        if count:
+            transaction.on_commit(lambda: alert_send.delay(str(batch)))
+    return count
 
 
 # --- Selectors for the settings page ------------------------------------------------------------

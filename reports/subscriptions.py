@@ -1,14 +1,16 @@
 """Alert subscriptions: creating, listing, deleting, and the signed one-click unsubscribe.
 
-An unsubscribe token is `django.core.signing` over the subscription id with its own salt: it
-needs no login, and without SECRET_KEY it cannot be made for another subscription or altered.
-It does not expire, because an email may be read months later.
+An unsubscribe token is a `django.core.signing.Signer` signature over the subscription id with
+its own salt: it needs no login, and without SECRET_KEY it cannot be made for another
+subscription or altered. It carries no timestamp and does not expire, because an email may be
+read months later; the same subscription always gets the same link.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -52,6 +54,37 @@ def subscription_get(*, project: Project, subscription_id: int) -> Subscription:
 # --- Services -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriptionSpec:
+    """A subscription request that passed the rules: what subscription_create writes."""
+
+    target: str
+    channel: str
+    service: Service | None
+    kinds: list[str]
+
+
+def subscription_clean(
+    *, project: Project, target: str, service: str | None = None, kinds: Sequence[str] = ()
+) -> SubscriptionSpec:
+    """The rules every way of subscribing goes through (API, settings page, command): the
+    target is an email address or an http(s) URL, the kinds are known ones, the service is one
+    of the project's. Raises SubscriptionError naming the offending `field`."""
+    target = target.strip()
+    channel = _channel(target)
+    kinds = _kinds(kinds)
+    service_row = None
+    if service:
+        service_row = Service.objects.filter(project=project, name=service).first()
+        if service_row is None:
+            raise SubscriptionError(
+                "unknown_service",
+                f"project {project.slug!r} has no service {service!r}",
+                field="service",
+            )
+    return SubscriptionSpec(target, channel, service_row, kinds)
+
+
 def subscription_create(
     *,
     project: Project,
@@ -65,37 +98,30 @@ def subscription_create(
     it, returning (subscription, False); the unique constraints settle a concurrent double
     create. A new webhook gets a random signing secret.
     """
-    target = target.strip()
-    channel = _channel(target)
-    kinds = _kinds(kinds)
-    service_row = None
-    if service:
-        service_row = Service.objects.filter(project=project, name=service).first()
-        if service_row is None:
-            raise SubscriptionError(
-                "unknown_service", f"project {project.slug!r} has no service {service!r}"
-            )
+    spec = subscription_clean(project=project, target=target, service=service, kinds=kinds)
     existing = Subscription.objects.filter(
-        project=project, service=service_row, target=target
+        project=project, service=spec.service, target=spec.target
     ).first()
     if existing is not None:
-        existing.kinds, existing.active = kinds, True
+        existing.kinds, existing.active = spec.kinds, True
         existing.save(update_fields=["kinds", "active"])
         return existing, False
     sub = Subscription(
         project=project,
-        service=service_row,
-        channel=channel,
-        target=target,
-        kinds=kinds,
-        secret=secrets.token_urlsafe(32) if channel == Subscription.Channel.WEBHOOK else "",
+        service=spec.service,
+        channel=spec.channel,
+        target=spec.target,
+        kinds=spec.kinds,
+        secret=secrets.token_urlsafe(32) if spec.channel == Subscription.Channel.WEBHOOK else "",
     )
     sub.full_clean()
     try:
         with transaction.atomic():
             sub.save()
     except IntegrityError:  # created meanwhile by a concurrent request: same outcome
-        return subscription_create(project=project, target=target, service=service, kinds=kinds)
+        return subscription_create(
+            project=project, target=spec.target, service=service, kinds=spec.kinds
+        )
     return sub, True
 
 
@@ -118,7 +144,7 @@ def subscription_unsubscribe(*, token: str) -> Subscription:
 
 
 def unsubscribe_token(subscription: Subscription) -> str:
-    return signing.dumps({"s": subscription.pk}, salt=UNSUBSCRIBE_SALT, compress=False)
+    return signing.Signer(salt=UNSUBSCRIBE_SALT).sign_object({"s": subscription.pk})
 
 
 def unsubscribe_url(subscription: Subscription) -> str:
@@ -128,7 +154,7 @@ def unsubscribe_url(subscription: Subscription) -> str:
 def unsubscribe_token_subscription(token: str) -> Subscription:
     """The subscription a token names; SubscriptionError if the signature does not verify."""
     try:
-        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
+        data = signing.Signer(salt=UNSUBSCRIBE_SALT).unsign_object(token)
         pk = int(data["s"])
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         raise SubscriptionError("invalid_token", "this unsubscribe link is not valid") from None
@@ -143,13 +169,17 @@ def _channel(target: str) -> str:
         parts = urlsplit(target)
         # Dotless hosts are fine (http://chat:8080/hook inside a private network).
         if not parts.hostname or any(c.isspace() for c in target) or len(target) > 1000:
-            raise SubscriptionError("invalid_target", f"{target!r} is not a valid webhook URL")
+            raise SubscriptionError(
+                "invalid_target", f"{target!r} is not a valid webhook URL", field="target"
+            )
         return Subscription.Channel.WEBHOOK
     try:
         validate_email(target)
     except ValidationError:
         raise SubscriptionError(
-            "invalid_target", f"{target!r} is neither an email address nor an http(s) URL"
+            "invalid_target",
+            f"{target!r} is neither an email address nor an http(s) URL",
+            field="target",
         ) from None
     return Subscription.Channel.EMAIL
 
@@ -160,6 +190,7 @@ def _kinds(kinds: Sequence[str]) -> list[str]:
         raise SubscriptionError(
             "invalid_kind",
             f"unknown kind(s) {', '.join(unknown)}; use {', '.join(Subscription.KINDS)}",
+            field="kinds",
         )
     # Stored in a fixed order so the same choice always reads the same.
     return [k for k in Subscription.KINDS if k in set(kinds)]

@@ -12,6 +12,7 @@ import datetime as dt
 import hashlib
 import hmac
 import json
+import socket
 import time
 import urllib.error
 import urllib.request
@@ -28,11 +29,14 @@ SCHEMA_VERSION = 1
 
 
 class WebhookError(Exception):
-    """A POST that did not get a 2xx answer; `transient` when retrying may help."""
+    """A POST that did not get a 2xx answer; `transient` when retrying may help, `refused`
+    when the receiver certainly did not take it (it answered, or never accepted the
+    connection) rather than perhaps (a timeout, a dropped connection)."""
 
-    def __init__(self, message: str, *, transient: bool) -> None:
+    def __init__(self, message: str, *, transient: bool, refused: bool = False) -> None:
         super().__init__(message)
         self.transient = transient
+        self.refused = refused
 
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
@@ -96,10 +100,16 @@ def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str
     except urllib.error.HTTPError as exc:
         # 408/429 and 5xx are the receiver's temporary trouble; other 4xx will not change.
         transient = exc.code in (408, 425, 429) or exc.code >= 500
-        raise WebhookError(f"HTTP {exc.code} from the webhook", transient=transient) from None
+        raise WebhookError(
+            f"HTTP {exc.code} from the webhook", transient=transient, refused=True
+        ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise WebhookError(f"cannot reach the webhook: {reason}", transient=True) from None
+        raise WebhookError(
+            f"cannot reach the webhook: {reason}",
+            transient=True,
+            refused=isinstance(reason, ConnectionRefusedError | socket.gaierror),
+        ) from None
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

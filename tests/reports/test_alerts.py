@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import io
 import json
+import threading
 import time
 
 import pytest
@@ -22,7 +23,12 @@ from rest_framework.test import APIClient
 
 from ingest.models import Run, Service
 from ingest.services import UploadMeta, run_create, run_parse
-from reports.alerts import TransientDeliveryError, alert_batch_send, alert_delivery_list
+from reports.alerts import (
+    TransientDeliveryError,
+    alert_batch_send,
+    alert_delivery_list,
+    alert_delivery_retry,
+)
 from reports.models import AlertDelivery, Finding, Subscription
 from reports.services import service_week_recompute
 from reports.subscriptions import (
@@ -31,7 +37,7 @@ from reports.subscriptions import (
     subscription_list,
     unsubscribe_url,
 )
-from tests.reports.receivers import SmtpSink, WebhookSink
+from tests.reports.receivers import WebhookSink
 from tests.resultfiles import junit_xml
 
 MONDAY = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)  # 2026-W45
@@ -119,7 +125,8 @@ def test_it_sends_one_digest_when_two_regressions_open_in_one_recompute(
             assert f"tests.test_api.TestApi::{name}" in body
             assert f"https://suitehealth.example.com/p/mediaserver/t/{finding.test_id}/" in body
             assert (
-                f"https://suitehealth.example.com/p/mediaserver/findings/?id={finding.pk}" in body
+                f"https://suitehealth.example.com/p/mediaserver/t/{finding.test_id}/"
+                f"#finding-{finding.pk}" in body
             )
         assert _commit(5)[:12] in body  # first failing commit
         assert _commit(4)[:12] in body  # last passing commit
@@ -131,6 +138,22 @@ def test_it_sends_one_digest_when_two_regressions_open_in_one_recompute(
     assert digest.extra_headers["List-Unsubscribe"] == f"<{url}>"
     assert digest.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert set(AlertDelivery.objects.values_list("status", flat=True)) == {"sent"}
+
+
+def test_the_finding_link_of_a_message_opens_the_finding(client, project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+
+    from reports.alerts import alert_items
+
+    member = get_user_model().objects.create_user("member")
+    project.members.add(member)
+    client.force_login(member)
+    deliveries = list(AlertDelivery.objects.filter(subscription=two_regressions[0]))
+    for item in alert_items(deliveries):
+        path, _, anchor = item.finding_url.removeprefix(settings.SITE_URL).partition("#")
+        response = client.get(path)
+        assert response.status_code == 200, item.finding_url
+        assert f'id="{anchor}"' in response.content.decode()
 
 
 def test_it_tells_nothing_new_when_the_same_data_is_recomputed(project, two_regressions) -> None:  # type: ignore[no-untyped-def]
@@ -273,16 +296,6 @@ def test_it_cancels_deliveries_of_an_unsubscribed_recipient(project, two_regress
 # --- Failures -------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def smtp(settings):  # type: ignore[no-untyped-def]
-    with SmtpSink() as sink:
-        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
-        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
-        settings.EMAIL_TIMEOUT = 10
-        yield sink
-
-
 def test_it_retries_a_transient_smtp_error_and_then_sends(project, two_regressions, smtp) -> None:  # type: ignore[no-untyped-def]
     smtp.replies = ["451 4.3.0 try again later"]
     batch = str(AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch)
@@ -304,18 +317,79 @@ def test_it_records_a_permanent_smtp_failure(project, two_regressions, smtp) -> 
     assert alert_batch_send(batch=batch, final_attempt=False) == 0
     failed = list(alert_delivery_list(project=project, status="failed"))
     assert len(failed) == 2 and all("550" in d.error for d in failed)
+    assert all(d.retryable for d in failed)  # the server refused it: nothing arrived
     assert not smtp.mails
+
+
+def test_a_refused_delivery_can_be_retried_once_and_is_sent_once(
+    project, two_regressions, smtp, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    smtp.replies = ["550 5.7.1 mailbox full"]
+    first = AlertDelivery.objects.filter(subscription=two_regressions[0]).first()
+    assert alert_batch_send(batch=str(first.batch)) == 0
+    with django_capture_on_commit_callbacks() as queued:
+        assert alert_delivery_retry(project=project, delivery_id=first.pk) == 2  # its batch
+        assert alert_delivery_retry(project=project, delivery_id=first.pk) == 0  # a double click
+    assert len(queued) == 1
+    rows = AlertDelivery.objects.filter(batch=first.batch)
+    assert {(d.status, d.retryable) for d in rows} == {("pending", False)}
+    assert alert_batch_send(batch=str(first.batch)) == 2
+    assert alert_batch_send(batch=str(first.batch)) == 0
+    assert len(smtp.to("team@example.com")) == 1
+    assert {(d.status, d.attempts) for d in rows.all()} == {("sent", 2)}
+    # Nothing left to retry once sent.
+    assert alert_delivery_retry(project=project, delivery_id=first.pk) == 0
+
+
+def test_an_interrupted_delivery_is_never_retried(project, two_regressions, other_project) -> None:  # type: ignore[no-untyped-def]
+    from django.http import Http404
+
+    from reports.alerts import alert_deliveries_sweep
+
+    first = AlertDelivery.objects.filter(subscription=two_regressions[0]).first()
+    AlertDelivery.objects.filter(batch=first.batch).update(status="sending", claimed_at=MONDAY)
+    alert_deliveries_sweep(older_than_seconds=0)
+    first.refresh_from_db()
+    assert (first.status, first.retryable) == ("failed", False)
+    assert alert_delivery_retry(project=project, delivery_id=first.pk) == 0
+    assert AlertDelivery.objects.get(pk=first.pk).status == "failed"
+    with pytest.raises(Http404):  # another project's delivery
+        alert_delivery_retry(project=other_project, delivery_id=first.pk)
 
 
 def test_it_gives_up_after_the_last_transient_attempt(project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
     from tests.reports.receivers import free_port
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "reports.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()  # nothing listens
     batch = str(AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch)
     assert alert_batch_send(batch=batch, final_attempt=True) == 0
     assert {d.status for d in AlertDelivery.objects.filter(batch=batch)} == {"failed"}
     assert "Connection refused" in AlertDelivery.objects.filter(batch=batch).first().error
+    assert AlertDelivery.objects.filter(batch=batch).first().retryable  # never connected
+
+
+def test_a_message_the_server_took_without_answering_in_time_is_not_sent_again(
+    project, two_regressions, smtp, settings
+) -> None:  # type: ignore[no-untyped-def]
+    settings.EMAIL_TIMEOUT = 1
+    accepted = threading.Event()
+
+    def answer_late(mail) -> None:  # type: ignore[no-untyped-def]
+        accepted.set()
+        time.sleep(2)  # the server has the message; its 250 comes after the client gave up
+
+    smtp.on_message = answer_late
+    batch = str(AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch)
+    assert alert_batch_send(batch=batch, final_attempt=False) == 0  # no retry is raised
+    assert accepted.wait(5)
+    rows = list(AlertDelivery.objects.filter(batch=batch))
+    assert {(d.status, d.retryable) for d in rows} == {("failed", False)}
+    assert "may have arrived" in rows[0].error
+    smtp.on_message = None
+    assert alert_batch_send(batch=batch) == 0
+    assert alert_delivery_retry(project=project, delivery_id=rows[0].pk) == 0
+    assert len(smtp.to("team@example.com")) == 1
 
 
 # --- Webhooks -------------------------------------------------------------------------------------
@@ -387,6 +461,7 @@ def test_it_retries_a_webhook_answering_503_and_fails_on_a_redirect(webhook) -> 
         "failed",
         "WebhookError: HTTP 302 from the webhook",
     )
+    assert delivery.retryable  # the receiver answered: it did not take the alert
     assert not sink.hooks
 
 
@@ -450,10 +525,11 @@ def test_a_tampered_unsubscribe_token_is_refused(client, project, other_project)
     forgeries = [
         f"{swapped}:{signature}",
         token[:-2] + ("AA" if not token.endswith("AA") else "BB"),
-        signing.dumps(
-            {"s": other.pk}, key="not-the-secret-key", salt="suitehealth.alerts.unsubscribe"
+        signing.Signer(key="not-the-secret-key", salt="suitehealth.alerts.unsubscribe").sign_object(
+            {"s": other.pk}
         ),
-        signing.dumps({"s": other.pk}),  # the right key, another salt
+        signing.Signer().sign_object({"s": other.pk}),  # the right key, another salt
+        signing.dumps({"s": other.pk}, salt="suitehealth.alerts.unsubscribe"),  # timestamped
     ]
     for bad in forgeries:
         for method in (client.get, client.post):
@@ -496,6 +572,7 @@ def test_it_manages_subscriptions_through_the_api(ci_client, project) -> None:  
     assert [s["target"] for s in listed] == ["a@example.com", "https://hooks.example.com/x"]
     bad = ci_client.post(url, {"target": "a@example.com", "kinds": ["nope"]}, format="json")
     assert bad.status_code == 400 and bad.json()["error"] == "invalid_kind"
+    assert bad.json()["field"] == "kinds"
     assert ci_client.delete(f"{url}/{body['id']}").status_code == 204
     assert [s["id"] for s in ci_client.get(url).json()] == [hook["id"]]
     assert ci_client.delete(f"{url}/{body['id']}").status_code == 404
@@ -553,7 +630,7 @@ def test_send_test_email_goes_through_the_configured_server(smtp, capsys) -> Non
 def test_send_test_email_reports_an_unreachable_server(settings) -> None:  # type: ignore[no-untyped-def]
     from tests.reports.receivers import free_port
 
-    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_BACKEND = "reports.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", free_port()
     with pytest.raises(CommandError, match="failed"):
         call_command("send_test_email", "admin@example.com")
@@ -617,10 +694,10 @@ def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None
     assert backend() == "django.core.mail.backends.console.EmailBackend localhost 25"
     assert (
         backend(REDIS_URL="redis://x:6379/0")
-        == "django.core.mail.backends.smtp.EmailBackend localhost 25"
+        == "reports.smtp.EmailBackend localhost 25"
     )
-    assert backend(EMAIL_URL="smtp://mx:26") == "django.core.mail.backends.smtp.EmailBackend mx 26"
+    assert backend(EMAIL_URL="smtp://mx:26") == "reports.smtp.EmailBackend mx 26"
     assert (
         backend(EMAIL_HOST="mx", EMAIL_USE_TLS="true")
-        == "django.core.mail.backends.smtp.EmailBackend mx 587"
+        == "reports.smtp.EmailBackend mx 587"
     )

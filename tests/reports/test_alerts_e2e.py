@@ -160,7 +160,7 @@ def test_alerts_follow_the_planted_truth(transactional_db, served_only, live_ser
             for body in (item["text"], item["html"]):
                 assert commit[:12] in body
                 assert f"{SITE}/p/mediaserver/t/{finding.test_id}/" in body
-                assert f"{SITE}/p/mediaserver/findings/?id={finding.pk}" in body
+                assert f"{SITE}/p/mediaserver/t/{finding.test_id}/#finding-{finding.pk}" in body
         assert {t for (title, t) in told if title == "Regression"} <= allowed_regressions
         assert all(n == 1 for n in told.values()), told
         for name in fixed:
