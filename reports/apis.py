@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from ingest.apis import _errors, _project
 from ingest.errors import IngestError
 from ingest.weeks import parse_week
-from reports.models import Finding
+from reports.models import Finding, Report
 from reports.selectors import (
     finding_list,
     pytest_node_id,
@@ -23,7 +23,9 @@ from reports.selectors import (
     service_list,
     service_week_get,
 )
+from reports.report_services import report_get_or_generate
 from reports.subscriptions import subscription_create, subscription_delete, subscription_list
+from reports.weekly import ReportNotFound
 
 
 def _week(label: str):  # type: ignore[no-untyped-def]
@@ -42,6 +44,7 @@ class TestSerializer(serializers.Serializer):
 
 
 class ServiceListApi(APIView):
+    @extend_schema_serializer(component_name="ServiceSummary")
     class OutputSerializer(serializers.Serializer):
         name = serializers.CharField(source="service.name")
         latest_week = serializers.CharField(source="latest.week_label", default=None)
@@ -149,6 +152,37 @@ class QuarantineApi(APIView):
                 ]
             }
         )
+
+
+class WeeklyReportApi(APIView):
+    """The weekly report of an ISO week, as Markdown or PDF (stored; made on first request)."""
+
+    @extend_schema(
+        operation_id="weekly_report",
+        summary="The weekly status report of an ISO week: 2026-W45.md or 2026-W45.pdf",
+        parameters=[
+            OpenApiParameter("week", str, OpenApiParameter.PATH, description="ISO week, e.g. 2026-W45"),
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["md", "pdf"]),
+            OpenApiParameter("service", str, description="One service's report"),
+        ],
+        responses={
+            (200, "text/markdown"): OpenApiTypes.STR,
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            **_errors(400, 401, 403, 404),
+        },
+    )
+    def get(self, request: Request, slug: str, week: str, fmt: str) -> HttpResponse:
+        project = _project(request, slug=slug)
+        monday = _week(week)
+        name = request.query_params.get("service") or None
+        service = service_get(project=project, name=name) if name else None
+        try:
+            row = report_get_or_generate(project=project, week=monday, fmt=fmt, service=service)
+        except ReportNotFound as exc:
+            raise IngestError("no_data", str(exc), status_code=404) from None
+        response = HttpResponse(bytes(row.content), content_type=Report.CONTENT_TYPES[fmt])
+        response["Content-Disposition"] = f'inline; filename="{row.filename}"'
+        return response
 
 
 # --- Alert subscriptions ------------------------------------------------------------------------

@@ -71,3 +71,54 @@ def alert_sweep() -> None:
     from reports.alerts import alert_deliveries_sweep
 
     alert_deliveries_sweep(older_than_seconds=settings.SUITEHEALTH_STUCK_AFTER_SECONDS)
+
+
+# --- Weekly reports (queue `reports` by the reports.report* route) ------------------------------
+
+
+@shared_task(name="reports.report_weekly", ignore_result=True)
+def report_weekly(week: str | None = None) -> None:
+    """Monday 06:00 UTC (beat): the previous week's reports (or `week`'s, a Monday's ISO date)
+    of every project, once each."""
+    from reports.report_services import weekly_reports_generate
+
+    made = weekly_reports_generate(week=dt.date.fromisoformat(week) if week else None)
+    log.info("weekly reports: %s generated", made)
+
+
+@shared_task(name="reports.report_generate", ignore_result=True)
+def report_generate(project_id: int, week: str, service_id: int | None = None) -> None:
+    """Generate (again) a project's Markdown and PDF reports of one week (the Reports page)."""
+    from ingest.models import Project, Service
+    from reports.report_services import FORMATS
+    from reports.report_services import report_generate as generate
+    from reports.weekly import ReportNotFound
+
+    project = Project.objects.filter(pk=project_id).first()
+    service = Service.objects.filter(pk=service_id).first() if service_id else None
+    if project is None:
+        return
+    for fmt in FORMATS:
+        try:
+            generate(project=project, week=dt.date.fromisoformat(week), fmt=fmt, service=service)
+        except ReportNotFound as exc:
+            log.info("no report of %s for %s: %s", project.slug, week, exc)
+            return
+
+
+@shared_task(name="reports.report_regenerate", ignore_result=True)
+def report_regenerate(project_id: int, week: str) -> None:
+    """Regenerate the week's reports that late data made stale."""
+    from reports.report_services import reports_regenerate_stale
+
+    reports_regenerate_stale(project_id=project_id, week=dt.date.fromisoformat(week))
+
+
+@shared_task(name="reports.report_sweep_stale", ignore_result=True)
+def report_sweep_stale() -> None:
+    """Re-enqueue regenerations of stale reports whose message was lost (safe to run twice)."""
+    from django.conf import settings
+
+    from reports.report_services import reports_sweep_stale
+
+    reports_sweep_stale(older_than_seconds=settings.SUITEHEALTH_STUCK_AFTER_SECONDS)

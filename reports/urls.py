@@ -1,10 +1,11 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from reports.apis import (
     FindingListApi,
     QuarantineApi,
     ServiceListApi,
     ServiceWeekApi,
+    WeeklyReportApi,
     SubscriptionDetailApi,
     SubscriptionListApi,
 )
@@ -17,6 +18,11 @@ urlpatterns = [
         name="service-week",
     ),
     path("projects/<slug:slug>/findings", FindingListApi.as_view(), name="finding-list"),
+    re_path(
+        r"^projects/(?P<slug>[-\w]+)/reports/(?P<week>[^/]+)\.(?P<fmt>md|pdf)$",
+        WeeklyReportApi.as_view(),
+        name="weekly-report",
+    ),
     path("projects/<slug:slug>/quarantine", QuarantineApi.as_view(), name="quarantine"),
     path(
         "projects/<slug:slug>/subscriptions",

@@ -1,4 +1,4 @@
-"""Plotly figures for the pages (and the PDF report), built from selector data.
+"""Plotly figures for the pages and the PDF report, built from selector data.
 
 Every builder is a pure function with keyword-only arguments: it takes lists of the small
 dataclasses below and returns a Plotly figure as a plain dict ({"data": [...], "layout": {...}}),
@@ -15,6 +15,7 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 # --- Data shapes (what the selectors hand over) ---------------------------------------------------
 
@@ -150,6 +151,23 @@ def _layout(*, title: str = "", y_title: str = "", height: int = 300, **extra: o
     return layout
 
 
+def _week_figure(data: list[dict], weeks: Sequence[str], yaxis: dict, **layout: object) -> dict:
+    """A figure over the week axis; `yaxis` is laid over the common grid colour."""
+    return {
+        "data": data,
+        "layout": _layout(xaxis=_week_axis(weeks), yaxis={"gridcolor": GRID, **yaxis}, **layout),
+    }
+
+
+_Outcomed = TypeVar("_Outcomed", "AttemptPoint", "OrderCell")
+
+
+def _by_outcome(items: Sequence[_Outcomed]) -> list[tuple[str, list[_Outcomed]]]:
+    """Items with an `outcome`, one group per outcome that occurs, in legend order."""
+    groups = [(o, [i for i in items if i.outcome == o]) for o in OUTCOME_COLORS]
+    return [(o, pts) for o, pts in groups if pts]
+
+
 def _week_axis(weeks: Sequence[str]) -> dict[str, object]:
     # Categorical, in the given order, so a week without data keeps its place on the axis.
     return {
@@ -271,19 +289,12 @@ def pass_rate_figure(
                     " %{y:.2f}%<extra></extra>",
                 }
             )
-    return {
-        "data": data,
-        "layout": _layout(
-            y_title="pass rate, %  (dotted: after retries)",
-            xaxis=_week_axis(weeks),
-            yaxis={
-                "gridcolor": GRID,
-                "ticksuffix": "%",
-                "rangemode": "normal",
-                "title": {"text": "", "font": {"size": 11}},
-            },
-        ),  # fmt: skip
-    }
+    return _week_figure(
+        data,
+        weeks,
+        {"ticksuffix": "%", "rangemode": "normal", "title": {"text": "", "font": {"size": 11}}},
+        y_title="pass rate, %  (dotted: after retries)",
+    )
 
 
 def isolation_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> dict:
@@ -312,13 +323,7 @@ def isolation_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> di
                 "<br>%{customdata[1]} clean of %{customdata[2]} runs<extra></extra>",
             }
         )
-    return {
-        "data": data,
-        "layout": _layout(
-            xaxis=_week_axis(weeks),
-            yaxis={"gridcolor": GRID, "range": [0, 102], "title": {"text": ""}},
-        ),
-    }
+    return _week_figure(data, weeks, {"range": [0, 102], "title": {"text": ""}})
 
 
 def causes_figure(*, counts: Sequence[CauseCount], weeks: Sequence[str]) -> dict:
@@ -339,19 +344,8 @@ def causes_figure(*, counts: Sequence[CauseCount], weeks: Sequence[str]) -> dict
                 "hovertemplate": f"%{{x}}<br>{CAUSE_LABELS[cause]}: %{{y}} tests<extra></extra>",
             }
         )
-    return {
-        "data": data,
-        "layout": _layout(
-            barmode="stack",
-            xaxis=_week_axis(weeks),
-            yaxis={
-                "gridcolor": GRID,
-                "rangemode": "tozero",
-                "title": {"text": "tests"},
-                "dtick": None,
-            },
-        ),  # fmt: skip
-    }
+    yaxis = {"rangemode": "tozero", "title": {"text": "tests"}, "dtick": None}
+    return _week_figure(data, weeks, yaxis, barmode="stack")
 
 
 def durations_figure(
@@ -388,18 +382,15 @@ def durations_figure(
                 }  # fmt: skip
             )
     what = "suite wall clock per run" if wall_clock else "per-test median"
-    return {
-        "data": data,
-        "layout": _layout(
-            xaxis=_week_axis(weeks),
-            yaxis={
-                "gridcolor": GRID,
-                "rangemode": "tozero",
-                "ticksuffix": " ms",
-                "title": {"text": f"{what} (dashed: p95)", "font": {"size": 11}},
-            },
-        ),  # fmt: skip
-    }
+    return _week_figure(
+        data,
+        weeks,
+        {
+            "rangemode": "tozero",
+            "ticksuffix": " ms",
+            "title": {"text": f"{what} (dashed: p95)", "font": {"size": 11}},
+        },
+    )
 
 
 def runs_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> dict:
@@ -418,14 +409,9 @@ def runs_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> dict:
                 "hovertemplate": f"<b>{name}</b> · %{{x}}<br>%{{y}} runs<extra></extra>",
             }
         )
-    return {
-        "data": data,
-        "layout": _layout(
-            barmode="stack",
-            xaxis=_week_axis(weeks),
-            yaxis={"gridcolor": GRID, "rangemode": "tozero", "title": {"text": "runs"}},
-        ),
-    }
+    return _week_figure(
+        data, weeks, {"rangemode": "tozero", "title": {"text": "runs"}}, barmode="stack"
+    )
 
 
 # --- One test -------------------------------------------------------------------------------------
@@ -435,10 +421,7 @@ def outcome_timeline_figure(*, attempts: Sequence[AttemptPoint]) -> dict:
     """Every attempt of a test by run start time: y is the attempt number, colour the outcome,
     so a retry that passed shows as a red point under a green one. A click opens the run."""
     data = []
-    for outcome in ("passed", "failed", "error", "skipped"):
-        pts = [a for a in attempts if a.outcome == outcome]
-        if not pts:
-            continue
+    for outcome, pts in _by_outcome(attempts):
         data.append(
             {
                 "type": "scatter",
@@ -598,10 +581,7 @@ def run_order_figure(*, cells: Sequence[OrderCell]) -> dict:
     timelines = sorted({c.timeline for c in cells})
     labels = {t: _short(t) for t in timelines}
     data = []
-    for outcome in ("passed", "failed", "error", "skipped"):
-        pts = [c for c in cells if c.outcome == outcome]
-        if not pts:
-            continue
+    for outcome, pts in _by_outcome(cells):
         data.append(
             {
                 "type": "scatter",

@@ -1,0 +1,436 @@
+"""The weekly report against the API and the planted truth.
+
+A simulated history (the simulator's test profile) is loaded in-process and computed once for
+the module. For its busiest week, the Markdown report is parsed back into numbers and every
+figure is checked against the API's service-week metrics and findings of the same week; every
+regression, order-dependent pair and cascade planted in that week must be named. The PDF of the
+same week must hold the same figures as text, render to non-blank pages and draw its charts as
+vector paths.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.conftest import drop_projects, load_history, sim_config
+from tests.simulation import simulate
+
+SLUG = "weekly"
+PLANTED_KINDS = ("regression", "order_dependent", "cascade")
+
+
+@pytest.fixture(scope="module")
+def history(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """(project, key, truth) with the history loaded and computed, committed for the module."""
+    from ingest.services import project_create, token_create
+
+    # The page tests' lighter profile: every kind of finding, in well under a minute.
+    config = sim_config(weeks=6)
+    with django_db_blocker.unblock():
+        drop_projects(SLUG)
+        project = project_create(slug=SLUG, name="Weekly report")
+        load_history(project=project, config=config)
+        key = token_create(project=project)[1]
+        try:
+            yield project, key, simulate(config).truth
+        finally:
+            drop_projects(SLUG)
+
+
+@pytest.fixture
+def api(history):  # type: ignore[no-untyped-def]
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {history[1]}")
+    return client
+
+
+def _get(api, path: str):  # type: ignore[no-untyped-def]
+    response = api.get(path)
+    assert response.status_code == 200, (path, response.status_code, response.content[:300])
+    return response.json()
+
+
+def _findings(api, week: str | None = None, **query: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    out, page = [], 1
+    params = "&".join(f"{k}={v}" for k, v in query.items())
+    while True:
+        body = _get(api, f"/api/v1/projects/{SLUG}/findings?page={page}"
+                         f"{'&week=' + week if week else ''}{'&' + params if params else ''}")  # fmt: skip
+        out.extend(body["results"])
+        if not body["next"]:
+            return out
+        page += 1
+
+
+def _busiest_week(truth) -> str:  # type: ignore[no-untyped-def]
+    """The week (with a week before it) holding the most planted regressions, pairs and
+    cascades: the report has the most to name there."""
+    weeks = truth.weeks[1:]
+    return max(weeks, key=lambda w: (sum(len(truth.expected_findings(k, w)) > 0
+                                         for k in PLANTED_KINDS),
+                                     sum(len(truth.expected_findings(k, w))
+                                         for k in PLANTED_KINDS), w))  # fmt: skip
+
+
+def _previous(week: str) -> str:
+    monday = dt.date.fromisocalendar(int(week[:4]), int(week[6:]), 1) - dt.timedelta(weeks=1)
+    year, number, _ = monday.isocalendar()
+    return f"{year}-W{number:02d}"
+
+
+# --- Reading the Markdown back --------------------------------------------------------------------
+
+
+def _section(md: str, title: str) -> str:
+    """The text under a heading, up to the next heading of the same or a higher level."""
+    match = re.search(rf"^(#+) {re.escape(title)}\s*$", md, re.M)
+    assert match, f"no section {title!r}"
+    level = len(match.group(1))
+    rest = md[match.end():]
+    end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
+    return rest[: end.start()] if end else rest
+
+
+def _table(text: str) -> list[list[str]]:
+    """The rows of the first table in `text`, cells with links and escapes removed."""
+    rows = []
+    for line in text.splitlines():
+        if not line.startswith("|"):
+            if rows:
+                break
+            continue
+        cells = re.split(r"(?<!\\)\|", line.strip())[1:-1]
+        rows.append([_plain(c) for c in cells])
+    assert len(rows) >= 2, text[:300]
+    return rows[2:]  # header and alignment rows left out
+
+
+def _plain(cell: str) -> str:
+    cell = re.sub(r"\[((?:[^\]\\]|\\.)*)\]\([^)]*\)", r"\1", cell.strip())
+    return re.sub(r"\\(.)", r"\1", cell).replace("`", "").strip()
+
+
+def _pct(text: str) -> float | None:
+    return None if text == "–" else float(text.rstrip("%"))
+
+
+def _pp(text: str) -> float | None:
+    if text == "–":
+        return None
+    return 0.0 if text.startswith("±") else float(text.replace(" pp", ""))
+
+
+def _ms(text: str) -> tuple[float, float] | None:
+    """A duration as (value in ms, rounding tolerance in ms)."""
+    if text == "–":
+        return None
+    text = text.lstrip("+±-")
+    if text.endswith(" ms"):
+        return float(text[:-3].replace(",", "")), 0.5
+    if text.endswith(" s") and " min " not in text:
+        return float(text[:-2].replace(",", "")) * 1000, 5.0
+    minutes, seconds = re.match(r"(\d+) min (\d+) s", text).groups()  # type: ignore[union-attr]
+    return (int(minutes) * 60 + int(seconds)) * 1000.0, 500.0
+
+
+def _close(got: float | None, want: float | None, tolerance: float, what: str) -> None:
+    if want is None:
+        assert got is None, (what, got, want)
+        return
+    assert got is not None and abs(got - want) <= tolerance + 1e-9, (what, got, want)
+
+
+# --- The tests --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def report_week(history) -> str:  # type: ignore[no-untyped-def]
+    return _busiest_week(history[2])
+
+
+@pytest.fixture
+def markdown(api, report_week) -> str:  # type: ignore[no-untyped-def]
+    response = api.get(f"/api/v1/projects/{SLUG}/reports/{report_week}.md")
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"].startswith("text/markdown")
+    return response.content.decode()
+
+
+@pytest.mark.django_db
+def test_every_figure_matches_the_api(api, history, report_week, markdown) -> None:  # type: ignore[no-untyped-def]
+    week, prev = report_week, _previous(report_week)
+    services = [s["name"] for s in _get(api, f"/api/v1/projects/{SLUG}/services")]
+    metrics, before = {}, {}
+    for name in services:
+        metrics[name] = _get(api, f"/api/v1/projects/{SLUG}/services/{name}/weeks/{week}")
+        response = api.get(f"/api/v1/projects/{SLUG}/services/{name}/weeks/{prev}")
+        before[name] = response.json() if response.status_code == 200 else None
+    findings = _findings(api, week)
+    previous_findings = _findings(api, prev)
+    # Open at the end of the week: begun by then, and not fixed by then.
+    fixed_later = {(f["test"]["id"], f["evidence"]["first_failing_run"])
+                   for f in _findings(api, kind="fixed") if f["week"] > week}  # fmt: skip
+    open_regressions = [
+        f for f in _findings(api, kind="regression") if f["week"] <= week
+        and (f["status"] == "open"
+             or (f["test"]["id"], f["evidence"]["first_failing_run"]) in fixed_later)
+    ]  # fmt: skip
+
+    rows = {r[0].replace(" (recomputing)", ""): r for r in _table(_section(markdown, "Services"))}
+    assert sorted(rows) == sorted(services)
+    for name, m in metrics.items():
+        row, b = rows[name], before[name]
+        assert int(row[1]) == m["runs"], name
+        assert int(row[2]) == m["tests_executed"], name
+        for col, key in ((3, "pass_rate"), (5, "final_pass_rate")):
+            _close(_pct(row[col]), 100 * m[key], 0.05, (name, key))
+            want = None if not b or b[key] is None else 100 * (m[key] - b[key])
+            _close(_pp(row[col + 1]), want, 0.051, (name, key, "delta"))
+        _close(_pct(row[7]), m["isolation_score"], 0.05, (name, "isolation"))
+        want = None if not b or b["isolation_score"] is None else m["isolation_score"] - b["isolation_score"]
+        _close(_pp(row[8]), want, 0.051, (name, "isolation delta"))
+        by_cause = [len({f["test"]["id"] for f in findings
+                         if f["service"] == name and f["kind"] == kind})
+                    for kind in ("flaky", "order_dependent", "cascade")]  # fmt: skip
+        assert [int(x) for x in row[9].split(" / ")] == by_cause, name
+        for col, key in ((10, "test_median_p50_ms"), (12, "test_median_p95_ms")):
+            got, want = _ms(row[col]), m["duration"][key]
+            if want is None:
+                assert got is None, (name, key)
+            else:
+                assert got is not None and abs(got[0] - want) <= got[1], (name, key, got, want)
+        assert int(row[14]) == m["budget_violations"], name
+        assert int(row[15]) == sum(1 for f in open_regressions if f["service"] == name), name
+
+    # The project line: runs summed, rates from the summed components (exact definitions).
+    head = _table(_section(markdown, "Summary"))[0]
+    assert int(head[0]) == sum(m["runs"] for m in metrics.values())
+    passed = sum(m["passed"] for m in metrics.values())
+    decided = passed + sum(m["failed"] for m in metrics.values())
+    _close(_pct(head[4]), 100 * passed / decided, 0.05, "project pass rate")
+    clean = sum(m["clean_runs"] for m in metrics.values())
+    scored = sum(m["isolation_runs"] for m in metrics.values())
+    _close(_pct(head[6]), 100 * clean / scored, 0.05, "project isolation")
+    from ingest.models import Run
+
+    start = dt.datetime.combine(dt.date.fromisocalendar(int(week[:4]), int(week[6:]), 1),
+                                dt.time(), tzinfo=dt.UTC)  # fmt: skip
+    week_runs = Run.objects.filter(project=history[0], started_at__gte=start,
+                                   started_at__lt=start + dt.timedelta(days=7))  # fmt: skip
+    assert int(head[1]) == week_runs.values("commit").distinct().count()
+    assert head[2] == f"{sum(1 for m in metrics.values() if m['runs'])} of {len(services)}"
+
+    # The summary's counts.
+    summary = _section(markdown, "Summary")
+    kinds = defaultdict(set)
+    for f in findings:
+        kinds[f["kind"]].add((f["service"], f["test"]["id"], (f["related_test"] or {}).get("id")))
+    earlier = {(f["service"], f["kind"], f["test"]["id"]) for f in previous_findings}
+    new_flaky = {kind: {(f["service"], f["test"]["id"]) for f in findings if f["kind"] == kind
+                        and (f["service"], kind, f["test"]["id"]) not in earlier}
+                 for kind in ("flaky", "order_dependent", "cascade")}  # fmt: skip
+    coverage = f"in {head[0]} run{'s' if head[0] != '1' else ''} over {head[1]} commit"
+    n_new = len(kinds["regression"])
+    assert f"{n_new} new regression{'s' if n_new != 1 else ''} and {len(kinds['fixed'])} " \
+        f"test{'s' if len(kinds['fixed']) != 1 else ''} fixed {coverage}" in summary  # fmt: skip
+    n_open = sum(1 for f in open_regressions if f["week"] != week)
+    assert re.search(rf"\b{n_open} earlier regressions? still open", summary)
+    assert f"({len(new_flaky['flaky'])} non-deterministic, {len(new_flaky['order_dependent'])} " \
+        f"order-dependent, {len(new_flaky['cascade'])} cascade root)" in summary  # fmt: skip
+    assert re.search(rf"\b{len(kinds['duration_regression'])} duration regressions? ", summary)
+    assert re.search(rf"\b{len(kinds['budget_violation'])} tests? went over budget", summary)
+
+    # Every finding of the week is in its section, by its test page.
+    sections = {
+        "regression": _section(markdown, "New this week"),
+        "fixed": _section(markdown, "Fixed this week"),
+        "order_dependent": _section(markdown, "Order-dependent tests (polluter → victim)"),
+        "cascade": _section(markdown, "Cascades (root → followers)"),
+        "flaky": _section(markdown, "Flaky tests"),
+        "duration_regression": _section(markdown, "Duration regressions"),
+        "budget_violation": _section(markdown, "Budget violations"),
+    }
+    for f in findings:
+        text = sections[f["kind"]]
+        assert f"/t/{f['test']['id']}/" in text, (f["kind"], f["test"])
+        if f["kind"] == "order_dependent":
+            pair = f"/t/{f['related_test']['id']}/) → [`"
+            assert pair in text, f
+            assert f"/t/{f['test']['id']}/#finding-{f['id']})" in text.split(pair, 1)[1], f
+        if f["kind"] == "cascade":
+            for cascade in f["evidence"]["cascades"]:
+                for follower in cascade["followers"]:
+                    assert f"/t/{follower}/" in text, (f, follower)
+    # The figures of the findings' rows are their evidence's.
+    by_test = {(f["kind"], f["test"]["id"], (f["related_test"] or {}).get("id")): f for f in findings}
+    for line in sections["order_dependent"].splitlines():
+        if not line.startswith("| ") or "/t/" not in line:
+            continue
+        polluter, victim = (int(x) for x in re.findall(r"/t/(\d+)/", line)[:2])
+        count = int(re.split(r"(?<!\\)\|", line)[3].strip())
+        assert count == by_test[("order_dependent", victim, polluter)]["evidence"]["a"], line
+    for line in sections["duration_regression"].splitlines():
+        if not line.startswith("| ") or "/t/" not in line:
+            continue
+        test_id = int(re.search(r"/t/(\d+)/", line).group(1))  # type: ignore[union-attr]
+        evidence = by_test[("duration_regression", test_id, None)]["evidence"]
+        cells = [_plain(c) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
+        for cell, key in ((cells[2], "before_median_ms"), (cells[3], "after_median_ms")):
+            got = _ms(cell)
+            assert got is not None and abs(got[0] - evidence[key]) <= got[1], (line, key)
+        assert cells[6] == evidence["commit"][:10], line
+    # A nil statement carries its coverage.
+    for title, what in (("Duration improvements", "duration improvements"),):
+        text = _section(markdown, title)
+        if "|" not in text:
+            assert f"0 {what} {coverage}" in text
+
+
+@pytest.mark.django_db
+def test_the_planted_regressions_pairs_and_cascades_of_the_week_are_named(
+    api, history, report_week, markdown
+) -> None:  # type: ignore[no-untyped-def]
+    truth = history[2]
+    by_name = {}
+    from ingest.models import Test
+
+    for t in Test.objects.filter(project=history[0]):
+        by_name[(t.file, t.name)] = t.pk
+    planted = 0
+    for kind, title in (("regression", "New this week"),
+                        ("order_dependent", "Order-dependent tests (polluter → victim)"),
+                        ("cascade", "Cascades (root → followers)")):  # fmt: skip
+        text = _section(markdown, title)
+        for service, test, related in truth.expected_findings(kind, report_week):
+            planted += 1
+            test_id = by_name[(test.file, test.name)]
+            assert f"/t/{test_id}/" in text, (kind, service, test)
+            if related is not None:
+                polluter = by_name[(related.file, related.name)]
+                assert f"/t/{polluter}/) → [`" in text, (kind, service, test, related)
+    print(f"{report_week}: {planted} planted regressions, pairs and cascades named")
+    assert planted, "the chosen week has nothing planted: the test would prove nothing"
+
+
+@pytest.mark.django_db
+def test_markdown_is_deterministic_and_stored(api, history, report_week, markdown) -> None:  # type: ignore[no-untyped-def]
+    from reports.models import Report
+    from reports.report_services import report_content
+    from ingest.weeks import parse_week
+
+    monday = parse_week(report_week)
+    again = report_content(project=history[0], week=monday, fmt="md").decode()
+    assert again == markdown
+    stored = Report.objects.get(project=history[0], week=monday, format="md", service=None)
+    assert bytes(stored.content).decode() == markdown
+
+
+@pytest.mark.django_db
+def test_bad_requests(api, history) -> None:  # type: ignore[no-untyped-def]
+    bad = api.get(f"/api/v1/projects/{SLUG}/reports/2026-W99.md")
+    assert bad.status_code == 400 and bad.json()["error"] == "invalid_week"
+    empty = api.get(f"/api/v1/projects/{SLUG}/reports/2019-W02.pdf")
+    assert empty.status_code == 404 and empty.json()["error"] == "no_data"
+    assert "2019-W02" in empty.json()["detail"]
+    unknown = api.get(f"/api/v1/projects/{SLUG}/reports/2026-W45.html")
+    assert unknown.status_code == 404
+
+
+# --- PDF --------------------------------------------------------------------------------------------
+
+
+def _pdftotext(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True,
+                          capture_output=True, text=True).stdout  # fmt: skip
+
+
+def _content_streams(data: bytes) -> list[bytes]:
+    """The PDF's decompressed streams (WeasyPrint deflates every content stream)."""
+    out = []
+    # The end-of-line before `endstream` is left to the decompressor (it ignores what follows the
+    # deflate stream): stripping an optional "\r" could cut the last byte of compressed data.
+    for match in re.finditer(rb"stream\r?\n(.*?)endstream", data, re.S):
+        try:
+            out.append(zlib.decompressobj().decompress(match.group(1)))
+        except zlib.error:
+            out.append(match.group(1))
+    return out
+
+
+@pytest.mark.django_db
+def test_pdf_has_the_figures_pages_and_vector_charts(api, history, report_week, markdown, tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
+    from PIL import Image, ImageStat
+
+    from reports.pdf import browser_path
+
+    if browser_path() is None:
+        pytest.skip("no Chromium: the vector chart path cannot be checked here")
+    response = api.get(f"/api/v1/projects/{SLUG}/reports/{report_week}.pdf")
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(response.content)
+    text = _pdftotext(pdf)
+    assert f"{report_week}" in text and "Page 1 of" in text and "Generated " in text
+    # The same figures as the Markdown: every cell of the services table and the project line.
+    flat = re.sub(r"\s+", " ", text)
+    for row in _table(_section(markdown, "Services")) + _table(_section(markdown, "Summary")):
+        for cell in row:
+            if re.fullmatch(r"[-+±]?[\d.,]+( ?%| pp| ms| s)?", cell):
+                assert cell in flat, (cell, row)
+    # Pages render to PNG and none is blank.
+    subprocess.run(["pdftoppm", "-r", "40", "-png", str(pdf), str(tmp_path / "page")], check=True)
+    pages = sorted(tmp_path.glob("page-*.png"))
+    assert len(pages) >= 3
+    for page in pages:
+        stat = ImageStat.Stat(Image.open(page).convert("L"))
+        assert stat.stddev[0] > 5, f"{page.name} looks blank"
+    # Charts are vector drawings: no raster image anywhere; the SVG charts become PDF form
+    # XObjects of path drawing operators, which the same report made without charts (no
+    # browser) does not have, and which add path segments beyond the tables' rules.
+    images = subprocess.run(["pdfimages", "-list", str(pdf)], check=True, capture_output=True,
+                            text=True).stdout.strip().splitlines()  # fmt: skip
+    assert len(images) <= 2, images  # the header lines only
+    from ingest.weeks import parse_week
+    from reports.report_services import report_content
+
+    # Both made here, from the same data, one with the browser and one without: the API may
+    # serve a report stored earlier, whose tables need not match this moment's.
+    with_charts = report_content(project=history[0], week=parse_week(report_week), fmt="pdf")
+    settings.SUITEHEALTH_CHART_BROWSER = str(tmp_path / "no-such-browser")
+    without = report_content(project=history[0], week=parse_week(report_week), fmt="pdf")
+
+    def segments(data: bytes) -> int:
+        return sum(len(re.findall(rb"(?m) [lc]$", s)) for s in _content_streams(data))
+
+    assert b"/Subtype /Image" not in response.content
+    assert response.content.count(b"/Subtype /Form") >= 3
+    assert without.count(b"/Subtype /Form") == 0
+    assert with_charts.count(b"/Subtype /Form") >= 3
+    assert segments(with_charts) - segments(without) > 50, (segments(with_charts), segments(without))
+    # The charts' axis labels are text: the weeks of the trend window.
+    assert _previous(report_week) in text and "Isolation score" in text
+
+
+@pytest.mark.django_db
+def test_pdf_without_a_browser_notes_the_missing_charts(history, report_week, settings, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
+    from reports.report_services import report_content
+    from ingest.weeks import parse_week
+
+    settings.SUITEHEALTH_CHART_BROWSER = str(tmp_path / "no-such-browser")
+    pdf = tmp_path / "report.pdf"
+    pdf.write_bytes(report_content(project=history[0], week=parse_week(report_week), fmt="pdf",
+                                   page_size="Letter"))  # fmt: skip
+    text = re.sub(r"\s+", " ", _pdftotext(pdf))
+    assert "Charts could not be drawn" in text
+    assert any("charts left out" in r.getMessage() for r in caplog.records)
+    info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
+    assert "612 x 792 pts (letter)" in info
