@@ -11,49 +11,46 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from urllib.parse import urlencode
+from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models.functions import Length
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
 from django.http import Http404
-from django.urls import reverse
 
-from dashboard.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell, WeekPoint
+from reports.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import Outcome
 from ingest.weeks import parse_week, week_label
-from reports.models import Finding, ProjectSettings, ServiceWeek, TestWeek
-from reports.selectors import pytest_node_id
+from reports.models import Finding, ProjectSettings, Report, ServiceWeek, TestWeek
+from reports.selectors import (  # noqa: F401 (shared with the reports, used as sel.NAME)
+    CAUSES,
+    EPISODE_KINDS,
+    FLAKY_REASONS,
+    KIND_LABELS,
+    KIND_ORDER,
+    KIND_PLURALS,
+    ProjectTrend,
+    TREND_WEEKS,
+    WeekSummary,
+    _sw_rows,
+    _summary,
+    finding_summary,
+    findings_url,
+    project_trend,
+    pytest_node_id,
+    reproduce_command,
+    run_url,
+    runs_url,
+    service_url,
+    test_url,
+    trim_window,
+    week_summaries,
+    week_window,
+)
 
 User = AbstractBaseUser | AnonymousUser
 
-TREND_WEEKS = 12
-CAUSES = ("flaky", "order_dependent", "cascade")
-EPISODE_KINDS = ("regression", "duration_regression")
-# Findings kinds in the order the pages list them.
-KIND_ORDER = (
-    "regression", "order_dependent", "cascade", "flaky", "duration_regression",
-    "budget_violation", "fixed",
-)  # fmt: skip
-KIND_PLURALS = {
-    "regression": "regressions",
-    "order_dependent": "order-dependent",
-    "cascade": "cascades",
-    "flaky": "flaky",
-    "duration_regression": "slowdowns",
-    "budget_violation": "over budget",
-    "fixed": "fixed",
-}
-KIND_LABELS = {
-    "regression": "regression",
-    "order_dependent": "order-dependent",
-    "cascade": "cascade",
-    "flaky": "flaky",
-    "duration_regression": "slowdown",
-    "budget_violation": "over budget",
-    "fixed": "fixed",
-}
 OUTCOME_FILTERS = {
     "passed": [Outcome.PASSED],
     "failed": [Outcome.FAILED],
@@ -64,35 +61,6 @@ OUTCOME_FILTERS = {
 # The timeline chart of a test and the order chart of a run stay readable, and cheap, up to here.
 ATTEMPTS_LIMIT = 3000
 ORDER_CHART_LIMIT = 5000
-
-
-# --- URLs (every number on a page links to the list it was computed from) -----------------------
-
-
-def _url(name: str, *args: object, **query: object) -> str:
-    base = reverse(f"pages:{name}", args=args)
-    params = {k: v for k, v in query.items() if v not in (None, "", False)}
-    return f"{base}?{urlencode(params)}" if params else base
-
-
-def runs_url(project: Project, **query: object) -> str:
-    return _url("runs", project.slug, **query)
-
-
-def findings_url(project: Project, **query: object) -> str:
-    return _url("project", project.slug, **query) + "#findings"
-
-
-def service_url(project: Project, service: str, **query: object) -> str:
-    return _url("service", project.slug, service, **query)
-
-
-def test_url(project: Project, test_id: int, **query: object) -> str:
-    return _url("test", project.slug, test_id, **query)
-
-
-def run_url(project: Project, run_id: int, **query: object) -> str:
-    return _url("run", project.slug, run_id, **query)
 
 
 # --- Access -------------------------------------------------------------------------------------
@@ -119,6 +87,15 @@ def project_get_for_user(*, user: User, slug: str) -> Project:
     return project
 
 
+def project_pick(*, projects: Sequence[Project], slug: str) -> Project:
+    """The project `slug` among the user's projects (project_list_for_user): the pages need that
+    list for their project switcher anyway, so the project costs no query of its own."""
+    for project in projects:
+        if project.slug == slug:
+            return project
+    raise Http404("no such project")
+
+
 # --- Weeks --------------------------------------------------------------------------------------
 
 
@@ -138,130 +115,6 @@ def computed_weeks(*, project: Project, service: Service | None = None) -> list[
     if service is not None:
         qs = qs.filter(service=service)
     return list(qs.order_by("-week").values_list("week", flat=True).distinct())
-
-
-def week_window(end: dt.date, weeks: int = TREND_WEEKS) -> list[dt.date]:
-    """The `weeks` Mondays ending with `end`, oldest first."""
-    return [end - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
-
-
-def trim_window(window: Sequence[dt.date], summaries: Iterable[WeekSummary]) -> list[dt.date]:
-    """The window from its first week with data on: a young project's charts start at its first
-    week rather than with empty columns."""
-    weeks = [s.week for s in summaries]
-    if not weeks:
-        return []
-    first = min(weeks)
-    return [w for w in window if w >= first]
-
-
-# --- Service-week rollups -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WeekSummary:
-    """A service-week's published numbers for tables, with the chart point they also feed."""
-
-    service: str
-    week: dt.date
-    point: WeekPoint
-    commits: int | None
-    tests_executed: int | None
-    flaky_tests: int | None
-    flaky_results: int | None
-    victims: int | None
-    polluters: int | None
-    cascade_timelines: int | None
-    outage_runs: int | None
-    budget_violations: int | None
-    stale: bool
-    improvements: list[dict] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return week_label(self.week)
-
-
-_SW_FIELDS = (
-    "project__slug", "service__name", "week", "runs", "pass_rate", "final_pass_rate",
-    "isolation_score", "p50_ms", "p95_ms", "dirty", "computed",
-    "metrics__runs", "metrics__isolation_runs", "metrics__passed", "metrics__failed",
-    "metrics__commits",
-    "metrics__tests_executed",
-    "metrics__clean_runs", "metrics__outage_runs", "metrics__flaky_tests",
-    "metrics__flaky_results", "metrics__victims", "metrics__polluters",
-    "metrics__cascade_timelines", "metrics__budget_violations",
-    "metrics__duration__wall_clock_p50_ms", "metrics__duration__wall_clock_p95_ms",
-)  # fmt: skip
-
-
-def _int(value: object) -> int | None:
-    return None if value is None else int(value)  # type: ignore[call-overload]
-
-
-def _summary(project: Project, row: dict) -> WeekSummary:
-    service, week = row["service__name"], row["week"]
-    label = week_label(week)
-    runs = row["runs"]
-    outages = _int(row["metrics__outage_runs"]) or 0
-    # The score's denominator (the week's runs less infra outages) is published as
-    # `isolation_runs`; rows computed before that name carried it as metrics["runs"].
-    scored = _int(row["metrics__isolation_runs"])
-    if scored is None:
-        scored = _int(row["metrics__runs"])
-    point = WeekPoint(
-        series=service,
-        week=label,
-        runs=runs,
-        passed=_int(row["metrics__passed"]),
-        failed=_int(row["metrics__failed"]),
-        pass_rate=row["pass_rate"],
-        final_pass_rate=row["final_pass_rate"],
-        isolation_score=row["isolation_score"],
-        clean_runs=_int(row["metrics__clean_runs"]),
-        scored_runs=scored if scored is not None else runs - outages,
-        p50_ms=row["p50_ms"],
-        p95_ms=row["p95_ms"],
-        wall_p50_ms=row["metrics__duration__wall_clock_p50_ms"],
-        wall_p95_ms=row["metrics__duration__wall_clock_p95_ms"],
-        runs_url=runs_url(project, service=service, week=label),
-        unclean_url=runs_url(project, service=service, week=label, unclean=1),
-        week_url=service_url(project, service, week=label) + "#slowest",
-    )
-    return WeekSummary(
-        service=service,
-        week=week,
-        point=point,
-        commits=_int(row["metrics__commits"]),
-        tests_executed=_int(row["metrics__tests_executed"]),
-        flaky_tests=_int(row["metrics__flaky_tests"]),
-        flaky_results=_int(row["metrics__flaky_results"]),
-        victims=_int(row["metrics__victims"]),
-        polluters=_int(row["metrics__polluters"]),
-        cascade_timelines=_int(row["metrics__cascade_timelines"]),
-        outage_runs=outages,
-        budget_violations=_int(row["metrics__budget_violations"]),
-        stale=row["dirty"] > row["computed"],
-        improvements=list(row.get("metrics__duration_improvements") or []),
-    )
-
-
-def week_summaries(
-    *,
-    project: Project,
-    start: dt.date,
-    end: dt.date,
-    service: Service | None = None,
-    with_improvements: bool = False,
-) -> list[WeekSummary]:
-    """Computed service-weeks of the project (or one service) from `start` to `end`, by service
-    then week. One query; only the JSON keys the pages show are read from `metrics`."""
-    qs = ServiceWeek.objects.filter(project=project, computed__gt=0, week__gte=start, week__lte=end)
-    if service is not None:
-        qs = qs.filter(service=service)
-    names = _SW_FIELDS + (("metrics__duration_improvements",) if with_improvements else ())
-    rows = qs.order_by("service__name", "week").values(*names)
-    return [_summary(project, row) for row in rows]
 
 
 # --- Overview -----------------------------------------------------------------------------------
@@ -306,10 +159,10 @@ def overview_list(*, projects: Sequence[Project]) -> list[ProjectOverview]:
     by_project: dict[int, list[WeekSummary]] = defaultdict(list)
     by_slug = {p.slug: p for p in projects}
     if earliest is not None:
-        rows = (
+        rows = _sw_rows(
             ServiceWeek.objects.filter(project__in=projects, computed__gt=0, week__gte=earliest)
-            .order_by("service__name", "week")
-            .values("project_id", *_SW_FIELDS)
+            .order_by("service__name", "week"),
+            "project_id",
         )
         for row in rows:
             window = windows.get(row["project_id"])
@@ -356,41 +209,6 @@ def overview_list(*, projects: Sequence[Project]) -> list[ProjectOverview]:
             )
         )
     return out
-
-
-@dataclass(frozen=True)
-class ProjectTrend:
-    """Project-wide figures of one week, from its services' components (exact, not averages)."""
-
-    week: dt.date
-    runs: int
-    pass_rate: float | None
-    isolation_score: float | None
-
-
-def project_trend(summaries: Iterable[WeekSummary], weeks: Sequence[dt.date]) -> list[ProjectTrend]:
-    """Sum the services' counts per week: pass rate = sum passed / sum decided, isolation =
-    100 x sum clean runs / sum scored runs, as the per-service definitions read."""
-    acc: dict[dt.date, list[int]] = {w: [0, 0, 0, 0, 0] for w in weeks}
-    for s in summaries:
-        if s.week not in acc:
-            continue
-        a = acc[s.week]
-        p = s.point
-        a[0] += p.runs
-        a[1] += p.passed or 0
-        a[2] += (p.passed or 0) + (p.failed or 0)
-        a[3] += p.clean_runs or 0
-        a[4] += p.scored_runs or 0
-    return [
-        ProjectTrend(
-            week=w,
-            runs=a[0],
-            pass_rate=a[1] / a[2] if a[2] else None,
-            isolation_score=100 * a[3] / a[4] if a[4] else None,
-        )
-        for w, a in acc.items()
-    ]
 
 
 # --- Findings -----------------------------------------------------------------------------------
@@ -456,60 +274,6 @@ class FindingRow:
     related_url: str | None
     node_id: str
     related_node_id: str | None
-
-
-def _ms(value: object) -> str:
-    if value is None:
-        return "–"
-    v = float(value)  # type: ignore[arg-type]
-    return f"{v / 1000:,.2f} s" if v >= 1000 else f"{v:,.0f} ms"
-
-
-FLAKY_REASONS = {"retry": "passed on retry", "same_commit": "passed on the same commit elsewhere"}
-
-
-def finding_summary(kind: str, evidence: dict) -> str:
-    """One line that says what the evidence shows."""
-    e = evidence or {}
-    if kind == "order_dependent":
-        return (
-            f"failed {e.get('a', '?')} of {(e.get('a') or 0) + (e.get('b') or 0)} times after the "
-            f"polluter, {e.get('c', '?')} of {(e.get('c') or 0) + (e.get('d') or 0)} without "
-            f"(q = {e.get('q', 0):.2g})"
-        )
-    if kind == "cascade":
-        return f"{e.get('count', 0)} cascade(s) breaking {e.get('followers', 0)} following tests"
-    if kind == "flaky":
-        reasons = ", ".join(
-            f"{v}× {FLAKY_REASONS.get(k, k)}" for k, v in sorted((e.get("reasons") or {}).items())
-        )
-        if not reasons and isinstance((e.get("series") or {}).get("flip_rate"), int | float):
-            reasons = f"flip rate {e['series']['flip_rate']:.0%} on the reference branch"
-        rate = e.get("flake_rate")
-        rate_text = f" · flake rate {rate:.1%}" if isinstance(rate, int | float) else ""
-        return f"{e.get('status', '')}: {reasons}{rate_text}"
-    if kind == "regression":
-        commit = str(e.get("first_failing_commit") or e.get("commit") or "")[:10]
-        state = "confirmed" if e.get("confirmed") else "unconfirmed"
-        return f"{state}, failing since {commit} ({e.get('failures', '?')} failures)"
-    if kind == "fixed":
-        commit = str(e.get("fixing_commit") or "")[:10]
-        what = "broken since its first run" if e.get("broken_since_first_run") else "regression"
-        return f"{what}, passing again since {commit}"
-    if kind == "duration_regression":
-        return (
-            f"median {_ms(e.get('before_median_ms'))} → {_ms(e.get('after_median_ms'))} "
-            f"(×{e.get('ratio', 0):.2f}) from {str(e.get('commit', ''))[:10]}"
-        )
-    if kind == "budget_violation":
-        worst = e.get("p95_ms")
-        what = (
-            f"p95 {_ms(worst)}"
-            if worst is not None
-            else f"{e.get('over')} runs over, max {_ms(e.get('max_ms'))}"
-        )
-        return f"{what} > budget {_ms(e.get('budget_ms'))} (n = {e.get('n')})"
-    return ""
 
 
 def finding_rows(project: Project, findings: Iterable[Finding]) -> list[FindingRow]:
@@ -631,14 +395,6 @@ def service_detail(
         budget_violations=of("budget_violation", this_week),
         tests=tests,
     )
-
-
-def reproduce_command(victim: Test, polluter: Test) -> str:
-    """How to replay an order-dependent pair: pytest runs the named tests in the given order
-    (with pytest-randomly disabled); for other runners, say which runs first."""
-    if victim.file.endswith(".py") and polluter.file.endswith(".py"):
-        return f"pytest {pytest_node_id(polluter)} {pytest_node_id(victim)} -p no:randomly"
-    return f"run {pytest_node_id(polluter)} before {pytest_node_id(victim)} in one process"
 
 
 # --- Test page ----------------------------------------------------------------------------------
@@ -772,11 +528,17 @@ def run_list(
         start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
         qs = qs.filter(started_at__gte=start, started_at__lt=start + dt.timedelta(days=7))
     if service:
-        holds = Result.objects.filter(
-            run_id=OuterRef("pk"), run_week=OuterRef("week"), test__service__name=service,
-            test__project=project,
-        )  # fmt: skip
-        qs = qs.filter(Q(service=service) | Q(service="") & Exists(holds))
+        named = Q(service=service)
+        # Probing each run's results is needed only for runs whose upload named no service:
+        # most projects have none, and then the (project, service, started_at) index serves the
+        # list and its count alone (the probe would otherwise be planned over every partition).
+        if Run.objects.filter(project=project, service="").exists():
+            holds = Result.objects.filter(
+                run_id=OuterRef("pk"), run_week=OuterRef("week"), test__service__name=service,
+                test__project=project,
+            )  # fmt: skip
+            named |= Q(service="") & Exists(holds)
+        qs = qs.filter(named)
     return qs.only(
         "id", "commit", "branch", "build_id", "job", "build_url", "environment", "service",
         "started_at", "week", "status", "counts", "error",
@@ -878,20 +640,21 @@ def run_order_cells(*, project: Project, run: Run) -> list[OrderCell]:
         return []
     rows = (
         Result.objects.filter(run_id=run.pk, run_week=run.week, attempt=1)
-        .select_related("test")
-        .only("test_id", "timeline", "position", "outcome", "duration_ms", "test__classname",
-              "test__name")
         .order_by("timeline", "position")
+        .values_list("test_id", "timeline", "outcome", "duration_ms", "test__classname",
+                     "test__name")
     )  # fmt: skip
     cells = []
     index: dict[str, int] = defaultdict(int)
-    for r in rows:
-        i = index[r.timeline]
-        index[r.timeline] += 1
+    labels = {o.value: o.label for o in Outcome}
+    for test_id, timeline, outcome, duration_ms, classname, name in rows:
+        i = index[timeline]
+        index[timeline] += 1
         cells.append(
             OrderCell(
-                timeline=r.timeline or "file", position=i, outcome=Outcome(r.outcome).label,
-                test=str(r.test), duration_ms=r.duration_ms, url=test_url(project, r.test_id),
+                timeline=timeline or "file", position=i, outcome=labels[outcome],
+                test=f"{classname}::{name}" if classname else name, duration_ms=duration_ms,
+                url=test_url(project, test_id),
             )
         )  # fmt: skip
     return cells
@@ -921,3 +684,58 @@ def service_rule_list(*, project: Project) -> list[ServiceRule]:
 
 def metric_settings_get(*, project: Project) -> ProjectSettings | None:
     return ProjectSettings.objects.filter(project=project).first()
+
+
+# --- Reports ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReportScope:
+    """A week's reports of all services or of one service: its Markdown and PDF."""
+
+    service: Service | None
+    md: Report | None = None
+    pdf: Report | None = None
+
+    @property
+    def latest(self) -> Report | None:
+        rows = [r for r in (self.md, self.pdf) if r is not None]
+        return max(rows, key=lambda r: r.generated_at) if rows else None
+
+    @property
+    def stale(self) -> bool:
+        return any(r.stale for r in (self.md, self.pdf) if r is not None)
+
+
+@dataclass
+class ReportWeek:
+    week: dt.date
+    scopes: list[ReportScope]
+
+    @property
+    def label(self) -> str:
+        return week_label(self.week)
+
+
+def report_weeks(*, project: Project) -> list[ReportWeek]:
+    """Stored reports of the project by week, newest first, all services before each service
+    (content left unread). One query."""
+    rows = (
+        Report.objects.filter(project=project)
+        .select_related("service")
+        .defer("content")
+        .annotate(size=Length("content"))
+        .order_by("-week", F("service__name").asc(nulls_first=True), "format")
+    )
+    weeks: dict[dt.date, dict[int | None, ReportScope]] = defaultdict(dict)
+    for row in rows:
+        scope = weeks[row.week].setdefault(row.service_id, ReportScope(row.service))
+        setattr(scope, row.format, row)
+    return [ReportWeek(week, list(scopes.values())) for week, scopes in weeks.items()]
+
+
+def report_get(*, project: Project, report_id: int) -> Report:
+    row = Report.objects.filter(project=project, pk=report_id).select_related("service").first()
+    if row is None:
+        raise Http404("no such report in this project")
+    return row

@@ -20,6 +20,17 @@ pages = (
             views.run_file,
             name="run-file",
         ),
+        path("p/<slug:slug>/reports/", views.report_list, name="reports"),
+        path(
+            "p/<slug:slug>/reports/generate/",
+            views.report_generate_view,
+            name="reports-generate",
+        ),
+        path(
+            "p/<slug:slug>/reports/<int:report_id>/",
+            views.report_download,
+            name="report-download",
+        ),
         path("p/<slug:slug>/settings/", views.project_settings, name="settings"),
         path("p/<slug:slug>/settings/keys/", views.token_create_view, name="settings-token-create"),
         path(
@@ -32,6 +43,21 @@ pages = (
             "p/<slug:slug>/settings/metrics/",
             views.metric_settings_update,
             name="settings-metrics",
+        ),
+        path(
+            "p/<slug:slug>/settings/alerts/",
+            views.subscription_create_view,
+            name="settings-subscription-create",
+        ),
+        path(
+            "p/<slug:slug>/settings/alerts/<int:subscription_id>/delete/",
+            views.subscription_delete_view,
+            name="settings-subscription-delete",
+        ),
+        path(
+            "p/<slug:slug>/settings/alerts/deliveries/<int:delivery_id>/retry/",
+            views.alert_delivery_retry_view,
+            name="settings-delivery-retry",
         ),
         path(
             "login/",

@@ -9,29 +9,43 @@ import os
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Page, Paginator
+from django.core.paginator import Page
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
-from dashboard import charts
+from reports import charts
 from dashboard import selectors as sel
-from dashboard.forms import PARAM_FIELDS, MetricSettingsForm, ServiceRulesForm, TokenCreateForm
+from dashboard.forms import (
+    PARAM_FIELDS,
+    MetricSettingsForm,
+    ServiceRulesForm,
+    SubscriptionForm,
+    TokenCreateForm,
+)
+from dashboard.paging import page_of
 from dashboard.services import project_metric_settings_update
 from ingest.models import Project, Run
 from ingest.services import service_rules_replace, token_create, token_revoke
 from ingest.weeks import week_label
-from reports.models import Finding
+from reports.alerts import alert_delivery_list, alert_delivery_retry
+from reports.models import AlertDelivery, Finding
+from reports.subscriptions import subscription_create, subscription_delete, subscription_list
 
 FINDINGS_PER_PAGE = 50
 RUNS_PER_PAGE = 50
 RESULTS_PER_PAGE = 100
 NEW_KEY_SESSION = "dashboard.new_ingest_key"
+NEW_SECRET_SESSION = "dashboard.new_webhook_secret"
+# The settings page lists the latest deliveries and the latest failed ones, not all of them.
+DELIVERIES_SHOWN = 15
+FAILED_SHOWN = 10
 
 
 def _page(request: HttpRequest, items, per_page: int) -> Page:  # type: ignore[no-untyped-def]
-    return Paginator(items, per_page).get_page(request.GET.get("page"))
+    return page_of(items, per_page, request.GET.get("page"))
 
 
 def _base(
@@ -45,6 +59,12 @@ def _base(
         "project": project,
         "section": section,
     }
+
+
+def _project(request: HttpRequest, slug: str) -> tuple[Project, list[Project]]:
+    """The page's project and the user's projects for the switcher, in one query."""
+    projects = sel.project_list_for_user(user=request.user)
+    return sel.project_pick(projects=projects, slug=slug), projects
 
 
 def _choice(value: str | None, allowed: list[str] | tuple[str, ...]) -> str | None:
@@ -154,7 +174,7 @@ def _trend_figures(
 
 @login_required
 def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    project = sel.project_get_for_user(user=request.user, slug=slug)
+    project, projects = _project(request, slug)
     weeks = sel.computed_weeks(project=project)
     week, all_weeks = _pick_week(request, weeks)
     services = sel.service_list(project=project)
@@ -189,7 +209,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         FINDINGS_PER_PAGE,
     )  # fmt: skip
     ctx = {
-        **_base(request, project, "project"),
+        **_base(request, project, "project", projects),
         "weeks": weeks,
         "week": week,
         "week_label": week_label(week) if week else "",
@@ -221,7 +241,7 @@ def _neighbour(weeks: list, week, step: int):  # type: ignore[no-untyped-def]
 
 @login_required
 def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
-    project = sel.project_get_for_user(user=request.user, slug=slug)
+    project, projects = _project(request, slug)
     service = sel.service_get(project=project, name=name)
     weeks = sel.computed_weeks(project=project, service=service)
     week, _ = _pick_week(request, weeks)
@@ -250,7 +270,7 @@ def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
                 if f.related_test else {"row": row, "command": ""}
             )  # fmt: skip
     ctx = {
-        **_base(request, project, "project"),
+        **_base(request, project, "project", projects),
         "service": service,
         "weeks": weeks,
         "week": week,
@@ -280,7 +300,7 @@ def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
 
 @login_required
 def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
-    project = sel.project_get_for_user(user=request.user, slug=slug)
+    project, projects = _project(request, slug)
     test = sel.test_get(project=project, test_id=test_id)
     recent = sel.test_weeks(test=test, limit=sel.TREND_WEEKS)
     end = recent[-1].week if recent else sel.current_week()
@@ -295,7 +315,7 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
         request, sel.test_results(test=test, week=results_week, outcome=outcome), RESULTS_PER_PAGE
     )
     ctx = {
-        **_base(request, project, "project"),
+        **_base(request, project, "project", projects),
         "test": test,
         "node_id": sel.pytest_node_id(test),
         "service_url": sel.service_url(project, test.service.name),
@@ -324,7 +344,7 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
 
 @login_required
 def run_list(request: HttpRequest, slug: str) -> HttpResponse:
-    project = sel.project_get_for_user(user=request.user, slug=slug)
+    project, projects = _project(request, slug)
     services = sel.service_list(project=project)
     week = sel.week_or_none(request.GET.get("week"))
     service = _choice(request.GET.get("service"), [s.name for s in services])
@@ -349,10 +369,12 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         RUNS_PER_PAGE,
     )  # fmt: skip
     ctx = {
-        **_base(request, project, "runs"),
+        **_base(request, project, "runs", projects),
         "runs": runs,
         "rows": [
-            {"run": r, "causes": causes.get(r.pk, []), "url": sel.run_url(project, r.pk)}
+            {"run": r, "causes": causes.get(r.pk, []), "url": sel.run_url(project, r.pk),
+             # None until the run is parsed (its counts are empty while received or parsing).
+             "failed": (r.counts.get("failed", 0) + r.counts.get("error", 0)) if r.counts else None}
             for r in runs.object_list
         ],  # fmt: skip
         "services": services,
@@ -372,7 +394,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
 
 @login_required
 def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
-    project = sel.project_get_for_user(user=request.user, slug=slug)
+    project, projects = _project(request, slug)
     run = sel.run_get(project=project, run_id=run_id)
     timelines = sel.run_timelines(run=run)
     outcome = _choice(request.GET.get("outcome"), list(sel.OUTCOME_FILTERS))
@@ -388,6 +410,8 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
                         retried=retried, final=final),
         RESULTS_PER_PAGE,
     )  # fmt: skip
+    for r in results:  # (the page keeps the rows it read: the template iterates the same ones)
+        r.test_url = sel.test_url(project, r.test_id)
     cells = sel.run_order_cells(project=project, run=run)
     counts = run.counts or {}
     base = sel.run_url(project, run.pk)
@@ -402,7 +426,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         if key in counts
     ]  # fmt: skip
     ctx = {
-        **_base(request, project, "runs"),
+        **_base(request, project, "runs", projects),
         "run": run,
         "files": sel.run_files(run=run),
         "count_links": count_links,
@@ -441,8 +465,8 @@ def run_file(request: HttpRequest, slug: str, run_id: int, index: int) -> HttpRe
 
 @login_required
 def project_settings(request: HttpRequest, slug: str) -> HttpResponse:
-    project = sel.project_get_for_user(user=request.user, slug=slug)
-    return _render_settings(request, project)
+    project, projects = _project(request, slug)
+    return _render_settings(request, project, projects=projects)
 
 
 def _render_settings(
@@ -451,7 +475,9 @@ def _render_settings(
     *,
     rules_form: ServiceRulesForm | None = None,
     metrics_form: MetricSettingsForm | None = None,
+    subscription_form: SubscriptionForm | None = None,
     status: int = 200,
+    projects: list[Project] | None = None,
 ) -> HttpResponse:
     rules = sel.service_rule_list(project=project)
     settings_row = sel.metric_settings_get(project=project)
@@ -470,16 +496,40 @@ def _render_settings(
         }
         initial.update({f"param_{f.name}": params.get(f.name) for f in PARAM_FIELDS})
         metrics_form = MetricSettingsForm(initial=initial)
+    if subscription_form is None:
+        subscription_form = _subscription_form(project)
+    # One more row than shown tells whether older ones exist, without a count query.
+    deliveries = list(alert_delivery_list(project=project, limit=DELIVERIES_SHOWN + 1))
+    failed = list(
+        alert_delivery_list(
+            project=project, status=AlertDelivery.Status.FAILED, limit=FAILED_SHOWN + 1
+        )
+    )
     ctx = {
-        **_base(request, project, "settings"),
+        **_base(request, project, "settings", projects),
         "tokens": sel.token_list(project=project),
         "new_key": request.session.pop(NEW_KEY_SESSION, None),
         "token_form": TokenCreateForm(),
         "rules": rules,
         "rules_form": rules_form,
         "metrics_form": metrics_form,
+        "subscriptions": list(subscription_list(project=project)),
+        "subscription_form": subscription_form,
+        "new_secret": request.session.pop(NEW_SECRET_SESSION, None),
+        "deliveries": deliveries[:DELIVERIES_SHOWN],
+        "more_deliveries": len(deliveries) > DELIVERIES_SHOWN,
+        "failed": failed[:FAILED_SHOWN],
+        "more_failed": len(failed) > FAILED_SHOWN,
+        "kind_labels": sel.KIND_LABELS,
     }
     return render(request, "dashboard/settings.html", ctx, status=status)
+
+
+def _subscription_form(project: Project, data: object = None) -> SubscriptionForm:
+    return SubscriptionForm(
+        data, project=project, services=sel.service_list(project=project),
+        kind_labels=sel.KIND_LABELS,
+    )  # fmt: skip
 
 
 @login_required
@@ -541,3 +591,102 @@ def metric_settings_update(request: HttpRequest, slug: str) -> HttpResponse:
         "week keeps the settings it was computed with."
     )  # fmt: skip
     return redirect("pages:settings", slug=project.slug)
+
+
+@login_required
+@require_POST
+def subscription_create_view(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    form = _subscription_form(project, request.POST)
+    if not form.is_valid():
+        return _render_settings(request, project, subscription_form=form, status=400)
+    data = form.cleaned_data
+    sub, created = subscription_create(
+        project=project, target=data["target"], service=data["service"] or None,
+        kinds=data["kinds"] or [],
+    )  # fmt: skip
+    scope = sub.service.name if sub.service_id else "all services"
+    if created and sub.secret:
+        # Shown once, like a new ingest key: the receiver needs it to verify signatures.
+        request.session[NEW_SECRET_SESSION] = {"target": sub.target, "secret": sub.secret}
+    verb = "subscribed" if created else "updated"
+    messages.success(request, f"{sub.target} {verb} to alerts of {scope}.")
+    return redirect(f"{reverse('pages:settings', args=[project.slug])}#alerts")
+
+
+@login_required
+@require_POST
+def subscription_delete_view(request: HttpRequest, slug: str, subscription_id: int) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    subscription_delete(project=project, subscription_id=subscription_id)
+    messages.success(request, "Subscription removed; its pending alerts will not be sent.")
+    return redirect(f"{reverse('pages:settings', args=[project.slug])}#alerts")
+
+
+@login_required
+@require_POST
+def alert_delivery_retry_view(request: HttpRequest, slug: str, delivery_id: int) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    count = alert_delivery_retry(project=project, delivery_id=delivery_id)
+    if count:
+        messages.success(request, f"Sending again: {count} alert(s) queued.")
+    else:
+        messages.error(
+            request, "Nothing to retry: that delivery is not a failure known to have "
+            "delivered nothing (it was sent, is under way, or may already have arrived).",
+        )  # fmt: skip
+    return redirect(f"{reverse('pages:settings', args=[project.slug])}#alerts")
+
+
+# --- Reports ------------------------------------------------------------------------------------
+
+
+@login_required
+def report_list(request: HttpRequest, slug: str) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    weeks = sel.computed_weeks(project=project)
+    ctx = {
+        **_base(request, project, "reports"),
+        "report_weeks": sel.report_weeks(project=project),
+        "weeks": weeks,
+        "services": sel.service_list(project=project),
+        "default_week": weeks[1] if len(weeks) > 1 else (weeks[0] if weeks else None),
+    }
+    return render(request, "dashboard/reports.html", ctx)
+
+
+@login_required
+@require_POST
+def report_generate_view(request: HttpRequest, slug: str) -> HttpResponse:
+    """Generate a week's Markdown and PDF reports (a task: in-process without a broker)."""
+    from django.db import transaction
+
+    from reports.tasks import report_generate
+
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    week = sel.week_or_none(request.POST.get("week"))
+    if week is None or week not in sel.computed_weeks(project=project):
+        messages.error(request, "Choose a week with computed metrics.")
+        return redirect("pages:reports", slug=project.slug)
+    service = None
+    if request.POST.get("service"):
+        service = sel.service_get(project=project, name=request.POST["service"])
+    transaction.on_commit(
+        lambda: report_generate.delay(project.pk, week.isoformat(), service.pk if service else None)
+    )
+    scope = f" of {service.name}" if service else ""
+    messages.success(
+        request, f"The {week_label(week)} report{scope} is being generated; it appears below."
+    )
+    return redirect("pages:reports", slug=project.slug)
+
+
+@login_required
+def report_download(request: HttpRequest, slug: str, report_id: int) -> HttpResponse:
+    project = sel.project_get_for_user(user=request.user, slug=slug)
+    row = sel.report_get(project=project, report_id=report_id)
+    response = HttpResponse(bytes(row.content), content_type=row.CONTENT_TYPES[row.format])
+    response["Content-Disposition"] = content_disposition_header(
+        as_attachment=request.GET.get("download") == "1", filename=row.filename
+    )
+    return response

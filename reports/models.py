@@ -6,6 +6,8 @@ Each computed row records the algorithm version and the parameters it used.
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.utils import timezone
 
@@ -104,6 +106,36 @@ class TestWeek(models.Model):
         indexes = [
             models.Index(fields=["service", "week"], name="testweek_service_week"),
         ]
+
+
+class RunFacts(models.Model):
+    """One run's test-runs in one service (attempts collapsed, execution order resolved), derived
+    once from its results and read by every recompute whose window holds the run.
+
+    Results of a parsed run never change, so neither do these; when tests move between services
+    (`tests_remapped`) the facts of the weeks they touch are dropped and derived again.
+    `data` holds one list per TestRun field (reports/metrics/data.py), see reports/history.py.
+    """
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="+")
+    service = models.ForeignKey(Service, on_delete=models.CASCADE, related_name="+")
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    week = models.DateField(help_text="The run's week (Monday).")
+    data = models.JSONField()
+    # Names this row's content for the workers' memo of decoded rows (ids can be reused).
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["run", "service"], name="runfacts_unique")
+        ]
+        indexes = [
+            models.Index(fields=["service", "week"], name="runfacts_service_week"),
+            models.Index(fields=["project", "week"], name="runfacts_project_week"),
+        ]
+
+    def __str__(self) -> str:
+        return f"facts of run {self.run_id} in service {self.service_id}"
 
 
 class Finding(models.Model):
@@ -276,6 +308,10 @@ class AlertDelivery(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
+    # A failure known to have left nothing with the recipient (the mail server or the webhook
+    # answered with a refusal, or no connection was made): sending it again cannot make a
+    # second copy, so the settings page offers a retry. False for an interrupted send.
+    retryable = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
     claimed_at = models.DateTimeField(null=True, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -300,3 +336,60 @@ class AlertDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.transition} {self.finding_key} -> {self.subscription_id} ({self.status})"
+
+
+# --- Weekly reports -----------------------------------------------------------------------------
+
+
+class Report(models.Model):
+    """A generated weekly report of a project (or one service of it) for one ISO week.
+
+    One row per (project, service-or-all, week, format): generating again replaces the content.
+    `stale` is set when a recompute changed that week's metrics (or the previous week's, which
+    the report compares with) after the report was made; the regeneration clears it.
+    """
+
+    class Format(models.TextChoices):
+        MARKDOWN = "md", "Markdown"
+        PDF = "pdf", "PDF"
+
+    CONTENT_TYPES = {"md": "text/markdown; charset=utf-8", "pdf": "application/pdf"}
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="reports")
+    service = models.ForeignKey(
+        Service, on_delete=models.CASCADE, null=True, blank=True, related_name="reports"
+    )
+    week = models.DateField(help_text="Monday (UTC) of the ISO week.")
+    format = models.CharField(max_length=5, choices=Format.choices)
+    content = models.BinaryField()
+    generated_at = models.DateTimeField(default=timezone.now)
+    stale = models.BooleanField(default=False)
+    stale_since = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-week", "service", "format"]
+        constraints = [
+            # NULL service would make a plain (project, service, week, format) constraint useless.
+            models.UniqueConstraint(
+                fields=["project", "week", "format"],
+                condition=models.Q(service__isnull=True),
+                name="report_unique_all_services",
+            ),
+            models.UniqueConstraint(
+                fields=["project", "service", "week", "format"],
+                condition=models.Q(service__isnull=False),
+                name="report_unique_service",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project.slug} {self.week_label}.{self.format}"
+
+    @property
+    def week_label(self) -> str:
+        return week_label(self.week)
+
+    @property
+    def filename(self) -> str:
+        scope = f"-{self.service.name.replace('/', '-')}" if self.service_id else ""
+        return f"{self.project.slug}{scope}-{self.week_label}.{self.format}"

@@ -26,8 +26,11 @@ def mark_remapped_service_weeks(
 ) -> None:  # type: ignore[no-untyped-def]
     """Tests moved between services with their whole history: every listed service is stale in
     every listed week."""
+    from reports.history import run_facts_forget
     from reports.services import service_weeks_mark
 
     with transaction.atomic():
+        # Run facts are grouped by service: those of these weeks are derived again.
+        run_facts_forget(project_id=project_id, weeks=weeks)
         for week in sorted(set(weeks)):
             service_weeks_mark(project_id=project_id, service_ids=service_ids, week=week)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 from django.db.models import F, Max, QuerySet
+from django.db.models.functions import JSONObject
 from django.http import Http404
+from django.urls import get_script_prefix, reverse
 
 from ingest.models import Project, Service, Test
+from ingest.weeks import week_label
+from reports.charts import WeekPoint
 from reports.models import Finding, ServiceWeek
 
 
@@ -114,3 +122,318 @@ def pytest_node_id(test: Test) -> str:
         if classname.startswith(module + "."):
             return f"{test.file}::{classname[len(module) + 1:].replace('.', '::')}::{test.name}"
     return f"{test.classname}::{test.name}" if test.classname else test.name
+
+
+# --- Shared with the pages: week summaries, links, finding lines --------------------------------
+
+TREND_WEEKS = 12
+CAUSES = ("flaky", "order_dependent", "cascade")
+EPISODE_KINDS = ("regression", "duration_regression")
+# Findings kinds in the order the pages list them.
+KIND_ORDER = (
+    "regression", "order_dependent", "cascade", "flaky", "duration_regression",
+    "budget_violation", "fixed",
+)  # fmt: skip
+KIND_PLURALS = {
+    "regression": "regressions",
+    "order_dependent": "order-dependent",
+    "cascade": "cascades",
+    "flaky": "flaky",
+    "duration_regression": "slowdowns",
+    "budget_violation": "over budget",
+    "fixed": "fixed",
+}
+KIND_LABELS = {
+    "regression": "regression",
+    "order_dependent": "order-dependent",
+    "cascade": "cascade",
+    "flaky": "flaky",
+    "duration_regression": "slowdown",
+    "budget_violation": "over budget",
+    "fixed": "fixed",
+}
+
+
+# --- URLs (every number on a page links to the list it was computed from) -----------------------
+
+
+def _url(name: str, *args: object, **query: object) -> str:
+    # A page links to the same few hundred lists over and over (every service-week's runs, its
+    # unclean runs, ...): reversing each one every time was most of a page's Python time.
+    return _url_cached(get_script_prefix(), name, args, tuple(query.items()))
+
+
+@functools.lru_cache(maxsize=16384)
+def _url_cached(prefix: str, name: str, args: tuple, query: tuple) -> str:
+    base = reverse(f"pages:{name}", args=args)
+    params = {k: v for k, v in query if v not in (None, "", False)}
+    return f"{base}?{urlencode(params)}" if params else base
+
+
+def runs_url(project: Project, **query: object) -> str:
+    return _url("runs", project.slug, **query)
+
+
+def findings_url(project: Project, **query: object) -> str:
+    return _url("project", project.slug, **query) + "#findings"
+
+
+def service_url(project: Project, service: str, **query: object) -> str:
+    return _url("service", project.slug, service, **query)
+
+
+def _object_url(name: str, project: Project, pk: int, query: dict[str, object]) -> str:
+    """The page of one test or run. Pages link to hundreds of distinct ones (a run's results, a
+    test's attempts): the id is the last path segment, so one reversed URL serves them all."""
+    base = _url(name, project.slug, 0)
+    url = f"{base[: -len('0/')]}{int(pk)}/"
+    params = {k: v for k, v in query.items() if v not in (None, "", False)}
+    return f"{url}?{urlencode(params)}" if params else url
+
+
+def test_url(project: Project, test_id: int, **query: object) -> str:
+    return _object_url("test", project, test_id, query)
+
+
+def run_url(project: Project, run_id: int, **query: object) -> str:
+    return _object_url("run", project, run_id, query)
+
+
+def week_window(end: dt.date, weeks: int = TREND_WEEKS) -> list[dt.date]:
+    """The `weeks` Mondays ending with `end`, oldest first."""
+    return [end - dt.timedelta(weeks=weeks - 1 - i) for i in range(weeks)]
+
+
+def trim_window(window: Sequence[dt.date], summaries: Iterable[WeekSummary]) -> list[dt.date]:
+    """The window from its first week with data on: a young project's charts start at its first
+    week rather than with empty columns."""
+    weeks = [s.week for s in summaries]
+    if not weeks:
+        return []
+    first = min(weeks)
+    return [w for w in window if w >= first]
+
+
+# --- Service-week rollups -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeekSummary:
+    """A service-week's published numbers for tables, with the chart point they also feed."""
+
+    service: str
+    week: dt.date
+    point: WeekPoint
+    commits: int | None
+    tests_executed: int | None
+    flaky_tests: int | None
+    flaky_results: int | None
+    victims: int | None
+    polluters: int | None
+    cascade_timelines: int | None
+    outage_runs: int | None
+    budget_violations: int | None
+    stale: bool
+    improvements: list[dict] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return week_label(self.week)
+
+
+_SW_FIELDS = (
+    "project__slug", "service__name", "week", "runs", "pass_rate", "final_pass_rate",
+    "isolation_score", "p50_ms", "p95_ms", "dirty", "computed",
+)  # fmt: skip
+# The scalars read from a service-week's `metrics` JSON, by the name the pages use. They come
+# back as one small JSON object per row (one decode) rather than one column per key.
+_SW_METRICS = {
+    "runs": "metrics__runs", "isolation_runs": "metrics__isolation_runs",
+    "passed": "metrics__passed", "failed": "metrics__failed", "commits": "metrics__commits",
+    "tests_executed": "metrics__tests_executed", "clean_runs": "metrics__clean_runs",
+    "outage_runs": "metrics__outage_runs", "flaky_tests": "metrics__flaky_tests",
+    "flaky_results": "metrics__flaky_results", "victims": "metrics__victims",
+    "polluters": "metrics__polluters", "cascade_timelines": "metrics__cascade_timelines",
+    "budget_violations": "metrics__budget_violations",
+    "wall_p50_ms": "metrics__duration__wall_clock_p50_ms",
+    "wall_p95_ms": "metrics__duration__wall_clock_p95_ms",
+}  # fmt: skip
+
+
+def _sw_rows(qs: QuerySet[ServiceWeek], *fields: str) -> QuerySet:
+    """Service-week rows as dicts: `fields`, _SW_FIELDS and the metrics scalars as `m`."""
+    metrics = JSONObject(**{k: F(path) for k, path in _SW_METRICS.items()})
+    return qs.annotate(m=metrics).values(*fields, *_SW_FIELDS, "m")
+
+
+def _int(value: object) -> int | None:
+    return None if value is None else int(value)  # type: ignore[call-overload]
+
+
+def _summary(project: Project, row: dict) -> WeekSummary:
+    service, week = row["service__name"], row["week"]
+    label = week_label(week)
+    runs = row["runs"]
+    m = row["m"] or {}
+    outages = _int(m.get("outage_runs")) or 0
+    # The score's denominator (the week's runs less infra outages) is published as
+    # `isolation_runs`; rows computed before that name carried it as metrics["runs"].
+    scored = _int(m.get("isolation_runs"))
+    if scored is None:
+        scored = _int(m.get("runs"))
+    point = WeekPoint(
+        series=service,
+        week=label,
+        runs=runs,
+        passed=_int(m.get("passed")),
+        failed=_int(m.get("failed")),
+        pass_rate=row["pass_rate"],
+        final_pass_rate=row["final_pass_rate"],
+        isolation_score=row["isolation_score"],
+        clean_runs=_int(m.get("clean_runs")),
+        scored_runs=scored if scored is not None else runs - outages,
+        p50_ms=row["p50_ms"],
+        p95_ms=row["p95_ms"],
+        wall_p50_ms=m.get("wall_p50_ms"),
+        wall_p95_ms=m.get("wall_p95_ms"),
+        runs_url=runs_url(project, service=service, week=label),
+        unclean_url=runs_url(project, service=service, week=label, unclean=1),
+        week_url=service_url(project, service, week=label) + "#slowest",
+    )
+    return WeekSummary(
+        service=service,
+        week=week,
+        point=point,
+        commits=_int(m.get("commits")),
+        tests_executed=_int(m.get("tests_executed")),
+        flaky_tests=_int(m.get("flaky_tests")),
+        flaky_results=_int(m.get("flaky_results")),
+        victims=_int(m.get("victims")),
+        polluters=_int(m.get("polluters")),
+        cascade_timelines=_int(m.get("cascade_timelines")),
+        outage_runs=outages,
+        budget_violations=_int(m.get("budget_violations")),
+        stale=row["dirty"] > row["computed"],
+        improvements=list(row.get("metrics__duration_improvements") or []),
+    )
+
+
+def week_summaries(
+    *,
+    project: Project,
+    start: dt.date,
+    end: dt.date,
+    service: Service | None = None,
+    with_improvements: bool = False,
+) -> list[WeekSummary]:
+    """Computed service-weeks of the project (or one service) from `start` to `end`, by service
+    then week. One query; only the JSON keys the pages show are read from `metrics`."""
+    qs = ServiceWeek.objects.filter(project=project, computed__gt=0, week__gte=start, week__lte=end)
+    if service is not None:
+        qs = qs.filter(service=service)
+    extra = ("metrics__duration_improvements",) if with_improvements else ()
+    rows = _sw_rows(qs.order_by("service__name", "week"), *extra)
+    return [_summary(project, row) for row in rows]
+
+
+@dataclass(frozen=True)
+class ProjectTrend:
+    """Project-wide figures of one week, from its services' components (exact, not averages)."""
+
+    week: dt.date
+    runs: int
+    pass_rate: float | None
+    isolation_score: float | None
+
+
+def project_trend(summaries: Iterable[WeekSummary], weeks: Sequence[dt.date]) -> list[ProjectTrend]:
+    """Sum the services' counts per week: pass rate = sum passed / sum decided, isolation =
+    100 x sum clean runs / sum scored runs, as the per-service definitions read."""
+    acc: dict[dt.date, list[int]] = {w: [0, 0, 0, 0, 0] for w in weeks}
+    for s in summaries:
+        if s.week not in acc:
+            continue
+        a = acc[s.week]
+        p = s.point
+        a[0] += p.runs
+        a[1] += p.passed or 0
+        a[2] += (p.passed or 0) + (p.failed or 0)
+        a[3] += p.clean_runs or 0
+        a[4] += p.scored_runs or 0
+    return [
+        ProjectTrend(
+            week=w,
+            runs=a[0],
+            pass_rate=a[1] / a[2] if a[2] else None,
+            isolation_score=100 * a[3] / a[4] if a[4] else None,
+        )
+        for w, a in acc.items()
+    ]
+
+
+def _ms(value: object) -> str:
+    if value is None:
+        return "–"
+    v = float(value)  # type: ignore[arg-type]
+    return f"{v / 1000:,.2f} s" if v >= 1000 else f"{v:,.0f} ms"
+
+
+FLAKY_REASONS = {"retry": "passed on retry", "same_commit": "passed on the same commit elsewhere"}
+
+
+def finding_summary(kind: str, evidence: dict) -> str:
+    """One line that says what the evidence shows."""
+    e = evidence or {}
+    if kind == "order_dependent":
+        return (
+            f"failed {e.get('a', '?')} of {(e.get('a') or 0) + (e.get('b') or 0)} times after the "
+            f"polluter, {e.get('c', '?')} of {(e.get('c') or 0) + (e.get('d') or 0)} without "
+            f"(q = {e.get('q', 0):.2g})"
+        )
+    if kind == "cascade":
+        return f"{e.get('count', 0)} cascade(s) breaking {e.get('followers', 0)} following tests"
+    if kind == "flaky":
+        reasons = ", ".join(
+            f"{v}× {FLAKY_REASONS.get(k, k)}" for k, v in sorted((e.get("reasons") or {}).items())
+        )
+        if not reasons and isinstance((e.get("series") or {}).get("flip_rate"), int | float):
+            reasons = f"flip rate {e['series']['flip_rate']:.0%} on the reference branch"
+        rate = e.get("flake_rate")
+        rate_text = f" · flake rate {rate:.1%}" if isinstance(rate, int | float) else ""
+        if e.get("flaky_results_in_window") == 0 and e.get("status") == "confirmed":
+            # Still open from older flaky results: not yet passed enough times to be cleared.
+            rate_text = (
+                f" · none in the flaky window, not cleared yet "
+                f"(passing streak {e.get('passing_streak', 0)})"
+            )
+        return f"{e.get('status', '')}: {reasons}{rate_text}"
+    if kind == "regression":
+        commit = str(e.get("first_failing_commit") or e.get("commit") or "")[:10]
+        state = "confirmed" if e.get("confirmed") else "unconfirmed"
+        return f"{state}, failing since {commit} ({e.get('failures', '?')} failures)"
+    if kind == "fixed":
+        commit = str(e.get("fixing_commit") or "")[:10]
+        what = "broken since its first run" if e.get("broken_since_first_run") else "regression"
+        return f"{what}, passing again since {commit}"
+    if kind == "duration_regression":
+        return (
+            f"median {_ms(e.get('before_median_ms'))} → {_ms(e.get('after_median_ms'))} "
+            f"(×{e.get('ratio', 0):.2f}) from {str(e.get('commit', ''))[:10]}"
+        )
+    if kind == "budget_violation":
+        worst = e.get("p95_ms")
+        what = (
+            f"p95 {_ms(worst)}"
+            if worst is not None
+            else f"{e.get('over')} runs over, max {_ms(e.get('max_ms'))}"
+        )
+        return f"{what} > budget {_ms(e.get('budget_ms'))} (n = {e.get('n')})"
+    return ""
+
+
+def reproduce_command(victim: Test, polluter: Test) -> str:
+    """How to replay an order-dependent pair: pytest runs the named tests in the given order
+    (with pytest-randomly disabled); for other runners, say which runs first."""
+    if victim.file.endswith(".py") and polluter.file.endswith(".py"):
+        return f"pytest {pytest_node_id(polluter)} {pytest_node_id(victim)} -p no:randomly"
+    return f"run {pytest_node_id(polluter)} before {pytest_node_id(victim)} in one process"

@@ -18,8 +18,7 @@ from ingest.weeks import week_start
 from reports import alerts
 from reports.history import service_history
 from reports.metrics import budgets as budget_metrics
-from reports.metrics.changepoints import SLOWDOWN, service_duration_changes
-from reports.metrics.data import group_test_runs
+from reports.metrics.changepoints import SLOWDOWN, changes_by_test
 from reports.metrics.durations import durations_by_test, service_week_durations
 from reports.metrics.flaky import CONFIRMED, SUSPECTED
 from reports.metrics.isolation import analyze_isolation, history_start
@@ -124,6 +123,10 @@ def service_week_recompute(*, service_id: int, week: dt.date, force: bool = Fals
         row.computed = covered
         row.computed_at = timezone.now()
         row.save()
+        # Late data: a report of this week (or of the next, which compares with it) is redone.
+        from reports.report_services import reports_mark_stale
+
+        reports_mark_stale(project_id=service.project_id, week=week)
     return True
 
 
@@ -143,19 +146,22 @@ def _compute(
     end = start + dt.timedelta(days=7)
     as_of = end
     history = service_history(
-        service_id=service.pk, start=week_start(history_start(as_of, params)), end=week
-    )
-    runs = history.runs
-    all_trs = group_test_runs([e for e in history.executions if runs[e.run].started_at < as_of])
-    iso = analyze_isolation(
-        runs, history.executions, week_start=start, week_end=end, as_of=as_of, params=params,
-        test_runs=all_trs,
+        project_id=service.project_id, service_id=service.pk,
+        start=week_start(history_start(as_of, params)), end=week,
     )  # fmt: skip
-    week_runs = {rid for rid, r in runs.items() if start <= r.started_at < end}
+    runs = history.runs
+    known = [rid for rid, r in runs.items() if r.started_at < as_of]
+    all_trs = history.test_runs_of(known)
+    iso = analyze_isolation(
+        runs, (), week_start=start, week_end=end, as_of=as_of, params=params, test_runs=all_trs,
+        outages=history.outage_runs(known, params),
+    )  # fmt: skip
     prev_start = start - dt.timedelta(days=7)
-    week_trs = [tr for tr in all_trs if tr.run in week_runs]
-    seen_before = {tr.test for tr in all_trs if runs[tr.run].started_at < start}
-    seen_previous = {tr.test for tr in all_trs if prev_start <= runs[tr.run].started_at < start}
+    week_trs = history.test_runs_of(rid for rid in known if runs[rid].started_at >= start)
+    seen_before = history.tests_of(rid for rid in known if runs[rid].started_at < start)
+    seen_previous = history.tests_of(
+        rid for rid in known if prev_start <= runs[rid].started_at < start
+    )
     counts = service_week_counts(runs, week_trs, seen_before=seen_before, seen_previous=seen_previous)
     by_test = durations_by_test(week_trs, params)
     svc_durations = service_week_durations(week_trs, params, by_test)
@@ -195,7 +201,8 @@ def _compute(
             )
         )  # fmt: skip
     improvements = []
-    for test, changes in service_duration_changes(runs.values(), all_trs, params).items():
+    series = history.commit_points(known, reference_branch=params.reference_branch)
+    for test, changes in changes_by_test(series, params).items():
         for change in changes:
             if change.time >= as_of:
                 continue

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import io
 import os
+import uuid
 from dataclasses import dataclass, replace
 
 import pytest
-from django.utils.dateparse import parse_datetime
 
 from tests.simulation import SimConfig, simulate
 from tests.simulation.model import media_services
@@ -56,13 +56,7 @@ def load_history(*, project, config: SimConfig) -> int:  # type: ignore[no-untyp
     run_parsed.disconnect(dispatch_uid="reports.run_parsed")
     try:
         for run in history.runs:
-            fields = run.form_fields()
-            meta = UploadMeta(
-                commit=fields["commit"], branch=fields["branch"], build_id=fields["build_id"],
-                job=fields["job"], build_url=fields["build_url"],
-                environment=fields["environment"], service=fields["service"],
-                started_at=parse_datetime(fields["started_at"]),
-            )  # fmt: skip
+            meta = UploadMeta.from_fields(run.form_fields())
             run_create(project=project, meta=meta, files=[(n, io.BytesIO(c)) for n, c in run.files])
         project_recompute(project_id=project.pk)
     finally:
@@ -145,3 +139,48 @@ def dataset(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
         finally:
             if not keep:
                 drop_projects(*SLUGS)
+
+
+def alert_ledger(  # type: ignore[no-untyped-def]
+    project, *, subscriptions: int = 1, deliveries: int, pending: bool = False,
+    target: str = "team{}@example.com", skip: int = 0, kind: str | None = None,
+    service: str | None = None,
+) -> list:  # fmt: skip
+    """Subscriptions, and delivery ledger rows about the project's findings (of `kind` in
+    `service` if given, from the `skip`-th on) as the alert pipeline writes them: all pending
+    (to send), or every other one failed and the rest sent."""
+    from django.utils import timezone
+
+    from reports.models import AlertDelivery, Finding
+    from reports.subscriptions import subscription_create
+
+    subs = [
+        subscription_create(project=project, target=target.format(i))[0]
+        for i in range(subscriptions)
+    ]
+    findings = Finding.objects.filter(project=project).order_by("id")
+    if kind:
+        findings = findings.filter(kind=kind)
+    if service:
+        findings = findings.filter(service__name=service)
+    findings = list(findings[skip : skip + deliveries])
+    assert len(findings) == deliveries, "the history has enough findings"
+    now = timezone.now()
+    return AlertDelivery.objects.bulk_create(
+        AlertDelivery(
+            subscription=subs[i % subscriptions], finding=f, finding_key=f.key,
+            transition=f"open:{f.first_run_id or 0}", kind=f.kind, service_id=f.service_id,
+            test_id=f.test_id, related_test_id=f.related_test_id, event_at=now,
+            batch=uuid.uuid4(), **_ledger_state(i, pending, now),
+        )
+        for i, f in enumerate(findings)
+    )  # fmt: skip
+
+
+def _ledger_state(i: int, pending: bool, now) -> dict[str, object]:  # type: ignore[no-untyped-def]
+    if pending:
+        return {"status": "pending"}
+    if i % 2:
+        return {"status": "failed", "attempts": 1, "retryable": True,
+                "error": "SMTPDataError: 554 5.7.1 message refused"}  # fmt: skip
+    return {"status": "sent", "attempts": 1, "sent_at": now}

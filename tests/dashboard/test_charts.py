@@ -9,8 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from dashboard import charts
-from dashboard.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell, WeekPoint
+from reports import charts
+from reports.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell, WeekPoint
 
 WEEKS = ["2026-W42", "2026-W43", "2026-W44"]
 

@@ -9,31 +9,43 @@ computed from, and that list holds exactly that many rows.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import hashlib
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from ingest.models import IngestToken, Run, RunFile, Service, ServiceRule, Test
 from ingest.services import token_create
-from reports.models import Finding, ProjectSettings, ServiceWeek
-from tests.dashboard.conftest import PASSWORD
+from reports.alerts import alert_batch_send, alert_deliveries_sweep
+from reports.models import AlertDelivery, Finding, ProjectSettings, ServiceWeek, Subscription
+from reports.subscriptions import unsubscribe_url
+from tests.dashboard.conftest import PASSWORD, alert_ledger
 
 pytestmark = pytest.mark.django_db
 
-# Most queries any page may run, whatever the size of the history: session and user (2),
-# the project and the switcher's project list (2), then the page's own selectors.
+# Most queries any page may run, whatever the size of the history: the user (the session is
+# read from the cache), the switcher's project list (which holds the page's project), then the
+# page's own selectors.
 MAX_QUERIES = {
-    "overview": 6,
-    "project": 11,
-    "service": 11,
-    "test": 10,
-    "runs": 8,
-    "runs-unclean": 9,
-    "run": 10,
-    "settings": 7,
-    "run-file": 5,
+    "overview": 5,
+    "project": 9,
+    "service": 9,
+    "test": 8,
+    "runs": 6,
+    "runs-unclean": 8,
+    "run": 8,
+    "settings": 9,
+    "run-file": 4,
+    "reports": 7,
+    # The same pages with their filters and a later page: still the same bound.
+    "project-filtered": 9,
+    "service-week": 9,
+    "test-filtered": 8,
+    "runs-filtered": 7,
+    "run-filtered": 8,
 }
 
 
@@ -59,6 +71,12 @@ def _pages(project) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "run": f"/p/{slug}/runs/{run.pk}/",
         "settings": f"/p/{slug}/settings/",
         "run-file": f"/p/{slug}/runs/{run.pk}/files/0.gz",
+        "reports": f"/p/{slug}/reports/",
+        "project-filtered": f"/p/{slug}/?week=all&kind=flaky&status=open&page=2",
+        "service-week": f"/p/{slug}/s/{service.name}/?week={week}",
+        "test-filtered": f"/p/{slug}/t/{finding.test_id}/?outcome=all&week={week}&page=2",
+        "runs-filtered": f"/p/{slug}/runs/?service={service.name}&week={week}&page=2",
+        "run-filtered": f"/p/{slug}/runs/{run.pk}/?final=1&outcome=passed&page=2",
     }
 
 
@@ -91,6 +109,9 @@ def _html(response) -> str:  # type: ignore[no-untyped-def]
 def test_it_renders_each_page_within_a_query_bound_that_history_does_not_move(
     page, member_client, dataset, django_assert_max_num_queries
 ):  # type: ignore[no-untyped-def]
+    if page == "settings":  # nor the number of subscriptions and deliveries
+        alert_ledger(dataset.one, subscriptions=1, deliveries=2)
+        alert_ledger(dataset.sim, subscriptions=6, deliveries=60)
     for project in (dataset.one, dataset.sim):  # one week of one service; four of five
         url = _pages(project)[page]
         member_client.get(url)  # warm the session and template caches
@@ -98,6 +119,24 @@ def test_it_renders_each_page_within_a_query_bound_that_history_does_not_move(
         with django_assert_max_num_queries(MAX_QUERIES[page]):
             response = member_client.get(url)
         assert response.status_code == 200, (url, response.status_code)
+
+
+def test_it_tells_the_server_time_and_the_queries_of_a_page_in_a_header(member_client, dataset):  # type: ignore[no-untyped-def]
+    import re
+
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    url = _pages(dataset.sim)["runs-filtered"]
+    member_client.get(url)
+    with CaptureQueriesContext(connection) as queries:
+        response = _get(member_client, url)
+    timing = re.fullmatch(
+        r'db;dur=([0-9.]+);desc="(\d+) queries", app;dur=([0-9.]+)', response["Server-Timing"]
+    )
+    assert timing, response["Server-Timing"]
+    assert int(timing[2]) == len(queries.captured_queries) > 0
+    assert 0 <= float(timing[1]) <= float(timing[3])
 
 
 def test_it_renders_a_project_without_any_upload_yet(member_client, dataset):  # type: ignore[no-untyped-def]
@@ -124,6 +163,9 @@ def test_it_shows_a_run_that_failed_to_parse_and_a_test_not_yet_computed(member_
     )  # fmt: skip
     html = _html(_get(member_client, f"/p/{dataset.one.slug}/runs/{run.pk}/"))
     assert "mismatched tag" in html and "at line 7" in html
+    # Listed too, with no counts (it has none) rather than an error.
+    listed = _get(member_client, f"/p/{dataset.one.slug}/runs/?status=failed")
+    assert [row["failed"] for row in listed.context["rows"]] == [None]
     service = service_get_or_create(project=dataset.one, name="cache")
     test = Test.objects.create(id=42, project=dataset.one, service=service, name="test_new")
     response = _get(member_client, f"/p/{dataset.one.slug}/t/{test.pk}/")
@@ -195,13 +237,28 @@ def test_it_answers_404_for_another_projects_ids_under_ones_own_project(outsider
 
 def test_it_answers_404_to_every_settings_post_on_another_teams_project(outsider_client, dataset):  # type: ignore[no-untyped-def]
     slug = dataset.sim.slug
+    [_, delivery] = alert_ledger(dataset.sim, subscriptions=1, deliveries=2)
+    sub = delivery.subscription
     for url, data in (
         (f"/p/{slug}/settings/keys/", {"name": "x"}),
         (f"/p/{slug}/settings/rules/", {"rules": "x tests/*"}),
         (f"/p/{slug}/settings/metrics/", {"reference_branch": "x", "budgets": ""}),
+        (f"/p/{slug}/settings/alerts/", {"target": "x@example.com"}),
+        (f"/p/{slug}/settings/alerts/{sub.pk}/delete/", {}),
+        (f"/p/{slug}/settings/alerts/deliveries/{delivery.pk}/retry/", {}),
     ):
         assert outsider_client.post(url, data).status_code == 404, url
     assert not IngestToken.objects.filter(project=dataset.sim, name="x").exists()
+    assert list(Subscription.objects.filter(project=dataset.sim)) == [sub]
+    assert AlertDelivery.objects.get(pk=delivery.pk).status == "failed"
+    # Ids of the other project under the outsider's own project: not found either.
+    own = dataset.other.slug
+    for url in (
+        f"/p/{own}/settings/alerts/{sub.pk}/delete/",
+        f"/p/{own}/settings/alerts/deliveries/{delivery.pk}/retry/",
+    ):
+        assert outsider_client.post(url).status_code == 404, url
+    assert Subscription.objects.filter(pk=sub.pk).exists()
 
 
 def test_it_lists_only_the_users_projects_on_the_overview(member_client, client, dataset):  # type: ignore[no-untyped-def]
@@ -331,6 +388,26 @@ def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset):
     assert everything.context["results"].paginator.count > results.paginator.count
 
 
+def test_it_counts_a_long_list_only_as_far_as_it_pages(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+    monkeypatch.setattr("dashboard.paging.MAX_ROWS", 120)
+    newest = list(
+        Run.objects.filter(project=dataset.sim).order_by("-started_at", "-id").values_list("pk", flat=True)
+    )
+    assert len(newest) > 120
+    url = f"/p/{dataset.sim.slug}/runs/"
+    # Past the last page of the newest 120 runs: the last page (runs 101 to 120) is shown.
+    response = _get(member_client, url + "?page=9")
+    runs = response.context["runs"]
+    assert (runs.paginator.count, runs.paginator.capped, runs.number) == (120, True, 3)
+    assert [r.pk for r in runs.object_list] == newest[100:120]
+    assert "more than 120 runs: the newest 120 here, older ones by week" in _html(response)
+    # A narrower list is counted exactly.
+    week = Run.objects.get(pk=newest[-1]).week_label
+    in_week = Run.objects.filter(project=dataset.sim, week=Run.objects.get(pk=newest[-1]).week)
+    listed = _get(member_client, f"{url}?week={week}").context["runs"]
+    assert listed.paginator.count == in_week.count() <= 120 and not listed.paginator.capped
+
+
 def test_it_serves_a_runs_uploaded_file_as_stored(member_client, dataset):  # type: ignore[no-untyped-def]
     file = RunFile.objects.filter(run__project=dataset.sim).first()
     response = _get(
@@ -355,6 +432,20 @@ def test_it_filters_runs_by_branch_status_service_and_week(member_client, datase
         (r.branch, r.status, r.service, r.week) == (run.branch, "parsed", run.service, run.week)
         for r in listed
     )
+
+
+def test_it_lists_under_a_service_the_runs_whose_upload_named_none_but_hold_its_tests(member_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    run = Run.objects.filter(project=dataset.sim, service="cache").order_by("id").first()
+    named = Run.objects.filter(project=dataset.sim, service="cache", week=run.week).exclude(pk=run.pk).first()
+    Run.objects.filter(pk=run.pk).update(service="")  # as if the upload named no service
+    url = f"/p/{slug}/runs/?week={run.week_label}&service="
+    cache = _get(member_client, url + "cache").context["runs"]
+    listed = {r.pk for r in cache.object_list}
+    assert {run.pk, named.pk} <= listed
+    assert cache.paginator.count == Run.objects.filter(project=dataset.sim, week=run.week, service__in=["cache", ""]).count()
+    plex = _get(member_client, url + "plex").context["runs"]
+    assert run.pk not in {r.pk for r in plex.object_list} and plex.paginator.count > 0
 
 
 # --- Settings -----------------------------------------------------------------------------------
@@ -418,3 +509,192 @@ def test_it_refuses_settings_changes_without_post_or_csrf(dataset):  # type: ign
     client.force_login(dataset.member)
     assert client.get(f"/p/{slug}/settings/keys/").status_code == 405
     assert client.post(f"/p/{slug}/settings/keys/", {"name": "x"}).status_code == 403
+
+
+# --- Settings: alerts -----------------------------------------------------------------------------
+
+
+def test_it_subscribes_updates_and_removes_on_the_settings_page(member_client, dataset, settings):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    page = _html(_get(member_client, f"/p/{slug}/settings/"))
+    assert "No subscriptions yet" in page
+    # The default kinds come checked.
+    assert page.count('name="kinds" value="regression" id="id_kinds_0" checked') == 1
+    response = member_client.post(
+        f"/p/{slug}/settings/alerts/",
+        {"target": " oncall@example.com ", "service": "cache", "kinds": ["regression", "flaky"]},
+    )
+    assert response.status_code == 302 and response["Location"].endswith("#alerts")
+    sub = Subscription.objects.get(project=dataset.sim)
+    assert (sub.target, sub.service.name, sub.kinds, sub.channel) == (
+        "oncall@example.com", "cache", ["regression", "flaky"], "email",
+    )  # fmt: skip
+    page = _html(_get(member_client, f"/p/{slug}/settings/"))
+    assert "oncall@example.com" in page and "subscribed to alerts of cache" in page
+    # The same target and service again updates its kinds (as the API does).
+    member_client.post(
+        f"/p/{slug}/settings/alerts/",
+        {"target": "oncall@example.com", "service": "cache", "kinds": ["fixed"]},
+    )
+    sub.refresh_from_db()
+    assert sub.kinds == ["fixed"] and Subscription.objects.filter(project=dataset.sim).count() == 1
+    # A webhook's signing secret is shown once.
+    member_client.post(f"/p/{slug}/settings/alerts/", {"target": "https://chat.example.com/h"})
+    hook = Subscription.objects.get(project=dataset.sim, channel="webhook")
+    assert hook.service is None and hook.kinds == [] and len(hook.secret) >= 32
+    assert hook.secret in _html(_get(member_client, f"/p/{slug}/settings/"))
+    assert hook.secret not in _html(_get(member_client, f"/p/{slug}/settings/"))
+    # Unsubscribed through an email's link: listed as such until removed or added again.
+    member_client.post(unsubscribe_url(sub).removeprefix(settings.SITE_URL))
+    assert "unsubscribed</span>" in _html(_get(member_client, f"/p/{slug}/settings/"))
+    response = member_client.post(f"/p/{slug}/settings/alerts/{sub.pk}/delete/", follow=True)
+    assert not Subscription.objects.filter(pk=sub.pk).exists()
+    assert "Subscription removed" in _html(response)
+    assert "oncall@example.com" not in _html(response)
+
+
+@pytest.mark.parametrize(
+    ("data", "field", "message"),
+    [
+        ({"target": "not an address"}, "target", "neither an email address nor an http(s) URL"),
+        ({"target": "ftp://files.example.com/x"}, "target", "neither an email address"),
+        ({"target": "https:///no-host"}, "target", "is not a valid webhook URL"),
+        ({"target": ""}, "target", "This field is required."),
+        ({"target": "a@example.com", "kinds": ["improvement"]}, "kinds",
+         "unknown kind(s) improvement"),
+        ({"target": "a@example.com", "service": "nope"}, "service", "has no service 'nope'"),
+    ],
+)  # fmt: skip
+def test_it_shows_what_is_wrong_with_a_subscription(data, field, message, member_client, dataset):  # type: ignore[no-untyped-def]
+    response = member_client.post(f"/p/{dataset.sim.slug}/settings/alerts/", data)
+    assert response.status_code == 400
+    form = response.context["subscription_form"]
+    assert any(message in error for error in form.errors[field]), form.errors
+    assert message.replace("'", "&#x27;") in _html(response)
+    assert not Subscription.objects.filter(project=dataset.sim).exists()
+
+
+@pytest.fixture
+def refusing_smtp(smtp):  # type: ignore[no-untyped-def]
+    """The SMTP server, refusing the first message for good."""
+    smtp.replies = ["550 5.1.1 no such user here"]
+    return smtp
+
+
+def test_it_shows_a_failed_delivery_and_retries_it(
+    member_client, dataset, refusing_smtp, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    [delivery] = alert_ledger(dataset.sim, subscriptions=1, deliveries=1)
+    AlertDelivery.objects.filter(pk=delivery.pk).update(status="pending", sent_at=None)
+    assert alert_batch_send(batch=str(delivery.batch)) == 0  # the server refuses it
+    page = _html(_get(member_client, f"/p/{slug}/settings/"))
+    assert "1 alert delivery failed." in page
+    assert "550 5.1.1 no such user here" in page
+    retry = f"/p/{slug}/settings/alerts/deliveries/{delivery.pk}/retry/"
+    assert f'action="{retry}"' in page
+    with django_capture_on_commit_callbacks() as queued:
+        response = member_client.post(retry, follow=True)
+    assert len(queued) == 1 and "Sending again: 1 alert(s) queued." in _html(response)
+    assert AlertDelivery.objects.get(pk=delivery.pk).status == "pending"
+    assert alert_batch_send(batch=str(delivery.batch)) == 1  # the server takes it now
+    assert len(refusing_smtp.to("team0@example.com")) == 1
+    page = _html(_get(member_client, f"/p/{slug}/settings/"))
+    assert "delivery failed" not in page and 'class="status delivery-sent"' in page
+    response = member_client.post(retry, follow=True)  # nothing failed any more
+    assert "Nothing to retry" in _html(response)
+
+
+def test_it_shows_an_interrupted_delivery_without_a_retry(member_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    [delivery] = alert_ledger(dataset.sim, subscriptions=1, deliveries=1)
+    # A worker that died while sending: the row stays claimed past the task time limit.
+    AlertDelivery.objects.filter(pk=delivery.pk).update(
+        status="sending", claimed_at=timezone.now() - dt.timedelta(days=1), sent_at=None
+    )
+    alert_deliveries_sweep(older_than_seconds=0)
+    page = _html(_get(member_client, f"/p/{slug}/settings/"))
+    assert "1 alert delivery failed." in page and "may or may not have arrived" in page
+    assert "/retry/" not in page and "not retried" in page
+    response = member_client.post(f"/p/{slug}/settings/alerts/deliveries/{delivery.pk}/retry/")
+    assert response.status_code == 302
+    assert AlertDelivery.objects.get(pk=delivery.pk).status == "failed"
+
+
+def test_it_lists_only_the_latest_deliveries(member_client, dataset):  # type: ignore[no-untyped-def]
+    from dashboard.views import DELIVERIES_SHOWN, FAILED_SHOWN
+
+    alert_ledger(dataset.sim, subscriptions=2, deliveries=60)
+    response = _get(member_client, f"/p/{dataset.sim.slug}/settings/")
+    assert len(response.context["deliveries"]) == DELIVERIES_SHOWN
+    assert len(response.context["failed"]) == FAILED_SHOWN
+    assert response.context["more_deliveries"] and response.context["more_failed"]
+    assert f"More than {FAILED_SHOWN} alert deliveries failed." in _html(response)
+
+
+def test_it_refuses_subscription_changes_without_csrf(dataset):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(dataset.member)
+    url = f"/p/{dataset.sim.slug}/settings/alerts/"
+    assert client.get(url).status_code == 405
+    assert client.post(url, {"target": "a@example.com"}).status_code == 403
+    anonymous = Client().post(url, {"target": "a@example.com"})
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
+    assert not Subscription.objects.filter(project=dataset.sim).exists()
+
+
+# --- Reports ------------------------------------------------------------------------------------
+
+
+def test_it_generates_lists_and_serves_a_weekly_report(
+    member_client, dataset, django_capture_on_commit_callbacks
+):  # type: ignore[no-untyped-def]
+    from django.test import Client
+
+    from reports.models import Report
+    from reports.tasks import report_generate
+
+    outsider_client = Client()
+    outsider_client.force_login(dataset.outsider)
+
+    slug = dataset.sim.slug
+    html = _html(_get(member_client, f"/p/{slug}/"))
+    assert f'href="/p/{slug}/reports/"' in html  # the navigation links the page
+    weeks = sorted(ServiceWeek.objects.filter(project=dataset.sim).values_list("week", flat=True))
+    week = weeks[-2]
+    label = ServiceWeek(week=week).week_label
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = member_client.post(f"/p/{slug}/reports/generate/", {"week": label})
+    assert response.status_code == 302 and len(callbacks) == 1
+    # What the enqueued task does (a worker runs it in production; here, this process).
+    report_generate(dataset.sim.pk, week.isoformat())
+    rows = {r.format: r for r in Report.objects.filter(project=dataset.sim, week=week,
+                                                        service=None)}  # fmt: skip
+    assert sorted(rows) == ["md", "pdf"]
+    html = _html(_get(member_client, f"/p/{slug}/reports/"))
+    assert label in html and "up to date" in html
+    for fmt, kind in (("md", "text/markdown"), ("pdf", "application/pdf")):
+        url = f"/p/{slug}/reports/{rows[fmt].pk}/"
+        assert url in html
+        got = _get(member_client, url + "?download=1")
+        assert got["Content-Type"].startswith(kind)
+        assert f'attachment; filename="{slug}-{label}.{fmt}"' == got["Content-Disposition"]
+        assert b"".join(got) == bytes(rows[fmt].content)
+        _get(outsider_client, url, status=404)
+    assert f"# {dataset.sim.name} — week {label}" in bytes(rows["md"].content).decode()
+    # A week without metrics is refused with a message, and nothing is enqueued.
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = member_client.post(f"/p/{slug}/reports/generate/", {"week": "2019-W01"},
+                                      follow=True)  # fmt: skip
+    assert not callbacks and "Choose a week with computed metrics" in _html(response)
+    _get(outsider_client, f"/p/{slug}/reports/", status=404)
+
+
+def test_it_invites_to_generate_when_no_report_is_stored(member_client, dataset):  # type: ignore[no-untyped-def]
+    from reports.models import Report
+
+    Report.objects.filter(project=dataset.one).delete()
+    html = _html(_get(member_client, f"/p/{dataset.one.slug}/reports/"))
+    assert "No report yet" in html and 'id="report-week"' in html
