@@ -15,6 +15,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     SUITEHEALTH_VAR_DIR=/app/var \
     STATIC_ROOT=/app/staticfiles
 
+# Pango and fonts for WeasyPrint (the PDF reports); Chromium for kaleido, which draws the reports'
+# charts as SVG (without it the PDFs are made with a note in place of the charts).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu-core chromium \
+    && rm -rf /var/lib/apt/lists/*
+
 RUN useradd --system --uid 10001 --user-group --home-dir /app --no-create-home suitehealth
 
 WORKDIR /app

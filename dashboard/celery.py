@@ -40,6 +40,19 @@ app.conf.beat_schedule = {
         "schedule": dt.timedelta(seconds=SWEEP_SECONDS),
         "options": {"expires": SWEEP_SECONDS * 1.5},
     },
+    # Regenerate weekly reports left stale by a lost message or a killed worker.
+    "reports-sweep-stale-reports": {
+        "task": "reports.report_sweep_stale",
+        "schedule": dt.timedelta(seconds=SWEEP_SECONDS),
+        "options": {"expires": SWEEP_SECONDS * 1.5},
+    },
+    # Last week's Markdown and PDF reports of every project, Mondays 06:00 UTC (idempotent: a
+    # second run finds them made).
+    "reports-weekly-reports": {
+        "task": "reports.report_weekly",
+        "schedule": crontab(minute=0, hour=6, day_of_week=1),
+        "options": {"expires": 6 * 3600},
+    },
     # Create the next weekly partitions of the results table ahead of time (PostgreSQL only).
     "ingest-ensure-partitions": {
         "task": "ingest.ensure_partitions",

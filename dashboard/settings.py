@@ -42,6 +42,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so its Server-Timing covers every other middleware and the view.
+    "dashboard.middleware.ServerTimingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -119,6 +121,22 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
     raise ImproperlyConfigured("CELERY_TASK_SOFT_TIME_LIMIT must be below CELERY_TASK_TIME_LIMIT")
 
+# --- Cache and sessions -------------------------------------------------------------------------
+# Served mode: Redis, shared by every web worker; embedded mode: this process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "suitehealth",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions are read from the cache and written through to the database: a page view costs no
+# session query, and a cache that loses its keys logs nobody out.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
 # --- Uploads ------------------------------------------------------------------------------------
 # Largest request body accepted, compressed or not (the Content-Length is checked before reading).
 SUITEHEALTH_MAX_UPLOAD_BYTES = env_int("SUITEHEALTH_MAX_UPLOAD_BYTES", 256 * 2**20, minimum=1024)
@@ -179,6 +197,16 @@ SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = env_int(
     "SUITEHEALTH_ALERT_HYSTERESIS_SECONDS", 24 * 3600, minimum=0
 )
 SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+
+# --- Weekly reports -----------------------------------------------------------------------------
+# Paper of the PDF reports: A4 or Letter.
+SUITEHEALTH_REPORT_PAGE_SIZE = env_str("SUITEHEALTH_REPORT_PAGE_SIZE", "A4")
+if SUITEHEALTH_REPORT_PAGE_SIZE not in ("A4", "Letter"):
+    raise ImproperlyConfigured(
+        f"SUITEHEALTH_REPORT_PAGE_SIZE={SUITEHEALTH_REPORT_PAGE_SIZE!r}: use A4 or Letter"
+    )
+# The browser kaleido draws the PDF's charts with (empty: found on PATH).
+SUITEHEALTH_CHART_BROWSER = env_str("SUITEHEALTH_CHART_BROWSER", "")
 
 # --- API ----------------------------------------------------------------------------------------
 REST_FRAMEWORK = {

@@ -58,6 +58,19 @@ def ci_client(project_key):  # type: ignore[no-untyped-def]
     return client
 
 
+@pytest.fixture
+def smtp(settings):  # type: ignore[no-untyped-def]
+    """A real SMTP server (aiosmtpd) on 127.0.0.1, and Django's SMTP backend pointed at it."""
+    from tests.reports.receivers import SmtpSink
+
+    with SmtpSink() as sink:
+        settings.EMAIL_BACKEND = "reports.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+        settings.EMAIL_TIMEOUT = 10
+        yield sink
+
+
 # --- Served mode: real worker processes ---------------------------------------------------------
 
 

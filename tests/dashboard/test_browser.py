@@ -91,9 +91,18 @@ def signed_in(browser, server, dataset):  # type: ignore[no-untyped-def]
 
 
 def _wait(driver, condition, timeout: float = WAIT):  # type: ignore[no-untyped-def]
+    """Wait for `condition`, asking again while the page it looks at is being replaced: an
+    element found on the old page goes stale or is not there yet, which is no answer."""
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout).until(condition)
+    return WebDriverWait(
+        driver, timeout, ignored_exceptions=(NoSuchElementException, StaleElementReferenceException)
+    ).until(condition)
+
+
+def _loaded(driver) -> bool:  # type: ignore[no-untyped-def]
+    return driver.execute_script("return document.readyState") == "complete"
 
 
 # Plotly draws one group per trace: g.trace for scatter and bar traces, g.hm for a heatmap.
@@ -235,7 +244,7 @@ def test_it_links_an_isolation_score_to_the_unclean_runs(signed_in, server, data
     score = driver.find_element(By.CSS_SELECTOR, "a.score")
     label = score.text
     score.click()
-    _wait(driver, lambda d: "unclean=1" in d.current_url)
+    _wait(driver, lambda d: "unclean=1" in d.current_url and _loaded(d))
     causes = driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr td:last-child .badge")
     if label != "100.0":
         assert causes, "an isolation score below 100 lists the runs that cost it"
@@ -256,7 +265,7 @@ def test_it_shows_a_service_with_its_order_dependent_evidence(signed_in, server,
     cell = pair.find_element(By.CSS_SELECTOR, "table.twobytwo tbody tr td a")
     expected = int(cell.text)
     cell.click()
-    _wait(driver, lambda d: "ids=" in d.current_url)
+    _wait(driver, lambda d: "ids=" in d.current_url and _loaded(d))
     assert len(driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")) == expected
 
 
@@ -304,8 +313,53 @@ def test_it_lists_runs_and_shows_one_in_execution_order(signed_in, server, datas
     link = driver.find_element(By.XPATH, "//a[@class='count'][.//span[text()='failed']]")
     failed = int(link.find_element(By.CSS_SELECTOR, ".count-value").text)
     link.click()
-    _wait(driver, lambda d: "outcome=failed" in d.current_url)
+    _wait(driver, lambda d: "outcome=failed" in d.current_url and _loaded(d))
     assert len(driver.find_elements(By.CSS_SELECTOR, "#results table tbody tr")) == failed
+
+
+@pytest.fixture(scope="module")
+def alert_history(dataset, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Alerts the settings page can show, committed for the server thread: team@ received
+    three alerts from the real pipeline; oncall@'s mail server refused one for good."""
+    from django.test import override_settings
+
+    from ingest.models import Service
+    from reports.alerts import alert_batch_send
+    from reports.models import Subscription
+    from reports.subscriptions import subscription_create
+    from tests.dashboard.conftest import alert_ledger
+    from tests.reports.receivers import SmtpSink
+
+    with django_db_blocker.unblock(), SmtpSink() as smtp:
+        sent = [
+            delivery
+            for kind in ("regression", "duration_regression", "fixed")
+            for delivery in alert_ledger(
+                dataset.sim, deliveries=1, pending=True, target="team@example.com", kind=kind
+            )
+        ]
+        [refused] = alert_ledger(
+            dataset.sim, deliveries=1, pending=True, target="oncall@example.com",
+            kind="order_dependent", service="cache",
+        )  # fmt: skip
+        # oncall@ hears about cache only, three kinds (the same target again updates it).
+        subscription_create(
+            project=dataset.sim, target="oncall@example.com",
+            kinds=["regression", "order_dependent", "fixed"],
+        )  # fmt: skip
+        Subscription.objects.filter(pk=refused.subscription_id).update(
+            service=Service.objects.get(project=dataset.sim, name="cache")
+        )
+        smtp.replies = ["550 5.1.1 <oncall@example.com>: recipient address rejected"]
+        with override_settings(
+            EMAIL_BACKEND="reports.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1", EMAIL_PORT=smtp.port, EMAIL_USE_TLS=False,
+            EMAIL_USE_SSL=False, EMAIL_TIMEOUT=10,
+        ):  # fmt: skip
+            assert alert_batch_send(batch=str(refused.batch)) == 0
+            assert sum(alert_batch_send(batch=str(d.batch)) for d in sent) == 3
+        yield refused
+        Subscription.objects.filter(project=dataset.sim).delete()
 
 
 def test_it_shows_a_new_ingest_key_once(signed_in, server, dataset):  # type: ignore[no-untyped-def]
@@ -319,9 +373,89 @@ def test_it_shows_a_new_ingest_key_once(signed_in, server, dataset):  # type: ig
     driver.find_element(By.CSS_SELECTOR, "#keys form.inline-form button").click()
     key = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".new-key code.key"))[0].text
     assert key.startswith("shk_")
-    _screenshot(driver, "settings")
     driver.get(f"{server}/p/{dataset.sim.slug}/settings/")
     assert key not in driver.page_source
+
+
+def test_it_manages_alerts_on_the_settings_page(signed_in, server, dataset, alert_history):  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    driver = signed_in
+    driver.get(f"{server}/p/{dataset.sim.slug}/settings/")
+    # The refused delivery is announced at the top and listed with its error and a retry.
+    notice = driver.find_element(By.CSS_SELECTOR, ".notice-bad")
+    assert "1 alert delivery failed" in notice.text
+    failed = driver.find_element(By.CSS_SELECTOR, "#failed-deliveries tbody tr")
+    assert "recipient address rejected" in failed.text and "oncall@example.com" in failed.text
+    assert failed.find_element(By.CSS_SELECTOR, "button").text == "Retry"
+    sent = driver.find_elements(By.CSS_SELECTOR, "#alerts table.deliveries .delivery-sent")
+    assert len(sent) == 3
+    # A mistyped target is refused with the reason, next to the field.
+    form = "#alerts form.subscribe-form"
+    driver.find_element(By.CSS_SELECTOR, f"{form} input[name=target]").send_keys("ops@")
+    driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
+    error = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"{form} .errorlist"))
+    assert "neither an email address nor an http(s) URL" in error[0].text
+    # A webhook for one service and two kinds.
+    target = driver.find_element(By.CSS_SELECTOR, f"{form} input[name=target]")
+    target.clear()
+    target.send_keys("https://hooks.slack.com/services/T0001/B0001/suitehealth")
+    Select(driver.find_element(By.CSS_SELECTOR, f"{form} select[name=service]")).select_by_value(
+        "jwt"
+    )
+    for kind in ("duration_regression", "fixed"):  # leaves regression; adds flaky
+        driver.find_element(By.CSS_SELECTOR, f"{form} input[value={kind}]").click()
+    driver.find_element(By.CSS_SELECTOR, f"{form} input[value=flaky]").click()
+    driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
+    secret = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#alerts .new-key code.key"))
+    assert len(secret[0].text) >= 32
+    rows = driver.find_elements(By.CSS_SELECTOR, "#alerts table.subscriptions tbody tr")
+    assert [r.find_element(By.CSS_SELECTOR, "td.target").text.split()[-1] for r in rows] == [
+        "team@example.com", "oncall@example.com",
+        "https://hooks.slack.com/services/T0001/B0001/suitehealth",
+    ]  # fmt: skip
+    assert "jwt" in rows[-1].text and "regression" in rows[-1].text and "flaky" in rows[-1].text
+    _screenshot(driver, "settings")
+
+
+def test_it_lists_weekly_reports_and_generates_one_from_the_page(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.expected_conditions import staleness_of
+    from selenium.webdriver.support.ui import Select
+
+    from reports.models import Report, ServiceWeek
+
+    driver = signed_in
+    weeks = sorted(set(ServiceWeek.objects.filter(project=dataset.sim).values_list("week", flat=True)))
+    driver.get(f"{server}/p/{dataset.sim.slug}/")
+    driver.find_element(By.LINK_TEXT, "Reports").click()
+    _wait(driver, lambda d: d.current_url.endswith("/reports/") and _loaded(d))
+    # Two weeks from the form, one of them for one service. The task runs in the server's
+    # process, as without a broker (embedded mode).
+    from dashboard.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        for week, service in ((weeks[-2], ""), (weeks[-3], ""), (weeks[-2], "cache")):
+            label = ServiceWeek(week=week).week_label
+            Select(driver.find_element(By.ID, "report-week")).select_by_value(label)
+            Select(driver.find_element(By.ID, "report-service")).select_by_value(service)
+            page = driver.find_element(By.TAG_NAME, "html")
+            driver.find_element(By.CSS_SELECTOR, "#generate button").click()
+            # The previous round's message names the same week: wait for the new page first.
+            _wait(driver, staleness_of(page))
+            _wait(driver, lambda d: label in d.find_element(By.CSS_SELECTOR, ".alert").text)
+    finally:
+        app.conf.task_always_eager = eager
+    rows = driver.find_elements(By.CSS_SELECTOR, "table.reports tbody tr")
+    assert len(rows) == 3
+    assert Report.objects.filter(project=dataset.sim).count() == 6
+    _screenshot(driver, "reports")
+    # The Markdown opens as text in the browser.
+    driver.find_element(By.CSS_SELECTOR, "table.reports tbody tr td a[href$='/']").click()
+    _wait(driver, lambda d: "# " + dataset.sim.name in d.find_element(By.TAG_NAME, "body").text)
 
 
 def test_it_answers_not_found_for_another_teams_project(signed_in, server, dataset):  # type: ignore[no-untyped-def]

@@ -14,7 +14,6 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Run
 from ingest.services import UploadMeta, project_create, run_create, token_create
@@ -70,17 +69,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Uploading {weeks} weeks of simulated CI history for {SLUG!r}…")
         count = 0
         for run in Simulator(config).runs():
-            fields = run.form_fields()
-            meta = UploadMeta(
-                commit=fields["commit"],
-                branch=fields["branch"],
-                build_id=fields["build_id"],
-                job=fields["job"],
-                build_url=fields["build_url"],
-                environment=fields["environment"],
-                service=fields["service"],
-                started_at=parse_datetime(fields["started_at"]),
-            )
+            meta = UploadMeta.from_fields(run.form_fields())
             files = [(name, io.BytesIO(content)) for name, content in run.files]
             run_create(project=project, meta=meta, files=files)
             count += 1
