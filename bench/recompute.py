@@ -19,6 +19,7 @@ computed the service would (the RunFacts rows stay: they are derived once per ru
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import io
 import os
@@ -40,6 +41,11 @@ def main() -> None:
     parser.add_argument(
         "--cold", action="store_true", help="forget decoded run facts before each timed upload"
     )
+    parser.add_argument(
+        "--profile", metavar="DIR",
+        help="also write cProfile stats of the timed uploads, one file per history, to DIR "
+        "(profiling slows Python code unevenly: the times and ratios of such a run are not the figures)",
+    )  # fmt: skip
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
@@ -100,13 +106,24 @@ def main() -> None:
         print(f"{weeks:>2} week(s) of history: {len(history):,} runs loaded and computed in "
               f"{time.perf_counter() - started:.0f}s")  # fmt: skip
     samples: dict[int, list[float]] = {weeks: [] for weeks in projects}
+    profiles = {weeks: cProfile.Profile() for weeks in projects} if args.profile else {}
     for i in range(args.repeat):
         for weeks, project in projects.items():
             if args.cold:
                 report_history.forget_decoded()
+            profile = profiles.get(weeks)
             t0 = time.perf_counter()
+            if profile:
+                profile.enable()
             upload(project, probes[weeks][i], build_id=f"probe-{uuid.uuid4()}")
+            if profile:
+                profile.disable()
             samples[weeks].append(time.perf_counter() - t0)
+    for weeks, profile in profiles.items():
+        Path(args.profile).mkdir(parents=True, exist_ok=True)
+        path = Path(args.profile) / f"recompute-{weeks}w.prof"
+        profile.dump_stats(path)
+        print(f"profile of the {weeks}-week uploads: {path}")
     timings = {}
     for weeks, values in samples.items():
         timings[weeks] = statistics.median(values)

@@ -55,7 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from lxml import etree
 
@@ -85,6 +85,13 @@ _PROLOG_LIMIT = 1024 * 1024  # give up looking for the root after this much prol
 _TEXT_LIMIT = 10_000_000  # libxml2's XML_MAX_TEXT_LENGTH without huge_tree
 _TEXT_PIECES = 1024  # pieces of one text run held before they are merged and measured
 _CHUNK = 16 * 1024  # also bounds the records held between two feeds
+
+# A testcase whose children are only these (properties of name/value pairs, at most one outcome
+# element, captured output), none with children of its own bar properties' property elements, is
+# read without building elements; anything else sends it down the element path.
+_CASE_CHILDREN = frozenset({"properties", "failure", "error", "skipped", "system-out", "system-err"})
+_CASE_BODIES = {"error": Outcome.ERROR, "failure": Outcome.FAILED, "skipped": Outcome.SKIPPED}
+_CASE_FAST = True  # False reads every testcase with children through elements (tests compare)
 
 _NO_ROOT: Mapping[str, str] = {}  # never a testcase's attributes (compared by identity)
 _PASSED, _FAILED, _ERROR, _SKIPPED = Outcome.PASSED, Outcome.FAILED, Outcome.ERROR, Outcome.SKIPPED
@@ -276,6 +283,10 @@ class _Walker:
         # A testcase started and not built yet; _NO_ROOT until the root element was checked.
         self._pending: Mapping[str, str] | None = _NO_ROOT
         self._pending_tag = ""
+        # The pending testcase's children while they are simple (see _CASE_CHILDREN), as events:
+        # ("start", tag, attrib), ("data", text, None), ("end", tag, None); None otherwise.
+        self._case: list[tuple[str, Any, Any]] | None = None
+        self._case_open: list[str] = []  # the testcase's open children, outermost first
         self._refused: ParseError | None = None  # the root is not a JUnit root
         self._context: tuple[str, str, str, datetime | None, dict[str, str], bool] | None = None
         self._out: list[TestRecord] = []
@@ -312,7 +323,11 @@ class _Walker:
                 self._pending = None
                 # Raised once lxml returns: a syntax error in the same data wins.
                 self._refused = _root_error(tag)
-            else:  # the pending testcase has children: build it
+            elif self._case_child(tag, attrib):
+                return
+            elif self._case is not None:  # children the element path reads: build them
+                self._case_abandon()
+            else:
                 self._build_pending()
         if tag == "testcase" or tag[-9:] == "}testcase":
             if self._keep_text:
@@ -321,17 +336,19 @@ class _Walker:
             self._pending = attrib
             self._pending_tag = tag
             return
-        self._flush_text()
-        el = self._builder.start(tag, _unescaped(attrib))
-        self._stack.append(el)
-        self._context = None
-        keep = self._keep_text = _local(tag) not in ROOTS
-        self._in_content.append(keep)
+        self._start_built(tag, attrib)
 
     def end(self, tag: str) -> None:
         attrib = self._pending
         if attrib is None:
             self._end_built(tag)
+            return
+        if self._case is not None:
+            if self._case_open:
+                self._case_event("end", tag)
+                self._case_open.pop()
+            else:
+                self._case_end(tag, attrib)
             return
         # A testcase without children: the hot path, once per test in most files.
         self._pending = None
@@ -379,6 +396,138 @@ class _Walker:
 
     def close(self) -> None:
         pass
+
+    # --- testcases with simple children, read without elements ------------------------------
+
+    def _case_child(self, tag: str, attrib: Mapping[str, str]) -> bool:
+        """Take a start inside the pending testcase without building it; False (with whatever
+        was taken handed to the element path) when the element path has to read it."""
+        case = self._case
+        open_ = self._case_open
+        if case is None:
+            if not _CASE_FAST:
+                return False
+            case = self._case = []
+            self._texts.clear()  # the testcase's own text, never read
+            self._keep_text = True  # text inside its children is read: keep it across feeds
+        if not open_:
+            simple = tag in _CASE_CHILDREN and not (
+                tag in _CASE_BODIES and any(e[1] in _CASE_BODIES for e in case if e[0] == "start")
+            )
+        else:
+            simple = (
+                open_ == ["properties"] and tag == "property"
+                and "name" in attrib and "value" in attrib
+            )  # fmt: skip
+        if not simple:
+            return False
+        self._case_event("start", tag, attrib)
+        open_.append(tag)
+        return True
+
+    def _case_event(self, kind: str, tag: str, attrib: Mapping[str, str] | None = None) -> None:
+        case = self._case
+        assert case is not None
+        if self._texts:
+            case.append(("data", self._joined_text(), None))
+            self._texts.clear()
+        case.append((kind, tag, attrib))
+
+    def _case_abandon(self) -> None:
+        """Build the pending testcase and what it has read so far, as if it had been built."""
+        case = self._case
+        assert case is not None
+        if self._texts:
+            case.append(("data", self._joined_text(), None))
+        self._case = None
+        self._case_open.clear()
+        self._build_pending()
+        for kind, value, attrib in case:
+            if kind == "start":
+                self._start_built(value, attrib)
+            elif kind == "data":
+                self._texts.append(value)
+            else:
+                self._end_built(value)
+
+    def _case_end(self, tag: str, attrib: Mapping[str, str]) -> None:
+        """The end of a testcase read without elements: its record, as _detailed makes it."""
+        case = self._case
+        assert case is not None
+        self._case = None
+        self._pending = None
+        context = self._context
+        if context is None:
+            context = self._make_context()
+        path, suite_file, timeline, started_at, properties, keep = context
+        levels = self._suite.levels
+        self._texts.clear()
+        self._keep_text = keep
+        body_tag = ""
+        body: Mapping[str, str] = _NO_ROOT
+        texts: dict[str, list[str]] = {"system-out": [], "system-err": []}
+        own: dict[str, str] = {}
+        inside = ""
+        for kind, value, child in case:
+            if kind == "start":
+                if value == "property":
+                    own[_unescape(child["name"])] = _unescape(child["value"])
+                    continue
+                inside = value
+                if value in _CASE_BODIES:
+                    body_tag, body = value, _unescaped(child)
+                    texts[value] = []
+            elif kind == "data":
+                if inside and inside != "properties":
+                    texts[inside].append(value)
+            else:
+                inside = ""
+        attrib = _unescaped(attrib)
+        get = attrib.get
+        if body_tag:
+            outcome = _CASE_BODIES[body_tag]
+            body_text = "".join(texts[body_tag])
+            message = body.get("message") or ""
+            if not message.strip():
+                message = _first_line(body_text) or (body.get("type") or "")
+            message = clip(message, MESSAGE_LIMIT)
+            bodies = [body_text]
+        else:
+            outcome = _attribute_outcome(get) or _PASSED
+            message = ""
+            bodies = []
+        seconds = get("time")
+        if seconds is None:
+            seconds = get("duration")
+        file = get("file")
+        line = get("line")
+        if body_tag and body_tag != "skipped":
+            file = file or body.get("file")
+            line = line if line is not None else body.get("line")
+        if own:
+            own = {name: value for name, value in own.items() if name}
+        if own:
+            properties = _merge_properties([own, *levels])
+            timeline = _worker([own]) or timeline
+        else:
+            properties = dict(properties)
+        stamp = get("timestamp")
+        self._out.append(
+            TestRecord(
+                (get("name") or "")[:NAME_LIMIT],
+                outcome,
+                (get("classname") or "")[:NAME_LIMIT],
+                path,
+                (file or suite_file)[:NAME_LIMIT],
+                None if line is None else self._lines[line],
+                None if seconds is None else self._seconds[seconds],
+                timeline,
+                self._stamp(stamp) if stamp else started_at,
+                message,
+                _join([*bodies, *texts["system-out"], *texts["system-err"]]),
+                properties,
+            )
+        )
 
     # --- built elements -----------------------------------------------------------------------
 
@@ -434,6 +583,14 @@ class _Walker:
             if self._keep_text:
                 self._builder.data(self._joined_text())
             texts.clear()
+
+    def _start_built(self, tag: str, attrib: Mapping[str, str]) -> None:
+        self._flush_text()
+        el = self._builder.start(tag, _unescaped(attrib))
+        self._stack.append(el)
+        self._context = None
+        keep = self._keep_text = _local(tag) not in ROOTS
+        self._in_content.append(keep)
 
     def _build_pending(self) -> None:
         tag, attrib = self._pending_tag, self._pending

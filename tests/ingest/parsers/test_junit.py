@@ -491,3 +491,82 @@ def test_memory_stays_bounded_on_a_large_report(tmp_path: Path) -> None:
     # element would add well over 100 MB here.
     if base is not None:
         assert peak_heap - base < 20 * 2**20
+
+
+# --- testcases read without elements ------------------------------------------------------------
+
+_LONG = "x" * 40_000  # longer than one feed: the text must survive across feeds
+
+_SIMPLE_CHILDREN = f"""<testsuites><testsuite name="s" timestamp="2026-01-02T03:04:05Z">
+  <properties><property name="worker" value="gw0"/><property name="shared" value="suite"/></properties>
+  <testcase name="props" classname="C" time="0.5"><properties>
+    <property name="worker" value=" gw2 "/><property name="shared" value="case &amp; co"/>
+    <property name="" value="nameless"/></properties></testcase>
+  <testcase name="fails" classname="C" file="c.py"><properties><property name="k" value="v"/>
+    </properties><failure message="" type="AssertionError" file="f.py" line="12">
+first line
+  second &lt;line&gt;</failure><system-out>out 1</system-out><system-out>out 2</system-out>
+    <system-err>err</system-err></testcase>
+  <testcase name="errs" time="2,503.1"><error type="E" line="3"><![CDATA[{_LONG}]]></error></testcase>
+  <testcase name="skips" line="4"><skipped message="later" file="ignored.py"/></testcase>
+  <testcase name="status" status="failed"><properties><property name="a" value="b"/></properties>
+  </testcase>
+  <testcase name="two bodies"><failure message="one"/><error message="two"/></testcase>
+  <testcase name="text property"><properties><property name="p">text value</property>
+  </properties></testcase>
+  <testcase name="nested"><failure message="m">before<b>bold</b>after</failure></testcase>
+  <testcase name="time child"><time>2.5</time><system-out>o</system-out></testcase>
+  <testcase name="surefire"><properties><property name="a" value="1"/></properties>
+    <flakyFailure message="first"><stackTrace>trace</stackTrace></flakyFailure></testcase>
+  <testcase name="&amp;amp" classname="A&amp;B"><skipped/></testcase>
+  <testcase name="childless"/>
+</testsuite></testsuites>"""
+
+
+def _both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:  # type: ignore[type-arg]
+    fast = parse(data)
+    monkeypatch.setattr(junit, "_CASE_FAST", False)
+    built = parse(data)
+    monkeypatch.setattr(junit, "_CASE_FAST", True)
+    return fast, built
+
+
+def test_simple_children_read_without_elements_give_what_the_element_path_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    fast, built = _both_ways(_SIMPLE_CHILDREN.encode(), monkeypatch)
+    assert fast == built
+    by_name = {r.name: r for r in fast}
+    assert len(fast) == 13  # 12 testcases, the surefire one with two attempts
+    # Spot checks that the comparison compares something.
+    assert by_name["props"].timeline == "gw2"
+    assert by_name["props"].properties == {"worker": " gw2 ", "shared": "case & co"}
+    fails = by_name["fails"]
+    assert (fails.outcome, fails.message, fails.file, fails.line) == (
+        Outcome.FAILED, "first line", "c.py", 12,
+    )  # fmt: skip
+    assert fails.output == "first line\n  second <line>\nout 1\nout 2\nerr"
+    assert fails.timeline == "gw0" and fails.properties["k"] == "v"
+    assert by_name["errs"].output == _LONG and by_name["errs"].duration_ms == 2_503_100
+    assert by_name["skips"].outcome == Outcome.SKIPPED and by_name["skips"].file == ""
+    assert by_name["status"].outcome == Outcome.FAILED
+    assert by_name["two bodies"].outcome == Outcome.ERROR
+    assert by_name["nested"].output == "beforeboldafter"
+    assert by_name["&amp"].classname == "A&B"
+
+
+def test_every_junit_sample_reads_the_same_without_elements(
+    samples_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.ingest.parsers.expectations import load
+
+    expected, _errors = load()
+    paths = sorted(path for path, (_, exp) in expected.items() if exp.format == "junit")
+    assert len(paths) >= 20
+    with_children = 0
+    for path in paths:
+        data = (samples_dir / path).read_bytes()
+        fast, built = _both_ways(data, monkeypatch)
+        assert fast == built, path
+        with_children += b"</testcase>" in data
+    assert with_children >= 10  # the fast path was taken somewhere
