@@ -167,49 +167,56 @@ def detect_cascades(
     window_start = as_of - dt.timedelta(days=params.cascade_window_days)
     in_window = {rid for rid, meta in known.items() if meta.started_at >= window_start}
 
-    # Baseline counts over the window; a run's own contribution is subtracted per cascade.
+    # Only timelines with enough failures can hold a cascade.
+    timeline_fails: dict[tuple[int, str], int] = defaultdict(int)
+    for tr in test_runs:
+        if tr.first in _FAIL_CODES and tr.run in known:
+            timeline_fails[(tr.run, tr.timeline)] += 1
+    busy = {key for key, n in timeline_fails.items() if n >= params.cascade_min_length}
+    if not busy:
+        return []
+    blocks = [
+        (run, timeline, block)
+        for (run, timeline), seq in timeline_sequences(
+            tr for tr in test_runs if (tr.run, tr.timeline) in busy
+        ).items()
+        for block in _failure_blocks(seq, params.cascade_min_length)
+    ]  # fmt: skip
+    if not blocks:
+        return []
+    # Baseline counts over the window, for the tests that follow in some block; a run's own
+    # contribution is subtracted per cascade.
+    following = {tr.test for _, _, block in blocks for tr in block[1:]}
     fails: dict[int, int] = defaultdict(int)
     decided: dict[int, int] = defaultdict(int)
-    timeline_fails: dict[tuple[int, str], int] = defaultdict(int)
-    usable = [tr for tr in test_runs if tr.run in known]
-    for tr in usable:
-        if tr.first == SKIPPED:
-            continue
-        failed = tr.first in _FAIL_CODES
-        if failed:
-            timeline_fails[(tr.run, tr.timeline)] += 1
-        if tr.run in in_window:
+    for tr in test_runs:
+        if tr.test in following and tr.first != SKIPPED and tr.run in in_window:
             decided[tr.test] += 1
-            if failed:
+            if tr.first in _FAIL_CODES:
                 fails[tr.test] += 1
 
-    # only timelines with enough failures can hold a cascade
-    busy = {key for key, n in timeline_fails.items() if n >= params.cascade_min_length}
     found: list[Cascade] = []
-    for (run, timeline), seq in timeline_sequences(
-        tr for tr in usable if (tr.run, tr.timeline) in busy
-    ).items():
+    for run, timeline, block in blocks:
         own = 1 if run in in_window else 0
-        for block in _failure_blocks(seq, params.cascade_min_length):
-            followers = block[1:]
-            rates = tuple(
-                laplace_rate(fails[tr.test] - own, decided[tr.test] - own) for tr in followers
-            )
-            probability = 1.0
-            for r in rates:
-                probability *= r
-            if probability < params.cascade_alpha:
-                found.append(
-                    Cascade(
-                        run=run,
-                        timeline=timeline,
-                        root=block[0].test,
-                        followers=tuple(tr.test for tr in followers),
-                        probability=probability,
-                        follower_rates=rates,
-                        followers_passed_on_retry=sum(tr.passed_on_retry for tr in followers),
-                    )
+        followers = block[1:]
+        rates = tuple(
+            laplace_rate(fails[tr.test] - own, decided[tr.test] - own) for tr in followers
+        )
+        probability = 1.0
+        for r in rates:
+            probability *= r
+        if probability < params.cascade_alpha:
+            found.append(
+                Cascade(
+                    run=run,
+                    timeline=timeline,
+                    root=block[0].test,
+                    followers=tuple(tr.test for tr in followers),
+                    probability=probability,
+                    follower_rates=rates,
+                    followers_passed_on_retry=sum(tr.passed_on_retry for tr in followers),
                 )
+            )
     found.sort(key=lambda c: (known[c.run].started_at, c.run, c.timeline))
     return found
 

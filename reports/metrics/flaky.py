@@ -118,15 +118,18 @@ def find_flaky_results(
     Pass the outage runs as `exclude_runs`.
     """
     known = _known_runs(runs, as_of, exclude_runs)
-    usable = [tr for tr in test_runs if tr.run in known]
-    candidates = [tr for tr in usable if tr.first in _FAIL_CODES or tr.passed_on_retry]
+    candidates = [
+        tr for tr in test_runs
+        if (tr.first in _FAIL_CODES or tr.passed_on_retry) and tr.run in known
+    ]  # fmt: skip
     failing_tests = {tr.test for tr in candidates if tr.first in _FAIL_CODES}
     # (commit, test) -> first-attempt passes as sorted (started_at, run), only where needed
     passes: dict[tuple[str, int], list[tuple[dt.datetime, int]]] = defaultdict(list)
-    for tr in usable:
-        if tr.first == PASSED and tr.test in failing_tests:
-            meta = runs[tr.run]
-            passes[(meta.commit, tr.test)].append((meta.started_at, tr.run))
+    if failing_tests:
+        for tr in test_runs:
+            if tr.first == PASSED and tr.test in failing_tests and tr.run in known:
+                meta = runs[tr.run]
+                passes[(meta.commit, tr.test)].append((meta.started_at, tr.run))
     for lst in passes.values():
         lst.sort()
     reach = dt.timedelta(days=params.same_commit_days)
@@ -202,19 +205,36 @@ def reference_series(
     reference = {
         rid: rank for rid, rank in known.items() if runs[rid].branch == params.reference_branch
     }
-    per_test: dict[int, list[tuple[int, int, bool]]] = defaultdict(list)
+    # Each entry is one int, rank * 2 + failed (a run has one test-run per test, so ranks are
+    # distinct within a test): sorting ints is what makes this cheap over a full window.
+    run_at = {rank: rid for rid, rank in reference.items()}
+    per_test: dict[int, list[int]] = {}
+    get_rank = reference.get
     for tr in test_runs:
-        rank = reference.get(tr.run)
-        if rank is None or tr.first == SKIPPED:
+        rank = get_rank(tr.run)
+        if rank is None:
             continue
-        failed = tr.first in _FAIL_CODES
-        if failed and (tr.run, tr.test) in ignore_failures:
+        first = tr.first
+        if first == SKIPPED:
             continue
-        per_test[tr.test].append((rank, tr.run, failed))
+        if first in _FAIL_CODES:
+            if (tr.run, tr.test) in ignore_failures:
+                continue
+            key = rank * 2 + 1
+        else:
+            key = rank * 2
+        entries = per_test.get(tr.test)
+        if entries is None:
+            per_test[tr.test] = [key]
+        else:
+            entries.append(key)
     out: dict[int, SeriesStats] = {}
+    last = params.suspect_runs
     for test in sorted(per_test):
-        seq = sorted(per_test[test])[-params.suspect_runs :]
-        out[test] = series_stats([run for _, run, _ in seq], [failed for _, _, failed in seq])
+        entries = per_test[test]
+        entries.sort()
+        seq = entries[-last:]
+        out[test] = series_stats([run_at[k >> 1] for k in seq], [k & 1 == 1 for k in seq])
     return out
 
 

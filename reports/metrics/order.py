@@ -158,15 +158,22 @@ class _Observations:
 
 
 def _observations(rows: Sequence[TestRun]) -> _Observations:
-    timelines = {name: i for i, name in enumerate(sorted({tr.timeline for tr in rows}))}
-    run_ids, run = np.unique(np.array([tr.run for tr in rows], dtype=np.int64), return_inverse=True)
-    test_ids, test = np.unique(
-        np.array([tr.test for tr in rows], dtype=np.int64), return_inverse=True
-    )
-    timeline = np.array([timelines[tr.timeline] for tr in rows], dtype=np.int64)
-    order = np.array([tr.order for tr in rows], dtype=np.int64)
-    failed = np.array([tr.first for tr in rows], dtype=np.int64)
-    failed = (failed == FAILED) | (failed == ERROR)
+    names = sorted({tr.timeline for tr in rows})
+    timelines = {name: i for i, name in enumerate(names)}
+    if len(names) == 1:  # one timeline (no workers): its number is 0 everywhere
+        columns = np.array([(tr.run, tr.test, tr.order, tr.first) for tr in rows], dtype=np.int64)
+        timeline = np.zeros(len(rows), dtype=np.int64)
+    else:
+        columns = np.array(
+            [(tr.run, tr.test, tr.order, tr.first, timelines[tr.timeline]) for tr in rows],
+            dtype=np.int64,
+        ).reshape(len(rows), 5)
+        timeline = columns[:, 4]
+    columns = columns.reshape(len(rows), -1)
+    run_ids, run = np.unique(columns[:, 0], return_inverse=True)
+    test_ids, test = np.unique(columns[:, 1], return_inverse=True)
+    order = columns[:, 2]
+    failed = (columns[:, 3] == FAILED) | (columns[:, 3] == ERROR)
     # sequences numbered in (run id, timeline name) order
     seq_codes, seq = np.unique(run * len(timelines) + timeline, return_inverse=True)
     run, test, seq = run.ravel(), test.ravel(), seq.ravel()
