@@ -22,7 +22,6 @@ import argparse
 import cProfile
 import datetime as dt
 import io
-import os
 import statistics
 import sys
 import time
@@ -49,20 +48,9 @@ def main() -> None:
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
 
-    import psycopg
+    from bench.scratch import scratch_django
 
-    db = "suitehealth_bench_recompute"
-    with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {db}")
-    os.environ["DATABASE_URL"] = args.admin_dsn.rsplit("/", 1)[0] + f"/{db}"
-    os.environ.pop("REDIS_URL", None)  # tasks run in-process, right after each commit
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    scratch_django("suitehealth_bench_recompute", args.admin_dsn)
 
     from ingest.services import UploadMeta, project_create, run_create
     from ingest.signals import run_parsed
@@ -70,7 +58,6 @@ def main() -> None:
     from reports.services import project_recompute
     from tests.simulation import SimConfig, Simulator
 
-    call_command("migrate", verbosity=0)
     now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 
     def upload(project, run, **override):  # type: ignore[no-untyped-def]

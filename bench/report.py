@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
 import time
@@ -39,22 +38,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="reuse the database of a previous run")
     args = parser.parse_args()
 
-    import psycopg
+    from bench.scratch import scratch_django
 
-    db = "suitehealth_bench_report"
-    with psycopg.connect(args.admin_dsn, autocommit=True) as admin:
-        exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone()
-        if not (args.keep and exists):
-            admin.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-            admin.execute(f"CREATE DATABASE {db}")
-    os.environ["DATABASE_URL"] = args.admin_dsn.rsplit("/", 1)[0] + f"/{db}"
-    os.environ.pop("REDIS_URL", None)  # tasks run in-process, right after each commit
-    os.environ["LOG_LEVEL"] = "WARNING"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dashboard.settings"
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    scratch_django("suitehealth_bench_report", args.admin_dsn, keep=args.keep)
 
     from ingest.models import Project, Run
     from ingest.services import project_create
@@ -66,7 +52,6 @@ def main() -> None:
     from tests.dashboard.conftest import load_history
     from tests.simulation import SimConfig
 
-    call_command("migrate", verbosity=0)
     now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
     slug = f"bench-{args.services}x{args.weeks}"
     project = Project.objects.filter(slug=slug).first()
