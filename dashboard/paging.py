@@ -16,6 +16,8 @@ MAX_ROWS = 5000
 
 
 class BoundedPaginator(Paginator):
+    counted = True
+
     def __init__(self, object_list, per_page: int, max_rows: int | None = None) -> None:  # type: ignore[no-untyped-def]
         super().__init__(object_list, per_page)
         self.max_rows = MAX_ROWS if max_rows is None else max_rows
@@ -38,6 +40,55 @@ class BoundedPaginator(Paginator):
         return self._counted > self.max_rows
 
 
-def page_of(items, per_page: int, number: str | None, max_rows: int | None = None) -> Page:  # type: ignore[no-untyped-def]
-    """The page `number` (clamped to the first or last page) of `items`."""
-    return BoundedPaginator(items, per_page, max_rows).get_page(number)
+class UncountedPaginator(BoundedPaginator):
+    """Pages through a list without counting it at all: a page reads `per_page` + 1 rows, the
+    one more telling whether an older page follows. For lists that grow with the history and
+    have no filter to bound them (a test's results over every week), so a page costs the same
+    on a year of history as on a week. The deepest page is the one holding row `max_rows`."""
+
+    counted = False
+
+    def get_page(self, number: str | int | None) -> UncountedPage:  # type: ignore[override]
+        try:
+            number = int(number or 1)
+        except (TypeError, ValueError):
+            number = 1
+        number = min(max(number, 1), max(1, -(-self.max_rows // self.per_page)))
+        bottom = (number - 1) * self.per_page
+        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        return UncountedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+
+
+class UncountedPage(Page):
+    def __init__(self, object_list, number: int, paginator: UncountedPaginator, *, more: bool) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(object_list, number, paginator)
+        self.more = more
+
+    def has_next(self) -> bool:
+        return self.more
+
+    @property
+    def capped(self) -> bool:
+        """Whether rows follow that no page reaches (older ones are then listed by week)."""
+        return self.more and self.number * self.paginator.per_page >= self.paginator.max_rows
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1
+
+    def start_index(self) -> int:
+        return (self.number - 1) * self.paginator.per_page + 1 if self.object_list else 0
+
+    def end_index(self) -> int:
+        return (self.number - 1) * self.paginator.per_page + len(self.object_list)
+
+
+def page_of(  # type: ignore[no-untyped-def]
+    items, per_page: int, number: str | None, max_rows: int | None = None, *, count: bool = True
+) -> Page:
+    """The page `number` (clamped to the first or last page) of `items`; `count=False` pages
+    without counting (UncountedPaginator)."""
+    paginator = BoundedPaginator if count else UncountedPaginator
+    return paginator(items, per_page, max_rows).get_page(number)

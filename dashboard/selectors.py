@@ -424,27 +424,33 @@ def test_attempts(
     *, project: Project, test: Test, start: dt.date, end: dt.date
 ) -> list[AttemptPoint]:
     """Every attempt of the test in runs of weeks `start`..`end` (newest ATTEMPTS_LIMIT), read
-    by the (test_id, run_week) index."""
-    rows = (
+    by the (test_id, run_week) index, then their runs by primary key: two queries of plain
+    rows, no join and no model instances (a test has hundreds of attempts in the window)."""
+    rows = list(
         Result.objects.filter(test_id=test.pk, run_week__gte=start, run_week__lte=end)
-        .select_related("run")
-        .only("run_id", "run_week", "attempt", "outcome", "duration_ms",
-              "run__started_at", "run__commit", "run__branch")
-        .order_by("-run_week", "-run_id", "attempt")[:ATTEMPTS_LIMIT]
-    )  # fmt: skip
-    return [
-        AttemptPoint(
-            started_at=r.run.started_at,
-            run=r.run_id,
-            commit=r.run.commit,
-            branch=r.run.branch,
-            attempt=r.attempt,
-            outcome=Outcome(r.outcome).label,
-            duration_ms=r.duration_ms,
-            url=run_url(project, r.run_id, test=test.pk) + "#results",
-        )
-        for r in reversed(rows)
-    ]
+        .order_by("-run_week", "-run_id", "attempt")
+        .values_list("run_id", "attempt", "outcome", "duration_ms")[:ATTEMPTS_LIMIT]
+    )
+    runs = {
+        pk: (started_at, commit, branch)
+        for pk, started_at, commit, branch in Run.objects.filter(
+            pk__in={row[0] for row in rows}
+        ).values_list("pk", "started_at", "commit", "branch")
+    }
+    labels = {o.value: o.label for o in Outcome}
+    url = run_url(project, 0, test=test.pk)
+    head, tail = url.split("/0/", 1)
+    points = []
+    for run_id, attempt, outcome, duration_ms in reversed(rows):
+        started_at, commit, branch = runs[run_id]
+        points.append(
+            AttemptPoint(
+                started_at=started_at, run=run_id, commit=commit, branch=branch,
+                attempt=attempt, outcome=labels[outcome], duration_ms=duration_ms,
+                url=f"{head}/{run_id}/{tail}#results",
+            )
+        )  # fmt: skip
+    return points
 
 
 def test_findings(*, project: Project, test: Test) -> list[FindingRow]:

@@ -36,7 +36,7 @@ from reports.subscriptions import subscription_create, subscription_delete, subs
 
 FINDINGS_PER_PAGE = 50
 RUNS_PER_PAGE = 50
-RESULTS_PER_PAGE = 100
+RESULTS_PER_PAGE = 50  # a run's or a test's results, each with its failure message
 NEW_KEY_SESSION = "dashboard.new_ingest_key"
 NEW_SECRET_SESSION = "dashboard.new_webhook_secret"
 # The settings page lists the latest deliveries and the latest failed ones, not all of them.
@@ -311,9 +311,12 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
     outcome = request.GET.get("outcome", "failures")
     outcome = outcome if outcome in sel.OUTCOME_FILTERS else "all"
     results_week = sel.week_or_none(request.GET.get("week"))
-    results = _page(
-        request, sel.test_results(test=test, week=results_week, outcome=outcome), RESULTS_PER_PAGE
-    )
+    # Over every week a test's results grow with the history: paged without a count then.
+    # One week's are counted (one partition), so the week-by-week figures match their lists.
+    results = page_of(
+        sel.test_results(test=test, week=results_week, outcome=outcome),
+        RESULTS_PER_PAGE, request.GET.get("page"), count=results_week is not None,
+    )  # fmt: skip
     ctx = {
         **_base(request, project, "project", projects),
         "test": test,

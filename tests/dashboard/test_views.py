@@ -17,7 +17,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from ingest.models import IngestToken, Run, RunFile, Service, ServiceRule, Test
+from ingest.models import IngestToken, Result, Run, RunFile, Service, ServiceRule, Test
+from ingest.weeks import week_label
 from ingest.services import token_create
 from reports.alerts import alert_batch_send, alert_deliveries_sweep
 from reports.models import AlertDelivery, Finding, ProjectSettings, ServiceWeek, Subscription
@@ -43,7 +44,7 @@ MAX_QUERIES = {
     # The same pages with their filters and a later page: still the same bound.
     "project-filtered": 9,
     "service-week": 9,
-    "test-filtered": 8,
+    "test-filtered": 9,  # one week's results are counted
     "runs-filtered": 7,
     "run-filtered": 8,
 }
@@ -377,15 +378,38 @@ def test_it_shows_duration_changes_with_medians_before_and_after(member_client, 
     assert f'id="finding-{slowdown.pk}"' in _html(test_page)
 
 
-def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+    per_page = 20
+    monkeypatch.setattr("dashboard.views.RESULTS_PER_PAGE", per_page)
     finding = Finding.objects.filter(project=dataset.sim, kind="flaky").first()
-    response = _get(member_client, f"/p/{dataset.sim.slug}/t/{finding.test_id}/")
+    url = f"/p/{dataset.sim.slug}/t/{finding.test_id}/"
+    newest = Result.objects.filter(test_id=finding.test_id).order_by("-run_week", "-run_id", "-attempt")
+    response = _get(member_client, url)
     results = response.context["results"]
     assert response.context["outcome"] == "failures"
-    assert results.paginator.count >= 1
-    assert all(r.outcome_label in ("failed", "error") for r in results.object_list)
-    everything = _get(member_client, f"/p/{dataset.sim.slug}/t/{finding.test_id}/?outcome=all")
-    assert everything.context["results"].paginator.count > results.paginator.count
+    failures = list(newest.filter(outcome__in=[1, 2]).values_list("pk", flat=True))
+    assert failures and [r.pk for r in results.object_list] == failures[:per_page]
+    # Over every week the list is paged without being counted: one row more tells the next page.
+    everything = list(newest.values_list("pk", flat=True))
+    assert len(everything) > 2 * per_page
+    page2 = _get(member_client, url + "?outcome=all&page=2")
+    listed = page2.context["results"]
+    assert not listed.paginator.counted
+    assert [r.pk for r in listed.object_list] == everything[per_page : 2 * per_page]
+    assert listed.has_next() and listed.has_previous()
+    html = _html(page2)
+    assert f"results {per_page + 1}–{2 * per_page}" in html
+    assert 'rel="next"' in html and "?outcome=all&amp;page=3#results" in html
+    # The deepest page is the one holding row MAX_ROWS; older rows are reached by week.
+    monkeypatch.setattr("dashboard.paging.MAX_ROWS", per_page + 10)
+    last = _get(member_client, url + "?outcome=all&page=7")
+    assert last.context["results"].number == 2 and last.context["results"].capped
+    assert "older ones by week" in _html(last) and 'rel="next"' not in _html(last)
+    # One week is counted, and its count is the week-by-week table's.
+    week = Result.objects.get(pk=everything[0]).run_week
+    in_week = _get(member_client, url + f"?outcome=all&week={week_label(week)}").context["results"]
+    assert in_week.paginator.counted
+    assert in_week.paginator.count == newest.filter(run_week=week).count()
 
 
 def test_it_counts_a_long_list_only_as_far_as_it_pages(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
