@@ -339,6 +339,9 @@ class ServiceDetail:
     tests: dict[int, Test]  # tests named in evidence (cascade followers, improvements)
 
 
+WINDOW_KINDS = ("regression", "fixed", "duration_regression")
+
+
 def service_detail(
     *, project: Project, service: Service, week: dt.date, start: dt.date,
     summaries: Sequence[WeekSummary],
@@ -353,8 +356,11 @@ def service_detail(
         .order_by(F("p95_ms").desc(nulls_last=True), F("p50_ms").desc(nulls_last=True), "test_id")
         [:15]
     )  # fmt: skip
+    # The week's isolation findings and budget violations; the window's regressions, fixes and
+    # duration changes (the episodes listed across weeks). Not every earlier week's flaky tests.
     findings = list(
         Finding.objects.filter(service=service, week__gte=start, week__lte=week)
+        .filter(Q(week=week) | Q(kind__in=WINDOW_KINDS))
         .select_related("test", "related_test")
         .order_by("-week", "kind", "-score", "id")
     )

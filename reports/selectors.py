@@ -170,6 +170,11 @@ def _url_cached(prefix: str, name: str, args: tuple, query: tuple) -> str:
     return f"{base}?{urlencode(params)}" if params else base
 
 
+def page_url(name: str, *args: object) -> str:
+    """reverse("pages:NAME", args=args), memoised (the `{% page_url %}` tag of the pages)."""
+    return _url(name, *args)
+
+
 def runs_url(project: Project, **query: object) -> str:
     return _url("runs", project.slug, **query)
 
