@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 
 from django import template
+from django.core.serializers.json import DjangoJSONEncoder
 from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from ingest.weeks import week_label
 from reports import selectors
@@ -75,6 +78,15 @@ def num(value: object) -> str:
     if isinstance(value, float):
         return f"{value:,.3g}" if value < 1 else f"{value:,.2f}"
     return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+@register.filter
+def figure_script(figure: object, element_id: str) -> SafeString:
+    """`json_script`, for the large JSON of a figure: compact, and escaped by three replaces
+    (json_script's `str.translate` took a project page 8 ms for its five figures)."""
+    text = json.dumps(figure, cls=DjangoJSONEncoder, separators=(",", ":"))
+    text = text.replace("&", "\\u0026").replace("<", "\\u003C").replace(">", "\\u003E")
+    return format_html('<script id="{}" type="application/json">{}</script>', element_id, mark_safe(text))
 
 
 @register.simple_tag

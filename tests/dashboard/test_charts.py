@@ -188,3 +188,20 @@ def test_it_builds_figures_that_serialize_to_json():
     ]
     for fig in figs:
         assert json.loads(json.dumps(fig)) == fig
+
+
+def test_it_embeds_a_figure_as_json_that_cannot_end_its_script_element():
+    import re
+
+    from django.utils.html import json_script
+
+    from dashboard.templatetags.pages import figure_script
+
+    figure = {"data": [{"name": "</script><script>alert(1)</script> & é", "y": [1, 2.5, None]}]}
+    html = figure_script(figure, "fig-x")
+    body = re.fullmatch(r'<script id="fig-x" type="application/json">(.*)</script>', html, re.S)
+    assert body and "</" not in body.group(1) and "&" not in body.group(1)
+    assert json.loads(body.group(1)) == figure
+    # what Django's json_script embeds, read back the same
+    django_body = re.search(r">(.*)</script>", json_script(figure, "fig-x"), re.S).group(1)
+    assert json.loads(django_body) == json.loads(body.group(1))
