@@ -448,6 +448,8 @@ def test_attempts(
     head, tail = url.split("/0/", 1)
     points = []
     for run_id, attempt, outcome, duration_ms in reversed(rows):
+        if run_id not in runs:  # its run deleted (in the admin): nothing to link to
+            continue
         started_at, commit, branch = runs[run_id]
         points.append(
             AttemptPoint(
