@@ -54,9 +54,19 @@ class UncountedPaginator(BoundedPaginator):
         except (TypeError, ValueError):
             number = 1
         number = min(max(number, 1), max(1, -(-self.max_rows // self.per_page)))
-        bottom = (number - 1) * self.per_page
-        rows = list(self.object_list[bottom : bottom + self.per_page + 1])
+        rows = self._rows(number)
+        if not rows and number > 1:
+            # A page past the end (an old link, an edited URL): the last page, found by one
+            # count bounded like the pages themselves.
+            last = self.object_list[: self.max_rows].count()
+            number = max(1, -(-last // self.per_page))
+            rows = self._rows(number)
         return UncountedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+
+
+    def _rows(self, number: int) -> list:
+        bottom = (number - 1) * self.per_page
+        return list(self.object_list[bottom : bottom + self.per_page + 1])
 
 
 class UncountedPage(Page):

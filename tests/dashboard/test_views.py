@@ -400,6 +400,11 @@ def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset, 
     html = _html(page2)
     assert f"results {per_page + 1}–{2 * per_page}" in html
     assert 'rel="next"' in html and "?outcome=all&amp;page=3#results" in html
+    # A page past the end shows the last one.
+    beyond = _get(member_client, url + "?outcome=all&page=40").context["results"]
+    last_page = -(-len(everything) // per_page)
+    assert beyond.number == last_page and not beyond.has_next()
+    assert [r.pk for r in beyond.object_list] == everything[(last_page - 1) * per_page :]
     # The deepest page is the one holding row MAX_ROWS; older rows are reached by week.
     monkeypatch.setattr("dashboard.paging.MAX_ROWS", per_page + 10)
     last = _get(member_client, url + "?outcome=all&page=7")
