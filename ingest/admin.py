@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
-from ingest.services import tests_enqueue_remap
+from ingest.services import project_delete, run_delete, tests_enqueue_remap
 
 
 class ServiceRuleInline(admin.TabularInline):
@@ -22,6 +22,26 @@ class ProjectAdmin(admin.ModelAdmin):
         # Edited rules apply to the tests already known too, as when the API replaces them.
         if any(f.model is ServiceRule and f.has_changed() for f in formsets):
             tests_enqueue_remap(project_id=form.instance.pk)
+
+    # Deleting goes through the service: a project's results are reached by no cascade.
+    def delete_model(self, request, obj) -> None:  # type: ignore[no-untyped-def]
+        project_delete(project_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        for pk in queryset.values_list("pk", flat=True):
+            project_delete(project_id=pk)
+
+    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+        """Counts instead of Django's list of every related object (a project has tests by
+        the hundred thousand)."""
+        ids = [o.pk for o in objs]
+        counts = {
+            "runs": Run.objects.filter(project__in=ids).count(),
+            "tests": Test.objects.filter(project__in=ids).count(),
+            "services": Service.objects.filter(project__in=ids).count(),
+            "ingest tokens": IngestToken.objects.filter(project__in=ids).count(),
+        }
+        return [str(o) for o in objs], {k: v for k, v in counts.items() if v}, set(), []
 
 
 @admin.register(Service)
@@ -64,6 +84,15 @@ class RunAdmin(admin.ModelAdmin):
     readonly_fields = ["idempotency_key", "counts", "error", "week", "parse_attempts", "claimed_at"]
     inlines = [RunFileInline]
     date_hierarchy = "started_at"
+
+    # Deleting goes through the service: results are reached by no cascade, and the services
+    # the run touched must be computed again.
+    def delete_model(self, request, obj) -> None:  # type: ignore[no-untyped-def]
+        run_delete(run_id=obj.pk)
+
+    def delete_queryset(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        for pk in queryset.values_list("pk", flat=True):
+            run_delete(run_id=pk)
 
 
 @admin.register(Test)

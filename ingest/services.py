@@ -24,6 +24,7 @@ from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, S
 from ingest.parsers.records import ParseError
 from ingest.parsers.streams import is_gzip, open_bounded
 from ingest.reading import SYNTAX_CHECKED_FORMATS, SyntaxCheck, detect_format, iter_records
+from ingest.signals import run_deleted
 
 log = logging.getLogger(__name__)
 
@@ -493,6 +494,57 @@ def run_parse(*, run_id: int) -> None:
         "run %s parsed: %s results, %s tests (%s new)",
         run_id, summary.results, summary.tests, summary.new_tests,
     )  # fmt: skip
+
+
+# --- Deleting -----------------------------------------------------------------------------------
+
+
+def run_delete(*, run_id: int) -> int | None:
+    """Delete a run with its results and stored files (what was derived from it goes with it:
+    run facts by cascade, findings keep their row without the run). The services it had results
+    in are marked stale through `run_deleted`, so their metrics are computed again without it.
+    A load in progress holds the run's row lock: the delete waits for it and then removes what it
+    wrote. Returns the results deleted, None when the run is already gone."""
+    with transaction.atomic():
+        run = Run.objects.select_for_update().filter(pk=run_id).first()
+        if run is None:
+            return None
+        results = Result.objects.filter(run_id=run_id)
+        service_ids = sorted(
+            set(
+                Test.objects.filter(pk__in=results.values("test_id")).values_list(
+                    "service_id", flat=True
+                )
+            )
+        )
+        deleted, _ = results.delete()
+        run.delete()
+        if service_ids:
+            run_deleted.send(
+                sender=Run, run_id=run_id, project_id=run.project_id, week=run.week,
+                service_ids=service_ids,
+            )  # fmt: skip
+    log.info("run %s deleted with its %s results", run_id, deleted)
+    return deleted
+
+
+def project_delete(*, project_id: int) -> int | None:
+    """Delete a project and everything in it: its runs' results (which no cascade reaches: the
+    results table has no foreign keys), runs, tests, services, tokens, and by cascade what
+    reports derived. Loads in progress finish first (their runs' row locks). Returns the
+    results deleted, None when the project is already gone."""
+    with transaction.atomic():
+        project = Project.objects.select_for_update().filter(pk=project_id).first()
+        if project is None:
+            return None
+        runs = Run.objects.select_for_update().filter(project_id=project_id)
+        runs = list(runs.values_list("pk", flat=True))
+        deleted, _ = Result.objects.filter(run_id__in=runs).delete()
+        # Tests first: they protect their services, which the project's cascade deletes.
+        Test.objects.filter(project_id=project_id).delete()
+        project.delete()
+    log.info("project %s deleted with %s runs and %s results", project_id, len(runs), deleted)
+    return deleted
 
 
 def runs_sweep_stuck(*, older_than_seconds: int | None = None, limit: int = 100) -> list[int]:

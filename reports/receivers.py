@@ -7,10 +7,11 @@ import datetime as dt
 from django.db import transaction
 from django.dispatch import receiver
 
-from ingest.signals import run_parsed, tests_remapped
+from ingest.signals import run_deleted, run_parsed, tests_remapped
 
 
 @receiver(run_parsed, dispatch_uid="reports.run_parsed")
+@receiver(run_deleted, dispatch_uid="reports.run_deleted")
 def mark_touched_service_weeks(
     sender, *, run_id: int, project_id: int, week: dt.date, service_ids: list[int], **kwargs
 ) -> None:  # type: ignore[no-untyped-def]
