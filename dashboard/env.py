@@ -6,6 +6,7 @@ message that says which variable is wrong and what it accepts, instead of a surp
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 
@@ -51,6 +52,25 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(
+    name: str, default: list[str]
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """A comma-separated list of networks (`10.0.0.0/8`, `::1`: an address is a network of one);
+    unset or empty: the default; `none`: no network."""
+    raw = os.environ.get(name, "").strip()
+    if raw.lower() == "none":
+        return []
+    networks = []
+    for item in env_list(name, default) if raw else default:
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"{name}: {item!r} is not an IP network; use CIDR notation such as 10.0.0.0/8"
+            ) from None
+    return networks
 
 
 def env_secret(name: str, default: str) -> str:

@@ -14,7 +14,7 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from dashboard.email_url import CONSOLE, SMTP, EmailConfig, parse_email_url
-from dashboard.env import env_bool, env_int, env_list, env_secret, env_str
+from dashboard.env import env_bool, env_int, env_list, env_networks, env_secret, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("SUITEHEALTH_VAR_DIR", str(BASE_DIR / "var")))
@@ -200,6 +200,13 @@ SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = env_int(
     "SUITEHEALTH_ALERT_HYSTERESIS_SECONDS", 24 * 3600, minimum=0
 )
 SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+# Addresses webhooks may not POST to (an ingest key can subscribe any URL): this host and the
+# link-local range, where cloud metadata services answer. "none" lets webhooks reach everything.
+SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS = env_networks(
+    "SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS",
+    ["127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10",
+     "fd00:ec2::254/128"],
+)
 
 # --- Weekly reports -----------------------------------------------------------------------------
 # Paper of the PDF reports: A4 or Letter.

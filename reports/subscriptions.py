@@ -172,6 +172,13 @@ def _channel(target: str) -> str:
             raise SubscriptionError(
                 "invalid_target", f"{target!r} is not a valid webhook URL", field="target"
             )
+        if _host_blocked(parts.hostname):
+            raise SubscriptionError(
+                "blocked_target",
+                f"webhooks may not reach {parts.hostname} "
+                "(an address in SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS)",
+                field="target",
+            )
         return Subscription.Channel.WEBHOOK
     try:
         validate_email(target)
@@ -182,6 +189,19 @@ def _channel(target: str) -> str:
             field="target",
         ) from None
     return Subscription.Channel.EMAIL
+
+
+def _host_blocked(host: str) -> bool:
+    """An address written in the URL, or a name that is always this host, that webhooks may not
+    reach. Other names are checked when the POST connects (reports.webhooks)."""
+    from reports.webhooks import address_blocked
+
+    if host == "localhost" or host.endswith(".localhost"):
+        host = "127.0.0.1"
+    try:
+        return address_blocked(host)
+    except ValueError:  # a name, not an address
+        return False
 
 
 def _kinds(kinds: Sequence[str]) -> list[str]:

@@ -4,6 +4,12 @@ The body carries a Slack-compatible `text`, so a Slack incoming-webhook URL work
 The signature header is `X-Suitehealth-Signature: t=<unix seconds>,v1=<hex>` where
 v1 = HMAC-SHA256(subscription secret, f"{t}.{body}"): the timestamp is signed with the body,
 so a receiver that refuses old timestamps refuses replays.
+
+Anyone holding a project's ingest key can subscribe a URL, so the POST never goes to an address
+in SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS (by default the server itself and link-local addresses,
+where cloud metadata services live; a chat server on the private network stays reachable). The
+address checked is the one connected to: a name that resolves elsewhere a moment later (DNS
+rebinding) gains nothing.
 """
 
 from __future__ import annotations
@@ -11,6 +17,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import socket
 import time
@@ -105,11 +113,75 @@ def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str
         ) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
         reason = getattr(exc, "reason", exc)
+        blocked = isinstance(reason, BlockedAddress)
         raise WebhookError(
             f"cannot reach the webhook: {reason}",
-            transient=True,
-            refused=isinstance(reason, ConnectionRefusedError | socket.gaierror),
+            transient=not blocked,
+            refused=isinstance(reason, ConnectionRefusedError | socket.gaierror | BlockedAddress),
         ) from None
+
+
+class BlockedAddress(OSError):
+    """The webhook's host has no address outside SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS."""
+
+
+def address_blocked(address: str) -> bool:
+    """Whether an IP address (text) lies in one of SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS; an
+    IPv4 address mapped into IPv6 is judged as the IPv4 address it is."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in settings.SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS)
+
+
+def _connect(address, timeout=None, source_address=None, **kwargs):  # type: ignore[no-untyped-def]
+    """socket.create_connection, to the host's first reachable address outside the blocked
+    networks."""
+    host, port = address
+    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    allowed = [info for info in infos if not address_blocked(info[4][0])]
+    if not allowed:
+        first = infos[0][4][0]
+        where = f"{host} resolves to {first}," if first != host else f"{host} is"
+        raise BlockedAddress(
+            f"{where} in a network webhooks may not reach (SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS)"
+        )
+    error: OSError | None = None
+    for family, kind, proto, _, sockaddr in allowed:
+        sock = socket.socket(family, kind, proto)
+        try:
+            if isinstance(timeout, int | float):
+                sock.settimeout(timeout)
+            if source_address:
+                sock.bind(source_address)
+            sock.connect(sockaddr)
+            return sock
+        except OSError as exc:
+            error = exc
+            sock.close()
+    raise error  # type: ignore[misc]
+
+
+class _GuardedHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+class _GuardedHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self._create_connection = _connect
+
+
+class _GuardedHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):  # type: ignore[no-untyped-def]
+        return self.do_open(_GuardedHTTPConnection, req)
+
+
+class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):  # type: ignore[no-untyped-def]
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):
@@ -120,7 +192,7 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
         return None
 
 
-_OPENER = urllib.request.build_opener(_NoRedirects)
+_OPENER = urllib.request.build_opener(_NoRedirects, _GuardedHTTPHandler, _GuardedHTTPSHandler)
 
 
 def _run(ref: RunRef | None) -> dict[str, object] | None:

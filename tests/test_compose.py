@@ -34,7 +34,7 @@ APP_SERVICES = ("migrate", "web", "worker", "beat")
 TRY_ENV = {"SECRET_KEY": "compose-test-key-" + "x" * 40}
 # Packages whose modules may read settings from the environment through dashboard.env.
 SOURCE_PACKAGES = ("dashboard", "ingest", "reports")
-READERS = {"env_str", "env_bool", "env_int", "env_list", "env_secret"}
+READERS = {"env_str", "env_bool", "env_int", "env_list", "env_networks", "env_secret"}
 # Dockerfile variables for the Python runtime and pip, not for the settings.
 RUNTIME_ENV = {
     "PYTHONDONTWRITEBYTECODE",
@@ -334,8 +334,8 @@ def test_empty_values_mean_the_settings_default(compose: dict) -> None:
         if value != "":
             continue
         reader = readers[name]
-        if reader.function in {"env_int", "env_bool"}:
-            continue  # both treat an empty value as unset
+        if reader.function in {"env_int", "env_bool", "env_networks"}:
+            continue  # these treat an empty value as unset
         default = ast.literal_eval(reader.default) if reader.default is not None else ""
         assert default in ("", []), (
             f"{name} is passed empty, but {reader.function}() at {reader.where} would read the"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.env import env_bool, env_int, env_list, env_secret
+from dashboard.env import env_bool, env_int, env_list, env_networks, env_secret
 
 
 def test_it_reads_booleans_and_rejects_unknown_words(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -41,6 +41,20 @@ def test_it_reads_lists_and_secret_files(monkeypatch, tmp_path) -> None:  # type
     monkeypatch.setenv("TOKEN_FILE", str(tmp_path / "missing"))
     with pytest.raises(ImproperlyConfigured, match="TOKEN_FILE="):
         env_secret("TOKEN", "default")
+
+
+def test_it_reads_networks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("NETS", "10.0.0.0/8, ::1,192.168.1.7")
+    assert [str(n) for n in env_networks("NETS", ["127.0.0.0/8"])] == [
+        "10.0.0.0/8", "::1/128", "192.168.1.7/32",
+    ]  # fmt: skip
+    monkeypatch.setenv("NETS", "")
+    assert [str(n) for n in env_networks("NETS", ["127.0.0.0/8"])] == ["127.0.0.0/8"]
+    monkeypatch.setenv("NETS", "None")
+    assert env_networks("NETS", ["127.0.0.0/8"]) == []
+    monkeypatch.setenv("NETS", "10.0.0.0/8,10.0.0.300/8")
+    with pytest.raises(ImproperlyConfigured, match="NETS: '10.0.0.300/8' is not an IP network"):
+        env_networks("NETS", [])
 
 
 def test_settings_refuse_an_unknown_database_url(tmp_path) -> None:  # type: ignore[no-untyped-def]

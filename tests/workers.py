@@ -36,6 +36,8 @@ def worker_env(**extra: str) -> dict[str, str]:
         "REDIS_URL": settings.REDIS_URL,
         "PYTHONPATH": str(REPO),
         "LOG_LEVEL": "INFO",
+        # As tests/settings.py: the test receivers listen on 127.0.0.1.
+        "SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS": "none",
     }
     env.update(extra)
     return env

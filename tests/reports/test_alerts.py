@@ -465,6 +465,64 @@ def test_it_retries_a_webhook_answering_503_and_fails_on_a_redirect(webhook) -> 
     assert not sink.hooks
 
 
+def _default_blocked_networks(settings) -> None:  # type: ignore[no-untyped-def]
+    """The served default, which tests/settings.py lifts for the receivers on 127.0.0.1."""
+    import dashboard.settings
+
+    settings.SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS = (
+        dashboard.settings.SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS
+    )
+
+
+def test_a_webhook_whose_name_resolves_to_a_blocked_address_is_not_posted(webhook, settings) -> None:  # type: ignore[no-untyped-def]
+    sink, sub = webhook
+    # A name, not an address: the check happens when the POST connects, not when subscribing.
+    Subscription.objects.filter(pk=sub.pk).update(
+        target=sink.url("/suitehealth").replace("127.0.0.1", "localhost")
+    )
+    _default_blocked_networks(settings)
+    batch = str(AlertDelivery.objects.get().batch)
+    assert alert_batch_send(batch=batch, final_attempt=False) == 0  # failed at once, no retry
+    delivery = AlertDelivery.objects.get()
+    assert delivery.status == "failed"
+    assert "localhost resolves to" in delivery.error
+    assert "SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS" in delivery.error
+    assert delivery.retryable  # nothing reached anyone
+    assert not sink.hooks
+
+
+@pytest.mark.parametrize(
+    ("address", "blocked"),
+    [
+        ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
+        ("0.0.0.0", True), ("169.254.169.254", True), ("fe80::1%eth0", True),
+        ("fd00:ec2::254", True), ("10.1.2.3", False), ("192.168.1.20", False),
+        ("172.16.0.9", False), ("93.184.216.34", False), ("2001:db8::1", False),
+    ],
+)  # fmt: skip
+def test_webhooks_may_not_reach_this_host_or_link_local_addresses_by_default(  # type: ignore[no-untyped-def]
+    settings, address: str, blocked: bool
+) -> None:
+    from reports.webhooks import address_blocked
+
+    _default_blocked_networks(settings)
+    assert address_blocked(address) is blocked
+
+
+def test_subscribing_a_webhook_on_a_blocked_address_is_refused(project, settings) -> None:  # type: ignore[no-untyped-def]
+    _default_blocked_networks(settings)
+    for target in (
+        "http://127.0.0.1:8000/hook", "http://localhost/hook", "http://api.localhost/hook",
+        "http://[::1]:9000/x", "http://169.254.169.254/latest/meta-data/",
+    ):  # fmt: skip
+        with pytest.raises(SubscriptionError, match="webhooks may not reach") as caught:
+            subscription_create(project=project, target=target)
+        assert caught.value.code == "blocked_target"
+    for target in ("http://chat:8080/hooks/x", "http://10.0.0.5/hook", "https://hooks.example/x"):
+        assert subscription_create(project=project, target=target)[1]
+    assert Subscription.objects.count() == 3
+
+
 # --- Unsubscribing --------------------------------------------------------------------------------
 
 
