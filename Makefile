@@ -36,7 +36,7 @@ test: install services browser
 services:
 	@bash .ci/services
 
-# Headless Chromium and chromedriver (Debian packages) for the browser tests.
+# Headless Chromium, chromedriver and poppler-utils (Debian packages) for the browser and PDF tests.
 browser:
 	@bash .ci/browser
 
