@@ -537,13 +537,13 @@ def project_delete(*, project_id: int) -> int | None:
         project = Project.objects.select_for_update().filter(pk=project_id).first()
         if project is None:
             return None
-        runs = Run.objects.select_for_update().filter(project_id=project_id)
-        runs = list(runs.values_list("pk", flat=True))
-        deleted, _ = Result.objects.filter(run_id__in=runs).delete()
+        runs = Run.objects.filter(project_id=project_id)
+        locked = len(runs.select_for_update().values_list("pk", flat=True))
+        deleted, _ = Result.objects.filter(run_id__in=runs.values("pk")).delete()
         # Tests first: they protect their services, which the project's cascade deletes.
         Test.objects.filter(project_id=project_id).delete()
         project.delete()
-    log.info("project %s deleted with %s runs and %s results", project_id, len(runs), deleted)
+    log.info("project %s deleted with %s runs and %s results", project_id, locked, deleted)
     return deleted
 
 
