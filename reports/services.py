@@ -16,7 +16,7 @@ from django.utils import timezone
 from ingest.models import Service, Test
 from ingest.weeks import week_start
 from reports import alerts
-from reports.history import service_history
+from reports.history import run_facts_lock, service_history
 from reports.metrics import budgets as budget_metrics
 from reports.metrics.changepoints import SLOWDOWN, changes_by_test
 from reports.metrics.durations import durations_by_test, service_week_durations
@@ -111,6 +111,9 @@ def service_week_recompute(*, service_id: int, week: dt.date, force: bool = Fals
     if service is None:
         return False
     with transaction.atomic():
+        # The RunFacts lock first: a forget (tests moved) holding it may be waiting to mark
+        # this service-week stale.
+        run_facts_lock(service.project_id, shared=True)
         _lock(service_id, week)
         row, _ = ServiceWeek.objects.select_for_update().get_or_create(
             service=service, week=week, defaults={"project_id": service.project_id}

@@ -133,3 +133,79 @@ def test_tests_moving_between_services_are_read_in_their_new_service(project) ->
         assert loaded.test_runs == _expected(service)
     moved = history.service_history(project_id=project.pk, service_id=second.pk, start=start, end=end)
     assert set(moving) <= {tr.test for tr in moved.test_runs}
+
+
+def _in_thread(fn):  # type: ignore[no-untyped-def]
+    """Run fn on its own database connection; returns (thread, done event, [result or error])."""
+    import threading
+
+    from django.db import connection
+
+    done, outcome = threading.Event(), []
+
+    def target() -> None:
+        try:
+            outcome.append(fn())
+        except Exception as exc:  # reported to the test
+            outcome.append(exc)
+        finally:
+            connection.close()
+            done.set()
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    return thread, done, outcome
+
+
+@pytest.mark.django_db(transaction=True)
+def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_round(project) -> None:  # type: ignore[no-untyped-def]
+    """A derive reads the tests' services and stores facts grouped by them; tests moving in
+    between must not leave facts of the old services behind (run_facts_lock)."""
+    import threading
+
+    from django.db import connection, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("advisory locks are PostgreSQL's; SQLite has one writer at a time")
+    _load(project)
+    start, end = min(r.week for r in project.runs.all()), max(r.week for r in project.runs.all())
+
+    # A derive in progress (its lock held in an open transaction): the forget waits for it.
+    holding, release = threading.Event(), threading.Event()
+
+    def derive_in_progress() -> int:
+        with transaction.atomic():
+            history.run_facts_lock(project.pk, shared=True)
+            derived = history.run_facts_derive(project_id=project.pk, start=start, end=end)
+            holding.set()
+            release.wait(10)
+            return derived
+
+    _, done, outcome = _in_thread(derive_in_progress)
+    assert holding.wait(30)
+    forget = _in_thread(lambda: history.run_facts_forget(project_id=project.pk, weeks=[start, end]))
+    assert not forget[1].wait(0.5)  # blocked behind the derive
+    release.set()
+    assert done.wait(10) and forget[1].wait(10)
+    derived, forgotten = outcome[0], forget[2][0]
+    assert derived > 0 and forgotten > 0  # the forget ran after the derive's rows were committed
+    assert not RunFacts.objects.filter(week__in=[start, end]).exists()
+
+    # A forget in progress: a derive waits, then reads what the forget's transaction committed.
+    holding.clear()
+    release.clear()
+
+    def forget_in_progress() -> int:
+        with transaction.atomic():
+            forgotten = history.run_facts_forget(project_id=project.pk, weeks=[start, end])
+            holding.set()  # its lock is held until this transaction ends
+            release.wait(10)
+            return forgotten
+
+    _, done, outcome = _in_thread(forget_in_progress)
+    assert holding.wait(30)
+    derive = _in_thread(lambda: history.run_facts_derive(project_id=project.pk, start=start, end=end))
+    assert not derive[1].wait(0.5)  # blocked behind the forget
+    release.set()
+    assert done.wait(10) and derive[1].wait(10)
+    assert not isinstance(outcome[0], Exception) and derive[2][0] > 0
