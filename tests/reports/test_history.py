@@ -136,7 +136,7 @@ def test_tests_moving_between_services_are_read_in_their_new_service(project) ->
 
 
 def _in_thread(fn):  # type: ignore[no-untyped-def]
-    """Run fn on its own database connection; returns (thread, done event, [result or error])."""
+    """Run fn on its own database connection; returns (done event, [result or error])."""
     import threading
 
     from django.db import connection
@@ -152,9 +152,8 @@ def _in_thread(fn):  # type: ignore[no-untyped-def]
             connection.close()
             done.set()
 
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    return thread, done, outcome
+    threading.Thread(target=target, daemon=True).start()
+    return done, outcome
 
 
 @pytest.mark.django_db(transaction=True)
@@ -181,13 +180,13 @@ def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_r
             release.wait(10)
             return derived
 
-    _, done, outcome = _in_thread(derive_in_progress)
+    done, outcome = _in_thread(derive_in_progress)
     assert holding.wait(30)
     forget = _in_thread(lambda: history.run_facts_forget(project_id=project.pk, weeks=[start, end]))
-    assert not forget[1].wait(0.5)  # blocked behind the derive
+    assert not forget[0].wait(0.5)  # blocked behind the derive
     release.set()
-    assert done.wait(10) and forget[1].wait(10)
-    derived, forgotten = outcome[0], forget[2][0]
+    assert done.wait(10) and forget[0].wait(10)
+    derived, forgotten = outcome[0], forget[1][0]
     assert derived > 0 and forgotten > 0  # the forget ran after the derive's rows were committed
     assert not RunFacts.objects.filter(week__in=[start, end]).exists()
 
@@ -202,10 +201,10 @@ def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_r
             release.wait(10)
             return forgotten
 
-    _, done, outcome = _in_thread(forget_in_progress)
+    done, outcome = _in_thread(forget_in_progress)
     assert holding.wait(30)
     derive = _in_thread(lambda: history.run_facts_derive(project_id=project.pk, start=start, end=end))
-    assert not derive[1].wait(0.5)  # blocked behind the forget
+    assert not derive[0].wait(0.5)  # blocked behind the forget
     release.set()
-    assert done.wait(10) and derive[1].wait(10)
-    assert not isinstance(outcome[0], Exception) and derive[2][0] > 0
+    assert done.wait(10) and derive[0].wait(10)
+    assert not isinstance(outcome[0], Exception) and derive[1][0] > 0
