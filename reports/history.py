@@ -25,6 +25,7 @@ from reports.metrics.changepoints import CommitPoint, median_sorted
 from reports.metrics.data import PASSED, Execution, RunMeta, TestRun, group_test_runs
 from reports.metrics.params import MetricParams
 from reports.models import RunFacts
+from reports.staleness import run_facts_lock
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,23 +204,6 @@ def run_executions(
     return out
 
 
-# Namespace of run_facts_lock's advisory locks (the two-key form: no overlap with one-key locks).
-_FACTS_LOCKS = 0x5F4AC7
-
-
-def run_facts_lock(project_id: int, *, shared: bool) -> None:
-    """Until the transaction ends: deriving a project's RunFacts (shared) excludes forgetting
-    them after tests moved (exclusive). Facts are grouped by service as the tests' mapping read
-    when they were derived, so without it a derive that read the old mapping could store its
-    rows after the forget and keep them for good. A recompute takes it shared before any of its
-    other locks (see reports.services.service_week_recompute), so the two cannot deadlock."""
-    if connection.vendor != "postgresql":
-        return  # SQLite runs one writer at a time
-    function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
-    with connection.cursor() as cur:
-        cur.execute(f"SELECT {function}(%s, %s)", [_FACTS_LOCKS, project_id & 0x7FFF_FFFF])
-
-
 def run_facts_derive(*, project_id: int, start: dt.date, end: dt.date) -> int:
     """Store the RunFacts of the project's parsed runs of weeks [start, end] that have none yet.
     Safe to run concurrently (a row another recompute stored first is kept). Returns the runs
@@ -250,16 +234,6 @@ def _run_facts_derive(project_id: int, start: dt.date, end: dt.date) -> int:
     ]
     RunFacts.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
     return len(missing)
-
-
-def run_facts_forget(*, project_id: int, weeks: Iterable[dt.date]) -> int:
-    """Drop the RunFacts of the project's runs in these weeks (tests changed service: the facts
-    are grouped by service). The next recompute derives them again. Waits for derives in
-    progress (run_facts_lock), so none stores facts of the old mapping after this."""
-    with transaction.atomic():
-        run_facts_lock(project_id, shared=False)
-        deleted, _ = RunFacts.objects.filter(project_id=project_id, week__in=list(weeks)).delete()
-    return deleted
 
 
 # Decoded RunFacts by row token, most recently used last. A row never changes (facts are dropped

@@ -15,7 +15,7 @@ from ingest.signals import run_deleted, run_parsed, tests_remapped
 def mark_touched_service_weeks(
     sender, *, run_id: int, project_id: int, week: dt.date, service_ids: list[int], **kwargs
 ) -> None:  # type: ignore[no-untyped-def]
-    from reports.services import service_weeks_mark
+    from reports.staleness import service_weeks_mark
 
     with transaction.atomic():
         service_weeks_mark(project_id=project_id, service_ids=service_ids, week=week)
@@ -27,8 +27,7 @@ def mark_remapped_service_weeks(
 ) -> None:  # type: ignore[no-untyped-def]
     """Tests moved between services with their whole history: every listed service is stale in
     every listed week."""
-    from reports.history import run_facts_forget
-    from reports.services import service_weeks_mark
+    from reports.staleness import run_facts_forget, service_weeks_mark
 
     with transaction.atomic():
         # Run facts are grouped by service: those of these weeks are derived again.

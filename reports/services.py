@@ -5,10 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -16,7 +14,7 @@ from django.utils import timezone
 from ingest.models import Service, Test
 from ingest.weeks import week_start
 from reports import alerts
-from reports.history import run_facts_lock, service_history
+from reports.history import service_history
 from reports.metrics import budgets as budget_metrics
 from reports.metrics.changepoints import SLOWDOWN, changes_by_test
 from reports.metrics.durations import durations_by_test, service_week_durations
@@ -26,13 +24,9 @@ from reports.metrics.params import ALGORITHM_VERSION, MetricParams
 from reports.metrics.passrates import pass_rates_by_test, service_week_counts
 from reports.metrics.regressions import regression_findings
 from reports.models import Finding, ProjectSettings, ServiceWeek, TestWeek
+from reports.staleness import run_facts_lock
 
 log = logging.getLogger(__name__)
-
-# A week's data feeds the windows of the weeks after it (28 days of order data, 14+7 of flaky
-# evidence...): late data for week W also makes these later weeks stale.
-FOLLOWING_WEEKS = 6
-
 
 def project_params(project_id: int) -> tuple[MetricParams, list[budget_metrics.Budget]]:
     from ingest.models import Project
@@ -52,39 +46,6 @@ def project_params(project_id: int) -> tuple[MetricParams, list[budget_metrics.B
         for b in (settings_row.budgets if settings_row else [])
     ]
     return params, budgets
-
-
-def service_weeks_mark(
-    *, project_id: int, service_ids: Iterable[int], week: dt.date
-) -> list[tuple[int, dt.date]]:
-    """Mark (service, week) and the existing following weeks stale, and enqueue their recompute
-    after commit. Marking is a counter increment, so it is never lost to a running recompute."""
-    from reports.tasks import recompute_service_week
-
-    marked: list[tuple[int, dt.date]] = []
-    now = timezone.now()
-    until = week + dt.timedelta(weeks=FOLLOWING_WEEKS)
-    for service_id in sorted(set(service_ids)):
-        row, created = ServiceWeek.objects.get_or_create(
-            service_id=service_id, week=week, defaults={"project_id": project_id, "marked_at": now}
-        )
-        if not created:
-            ServiceWeek.objects.filter(pk=row.pk).update(dirty=F("dirty") + 1, marked_at=now)
-        marked.append((service_id, week))
-        later = ServiceWeek.objects.filter(service_id=service_id, week__gt=week, week__lte=until)
-        later_weeks = list(later.values_list("week", flat=True))
-        later.update(dirty=F("dirty") + 1, marked_at=now)
-        marked.extend((service_id, w) for w in later_weeks)
-    delay = settings.SUITEHEALTH_RECOMPUTE_DELAY_SECONDS
-    for service_id, w in marked:
-        # Delayed so a burst of uploads (a CI pipeline's jobs) collapses into one recompute:
-        # the first task to run covers every mark made before it, the others find nothing to do.
-        transaction.on_commit(
-            lambda s=service_id, w=w: recompute_service_week.apply_async(
-                (s, w.isoformat()), countdown=delay
-            )
-        )
-    return marked
 
 
 @dataclass

@@ -154,3 +154,36 @@ def test_a_worker_killed_mid_load_loses_nothing_and_duplicates_nothing(
     assert run.counts["tests"] == n
     assert run.counts["failed"] == len(range(0, n, 97))
     assert run.parse_attempts >= 2
+
+
+@pytest.mark.timeout(120)
+def test_a_parse_does_not_load_the_metrics_code(transactional_db, served_only, project):  # type: ignore[no-untyped-def]
+    """The ingest worker marks service-weeks stale after each parse (reports.staleness); doing so
+    must not import the metrics code (numpy, scipy: ~80 MB) into a process that only parses."""
+    import io
+    import subprocess
+    import sys
+
+    from ingest.services import UploadMeta, run_create
+    from tests.workers import REPO, worker_env
+
+    purge_broker()  # the parse task run_create enqueues: this test runs the parse itself
+    run = run_create(
+        project=project, meta=UploadMeta(commit="c1"),
+        files=[("a.xml", io.BytesIO(junit_xml(20, failed={2})))],
+    ).run  # fmt: skip
+    script = (
+        "import sys, django; django.setup()\n"
+        "from ingest.services import run_parse\n"
+        f"run_parse(run_id={run.pk})\n"
+        "print(' '.join(m for m in ('numpy', 'scipy', 'plotly') if m in sys.modules) or '-')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=worker_env(), capture_output=True,
+        text=True, timeout=90,
+    )  # fmt: skip
+    purge_broker()  # the recomputes the parse scheduled
+    assert done.returncode == 0, done.stderr
+    assert run_status(run.pk) == "parsed"
+    loaded = done.stdout.strip().splitlines()[-1]
+    assert loaded == "-", f"a parse loaded {loaded}"

@@ -17,7 +17,7 @@ from django.db.models import F
 from ingest.models import Result, Service, Test
 from ingest.services import UploadMeta, run_create, run_parse
 from ingest.signals import tests_remapped
-from reports import history
+from reports import history, staleness
 from reports.metrics.cascades import outage_runs
 from reports.metrics.changepoints import commit_points
 from reports.metrics.data import Execution, group_test_runs
@@ -174,7 +174,7 @@ def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_r
 
     def derive_in_progress() -> int:
         with transaction.atomic():
-            history.run_facts_lock(project.pk, shared=True)
+            staleness.run_facts_lock(project.pk, shared=True)
             derived = history.run_facts_derive(project_id=project.pk, start=start, end=end)
             holding.set()
             release.wait(10)
@@ -182,7 +182,7 @@ def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_r
 
     done, outcome = _in_thread(derive_in_progress)
     assert holding.wait(30)
-    forget = _in_thread(lambda: history.run_facts_forget(project_id=project.pk, weeks=[start, end]))
+    forget = _in_thread(lambda: staleness.run_facts_forget(project_id=project.pk, weeks=[start, end]))
     assert not forget[0].wait(0.5)  # blocked behind the derive
     release.set()
     assert done.wait(10) and forget[0].wait(10)
@@ -196,7 +196,7 @@ def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_r
 
     def forget_in_progress() -> int:
         with transaction.atomic():
-            forgotten = history.run_facts_forget(project_id=project.pk, weeks=[start, end])
+            forgotten = staleness.run_facts_forget(project_id=project.pk, weeks=[start, end])
             holding.set()  # its lock is held until this transaction ends
             release.wait(10)
             return forgotten
