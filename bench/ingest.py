@@ -4,7 +4,7 @@
     .venv/bin/python bench/ingest.py --million    # 1,000,000 testcases
 
 Starts a served instance on a scratch PostgreSQL database (gunicorn + a Celery worker on Redis),
-warms the worker with one small upload (its first task imports the metrics code), uploads a
+warms the worker with one small upload (its first task imports the ingest code), uploads a
 generated pytest-style JUnit file over HTTP twice (first every test is new, then the same tests
 again under another build, as CI uploads them day after day), and prints:
   - end-to-end results/second of each, from the start of the POST until GET /api/v1/runs/ID
