@@ -33,15 +33,24 @@ class ProjectAdmin(admin.ModelAdmin):
 
     def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
         """Counts instead of Django's list of every related object (a project has tests by
-        the hundred thousand)."""
+        the hundred thousand), and, as Django's own check, the kinds of objects the user may not
+        delete: any of them stops the delete."""
         ids = [o.pk for o in objs]
         counts = {
-            "runs": Run.objects.filter(project__in=ids).count(),
-            "tests": Test.objects.filter(project__in=ids).count(),
-            "services": Service.objects.filter(project__in=ids).count(),
-            "ingest tokens": IngestToken.objects.filter(project__in=ids).count(),
+            model: model.objects.filter(project__in=ids).count()
+            for model in (Run, Test, Service, IngestToken)
         }
-        return [str(o) for o in objs], {k: v for k, v in counts.items() if v}, set(), []
+        perms_needed = {
+            model._meta.verbose_name
+            for model, count in counts.items()
+            if count and not request.user.has_perm(
+                f"{model._meta.app_label}.delete_{model._meta.model_name}"
+            )
+        }  # fmt: skip
+        listed = {
+            str(model._meta.verbose_name_plural): count for model, count in counts.items() if count
+        }
+        return [str(o) for o in objs], listed, perms_needed, []
 
 
 @admin.register(Service)

@@ -118,3 +118,28 @@ def test_deleting_a_project_in_the_admin_removes_its_results_and_only_its(  # ty
 def test_deleting_what_is_already_gone_says_so():  # type: ignore[no-untyped-def]
     assert run_delete(run_id=987654) is None
     assert project_delete(project_id=987654) is None
+
+
+def test_a_staff_user_who_may_not_delete_tests_cannot_delete_a_project_with_tests(  # type: ignore[no-untyped-def]
+    ci_client, client, project, django_user_model
+):
+    from django.contrib.auth.models import Permission
+
+    upload(ci_client, junit(10), "b1")
+    staff = django_user_model.objects.create_user("bo", "bo@example.com", "pw", is_staff=True)
+    staff.user_permissions.add(
+        *Permission.objects.filter(
+            content_type__app_label="ingest",
+            codename__in=["view_project", "delete_project", "delete_run", "delete_service"],
+        )
+    )
+    client.force_login(staff)
+
+    page = client.get(f"/admin/ingest/project/{project.pk}/delete/")
+    assert page.status_code == 200
+    assert b"permission to delete the following types of objects" in page.content
+    assert b"<li>test</li>" in page.content and b"<li>run</li>" not in page.content
+    response = client.post(f"/admin/ingest/project/{project.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 403
+    assert Project.objects.filter(pk=project.pk).exists()
+    assert Test.objects.filter(project_id=project.pk).count() == 3
