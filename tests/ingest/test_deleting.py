@@ -10,7 +10,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from ingest.models import Project, Result, Run, RunFile, Service, Test
 from ingest.services import project_delete, run_delete, run_parse
-from reports.models import RunFacts, ServiceWeek
+from reports.models import Finding, RunFacts, ServiceWeek, TestWeek
 from reports.services import service_week_recompute
 
 pytestmark = pytest.mark.django_db
@@ -99,12 +99,23 @@ def test_deleting_a_project_in_the_admin_removes_its_results_and_only_its(  # ty
     other_client = APIClient()
     other_client.credentials(HTTP_AUTHORIZATION=f"Token {other_key}")
     mine = upload(ci_client, junit(10), "b1")
+    upload(ci_client, junit(11, failing="b"), "b2")
     theirs = upload(other_client, junit(10), "b1")
+    for service in Service.objects.all():
+        service_week_recompute(service_id=service.pk, week=WEEK, force=True)
+    # What reports derived refers to the tests: it goes first, and only the project's.
+    assert TestWeek.objects.filter(test__project=project).count() == 3
+    test = Test.objects.filter(project=project).first()
+    Finding.objects.create(
+        project=project, service=test.service, kind="flaky", test=test, related_test=test,
+        week=WEEK, key="k", as_of=dt.datetime(2026, 11, 9, tzinfo=dt.UTC), version="t",
+    )  # fmt: skip
+    assert TestWeek.objects.filter(test__project=other_project).count() == 3
 
     page = admin_client.get(f"/admin/ingest/project/{project.pk}/delete/")
     assert page.status_code == 200
     # Counts, not a list of every test and run.
-    assert b"Tests: 3" in page.content and b"Runs: 1" in page.content
+    assert b"Tests: 3" in page.content and b"Runs: 2" in page.content
 
     response = admin_client.post(f"/admin/ingest/project/{project.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302, response.content
@@ -113,6 +124,9 @@ def test_deleting_a_project_in_the_admin_removes_its_results_and_only_its(  # ty
     assert not Test.objects.filter(project_id=project.pk).exists()
     assert Result.objects.filter(run_id=theirs.pk).count() == 3
     assert Test.objects.filter(project_id=other_project.pk).count() == 3
+    assert not TestWeek.objects.filter(test__project_id=project.pk).exists()
+    assert not Finding.objects.filter(project_id=project.pk).exists()
+    assert TestWeek.objects.filter(test__project=other_project).count() == 3
 
 
 def test_deleting_what_is_already_gone_says_so():  # type: ignore[no-untyped-def]
