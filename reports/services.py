@@ -28,6 +28,7 @@ from reports.staleness import run_facts_lock
 
 log = logging.getLogger(__name__)
 
+
 def project_params(project_id: int) -> tuple[MetricParams, list[budget_metrics.Budget]]:
     from ingest.models import Project
 
