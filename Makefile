@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 # Served-mode services for the test suite (started by .ci/services if they are not answering).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/suitehealth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+# Tests run a second time on SQLite, the database of embedded mode (`make run`).
+EMBEDDED_TESTS ?= tests/dashboard/test_views.py tests/ingest/test_deleting.py
+PORT ?= 8000
 
 .PHONY: run test install services browser clean
 
@@ -26,12 +29,16 @@ $(STAMP): pyproject.toml
 run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py demo
-	$(PY) manage.py runserver 127.0.0.1:8000
+	$(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The whole suite against real PostgreSQL, Redis and Celery worker processes.
 test: install services browser
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
+	@if [ -z "$(PYTEST_ARGS)" ]; then \
+		echo "--- the pages and deletes again on SQLite (embedded mode's database)"; \
+		env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider $(EMBEDDED_TESTS); \
+	fi
 
 services:
 	@bash .ci/services

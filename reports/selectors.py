@@ -10,7 +10,6 @@ from urllib.parse import urlencode
 
 from django.db import connection
 from django.db.models import F, Func, JSONField, Max, QuerySet
-from django.db.models.functions import JSONObject
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
 
@@ -281,11 +280,10 @@ class _MetricsWithoutLists(Func):
 
 def _sw_rows(qs: QuerySet[ServiceWeek], *fields: str) -> Iterator[dict]:
     """Service-week rows as dicts: `fields`, _SW_FIELDS and the metrics scalars as `m`."""
-    if connection.vendor != "postgresql":
-        metrics = JSONObject(**{k: F(path) for k, path in _SW_METRICS.items()})
-        yield from qs.annotate(m=metrics).values(*fields, *_SW_FIELDS, "m")
-        return
-    for row in qs.annotate(m=_MetricsWithoutLists("metrics")).values(*fields, *_SW_FIELDS, "m"):
+    # SQLite (embedded mode, small data) reads the whole value: a JSON object of key lookups
+    # there turns a JSON null into the string 'null'.
+    metrics = _MetricsWithoutLists("metrics") if connection.vendor == "postgresql" else F("metrics")
+    for row in qs.annotate(m=metrics).values(*fields, *_SW_FIELDS, "m"):
         row["m"] = {k: _dig(row["m"], path) for k, path in _SW_PATHS.items()}
         yield row
 

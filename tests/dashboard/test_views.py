@@ -727,3 +727,17 @@ def test_it_invites_to_generate_when_no_report_is_stored(member_client, dataset)
     Report.objects.filter(project=dataset.one).delete()
     html = _html(_get(member_client, f"/p/{dataset.one.slug}/reports/"))
     assert "No report yet" in html and 'id="report-week"' in html
+
+
+def test_it_shows_a_dash_for_a_figure_a_service_week_could_not_compute(member_client, dataset):  # type: ignore[no-untyped-def]
+    """A week of a single run has no suite wall-clock percentile: stored as JSON null, shown as
+    a dash (on SQLite a JSON null read by key came back as the string 'null')."""
+    project = dataset.sim
+    row = ServiceWeek.objects.filter(project=project, computed__gt=0).latest("week")
+    row.metrics["duration"] = {**row.metrics.get("duration", {}), "wall_clock_p50_ms": None,
+                               "wall_clock_p95_ms": None}  # fmt: skip
+    row.save(update_fields=["metrics"])
+    for url in (f"/p/{project.slug}/?week={row.week_label}", f"/p/{project.slug}/s/{row.service.name}/"):
+        response = member_client.get(url)
+        assert response.status_code == 200, url
+        assert b"null ms" not in response.content
