@@ -7,6 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -124,19 +125,36 @@ class FindingListApi(APIView):
         return paginator.get_paginated_response(FindingSerializer(page, many=True).data)
 
 
+class _LinesRenderer(BaseRenderer):
+    """text/plain (`?format=text` or `Accept: text/plain`): the view gives the text; an error's
+    JSON body is sent as it is."""
+
+    media_type = "text/plain"
+    format = "text"
+    charset = "utf-8"
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):  # type: ignore[no-untyped-def]
+        if isinstance(data, str):
+            return data.encode()
+        return JSONRenderer().render(data)
+
+
 class QuarantineApi(APIView):
+    # `format` is DRF's renderer switch: text must be a renderer for ?format=text to reach get().
+    renderer_classes = [JSONRenderer, _LinesRenderer]
+
     @extend_schema(
         operation_id="quarantine",
         summary="Tests currently flaky, with their cause; ?format=text gives one test id a line",
         parameters=[OpenApiParameter("format", enum=["json", "text"])],
         responses={200: OpenApiTypes.OBJECT, **_errors(401, 403)},
     )
-    def get(self, request: Request, slug: str) -> Response | HttpResponse:
+    def get(self, request: Request, slug: str) -> Response:
         project = _project(request, slug=slug)
         entries = quarantine_list(project=project)
-        if request.query_params.get("format") == "text":
+        if request.accepted_renderer.format == "text":
             lines = sorted({pytest_node_id(test) for _, test in entries})
-            return HttpResponse("".join(f"{line}\n" for line in lines), content_type="text/plain")
+            return Response("".join(f"{line}\n" for line in lines))
         return Response(
             {
                 "tests": [

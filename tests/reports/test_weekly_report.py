@@ -434,3 +434,26 @@ def test_pdf_without_a_browser_notes_the_missing_charts(history, report_week, se
     assert any("charts left out" in r.getMessage() for r in caplog.records)
     info = subprocess.run(["pdfinfo", str(pdf)], check=True, capture_output=True, text=True).stdout
     assert "612 x 792 pts (letter)" in info
+
+
+@pytest.mark.django_db
+def test_the_quarantine_lists_the_latest_weeks_flaky_tests_as_json_and_as_text(api, history):  # type: ignore[no-untyped-def]
+    url = f"/api/v1/projects/{SLUG}/quarantine"
+    listed = _get(api, url)["tests"]
+    latest = history[2].weeks[-1]  # every simulated service reports every week
+    open_flaky = {
+        (f["test"]["id"] if isinstance(f["test"], dict) else f["test"])
+        for f in _findings(api, week=latest)
+        if f["kind"] in ("flaky", "order_dependent")
+    }
+    assert listed and {t["id"] for t in listed} == open_flaky
+    assert {t["cause"] for t in listed} <= {"flaky", "order_dependent"}
+    expected = "".join(f"{n}\n" for n in sorted({t["node_id"] for t in listed}))
+    for response in (api.get(url + "?format=text"), api.get(url, HTTP_ACCEPT="text/plain")):
+        assert response.status_code == 200, response.content[:200]
+        assert response["Content-Type"].startswith("text/plain")
+        assert response.content.decode() == expected
+    from rest_framework.test import APIClient
+
+    refused = APIClient().get(url + "?format=text", HTTP_AUTHORIZATION="Token nope")
+    assert refused.status_code in (401, 403) and b"error" in refused.content
