@@ -162,7 +162,8 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
          "Isolation score", "Δ"],
         [[_t(str(c.runs), c.runs_url), _t(str(c.commits)),
           _t(f"{c.services_reporting} of {c.services_total}"),
-          _t(", ".join(c.days_without_runs) or "none"), _rate(r.pass_rate),
+          _t((", ".join(c.days_without_runs) or "none")
+             + (f" (in progress: {plural(c.days_to_go, 'day')} to go)" if c.days_to_go else "")), _rate(r.pass_rate),
           _t(pp(r.pass_rate.delta)), _rate(r.isolation_score, 1),
           _t(pp(r.isolation_score.delta, 1))]],
         "rrrlrrrr",

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db.models import Max
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Run, Service, Test
@@ -138,8 +139,9 @@ class Coverage:
     commits: int
     services_reporting: int
     services_total: int
-    days_without_runs: list[str]
+    days_without_runs: list[str]  # up to the day the report was made
     runs_url: str
+    days_to_go: int = 0  # days of the week after the day the report was made
 
 
 @dataclass
@@ -232,9 +234,11 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def weekly_report_build(
-    *, project: Project, week: dt.date, service: Service | None = None
+    *, project: Project, week: dt.date, service: Service | None = None,
+    now: dt.datetime | None = None,
 ) -> WeeklyReport:
-    """The report of `project` for the ISO week starting `week` (a Monday). Raises
+    """The report of `project` for the ISO week starting `week` (a Monday), as of `now` (the
+    current time when None: a week still in progress is reported so far). Raises
     ReportNotFound when that week has no computed service-week."""
     window = week_window(week, TREND_WEEKS)
     summaries = week_summaries(project=project, start=window[0], end=week, service=service)
@@ -309,7 +313,7 @@ def weekly_report_build(
         week_start=week,
         service=scope_service,
         generated_at=generated_at,
-        coverage=_coverage(project, week, this, service),
+        coverage=_coverage(project, week, this, service, (now or timezone.now()).date()),
         pass_rate=Figure(trend[1].pass_rate, trend[0].pass_rate, project_url + "#pass-rate"),
         isolation_score=Figure(trend[1].isolation_score, trend[0].isolation_score,
                                project_url + "#isolation"),
@@ -487,7 +491,8 @@ def _new_flaky(findings: list[Finding], items: dict[str, list[Item]], week: dt.d
 
 
 def _coverage(
-    project: Project, week: dt.date, this: list[WeekSummary], service: Service | None
+    project: Project, week: dt.date, this: list[WeekSummary], service: Service | None,
+    today: dt.date,
 ) -> Coverage:
     start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
     runs = Run.objects.filter(project=project, started_at__gte=start,
@@ -497,11 +502,8 @@ def _coverage(
     # A service's runs may not name it (the upload named none): its own count then.
     commits = this[0].commits or 0 if service is not None else runs.values("commit").distinct().count()
     days = {d.astimezone(dt.UTC).date() for d in runs.values_list("started_at", flat=True)}
-    missing = [
-        (week + dt.timedelta(days=i)).strftime("%a %d %b")
-        for i in range(7)
-        if week + dt.timedelta(days=i) not in days
-    ]
+    dates = [week + dt.timedelta(days=i) for i in range(7)]
+    missing = [d.strftime("%a %d %b") for d in dates if d <= today and d not in days]
     total = 1 if service else Service.objects.filter(project=project).count()
     label = week_label(week)
     return Coverage(
@@ -511,6 +513,7 @@ def _coverage(
         services_total=total,
         days_without_runs=missing,
         runs_url=absolute(runs_url(project, week=label, service=service.name if service else None)),
+        days_to_go=sum(1 for d in dates if d > today),
     )
 
 
@@ -616,6 +619,8 @@ def _summary_sentences(r: WeeklyReport) -> list[str]:
     days = c.days_without_runs
     gap = f"{plural(len(days), 'day')} without runs ({', '.join(days)})" if days else \
         "runs on every day of the week"  # fmt: skip
+    if c.days_to_go:
+        gap += f" so far (the week is in progress: {plural(c.days_to_go, 'day')} to go)"
     services = (
         f"{c.services_reporting} of {plural(c.services_total, 'service')} reporting"
         if not r.service else "1 service"

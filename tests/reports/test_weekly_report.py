@@ -457,3 +457,35 @@ def test_the_quarantine_lists_the_latest_weeks_flaky_tests_as_json_and_as_text(a
 
     refused = APIClient().get(url + "?format=text", HTTP_AUTHORIZATION="Token nope")
     assert refused.status_code in (401, 403) and b"error" in refused.content
+
+
+@pytest.mark.django_db
+def test_a_week_in_progress_counts_no_days_still_to_come_as_days_without_runs(history, report_week):  # type: ignore[no-untyped-def]
+    from ingest.models import Run
+    from ingest.weeks import parse_week
+    from reports.render import weekly_report_markdown
+    from reports.weekly import weekly_report_build
+
+    project, monday = history[0], parse_week(report_week)
+    run_days = {
+        d.date() for d in Run.objects.filter(
+            project=project, started_at__date__gte=monday,
+            started_at__date__lt=monday + dt.timedelta(days=7),
+        ).values_list("started_at", flat=True)
+    }  # fmt: skip
+    wednesday = dt.datetime.combine(monday + dt.timedelta(days=2), dt.time(12), tzinfo=dt.UTC)
+    report = weekly_report_build(project=project, week=monday, now=wednesday)
+    idle = [monday + dt.timedelta(days=i) for i in range(3)]
+    assert report.coverage.days_without_runs == [
+        d.strftime("%a %d %b") for d in idle if d not in run_days
+    ]
+    assert report.coverage.days_to_go == 4
+    assert "the week is in progress: 4 days to go" in " ".join(report.summary)
+    assert "in progress: 4 days to go" in weekly_report_markdown(report)
+
+    done = weekly_report_build(project=project, week=monday)  # the week is over by now
+    assert done.coverage.days_to_go == 0
+    assert len(done.coverage.days_without_runs) == sum(
+        1 for i in range(7) if monday + dt.timedelta(days=i) not in run_days
+    )
+    assert "in progress" not in " ".join(done.summary)
