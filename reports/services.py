@@ -249,9 +249,14 @@ def _first_run_of_commit(runs, commit: str, branch: str) -> int | None:  # type:
 
 
 def _write_test_weeks(service: Service, week: dt.date, week_trs, by_test, iso) -> None:  # type: ignore[no-untyped-def]
+    # The week's flaky results, as the service-week counts them (`iso.flaky_results` spans the
+    # whole analysis window; outage runs are not scored).
+    week_runs = {tr.run for tr in week_trs} - set(iso.outage_runs)
     flaky_counts: dict[int, int] = {}
     for attributed in iso.flaky_results:
-        flaky_counts[attributed.result.test] = flaky_counts.get(attributed.result.test, 0) + 1
+        if attributed.result.run in week_runs:
+            test = attributed.result.test
+            flaky_counts[test] = flaky_counts.get(test, 0) + 1
     runs_by_test: dict[int, set[int]] = {}
     final_failed: dict[int, int] = {}
     for tr in week_trs:

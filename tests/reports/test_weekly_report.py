@@ -489,3 +489,17 @@ def test_a_week_in_progress_counts_no_days_still_to_come_as_days_without_runs(hi
         1 for i in range(7) if monday + dt.timedelta(days=i) not in run_days
     )
     assert "in progress" not in " ".join(done.summary)
+
+
+@pytest.mark.django_db
+def test_a_tests_weekly_flaky_results_add_up_to_its_services_week(history):  # type: ignore[no-untyped-def]
+    from django.db.models import Sum
+
+    from reports.models import ServiceWeek, TestWeek
+
+    rows = ServiceWeek.objects.filter(project=history[0], computed__gt=0)
+    assert sum(r.metrics["flaky_results"] for r in rows) > 0
+    for row in rows:
+        tests = TestWeek.objects.filter(service=row.service_id, week=row.week)
+        total = tests.aggregate(n=Sum("flaky_results"))["n"] or 0
+        assert total == row.metrics["flaky_results"], (row.service.name, row.week_label)
