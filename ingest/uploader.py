@@ -602,8 +602,9 @@ def _positive_float(text: str) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="suitehealth-upload",
-        description="Upload test result files (JUnit XML, CTRF JSON, TRX, go test -json; "
-        "plain or gzip) of one CI job to a Suitehealth server.",
+        description="Upload test result files (JUnit XML, CTRF JSON, TRX, NUnit, xUnit.net, "
+        "go test -json, mocha, rspec and dart test JSON; plain or gzip) of one CI job to a "
+        "Suitehealth server.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
