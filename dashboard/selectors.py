@@ -718,7 +718,7 @@ class ReportScope:
 
     @property
     def stale(self) -> bool:
-        return any(r.stale for r in (self.md, self.pdf) if r is not None)
+        return any(r.outdated for r in (self.md, self.pdf) if r is not None)
 
 
 @dataclass

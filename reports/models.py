@@ -6,6 +6,7 @@ Each computed row records the algorithm version and the parameters it used.
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 from django.db import models
@@ -351,7 +352,8 @@ class Report(models.Model):
 
     One row per (project, service-or-all, week, format): generating again replaces the content.
     `stale` is set when a recompute changed that week's metrics (or the previous week's, which
-    the report compares with) after the report was made; the regeneration clears it.
+    the report compares with) after the report was made; the regeneration clears it. A report
+    made while its week was in progress is out of date too once the week is over (`outdated`).
     """
 
     class Format(models.TextChoices):
@@ -393,6 +395,22 @@ class Report(models.Model):
     @property
     def week_label(self) -> str:
         return week_label(self.week)
+
+    @property
+    def outdated(self) -> bool:
+        """Stale, or made before its week ended when the week has ended since."""
+        return self.stale or self.generated_at < Report.week_end(self.week) <= timezone.now()
+
+    @staticmethod
+    def week_end(week: dt.date) -> dt.datetime:
+        return dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+
+    @classmethod
+    def up_to_date(cls, week: dt.date) -> models.Q:
+        """The rows of `week` that are not `outdated`, as a filter."""
+        current = models.Q(stale=False)
+        end = cls.week_end(week)
+        return current & models.Q(generated_at__gte=end) if timezone.now() >= end else current
 
     @property
     def filename(self) -> str:

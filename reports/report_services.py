@@ -62,7 +62,7 @@ def report_get_or_generate(
 ) -> Report:
     """The stored report when it is up to date, else a new one."""
     row = Report.objects.filter(
-        project=project, service=service, week=week, format=fmt, stale=False
+        Report.up_to_date(week), project=project, service=service, week=week, format=fmt
     ).first()
     return row or report_generate(project=project, week=week, fmt=fmt, service=service)
 
@@ -82,7 +82,7 @@ def project_week_reports_ensure(*, project: Project, week: dt.date) -> int:
     with transaction.atomic():
         _lock(f"report:{project.pk}:{week.isoformat()}")
         fresh = set(
-            Report.objects.filter(project=project, service=None, week=week, stale=False)
+            Report.objects.filter(Report.up_to_date(week), project=project, service=None, week=week)
             .values_list("format", flat=True)
         )
         for fmt in FORMATS:

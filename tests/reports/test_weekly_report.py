@@ -503,3 +503,23 @@ def test_a_tests_weekly_flaky_results_add_up_to_its_services_week(history):  # t
         tests = TestWeek.objects.filter(service=row.service_id, week=row.week)
         total = tests.aggregate(n=Sum("flaky_results"))["n"] or 0
         assert total == row.metrics["flaky_results"], (row.service.name, row.week_label)
+
+
+@pytest.mark.django_db
+def test_a_report_made_while_its_week_was_in_progress_is_made_again_once_it_is_over(history, report_week):  # type: ignore[no-untyped-def]
+    from ingest.weeks import parse_week
+    from reports.models import Report
+    from reports.report_services import project_week_reports_ensure, report_get_or_generate
+
+    project, monday = history[0], parse_week(report_week)  # a week that is over
+    assert project_week_reports_ensure(project=project, week=monday) in (0, 2)
+    assert project_week_reports_ensure(project=project, week=monday) == 0  # up to date
+    wednesday = dt.datetime.combine(monday + dt.timedelta(days=2), dt.time(12), tzinfo=dt.UTC)
+    Report.objects.filter(project=project, week=monday).update(generated_at=wednesday)
+    row = Report.objects.get(project=project, service=None, week=monday, format="md")
+    assert row.outdated and not row.stale
+
+    assert project_week_reports_ensure(project=project, week=monday) == 2
+    fresh = report_get_or_generate(project=project, week=monday, fmt="md")
+    assert fresh.pk == row.pk and fresh.generated_at > Report.week_end(monday)
+    assert not fresh.outdated
