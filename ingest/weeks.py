@@ -32,3 +32,8 @@ def parse_week(label: str) -> dt.date:
         return dt.date.fromisocalendar(year, week, 1)
     except ValueError:
         raise ValueError(f"{label!r} is not a week of {year}") from None
+
+
+def days_to_go(week: dt.date, today: dt.date) -> int:
+    """Days of `week` after `today`: 0 once the week is over, 7 before it starts."""
+    return max(0, min(7, (week - today).days + 6))

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Run, Service, Test
-from ingest.weeks import week_label
+from ingest.weeks import days_to_go, week_label
 from reports import charts
 from reports.models import Finding, ServiceWeek, TestWeek
 from reports.selectors import (
@@ -504,7 +504,11 @@ def _coverage(
     days = {d.astimezone(dt.UTC).date() for d in runs.values_list("started_at", flat=True)}
     dates = [week + dt.timedelta(days=i) for i in range(7)]
     missing = [d.strftime("%a %d %b") for d in dates if d <= today and d not in days]
-    total = 1 if service else Service.objects.filter(project=project).count()
+    # Services with data by the week's end: one created later is no gap in this week's coverage.
+    total = 1 if service else (
+        ServiceWeek.objects.filter(project=project, week__lte=week, computed__gt=0)
+        .values("service").distinct().count()
+    )
     label = week_label(week)
     return Coverage(
         runs=sum(s.point.runs for s in this),
@@ -513,7 +517,7 @@ def _coverage(
         services_total=total,
         days_without_runs=missing,
         runs_url=absolute(runs_url(project, week=label, service=service.name if service else None)),
-        days_to_go=sum(1 for d in dates if d > today),
+        days_to_go=days_to_go(week, today),
     )
 
 

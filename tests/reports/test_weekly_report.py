@@ -521,3 +521,23 @@ def test_a_report_made_while_its_week_was_in_progress_is_made_again_once_it_is_o
     fresh = report_get_or_generate(project=project, week=monday, fmt="md")
     assert fresh.pk == row.pk and fresh.generated_at > Report.week_end(monday)
     assert not fresh.outdated
+
+
+@pytest.mark.django_db
+def test_services_reporting_counts_only_services_with_data_by_the_weeks_end(history, report_week):  # type: ignore[no-untyped-def]
+    from ingest.models import Run, Service
+    from ingest.weeks import parse_week
+    from reports.weekly import weekly_report_build
+
+    project, monday = history[0], parse_week(report_week)
+    end = dt.datetime.combine(monday + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+    named = set(Run.objects.filter(project=project, started_at__lt=end)
+                .values_list("service", flat=True))  # fmt: skip
+    assert len(named) > 1 and "" not in named
+    Service.objects.create(project=project, name="added-later")  # no runs yet
+    try:
+        report = weekly_report_build(project=project, week=monday)
+    finally:
+        Service.objects.filter(project=project, name="added-later").delete()
+    assert report.coverage.services_total == len(named)
+    assert report.coverage.services_reporting <= len(named)
