@@ -13,6 +13,7 @@ from django.core.paginator import Page
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
 
@@ -29,7 +30,7 @@ from dashboard.paging import page_of
 from dashboard.services import project_metric_settings_update
 from ingest.models import Project, Run
 from ingest.services import service_rules_replace, token_create, token_revoke
-from ingest.weeks import week_label
+from ingest.weeks import in_progress, week_label
 from reports.alerts import alert_delivery_list, alert_delivery_retry
 from reports.models import AlertDelivery, Finding
 from reports.subscriptions import subscription_create, subscription_delete, subscription_list
@@ -85,6 +86,12 @@ def overview(request: HttpRequest) -> HttpResponse:
         if ov.summaries:
             figures[fig_id] = _heatmap(ov, metric)
         trend = sel.project_trend(ov.summaries, ov.weeks)
+        partial = bool(ov.latest and in_progress(ov.latest, timezone.now().date()))
+        sparks = {
+            "runs": ([t.runs for t in trend], 0, None),
+            "pass rate": ([t.pass_rate for t in trend], None, None),
+            "isolation": ([t.isolation_score for t in trend], 0, 100),
+        }
         cards.append(
             {
                 "overview": ov,
@@ -92,15 +99,9 @@ def overview(request: HttpRequest) -> HttpResponse:
                 "latest": trend[-1] if trend else None,
                 "latest_label": week_label(ov.latest) if ov.latest else None,
                 "sparks": [
-                    ("runs", charts.sparkline_path(values=[t.runs for t in trend], low=0)),
-                    ("pass rate", charts.sparkline_path(values=[t.pass_rate for t in trend])),
-                    (
-                        "isolation",
-                        charts.sparkline_path(
-                            values=[t.isolation_score for t in trend], low=0, high=100
-                        ),
-                    ),
-                ],  # fmt: skip
+                    (name, *charts.sparkline_paths(values=values, partial=partial, low=lo, high=hi))
+                    for name, (values, lo, hi) in sparks.items()
+                ],
             }
         )
     ctx = {**_base(request, None, "overview", projects), "cards": cards, "figures": figures,
@@ -131,10 +132,11 @@ def _heatmap(ov: sel.ProjectOverview, metric: str) -> dict:
                 [f"{p.clean_runs} clean of {p.scored_runs} runs" if p else "no runs"
                  for p in points]
             )  # fmt: skip
-    return charts.heatmap_figure(
+    figure = charts.heatmap_figure(
         rows=ov.services, weeks=ov.week_labels, values=values, urls=urls, details=details,
         metric=metric,
     )  # fmt: skip
+    return charts.mark_in_progress(figure, week_label(sel.current_week()), shade=False)
 
 
 # --- Project ------------------------------------------------------------------------------------
@@ -169,7 +171,8 @@ def _trend_figures(
         figures["wall-clock"] = charts.durations_figure(
             points=points, weeks=labels, wall_clock=True
         )
-    return figures
+    under_way = week_label(sel.current_week())
+    return {k: charts.mark_in_progress(f, under_way) for k, f in figures.items()}
 
 
 @login_required

@@ -37,3 +37,11 @@ def parse_week(label: str) -> dt.date:
 def days_to_go(week: dt.date, today: dt.date) -> int:
     """Days of `week` after `today`: 0 once the week is over, 7 before it starts."""
     return max(0, min(7, (week - today).days + 6))
+
+
+def in_progress(week: dt.date, today: dt.date) -> str:
+    """"in progress: N days to go" (or "last day") while `week` holds `today`, else ""."""
+    if not week <= today < week + dt.timedelta(days=7):
+        return ""
+    left = days_to_go(week, today)
+    return f"in progress: {left} day{'s' if left > 1 else ''} to go" if left else "in progress: last day"

@@ -180,6 +180,26 @@ def _week_axis(weeks: Sequence[str]) -> dict[str, object]:
     }
 
 
+def mark_in_progress(figure: dict, week: str, *, shade: bool = True) -> dict:
+    """Mark `week` on a figure's week axis as still under way: its tick reads "so far" and, with
+    `shade`, its column is shaded, so a partial week is not read as a full one."""
+    xaxis = figure["layout"]["xaxis"]
+    weeks = list(xaxis.get("categoryarray", []))
+    if week not in weeks:
+        return figure
+    xaxis.update(tickmode="array", tickvals=weeks,
+                 ticktext=[f"{w}<br>so far" if w == week else w for w in weeks])  # fmt: skip
+    margin = figure["layout"]["margin"]
+    margin["b"] = max(margin["b"], 44)  # room for the second line of the tick
+    if shade:
+        i = weeks.index(week)
+        figure["layout"].setdefault("shapes", []).append(
+            {"type": "rect", "xref": "x", "yref": "paper", "x0": i - 0.5, "x1": i + 0.5, "y0": 0,
+             "y1": 1, "fillcolor": GRID, "opacity": 0.45, "line": {"width": 0}, "layer": "below"}
+        )  # fmt: skip
+    return figure
+
+
 def _by_series(points: Sequence[WeekPoint]) -> dict[str, list[WeekPoint]]:
     out: dict[str, list[WeekPoint]] = {}
     for p in points:
@@ -635,6 +655,20 @@ def _short(timeline: str, limit: int = 24) -> str:
 
 
 # --- Sparklines (inline SVG, no plotly.js: the overview shows many of them) -----------------------
+
+
+def sparkline_paths(*, values: Sequence[float | None], partial: bool, low: float | None = None,
+                    high: float | None = None) -> tuple[str, str]:  # fmt: skip
+    """(solid, dashed): with `partial` the stretch to the last value, a week still under way, is
+    the dashed path, on the same scale as the rest."""
+    known = [v for v in values if v is not None and not math.isnan(v)]
+    if not known or not partial or len(values) < 2:
+        return sparkline_path(values=values, low=low, high=high), ""
+    scale = {"low": min(known) if low is None else low, "high": max(known) if high is None else high}
+    return (
+        sparkline_path(values=[*values[:-1], None], **scale),
+        sparkline_path(values=[*([None] * (len(values) - 2)), *values[-2:]], **scale),
+    )
 
 
 def sparkline_path(*, values: Sequence[float | None], width: int = 120, height: int = 28,

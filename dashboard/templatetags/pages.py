@@ -8,10 +8,11 @@ import math
 
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from ingest.weeks import week_label
+from ingest.weeks import in_progress, week_label
 from reports import selectors
 
 register = template.Library()
@@ -56,6 +57,12 @@ def ms(value: float | int | None) -> str:
 @register.filter
 def week(value: dt.date | dt.datetime | None) -> str:
     return "–" if value is None else week_label(value)
+
+
+@register.filter
+def progress(value: dt.date | None) -> str:
+    """"in progress: N days to go" for the week under way, "" for a week that is over."""
+    return "" if value is None else in_progress(value, timezone.now().date())
 
 
 @register.filter

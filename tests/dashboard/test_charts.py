@@ -180,6 +180,29 @@ def test_it_draws_sparklines_with_gaps():
     assert charts.sparkline_path(values=[None, None]) == ""
 
 
+def test_it_dashes_the_sparkline_stretch_to_a_week_under_way_on_the_same_scale():
+    values = [4.0, 8.0, 6.0, 1.0]
+    whole = charts.sparkline_path(values=values, low=0)
+    solid, dashed = charts.sparkline_paths(values=values, partial=True, low=0)
+    # the two paths together are the whole line: they meet at the second-to-last point
+    assert solid == whole.rsplit(" L", 1)[0]
+    assert dashed == "M" + whole.split(" L")[-2] + " L" + whole.split(" L")[-1]
+    assert charts.sparkline_paths(values=values, partial=False, low=0) == (whole, "")
+    assert charts.sparkline_paths(values=[None, None], partial=True) == ("", "")
+
+
+def test_it_marks_a_week_under_way_on_the_week_axis():
+    fig = charts.mark_in_progress(charts.runs_figure(points=_points(), weeks=WEEKS), WEEKS[-1])
+    axis = fig["layout"]["xaxis"]
+    assert axis["tickvals"] == WEEKS
+    assert axis["ticktext"] == [*WEEKS[:-1], WEEKS[-1] + "<br>so far"]
+    [shade] = fig["layout"]["shapes"]
+    assert (shade["x0"], shade["x1"]) == (len(WEEKS) - 1.5, len(WEEKS) - 0.5)
+    # a week not on the axis (the current week is not in the window) changes nothing
+    plain = charts.runs_figure(points=_points(), weeks=WEEKS)
+    assert charts.mark_in_progress(charts.runs_figure(points=_points(), weeks=WEEKS), "2026-W48") == plain
+
+
 def test_it_builds_figures_that_serialize_to_json():
     figs = [
         charts.pass_rate_figure(points=_points(), weeks=WEEKS),

@@ -741,3 +741,33 @@ def test_it_shows_a_dash_for_a_figure_a_service_week_could_not_compute(member_cl
         response = member_client.get(url)
         assert response.status_code == 200, url
         assert b"null ms" not in response.content
+
+
+def test_it_marks_the_week_under_way_as_so_far_and_a_finished_week_as_not(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+    """Compared with full weeks, a week in progress looks like a drop in runs: the pages say it
+    is under way, and how many days it has to go, until it is over."""
+    import json
+    import re
+
+    project = dataset.sim
+    latest = ServiceWeek.objects.filter(project=project, computed__gt=0).latest("week").week
+    label = week_label(latest)
+    wednesday = dt.datetime.combine(latest + dt.timedelta(days=2), dt.time(12), tzinfo=dt.UTC)
+
+    def figures(html: str) -> list[dict]:
+        found = re.findall(r'<script id="[^"]*" type="application/json">(.*?)</script>', html, re.S)
+        return [json.loads(m) for m in found]
+
+    for now, under_way in ((wednesday, True), (wednesday + dt.timedelta(days=5), False)):
+        monkeypatch.setattr(timezone, "now", lambda now=now: now)
+        overview = _html(_get(member_client, "/"))
+        detail = _html(_get(member_client, f"/p/{project.slug}/?week={label}"))
+        service = _html(_get(member_client, f"/p/{project.slug}/s/cache/?week={label}"))
+        for html in (overview, detail, service):
+            assert ("in progress: 4 days to go" in html) is under_way
+        assert (f"{label} so far" in overview) is under_way
+        assert ('class="partial"' in overview) is under_way
+        ticks = [f["layout"]["xaxis"].get("ticktext", []) for f in figures(overview + detail)]
+        assert len(ticks) > 5
+        marked = [t for t in ticks if f"{label}<br>so far" in t]
+        assert len(marked) == (len(ticks) if under_way else 0)
