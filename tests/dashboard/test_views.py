@@ -469,8 +469,11 @@ def test_it_lists_under_a_service_the_runs_whose_upload_named_none_but_hold_its_
     named = Run.objects.filter(project=dataset.sim, service="cache", week=run.week).exclude(pk=run.pk).first()
     Run.objects.filter(pk=run.pk).update(service="")  # as if the upload named no service
     url = f"/p/{slug}/runs/?week={run.week_label}&service="
-    cache = _get(member_client, url + "cache").context["runs"]
+    response = _get(member_client, url + "cache")
+    cache = response.context["runs"]
     listed = {r.pk for r in cache.object_list}
+    # its service column says where its tests went instead of a bare dash
+    assert _html(response).count(">by rules</span>") == 1
     assert {run.pk, named.pk} <= listed
     assert cache.paginator.count == Run.objects.filter(project=dataset.sim, week=run.week, service__in=["cache", ""]).count()
     plex = _get(member_client, url + "plex").context["runs"]
