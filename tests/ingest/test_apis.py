@@ -138,8 +138,10 @@ def test_it_refuses_an_upload_naming_another_project(ci_client, other_project): 
 def test_it_validates_ownership_of_runs_and_status(ci_client, other_key, client):  # type: ignore[no-untyped-def]
     run_id = upload(ci_client, [("a.xml", junit_xml(1))]).json()["run"]
     other = {"HTTP_AUTHORIZATION": f"Token {other_key}"}
-    assert client.get(f"/api/v1/runs/{run_id}", **other).status_code == 404
-    assert client.get("/api/v1/projects/mediaserver/status", **other).status_code == 403
+    hidden = client.get(f"/api/v1/runs/{run_id}", **other)
+    assert hidden.status_code == 404 and hidden.json()["error"] == "not_found"
+    refused = client.get("/api/v1/projects/mediaserver/status", **other)
+    assert refused.status_code == 403 and refused.json()["error"] in ("wrong_project", "permission_denied")
     assert ci_client.get(f"/api/v1/runs/{run_id}").status_code == 200
 
 
