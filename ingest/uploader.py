@@ -477,6 +477,10 @@ def post_once(url: str, body: Body, token: str, timeout: float) -> Outcome:
             return Outcome("retry", status, parsed, f"HTTP {status}", _retry_after(exc.headers))
         if parsed is None:
             text = raw.decode("utf-8", "replace").strip()[:300]
+            if status == 404:
+                text = f"nothing answers at {url}; is --url the server's base URL?"
+            elif text.startswith("<"):
+                text = f"{exc.reason} (a web page, not a Suitehealth answer)"
             return Outcome("rejected", status, reason=f"HTTP {status}: {text or exc.reason}")
         return Outcome("rejected", status, parsed)
     except urllib.error.URLError as exc:
@@ -646,10 +650,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _base_url(raw: str) -> str:
     url = raw.strip().rstrip("/")
-    # Tolerate the endpoint itself being given as the base.
-    suffix = "/api/v1/uploads"
-    if url.endswith(suffix):
-        url = url[: -len(suffix)]
+    # Tolerate the endpoint itself, or the API's root, being given as the base.
+    for suffix in ("/api/v1/uploads", "/api/v1", "/api"):
+        if url.endswith(suffix):
+            return url[: -len(suffix)]
     return url
 
 

@@ -705,3 +705,20 @@ def test_it_works_on_python_3_8(live_server, project_key, report):  # type: igno
         "--retries", "1", "--strict", str(report), cwd=report.parent, python=python,
     )  # fmt: skip
     assert down.returncode == 5, down.stderr
+
+
+@pytest.mark.parametrize("suffix", ["/api/v1/", "/api/v1/uploads"])
+def test_the_api_root_or_endpoint_given_as_url_is_taken_as_the_base(live_server, project_key, report, suffix):  # type: ignore[no-untyped-def]
+    env = base_env(SUITEHEALTH_URL=live_server.url + suffix, SUITEHEALTH_TOKEN=project_key)
+    result = upload("--commit", SHA, "-q", str(report), cwd=report.parent, env=env)
+    assert result.returncode == 0, result.stderr
+    assert Run.objects.get().commit == SHA
+
+
+def test_a_url_where_nothing_answers_gets_a_hint_not_a_web_page(live_server, project_key, report):  # type: ignore[no-untyped-def]
+    env = base_env(SUITEHEALTH_URL=live_server.url + "/suitehealth", SUITEHEALTH_TOKEN=project_key)
+    result = upload("--commit", SHA, str(report), cwd=report.parent, env=env)
+    assert result.returncode != 0
+    assert f"nothing answers at {live_server.url}/suitehealth/api/v1/uploads" in result.stderr
+    assert "<" not in result.stderr
+    assert Run.objects.count() == 0
