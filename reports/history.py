@@ -4,7 +4,9 @@ A run's results are read once: the first recompute whose window holds the run de
 test-runs per service (attempts collapsed, execution order resolved) and stores them as RunFacts.
 Every later recompute reads those few rows per run instead of the run's results, so a recompute
 reads one row per run of its windows (a few weeks), never the project's whole history, and
-re-derives nothing an earlier upload already paid for.
+re-derives nothing an earlier upload already paid for. Only a test whose regression episode may
+have begun before the window is read further back, to where it began
+(services._regression_history).
 """
 
 from __future__ import annotations

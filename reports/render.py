@@ -62,6 +62,7 @@ PARAM_NOTES = {
     "budget_min_over": "executions over budget that make a violation when n is smaller",
     "regression_baseline_runs": "passing runs before a failure that make it a regression",
     "fixed_passes": "consecutive passes that make a regression fixed",
+    "regression_read_back_weeks": "weeks before the window an episode going on is followed back",
 }
 DEFINITIONS = (
     ("Pass rate", "passed ÷ (passed + failed) over first attempts; skips never count. The final "

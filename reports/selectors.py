@@ -443,7 +443,11 @@ def finding_summary(kind: str, evidence: dict) -> str:
         return f"{state}, failing since {commit} ({e.get('failures', '?')} failures)"
     if kind == "fixed":
         commit = str(e.get("fixing_commit") or "")[:10]
-        what = "broken since its first run" if e.get("broken_since_first_run") else "regression"
+        what = (
+            "broken since its first run" if e.get("broken_since_first_run")
+            else f"broken since before run #{e['broken_before_run']}" if e.get("broken_before_run")
+            else "regression"
+        )  # fmt: skip
         return f"{what}, passing again since {commit}"
     if kind == "duration_regression":
         return (

@@ -5,24 +5,32 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import zlib
+from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max
 from django.utils import timezone
 
-from ingest.models import Service, Test
+from ingest.models import Run, Service, Test
 from ingest.weeks import week_start
 from reports import alerts
-from reports.history import service_history
+from reports.history import ServiceHistory, service_history
 from reports.metrics import budgets as budget_metrics
+from reports.metrics.cascades import cascade_followers, detect_cascades
 from reports.metrics.changepoints import SLOWDOWN, changes_by_test
+from reports.metrics.data import RunMeta, TestRun, is_fail
 from reports.metrics.durations import durations_by_test, service_week_durations
 from reports.metrics.flaky import CONFIRMED, SUSPECTED
-from reports.metrics.isolation import analyze_isolation, history_start
+from reports.metrics.isolation import IsolationResult, analyze_isolation, history_start
 from reports.metrics.params import ALGORITHM_VERSION, MetricParams
 from reports.metrics.passrates import pass_rates_by_test, service_week_counts
-from reports.metrics.regressions import regression_findings
+from reports.metrics.regressions import (
+    Observation,
+    earlier_history_needed,
+    observe,
+    regression_findings,
+)
 from reports.models import Finding, ProjectSettings, ServiceWeek, TestWeek
 from reports.staleness import run_facts_lock
 
@@ -110,10 +118,10 @@ def _compute(
     start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
     as_of = end
+    window_start = week_start(history_start(as_of, params))
     history = service_history(
-        project_id=service.project_id, service_id=service.pk,
-        start=week_start(history_start(as_of, params)), end=week,
-    )  # fmt: skip
+        project_id=service.project_id, service_id=service.pk, start=window_start, end=week
+    )
     runs = history.runs
     known = [rid for rid, r in runs.items() if r.started_at < as_of]
     all_trs = history.test_runs_of(known)
@@ -140,9 +148,13 @@ def _compute(
                 dict(f.evidence), f.first_run, f.last_run,
             )
         )  # fmt: skip
+    since = dt.datetime.combine(window_start, dt.time(), tzinfo=dt.UTC)
+    reg_runs, reg_trs, followers, outages, in_part = _regression_history(
+        service, history, known, iso, flaky_tests, params, week=week, since=since, as_of=as_of
+    )
     for f in regression_findings(
-        runs, all_trs, flaky_tests=flaky_tests, cascade_followers=iso.cascade_followers,
-        outage_runs=iso.all_outage_runs, params=params,
+        reg_runs, reg_trs, flaky_tests=flaky_tests, cascade_followers=followers,
+        outage_runs=outages, params=params, since=since, read_in_part=in_part,
     ):  # fmt: skip
         if f.kind == "regression" and not f.confirmed:
             # One failure that did not repeat on the same or the next commit is a suspicion, not
@@ -199,7 +211,7 @@ def _compute(
             )  # fmt: skip
 
     _write_test_weeks(service, week, week_trs, by_test, iso)
-    _write_findings(service, week, as_of, findings, window_start=week_start(history_start(as_of, params)))
+    _write_findings(service, week, as_of, findings, window_start=window_start)
 
     row.version = ALGORITHM_VERSION
     row.params = params.as_dict()
@@ -241,6 +253,105 @@ def _compute(
         "budget_violations": len(violations),
         "duration_improvements": improvements,
     }
+
+
+def _regression_history(
+    service: Service,
+    history: ServiceHistory,
+    known: list[int],
+    iso: IsolationResult,
+    flaky_tests: set[int],
+    params: MetricParams,
+    *,
+    week: dt.date,
+    since: dt.datetime,
+    as_of: dt.datetime,
+) -> tuple[
+    dict[int, RunMeta], list[TestRun], frozenset[tuple[int, int]], frozenset[int], set[int]
+]:
+    """The runs, test-runs, cascade followers and outage runs regression_findings reads, and the
+    tests read only in part.
+
+    The window's, and the earlier history of the tests whose findings from the window's start
+    on depend on it (regressions.earlier_history_needed): a test that failed in the window, and
+    a test with a `fixed` finding in the window's weeks (its failures may all be older), so that
+    an episode that began before the window is found whole, from its first failure after its
+    last pass. Earlier weeks are read one, then two, four and so on at a time, until no test
+    needs more, no earlier run is left or `regression_read_back_weeks` are read (the tests that
+    still need more are read in part: a recompute's cost stays bounded whatever the history);
+    their runs are judged as the window's are: outages run by run, cascades against the window's
+    baselines.
+    """
+    runs = {rid: history.runs[rid] for rid in known}
+    window_trs = history.test_runs_of(known)
+    followers, outages = iso.cascade_followers, iso.all_outage_runs
+    # Fixes stored for the window's weeks: _write_findings deletes those not found again.
+    fixed = set(
+        Finding.objects.filter(
+            service=service, kind=Finding.Kind.FIXED, week__gte=since.date(), week__lte=week,
+            as_of__lte=as_of,
+        ).values_list("test_id", flat=True)
+    ) - flaky_tests  # fmt: skip
+    pending = ({tr.test for tr in window_trs if is_fail(tr.first)} - flaky_tests) | fixed
+
+    def observed(trs: list[TestRun], metas: dict[int, RunMeta]) -> dict[int, list[Observation]]:
+        by_test: dict[int, list[tuple[RunMeta, TestRun]]] = defaultdict(list)
+        for tr in trs:
+            if tr.test in pending:
+                by_test[tr.test].append((metas[tr.run], tr))
+        return {
+            test: observe(pairs, cascade_followers=followers, outage_runs=outages,
+                          reference_branch=params.reference_branch)
+            for test, pairs in by_test.items()
+        }  # fmt: skip
+
+    # Each test's observations, earliest chunk first: a chunk's runs are all earlier than the
+    # ones read before it, and its outages and cascades change nothing in those.
+    seen = observed(window_trs, runs)
+    earlier_runs: dict[int, RunMeta] = {}
+    earlier_trs: list[TestRun] = []
+    read_back: set[int] = set()
+    in_part: set[int] = set()
+    start, weeks = since.date(), 1
+    while pending:
+        pending = {
+            test for test in pending
+            if earlier_history_needed(seen.get(test, []), since=since, params=params,
+                                      all_fixes=test in fixed)
+        }  # fmt: skip
+        if not pending:
+            break
+        latest = Run.objects.filter(
+            project_id=service.project_id, branch=params.reference_branch,
+            status=Run.Status.PARSED, week__lt=start,
+        ).aggregate(week=Max("week"))["week"]  # fmt: skip
+        if latest is None:
+            break
+        limit = since.date() - dt.timedelta(weeks=params.regression_read_back_weeks)
+        if latest < limit:
+            in_part = set(pending)
+            break
+        start = max(latest - dt.timedelta(weeks=weeks - 1), limit)
+        weeks *= 2
+        older = service_history(
+            project_id=service.project_id, service_id=service.pk, start=start, end=latest
+        )
+        read_back |= pending
+        earlier_runs.update(older.runs)
+        earlier_trs = older.test_runs + earlier_trs
+        outages = outages | older.outage_runs(older.runs, params)
+        # Cascades in the runs just read, against the window's baselines.
+        cascades = detect_cascades(
+            {**older.runs, **runs}, older.test_runs + window_trs, as_of=as_of, params=params,
+            exclude_runs=outages, only_runs=older.runs.keys(),
+        )  # fmt: skip
+        followers = followers | cascade_followers(cascades)
+        for test, chunk in observed(older.test_runs, older.runs).items():
+            seen[test] = chunk + seen.get(test, [])
+    if not read_back:
+        return runs, window_trs, followers, outages, in_part
+    trs = [tr for tr in earlier_trs if tr.test in read_back] + window_trs
+    return {**earlier_runs, **runs}, trs, followers, outages, in_part
 
 
 def _first_run_of_commit(runs, commit: str, branch: str) -> int | None:  # type: ignore[no-untyped-def]
@@ -336,20 +447,15 @@ def _write_findings(
                 row.updated_at = now
             row.save()
     Finding.objects.bulk_create(to_create, batch_size=500)
-    # A fix seen now may end a regression that started before this window: the window no longer
-    # holds its first failure, so it is not recomputed above and would stay open for ever.
-    # The fix names the episode it ends by that episode's first failing run; a fix of a test that
-    # was failing since this window began ends the regression that began before the window.
+    # A fix of an episode that began before the earliest run read (see regression_read_back_weeks)
+    # ends the regression written by the window that held its first failure, the test's only one
+    # still open: this window cannot rewrite it.
     for f in new:
-        if f.kind != Finding.Kind.FIXED:
-            continue
-        ended = Q(evidence__first_failing_run=f.evidence.get("first_failing_run"))
-        if f.evidence.get("last_passing_run") is None:
-            ended |= Q(week__lt=window_start)
-        Finding.objects.filter(
-            ended, service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
-            status=Finding.Status.OPEN, as_of__lte=as_of,
-        ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
+        if f.kind == Finding.Kind.FIXED and "broken_before_run" in f.evidence:
+            Finding.objects.filter(
+                service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
+                status=Finding.Status.OPEN, week__lt=window_start, as_of__lte=as_of,
+            ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
     alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
 
 

@@ -154,10 +154,12 @@ def detect_cascades(
     as_of: dt.datetime,
     params: MetricParams,
     exclude_runs: Collection[int] = frozenset(),
+    only_runs: Collection[int] | None = None,
 ) -> list[Cascade]:
     """Cascades in every run of `runs` that started before `as_of` and is not excluded.
 
-    Pass the outage runs as `exclude_runs`. Sorted by (run start, run id, timeline, root order).
+    Pass the outage runs as `exclude_runs`. With `only_runs`, cascades are looked for in those
+    runs alone, against the same baselines. Sorted by (run start, run id, timeline, root order).
     """
     known = {
         rid: meta
@@ -166,11 +168,12 @@ def detect_cascades(
     }
     window_start = as_of - dt.timedelta(days=params.cascade_window_days)
     in_window = {rid for rid, meta in known.items() if meta.started_at >= window_start}
+    searched = known if only_runs is None else known.keys() & set(only_runs)
 
     # Only timelines with enough failures can hold a cascade.
     timeline_fails: dict[tuple[int, str], int] = defaultdict(int)
     for tr in test_runs:
-        if tr.first in _FAIL_CODES and tr.run in known:
+        if tr.first in _FAIL_CODES and tr.run in searched:
             timeline_fails[(tr.run, tr.timeline)] += 1
     busy = {key for key, n in timeline_fails.items() if n >= params.cascade_min_length}
     if not busy:

@@ -51,6 +51,9 @@ class MetricParams:
     # Regressions
     regression_baseline_runs: int = 5
     fixed_passes: int = 3
+    # How far before a recompute's window an episode going on at its start is followed back:
+    # one that began earlier is reported as broken since before the earliest run read.
+    regression_read_back_weeks: int = 26
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -27,12 +27,17 @@ Rules:
 
 The result is a function of the test's whole history: the same history gives the same findings,
 in the same order, whoever calls and however often, so a recompute can diff against stored rows.
+A caller computing a window that starts at `since` passes `since`, the window's history and,
+for the tests `earlier_history_needed` names, their history before it, as far back as that asks:
+an episode that began before the window and ends in it is then found whole, from its first
+failure after its last pass. Findings of episodes over before `since`, and of regressions opened
+before it and still open, are left out: the windows that held them wrote them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .data import ERROR, FAILED, PASSED, SKIPPED, RunMeta, TestRun, is_fail
@@ -89,6 +94,7 @@ class _Broken:
     confirm_commits: set[str]
     next_commit_seen: bool = False
     confirmed_by: int | None = None
+    began_before: bool = False  # from_start, but the observations do not reach the first run
 
 
 def observe(
@@ -123,14 +129,73 @@ def _passed_same_commit(
     return any(abs(t - obs.started_at) <= window for t in passes_by_commit.get(obs.commit, ()))
 
 
+def earlier_history_needed(
+    observations: Sequence[Observation],
+    *,
+    since: dt.datetime,
+    params: MetricParams,
+    all_fixes: bool = True,
+) -> bool:
+    """Whether the test's findings from `since` on, read from these observations (ordered), could
+    differ from those of its whole history because of observations before the first one.
+
+    The observations are read as findings_for_test reads them, from a state that is not known:
+    an episode that began earlier may be going on, the first passes may continue a streak, a pass
+    of a failure's commit may have come before. The answer is True as soon as an opening or a fix
+    at or after `since` depends on that state. With all_fixes False, a fix at or after `since` of
+    an episode whose every failure came before the first observation may go unseen: read from a
+    first observation that passed, it is not found, and nothing is found wrong.
+    """
+    if not observations:
+        return False
+    baseline, fixed_passes = params.regression_baseline_runs, params.fixed_passes
+    same_commit = dt.timedelta(days=params.same_commit_days)
+    seen_from = observations[0].started_at
+    passes_by_commit: dict[str, list[dt.datetime]] = {}
+    for o in observations:
+        if o.result == _PASS:
+            passes_by_commit.setdefault(o.commit, []).append(o.started_at)
+    unknown = True  # an episode that began before the first observation may be going on
+    broken = False  # an episode that opened among the observations is going on
+    streak, counted = 0, False  # passes in a row; counted: the streak began among them
+    for o in observations:
+        now = o.started_at >= since
+        if o.result == _PASS:
+            streak += 1
+            # A streak begun before the first observation may reach fixed_passes at any of its
+            # first passes here.
+            if unknown and now and streak <= fixed_passes:
+                if (counted and streak == fixed_passes) or (not counted and all_fixes):
+                    return True
+            if streak == fixed_passes:
+                unknown = broken = False
+            continue
+        if o.result == _FAILURE and not broken:
+            if not _passed_same_commit(o, passes_by_commit, params.same_commit_days):
+                may_open = streak >= baseline or not counted
+                opens = not unknown and streak >= baseline
+                if opens and o.started_at - same_commit >= seen_from:
+                    broken = True
+                elif may_open:
+                    if now:
+                        return True
+                    unknown = True
+        streak, counted = 0, True
+    return False
+
+
 def findings_for_test(
     test: int,
     observations: list[Observation],
     *,
     flaky: bool,
     params: MetricParams,
+    since: dt.datetime | None = None,
+    began_before: bool = False,
 ) -> list[RegressionFinding]:
-    """Regression and fixed findings of one test from its ordered observations."""
+    """Regression and fixed findings of one test from its ordered observations (`since`: see the
+    module docstring). `began_before`: the observations do not reach back to the test's first
+    run, so failures from the first one on are an episode that began before them."""
     if flaky or not observations:
         return []
     passes_by_commit: dict[str, list[dt.datetime]] = {}
@@ -152,7 +217,8 @@ def findings_for_test(
             streak.append(o)
             last_pass = o
             if broken is not None and len(streak) >= params.fixed_passes:
-                findings.extend(_close(test, broken, streak))
+                if since is None or o.started_at >= since:
+                    findings.extend(_close(test, broken, streak))
                 broken = None
             continue
 
@@ -160,7 +226,7 @@ def findings_for_test(
             flaky_here = _passed_same_commit(o, passes_by_commit, params.same_commit_days)
             if o.result == _FAILURE and not flaky_here:
                 if i == 0:
-                    broken = _Broken(True, o, None, [], [o], {o.commit})
+                    broken = _Broken(True, o, None, [], [o], {o.commit}, began_before=began_before)
                 elif len(streak) >= params.regression_baseline_runs:
                     baseline = [p.run for p in streak[-params.regression_baseline_runs :]]
                     broken = _Broken(False, o, last_pass, baseline, [o], {o.commit})
@@ -171,7 +237,8 @@ def findings_for_test(
         streak = []
 
     if broken is not None and not broken.from_start:
-        findings.append(_regression(test, broken, None))
+        if since is None or broken.opening.started_at >= since:
+            findings.append(_regression(test, broken, None))
     return findings
 
 
@@ -199,7 +266,9 @@ def _close(test: int, broken: _Broken, streak: list[Observation]) -> list[Regres
                 fixing_run=fixing.run,
                 fixing_commit=fixing.commit,
                 evidence={
-                    "broken_since_first_run": broken.from_start,
+                    "broken_since_first_run": broken.from_start and not broken.began_before,
+                    # The episode began before this run, the earliest read: failures counted from it.
+                    **({"broken_before_run": opening.run} if broken.began_before else {}),
                     "first_failing_run": opening.run,
                     "failures": len(broken.failures),
                     "failing_runs": [f.run for f in broken.failures[:_EVIDENCE_RUNS]],
@@ -247,11 +316,15 @@ def regression_findings(
     cascade_followers: Collection[tuple[int, int]],
     outage_runs: Collection[int],
     params: MetricParams,
+    since: dt.datetime | None = None,
+    read_in_part: Collection[int] = (),
 ) -> list[RegressionFinding]:
-    """Findings of every test in `test_runs`, ordered by test then time.
+    """Findings of every test in `test_runs`, ordered by test then time. `read_in_part`: tests
+    whose test-runs here do not reach back to their first run (see findings_for_test).
 
-    Pass each test's whole reference-branch history (runs of other branches are ignored here);
-    `runs` must cover every run the test-runs refer to.
+    Pass each test's whole reference-branch history (runs of other branches are ignored here),
+    or, with `since`, its history from `since` on and before it as far as
+    `earlier_history_needed` asks; `runs` must cover every run the test-runs refer to.
     """
     by_id = runs if isinstance(runs, Mapping) else {r.id: r for r in runs}
     flaky = set(flaky_tests)
@@ -265,6 +338,7 @@ def regression_findings(
             by_test.setdefault(tr.test, []).append((by_id[tr.run], tr))
     followers = set(cascade_followers)
     outages = set(outage_runs)
+    in_part = set(read_in_part)
     out: list[RegressionFinding] = []
     for test in sorted(by_test):
         observations = observe(
@@ -273,5 +347,8 @@ def regression_findings(
             outage_runs=outages,
             reference_branch=params.reference_branch,
         )
-        out.extend(findings_for_test(test, observations, flaky=test in flaky, params=params))
+        out.extend(
+            findings_for_test(test, observations, flaky=test in flaky, params=params, since=since,
+                              began_before=test in in_part)
+        )  # fmt: skip
     return out

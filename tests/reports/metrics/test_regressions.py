@@ -26,6 +26,8 @@ from reports.metrics.regressions import (
     REGRESSION,
     RESOLVED,
     RegressionFinding,
+    earlier_history_needed,
+    observe,
     regression_findings,
 )
 
@@ -47,12 +49,13 @@ def history(
     start: int = 0,
     commits: list[str] | None = None,
     branch: str = "main",
+    step: dt.timedelta = dt.timedelta(hours=1),
 ) -> tuple[list[RunMeta], list[TestRun]]:
     runs, executions = [], []
     for i, ch in enumerate(spec):
         run = start + i
         commit = commits[i] if commits else f"c{run}"
-        runs.append(RunMeta(run, commit, branch, T0 + dt.timedelta(hours=run)))
+        runs.append(RunMeta(run, commit, branch, T0 + step * run))
         for attempt, outcome in enumerate(ATTEMPTS[ch], start=1):
             executions.append(Execution(run, test, attempt, outcome, 10, "w0", 0))
     return runs, group_test_runs(executions)
@@ -65,6 +68,7 @@ def findings(
     flaky: set[int] | None = None,
     followers: set[tuple[int, int]] | None = None,
     outages: set[int] | None = None,
+    since: dt.datetime | None = None,
 ) -> list[RegressionFinding]:
     return regression_findings(
         runs,
@@ -73,6 +77,7 @@ def findings(
         cascade_followers=followers or set(),
         outage_runs=outages or set(),
         params=PARAMS,
+        since=since,
     )
 
 
@@ -242,3 +247,124 @@ def test_findings_are_the_same_whatever_the_input_order() -> None:
         random.Random(seed).shuffle(shuffled_runs)
         random.Random(seed).shuffle(shuffled)
         assert findings(shuffled_runs, shuffled) == first
+
+
+# --- A window and the history before it -----------------------------------------------------------
+
+
+# One run a day: a pass of a failure's commit counts for a week (same_commit_days) around it.
+DAY = dt.timedelta(days=1)
+
+
+def _at(run: int) -> dt.datetime:
+    return T0 + DAY * run
+
+
+def _read_back(
+    spec: str, window: int, *, all_fixes: bool = True, commits: list[str] | None = None
+) -> int:
+    """The first run a caller reads when its window starts at run `window`: one run further
+    back at a time, for as long as earlier_history_needed asks."""
+    runs, test_runs = history(spec, commits=commits, step=DAY)
+    first = window
+    while first > 0:
+        observations = observe(
+            zip(runs[first:], test_runs[first:], strict=True), reference_branch="main"
+        )
+        if not earlier_history_needed(
+            observations, since=_at(window), params=PARAMS, all_fixes=all_fixes
+        ):
+            break
+        first -= 1
+    return first
+
+
+def _window(
+    spec: str, window: int, *, all_fixes: bool = True, commits: list[str] | None = None
+) -> list[RegressionFinding]:
+    runs, test_runs = history(spec, commits=commits, step=DAY)
+    first = _read_back(spec, window, all_fixes=all_fixes, commits=commits)
+    return findings(runs[first:], test_runs[first:], since=_at(window))
+
+
+def test_a_fix_after_the_window_start_names_the_episode_from_its_first_failure() -> None:
+    # runs: 0-14 pass, 15-28 fail, 29-31 pass; the window starts at run 24, in the failures.
+    spec = "P" * 15 + "F" * 14 + "PPP"
+    # Read back to a week before the first failure: a pass of its commit there would have made
+    # it a flaky result, not a regression.
+    assert _read_back(spec, 24) == 8
+    regression, fixed = _window(spec, 24)
+    assert (regression.kind, regression.status, regression.first_run) == (REGRESSION, RESOLVED, 15)
+    assert regression.evidence["baseline_runs"] == [10, 11, 12, 13, 14]
+    assert fixed.kind == FIXED and fixed.evidence["broken_since_first_run"] is False
+    assert (fixed.first_failing_run, fixed.last_passing_run, fixed.fixing_run) == (15, 14, 29)
+    assert fixed.evidence["failures"] == 14
+    # Read from the window start only, the same history looks broken since its first run.
+    [from_window] = findings(*(part[24:] for part in history(spec, step=DAY)))
+    assert from_window.evidence["broken_since_first_run"] is True
+
+
+def test_a_test_broken_since_its_first_run_is_read_back_to_it() -> None:
+    spec = "F" * 12 + "PPP"
+    assert _read_back(spec, 8) == 0
+    [fixed] = _window(spec, 8)
+    assert fixed.evidence["broken_since_first_run"] is True
+    assert (fixed.first_failing_run, fixed.evidence["failures"]) == (0, 12)
+
+
+def test_a_window_of_failures_only_reads_back_until_nothing_can_open_or_end() -> None:
+    # Nothing passes from run 20 on, and run 19 failed: no episode opens or ends in the window.
+    spec = "PPPPPP" + "F" * 30
+    assert _read_back(spec, 20) == 19
+    assert _window(spec, 20) == []
+    # The regression opened before the window is left to the windows that held its start.
+    assert _window(spec, 6) == findings(*history(spec, step=DAY))
+
+
+def test_a_fix_in_the_first_passes_of_a_window_is_read_back_for_when_asked() -> None:
+    # Failing on runs 5-9, passing from run 10: the window from run 11 holds the fix's third
+    # pass; the failure at run 18 opens a new regression.
+    spec = "PPPPP" + "FFFFF" + "PPPPPPPP" + "F"
+    assert _read_back(spec, 11) == 0
+    regression, fixed, again = _window(spec, 11)
+    assert (regression.first_run, regression.status) == (5, RESOLVED)
+    assert (fixed.first_failing_run, fixed.fixing_run, fixed.last_run) == (5, 10, 12)
+    assert (again.kind, again.first_run, again.status) == (REGRESSION, 18, OPEN)
+    # Not asked for every fix: it may go unseen, read from the window's first pass; not misread.
+    # The new regression is found either way (its baseline and a week before it are read).
+    assert _read_back(spec, 11, all_fixes=False) == 11
+    assert _window(spec, 11, all_fixes=False) == [again]
+
+
+def test_a_window_read_back_as_far_as_asked_finds_what_the_whole_history_finds() -> None:
+    def reaches(f: RegressionFinding, since: dt.datetime) -> bool:
+        if f.kind == FIXED:
+            return _at(f.last_run) >= since
+        if f.status == RESOLVED:
+            return _at(f.evidence["fixing_runs"][-1]) >= since  # type: ignore[index]
+        return f.started_at >= since
+
+    def last_failure(spec: str, before: int) -> int:
+        return max(i for i, ch in enumerate(spec[:before]) if ch in "FE")
+
+    rng = random.Random(7)
+    for _ in range(100):
+        spec = "".join(rng.choice("PPPPPPPFFFRES") for _ in range(rng.randint(1, 40)))
+        if rng.random() < 0.5:  # long episodes
+            spec = spec.replace("F", "F" * rng.randint(1, 9))
+        commits = [f"c{i // rng.choice((1, 1, 1, 2))}" for i in range(len(spec))]
+        runs, test_runs = history(spec, commits=commits, step=DAY)
+        whole = findings(runs, test_runs)
+        for window in range(len(spec)):
+            since = _at(window)
+            want = [f for f in whole if reaches(f, since)]
+            assert _window(spec, window, commits=commits) == want, (spec, window)
+            # Not asked for every fix: only fixes of episodes over before the first run read
+            # are missing, and nothing found differs.
+            first = _read_back(spec, window, all_fixes=False, commits=commits)
+            got = _window(spec, window, all_fixes=False, commits=commits)
+            assert all(f in want for f in got), (spec, window)
+            for f in want:
+                if f not in got:
+                    assert f.status == RESOLVED and f.fixing_run is not None, (spec, window, f)
+                    assert last_failure(spec, f.fixing_run) < first, (spec, window, f)

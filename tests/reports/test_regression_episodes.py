@@ -1,0 +1,209 @@
+"""Regression episodes longer than a recompute's window, on the real database.
+
+Histories of one service on `main` are uploaded and parsed by ingest's own services and
+recomputed by reports' own recompute. A test breaks, stays broken for weeks, and is fixed: the
+`regression` finding (the week it broke) and the `fixed` finding (the week it was fixed) are read
+back and held to the planted history: the same episode, from its first failure after its last
+pass, with the same runs, whichever weeks were computed and in whatever order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+from collections.abc import Callable
+
+import pytest
+
+from ingest.models import Run, Service
+from ingest.services import UploadMeta, run_create, run_parse
+from ingest.weeks import week_start
+from reports.models import Finding
+from reports.selectors import finding_summary
+from reports.services import project_recompute, service_week_recompute
+from tests.resultfiles import junit_xml
+
+START = dt.datetime(2026, 9, 7, 6, 0, tzinfo=dt.UTC)  # Monday of 2026-W37
+TESTS = 8
+REGRESSED = 3  # passes, breaks, stays broken for weeks, is fixed
+BROKEN = 6  # fails from its first run, is fixed at the same time
+
+
+def _commit(i: int) -> str:
+    return hashlib.sha1(f"commit {i}".encode()).hexdigest()
+
+
+def _history(
+    project, *, runs: int, hours: int, failing: Callable[[int], set[int]]
+) -> list[Run]:  # type: ignore[no-untyped-def]
+    """Run i of service `api` on main, `hours` after run i-1, with tests failing(i) failing."""
+    out = []
+    for i in range(runs):
+        started = START + dt.timedelta(hours=hours * i)
+        data = junit_xml(
+            TESTS, failed=failing(i), prefix="tests.test_api.TestApi",
+            timestamp=started.isoformat().replace("+00:00", "Z"),
+        )  # fmt: skip
+        meta = UploadMeta(
+            commit=_commit(i), branch="main", build_id=str(i), job="test", service="api",
+            started_at=started,
+        )  # fmt: skip
+        run = run_create(project=project, meta=meta, files=[("results.xml", io.BytesIO(data))]).run
+        run_parse(run_id=run.pk)
+        out.append(run)
+    return out
+
+
+def _finding(project, kind: str, test_name: str) -> Finding:  # type: ignore[no-untyped-def]
+    [finding] = Finding.objects.filter(project=project, kind=kind, test__name=test_name)
+    return finding
+
+
+# Two runs a day from Monday 2026-09-07 to Sunday 2026-12-13 (2026-W50): test_3 passes runs 0-20,
+# fails on runs 21-139 (from Thursday 2026-09-17, 2026-W38, to Sunday 2026-11-15) and passes
+# again from run 140 (Monday 2026-11-16, 2026-W47). test_6 fails from run 0 to run 139 and passes
+# from run 140. The recompute of 2026-W50 reads from 2026-W47 on: none of the failures is in it.
+RUNS, HOURS, BREAKS, FIXED_AT = 196, 12, 21, 140
+
+
+def _failing(i: int) -> set[int]:
+    regressed = {REGRESSED} if BREAKS <= i < FIXED_AT else set()
+    return regressed | ({BROKEN} if i < FIXED_AT else set())
+
+
+@pytest.fixture
+def long_regression(project) -> list[Run]:  # type: ignore[no-untyped-def]
+    return _history(project, runs=RUNS, hours=HOURS, failing=_failing)
+
+
+def _assert_episode(project, runs: list[Run]) -> None:  # type: ignore[no-untyped-def]
+    ids = [r.pk for r in runs]
+    broke_week = week_start(runs[BREAKS].started_at)
+    fixed_week = week_start(runs[FIXED_AT].started_at)
+    assert (broke_week, fixed_week) == (dt.date(2026, 9, 14), dt.date(2026, 11, 16))
+    last_pass = (ids[BREAKS - 1], _commit(BREAKS - 1))
+    first_failure = (ids[BREAKS], _commit(BREAKS))
+
+    # The fix: passing again from run 140, broken since run 21 (after its last pass, run 20),
+    # not since its first run.
+    fixed = _finding(project, "fixed", f"test_{REGRESSED}")
+    assert fixed.week == fixed_week and fixed.status == "resolved"
+    assert fixed.first_run_id == ids[FIXED_AT] and fixed.last_run_id == ids[FIXED_AT + 2]
+    e = fixed.evidence
+    assert e["broken_since_first_run"] is False
+    assert (e["first_failing_run"], e["first_failing_commit"]) == first_failure
+    assert (e["last_passing_run"], e["last_passing_commit"]) == last_pass
+    assert (e["fixing_run"], e["fixing_commit"]) == (ids[FIXED_AT], _commit(FIXED_AT))
+    assert e["confirmed"] is True
+    assert e["failures"] == FIXED_AT - BREAKS
+    assert e["failing_runs"] == ids[BREAKS : BREAKS + 20]
+    assert e["passing_runs"] == ids[FIXED_AT : FIXED_AT + 3]
+    summary = finding_summary("fixed", e)
+    assert summary == f"regression, passing again since {_commit(FIXED_AT)[:10]}"
+
+    # The regression it ends: the same first failure and last pass, resolved by runs 140-142.
+    regression = _finding(project, "regression", f"test_{REGRESSED}")
+    assert regression.week == broke_week and regression.status == "resolved"
+    assert (regression.first_run_id, regression.last_run_id) == (ids[BREAKS], ids[FIXED_AT - 1])
+    r = regression.evidence
+    assert (r["first_failing_run"], r["first_failing_commit"]) == first_failure
+    assert (r["last_passing_run"], r["last_passing_commit"]) == last_pass
+    assert r["baseline_runs"] == ids[BREAKS - 5 : BREAKS]
+    assert r["fixing_runs"] == ids[FIXED_AT : FIXED_AT + 3]
+    assert r["failures"] == FIXED_AT - BREAKS
+
+    # test_6 really was broken since its first run, run 0.
+    regressions = Finding.objects.filter(project=project, kind="regression")
+    assert not regressions.filter(test__name=f"test_{BROKEN}").exists()
+    from_start = _finding(project, "fixed", f"test_{BROKEN}")
+    assert from_start.week == fixed_week
+    b = from_start.evidence
+    assert b["broken_since_first_run"] is True and b["last_passing_run"] is None
+    assert (b["first_failing_run"], b["first_failing_commit"]) == (ids[0], _commit(0))
+    assert b["failures"] == FIXED_AT
+    assert b["failing_runs"] == ids[:20]
+
+
+@pytest.mark.django_db
+def test_a_fix_weeks_after_the_regression_names_the_episode_it_ends(
+    project, long_regression
+) -> None:  # type: ignore[no-untyped-def]
+    # Week by week, oldest first, as the runs came in: from the fix week on, and after the weeks
+    # whose windows hold the fix but none of the failures.
+    service = Service.objects.get(project=project, name="api")
+    fixed_week = week_start(long_regression[FIXED_AT].started_at)
+    for week in sorted({week_start(r.started_at) for r in long_regression}):
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        if week >= fixed_week:
+            _assert_episode(project, long_regression)
+
+
+@pytest.mark.django_db
+def test_the_fix_week_computed_alone_finds_where_the_episode_began(
+    project, long_regression
+) -> None:  # type: ignore[no-untyped-def]
+    # Nothing computed before: the fix week's recompute alone reads back to the episode's start.
+    service = Service.objects.get(project=project, name="api")
+    fixed_week = week_start(long_regression[FIXED_AT].started_at)
+    service_week_recompute(service_id=service.pk, week=fixed_week, force=True)
+    _assert_episode(project, long_regression)
+    # Every week computed afterwards, oldest first, the fix week again: the same findings.
+    project_recompute(project_id=project.pk)
+    _assert_episode(project, long_regression)
+
+
+@pytest.mark.django_db
+def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
+    project,
+) -> None:  # type: ignore[no-untyped-def]
+    # One run a day: test_3 passes runs 0-9, fails on runs 10-69 (from Thursday 2026-09-17), and
+    # passes from run 70. The recompute of 2026-W41 reads from Monday 2026-09-14 (run 7): three
+    # of the five passes before the first failure are in its window, the other two before it.
+    runs = _history(
+        project, runs=80, hours=24, failing=lambda i: {REGRESSED} if 10 <= i < 70 else set()
+    )
+    ids = [r.pk for r in runs]
+    project_recompute(project_id=project.pk)
+    regression = _finding(project, "regression", f"test_{REGRESSED}")
+    assert regression.week == dt.date(2026, 9, 14) and regression.status == "resolved"
+    assert regression.evidence["baseline_runs"] == ids[5:10]
+    assert regression.evidence["first_failing_run"] == ids[10]
+    assert regression.evidence["failures"] == 60
+    fixed = _finding(project, "fixed", f"test_{REGRESSED}")
+    assert fixed.week == week_start(runs[70].started_at)
+    assert fixed.evidence["first_failing_run"] == ids[10]
+    assert fixed.evidence["last_passing_run"] == ids[9]
+    assert fixed.evidence["broken_since_first_run"] is False
+
+
+@pytest.mark.django_db
+def test_an_episode_older_than_the_read_back_bound_is_reported_as_begun_before_it(
+    project, long_regression
+) -> None:  # type: ignore[no-untyped-def]
+    from reports.models import ProjectSettings
+
+    # Followed back 2 weeks before a window at most: the fix week's window starts on the fix
+    # week's Monday (the last window holding the fix, 2026-W50's, starts there too), so the runs
+    # read begin 2 weeks before it, long after test_3 broke (run 21) and test_6's first run.
+    ProjectSettings.objects.create(project=project, params={"regression_read_back_weeks": 2})
+    project_recompute(project_id=project.pk)
+    runs, ids = long_regression, [r.pk for r in long_regression]
+    fixed_week = week_start(runs[FIXED_AT].started_at)
+    read_from = dt.datetime.combine(fixed_week - dt.timedelta(weeks=2), dt.time(), tzinfo=dt.UTC)
+    first_read = next(i for i, r in enumerate(runs) if r.started_at >= read_from)
+    assert BREAKS < first_read < FIXED_AT
+
+    for name in (f"test_{REGRESSED}", f"test_{BROKEN}"):
+        fixed = _finding(project, "fixed", name)
+        assert fixed.week == fixed_week and fixed.first_run_id == ids[FIXED_AT]
+        e = fixed.evidence
+        assert e["broken_since_first_run"] is False  # not known: its start was not read
+        assert e["broken_before_run"] == e["first_failing_run"] == ids[first_read]
+        assert e["failures"] == FIXED_AT - first_read
+        assert finding_summary("fixed", e).startswith(f"broken since before run #{ids[first_read]}")
+    # The regression written by the windows that held test_3's first failure is ended by the fix.
+    regression = _finding(project, "regression", f"test_{REGRESSED}")
+    assert regression.evidence["first_failing_run"] == ids[BREAKS]
+    assert regression.status == "resolved"
+    assert not Finding.objects.filter(project=project, kind="regression", status="open").exists()
