@@ -9,7 +9,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingest.models import Run, Service, Test
@@ -150,7 +150,7 @@ def _compute(
         )  # fmt: skip
     since = dt.datetime.combine(window_start, dt.time(), tzinfo=dt.UTC)
     reg_runs, reg_trs, followers, outages, in_part = _regression_history(
-        service, history, known, iso, flaky_tests, params, week=week, since=since, as_of=as_of
+        service, history, known, iso, flaky_tests, params, since=since, as_of=as_of
     )
     for f in regression_findings(
         reg_runs, reg_trs, flaky_tests=flaky_tests, cascade_followers=followers,
@@ -211,7 +211,10 @@ def _compute(
             )  # fmt: skip
 
     _write_test_weeks(service, week, week_trs, by_test, iso)
-    _write_findings(service, week, as_of, findings, window_start=window_start)
+    failing = {tr.test for tr in all_trs if is_fail(tr.first)}
+    _write_findings(
+        service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests
+    )
 
     row.version = ALGORITHM_VERSION
     row.params = params.as_dict()
@@ -263,7 +266,6 @@ def _regression_history(
     flaky_tests: set[int],
     params: MetricParams,
     *,
-    week: dt.date,
     since: dt.datetime,
     as_of: dt.datetime,
 ) -> tuple[
@@ -272,11 +274,11 @@ def _regression_history(
     """The runs, test-runs, cascade followers and outage runs regression_findings reads, and the
     tests read only in part.
 
-    The window's, and the earlier history of the tests whose findings from the window's start
-    on depend on it (regressions.earlier_history_needed): a test that failed in the window, and
-    a test with a `fixed` finding in the window's weeks (its failures may all be older), so that
-    an episode that began before the window is found whole, from its first failure after its
-    last pass. Earlier weeks are read one, then two, four and so on at a time, until no test
+    The window's, and the earlier history of the tests that failed in the window whose findings
+    from the window's start on depend on it (regressions.earlier_history_needed), so that an
+    episode that began before the window is found whole, from its first failure after its last
+    pass. (A fix in the window of a test that did not fail in it is kept as the window that held
+    its failures wrote it: see _write_findings.) Earlier weeks with runs are read four, then eight and so on at a time, until no test
     needs more, no earlier run is left or `regression_read_back_weeks` are read (the tests that
     still need more are read in part: a recompute's cost stays bounded whatever the history);
     their runs are judged as the window's are: outages run by run, cascades against the window's
@@ -285,14 +287,7 @@ def _regression_history(
     runs = {rid: history.runs[rid] for rid in known}
     window_trs = history.test_runs_of(known)
     followers, outages = iso.cascade_followers, iso.all_outage_runs
-    # Fixes stored for the window's weeks: _write_findings deletes those not found again.
-    fixed = set(
-        Finding.objects.filter(
-            service=service, kind=Finding.Kind.FIXED, week__gte=since.date(), week__lte=week,
-            as_of__lte=as_of,
-        ).values_list("test_id", flat=True)
-    ) - flaky_tests  # fmt: skip
-    pending = ({tr.test for tr in window_trs if is_fail(tr.first)} - flaky_tests) | fixed
+    pending = {tr.test for tr in window_trs if is_fail(tr.first)} - flaky_tests
 
     def observed(trs: list[TestRun], metas: dict[int, RunMeta]) -> dict[int, list[Observation]]:
         by_test: dict[int, list[tuple[RunMeta, TestRun]]] = defaultdict(list)
@@ -312,27 +307,33 @@ def _regression_history(
     earlier_trs: list[TestRun] = []
     read_back: set[int] = set()
     in_part: set[int] = set()
-    start, weeks = since.date(), 1
+    limit = since.date() - dt.timedelta(weeks=params.regression_read_back_weeks)
+    earlier_weeks: list[dt.date] | None = None  # with runs on the reference branch, latest first
+    chunk = 4  # weeks with runs read at once, doubled each time
     while pending:
         pending = {
             test for test in pending
             if earlier_history_needed(seen.get(test, []), since=since, params=params,
-                                      all_fixes=test in fixed)
+                                      all_fixes=False)
         }  # fmt: skip
         if not pending:
             break
-        latest = Run.objects.filter(
-            project_id=service.project_id, branch=params.reference_branch,
-            status=Run.Status.PARSED, week__lt=start,
-        ).aggregate(week=Max("week"))["week"]  # fmt: skip
-        if latest is None:
+        if earlier_weeks is None:
+            earlier_weeks = list(
+                Run.objects.filter(
+                    project_id=service.project_id, branch=params.reference_branch,
+                    status=Run.Status.PARSED, week__lt=since.date(), week__gte=limit,
+                ).values_list("week", flat=True).distinct().order_by("-week")
+            )  # fmt: skip
+        if not earlier_weeks:
+            # Read in part where runs before the bound remain, else read back to the first run.
+            in_part = set(pending) if Run.objects.filter(
+                project_id=service.project_id, branch=params.reference_branch,
+                status=Run.Status.PARSED, week__lt=limit,
+            ).exists() else set()  # fmt: skip
             break
-        limit = since.date() - dt.timedelta(weeks=params.regression_read_back_weeks)
-        if latest < limit:
-            in_part = set(pending)
-            break
-        start = max(latest - dt.timedelta(weeks=weeks - 1), limit)
-        weeks *= 2
+        latest, start = earlier_weeks[0], earlier_weeks[:chunk][-1]
+        earlier_weeks, chunk = earlier_weeks[chunk:], chunk * 2
         older = service_history(
             project_id=service.project_id, service_id=service.pk, start=start, end=latest
         )
@@ -346,8 +347,8 @@ def _regression_history(
             exclude_runs=outages, only_runs=older.runs.keys(),
         )  # fmt: skip
         followers = followers | cascade_followers(cascades)
-        for test, chunk in observed(older.test_runs, older.runs).items():
-            seen[test] = chunk + seen.get(test, [])
+        for test, before in observed(older.test_runs, older.runs).items():
+            seen[test] = before + seen.get(test, [])
     if not read_back:
         return runs, window_trs, followers, outages, in_part
     trs = [tr for tr in earlier_trs if tr.test in read_back] + window_trs
@@ -397,9 +398,12 @@ def _write_findings(
     new: list[_NewFinding],
     *,
     window_start: dt.date,
+    refound: set[int],
 ) -> None:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
-    recompute whose window ends no earlier than the one that last wrote them."""
+    recompute whose window ends no earlier than the one that last wrote them. A stored fix of a
+    test outside `refound` (it did not fail in the window, nor is it flaky) is kept: its failures
+    are all before the window, and the window that held them wrote it."""
     now = timezone.now()
     wanted = {Finding.make_key(f.kind, f.test, f.related, f.week): f for f in new}
     existing = {
@@ -415,6 +419,7 @@ def _write_findings(
         Finding.objects.filter(service=service, week__gte=window_start, week__lte=week, as_of__lte=as_of)
         .exclude(kind__in=Finding.WEEKLY_KINDS)
         .exclude(key__in=list(wanted))
+        .exclude(Q(kind=Finding.Kind.FIXED) & ~Q(test_id__in=refound))
     )
     stale_weekly.delete()
     stale_episodes.delete()

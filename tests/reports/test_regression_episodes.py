@@ -183,14 +183,14 @@ def test_an_episode_older_than_the_read_back_bound_is_reported_as_begun_before_i
 ) -> None:  # type: ignore[no-untyped-def]
     from reports.models import ProjectSettings
 
-    # Followed back 2 weeks before a window at most: the fix week's window starts on the fix
-    # week's Monday (the last window holding the fix, 2026-W50's, starts there too), so the runs
-    # read begin 2 weeks before it, long after test_3 broke (run 21) and test_6's first run.
+    # Followed back 2 weeks before a window at most. The last window that holds failures before
+    # the fix (it wrote the fix; later ones keep it) starts the week before the fix week, so the
+    # runs read begin 2 weeks before that, long after test_3 broke (run 21) and test_6's first run.
     ProjectSettings.objects.create(project=project, params={"regression_read_back_weeks": 2})
     project_recompute(project_id=project.pk)
     runs, ids = long_regression, [r.pk for r in long_regression]
     fixed_week = week_start(runs[FIXED_AT].started_at)
-    read_from = dt.datetime.combine(fixed_week - dt.timedelta(weeks=2), dt.time(), tzinfo=dt.UTC)
+    read_from = dt.datetime.combine(fixed_week - dt.timedelta(weeks=3), dt.time(), tzinfo=dt.UTC)
     first_read = next(i for i, r in enumerate(runs) if r.started_at >= read_from)
     assert BREAKS < first_read < FIXED_AT
 
