@@ -44,4 +44,6 @@ def in_progress(week: dt.date, today: dt.date) -> str:
     if not week <= today < week + dt.timedelta(days=7):
         return ""
     left = days_to_go(week, today)
-    return f"in progress: {left} day{'s' if left > 1 else ''} to go" if left else "in progress: last day"
+    if not left:
+        return "in progress: last day"
+    return f"in progress: {left} day{'s' if left > 1 else ''} to go"

@@ -664,7 +664,8 @@ def sparkline_paths(*, values: Sequence[float | None], partial: bool, low: float
     known = [v for v in values if v is not None and not math.isnan(v)]
     if not known or not partial or len(values) < 2:
         return sparkline_path(values=values, low=low, high=high), ""
-    scale = {"low": min(known) if low is None else low, "high": max(known) if high is None else high}
+    scale = {"low": min(known) if low is None else low,
+             "high": max(known) if high is None else high}  # fmt: skip
     return (
         sparkline_path(values=[*values[:-1], None], **scale),
         sparkline_path(values=[*([None] * (len(values) - 2)), *values[-2:]], **scale),

@@ -278,11 +278,11 @@ def _regression_history(
     from the window's start on depend on it (regressions.earlier_history_needed), so that an
     episode that began before the window is found whole, from its first failure after its last
     pass. (A fix in the window of a test that did not fail in it is kept as the window that held
-    its failures wrote it: see _write_findings.) Earlier weeks with runs are read four, then eight and so on at a time, until no test
-    needs more, no earlier run is left or `regression_read_back_weeks` are read (the tests that
-    still need more are read in part: a recompute's cost stays bounded whatever the history);
-    their runs are judged as the window's are: outages run by run, cascades against the window's
-    baselines.
+    its failures wrote it: see _write_findings.) Earlier weeks with runs are read four, then
+    eight and so on at a time, until no test needs more, no earlier run is left or
+    `regression_read_back_weeks` are read (the tests that still need more are read in part: a
+    recompute's cost stays bounded whatever the history); their runs are judged as the window's
+    are: outages run by run, cascades against the window's baselines.
     """
     runs = {rid: history.runs[rid] for rid in known}
     window_trs = history.test_runs_of(known)

@@ -267,7 +267,7 @@ def _close(test: int, broken: _Broken, streak: list[Observation]) -> list[Regres
                 fixing_commit=fixing.commit,
                 evidence={
                     "broken_since_first_run": broken.from_start and not broken.began_before,
-                    # The episode began before this run, the earliest read: failures counted from it.
+                    # The episode began before this run, the earliest read; failures count from it.
                     **({"broken_before_run": opening.run} if broken.began_before else {}),
                     "first_failing_run": opening.run,
                     "failures": len(broken.failures),
