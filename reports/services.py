@@ -149,9 +149,11 @@ def _compute(
             )
         )  # fmt: skip
     since = dt.datetime.combine(window_start, dt.time(), tzinfo=dt.UTC)
+    failing = {tr.test for tr in all_trs if is_fail(tr.first)}
     reg_runs, reg_trs, followers, outages, in_part = _regression_history(
-        service, history, known, iso, flaky_tests, params, since=since, as_of=as_of
-    )
+        service, history, known, all_trs, failing - flaky_tests, iso, params,
+        since=since, as_of=as_of,
+    )  # fmt: skip
     for f in regression_findings(
         reg_runs, reg_trs, flaky_tests=flaky_tests, cascade_followers=followers,
         outage_runs=outages, params=params, since=since, read_in_part=in_part,
@@ -211,7 +213,6 @@ def _compute(
             )  # fmt: skip
 
     _write_test_weeks(service, week, week_trs, by_test, iso)
-    failing = {tr.test for tr in all_trs if is_fail(tr.first)}
     _write_findings(
         service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests
     )
@@ -262,8 +263,9 @@ def _regression_history(
     service: Service,
     history: ServiceHistory,
     known: list[int],
+    window_trs: list[TestRun],
+    pending: set[int],
     iso: IsolationResult,
-    flaky_tests: set[int],
     params: MetricParams,
     *,
     since: dt.datetime,
@@ -272,7 +274,8 @@ def _regression_history(
     dict[int, RunMeta], list[TestRun], frozenset[tuple[int, int]], frozenset[int], set[int]
 ]:
     """The runs, test-runs, cascade followers and outage runs regression_findings reads, and the
-    tests read only in part.
+    tests read only in part. `window_trs` are the window's test-runs (of the `known` runs),
+    `pending` the tests that failed in them and are not flaky.
 
     The window's, and the earlier history of the tests that failed in the window whose findings
     from the window's start on depend on it (regressions.earlier_history_needed), so that an
@@ -285,9 +288,7 @@ def _regression_history(
     are: outages run by run, cascades against the window's baselines.
     """
     runs = {rid: history.runs[rid] for rid in known}
-    window_trs = history.test_runs_of(known)
     followers, outages = iso.cascade_followers, iso.all_outage_runs
-    pending = {tr.test for tr in window_trs if is_fail(tr.first)} - flaky_tests
 
     def observed(trs: list[TestRun], metas: dict[int, RunMeta]) -> dict[int, list[Observation]]:
         by_test: dict[int, list[tuple[RunMeta, TestRun]]] = defaultdict(list)
