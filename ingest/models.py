@@ -138,6 +138,9 @@ class Run(models.Model):
             models.Index(fields=["project", "service", "started_at"], name="run_project_service"),
             # Same-commit lookups (flaky results: another run of the same commit passed).
             models.Index(fields=["project", "commit"], name="run_project_commit"),
+            # A span of weeks' runs (a recompute's window, the run facts it derives, the
+            # regression read-back): found without walking the project's whole history.
+            models.Index(fields=["project", "week"], name="run_project_week"),
             # The sweeper looks for stuck runs only.
             models.Index(
                 fields=["status", "claimed_at"],

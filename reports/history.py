@@ -221,6 +221,7 @@ def _run_facts_derive(project_id: int, start: dt.date, end: dt.date) -> int:
             project_id=project_id, week__gte=start, week__lte=end, status=Run.Status.PARSED
         )
         .exclude(Exists(RunFacts.objects.filter(run_id=OuterRef("pk"))))
+        .order_by()  # by week (run_project_week), not by the runs list's order
         .values_list("pk", "week")
     )
     if not missing:
