@@ -28,6 +28,7 @@ from reports.metrics.passrates import pass_rates_by_test, service_week_counts
 from reports.metrics.regressions import (
     Observation,
     earlier_history_needed,
+    failed_observed,
     observe,
     regression_findings,
 )
@@ -150,10 +151,13 @@ def _compute(
         )  # fmt: skip
     since = dt.datetime.combine(window_start, dt.time(), tzinfo=dt.UTC)
     failing = {tr.test for tr in all_trs if is_fail(tr.first)}
+    pending = failed_observed(
+        all_trs, runs, cascade_followers=iso.cascade_followers, outage_runs=iso.all_outage_runs,
+        reference_branch=params.reference_branch,
+    ) - flaky_tests  # fmt: skip
     reg_runs, reg_trs, followers, outages, in_part = _regression_history(
-        service, history, known, all_trs, failing - flaky_tests, iso, params,
-        since=since, as_of=as_of,
-    )  # fmt: skip
+        service, history, known, all_trs, pending, iso, params, since=since, as_of=as_of
+    )
     for f in regression_findings(
         reg_runs, reg_trs, flaky_tests=flaky_tests, cascade_followers=followers,
         outage_runs=outages, params=params, since=since, read_in_part=in_part,
@@ -275,7 +279,8 @@ def _regression_history(
 ]:
     """The runs, test-runs, cascade followers and outage runs regression_findings reads, and the
     tests read only in part. `window_trs` are the window's test-runs (of the `known` runs),
-    `pending` the tests that failed in them and are not flaky.
+    `pending` the tests observed to fail in them (regressions.failed_observed) that are not
+    flaky.
 
     The window's, and the earlier history of the tests that failed in the window whose findings
     from the window's start on depend on it (regressions.earlier_history_needed), so that an

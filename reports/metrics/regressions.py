@@ -122,6 +122,28 @@ def observe(
     return out
 
 
+def failed_observed(
+    test_runs: Iterable[TestRun],
+    runs: Mapping[int, RunMeta],
+    *,
+    cascade_followers: Collection[tuple[int, int]],
+    outage_runs: Collection[int],
+    reference_branch: str,
+) -> set[int]:
+    """The tests with a first attempt that failed where `observe` sees it (on the reference
+    branch, outside outage runs, not as a cascade follower). The observations of any other test
+    are all passes: it can open no episode, and its passes end none that one of these reads
+    began (earlier_history_needed, findings_for_test)."""
+    return {
+        tr.test
+        for tr in test_runs
+        if tr.first in _FAIL_CODES
+        and tr.run not in outage_runs
+        and runs[tr.run].branch == reference_branch
+        and (tr.run, tr.test) not in cascade_followers
+    }
+
+
 def _passed_same_commit(
     obs: Observation, passes_by_commit: Mapping[str, list[dt.datetime]], days: int
 ) -> bool:
@@ -329,15 +351,18 @@ def regression_findings(
     by_id = runs if isinstance(runs, Mapping) else {r.id: r for r in runs}
     flaky = set(flaky_tests)
     test_runs = list(test_runs)
-    # A test that never failed a first attempt has only passes: no episode can open. Flaky tests
-    # yield nothing here. Only the rest need their observations.
-    failing = {tr.test for tr in test_runs if tr.first in _FAIL_CODES} - flaky
+    followers = set(cascade_followers)
+    outages = set(outage_runs)
+    # A test observed to fail nowhere (see failed_observed) has only passes: no episode can open.
+    # Flaky tests yield nothing here. Only the rest need their observations.
+    failing = failed_observed(
+        test_runs, by_id, cascade_followers=followers, outage_runs=outages,
+        reference_branch=params.reference_branch,
+    ) - flaky  # fmt: skip
     by_test: dict[int, list[tuple[RunMeta, TestRun]]] = {}
     for tr in test_runs:
         if tr.test in failing:
             by_test.setdefault(tr.test, []).append((by_id[tr.run], tr))
-    followers = set(cascade_followers)
-    outages = set(outage_runs)
     in_part = set(read_in_part)
     out: list[RegressionFinding] = []
     for test in sorted(by_test):

@@ -27,6 +27,7 @@ from reports.metrics.regressions import (
     RESOLVED,
     RegressionFinding,
     earlier_history_needed,
+    failed_observed,
     observe,
     regression_findings,
 )
@@ -368,3 +369,39 @@ def test_a_window_read_back_as_far_as_asked_finds_what_the_whole_history_finds()
                 if f not in got:
                     assert f.status == RESOLVED and f.fixing_run is not None, (spec, window, f)
                     assert last_failure(spec, f.fixing_run) < first, (spec, window, f)
+
+
+def test_only_tests_observed_to_fail_need_observing() -> None:
+    # failed_observed picks the tests whose observations are worth reading: every other test,
+    # whatever its failures in outage runs, on other branches or as a cascade follower, is
+    # observed to pass or not at all, so it has no findings and needs no earlier history.
+    rng = random.Random(11)
+    checked = 0
+    for _ in range(300):
+        spec = "".join(rng.choice("PPPPFFRES") for _ in range(rng.randint(1, 30)))
+        runs, test_runs = history(spec, step=DAY)
+        runs = [
+            RunMeta(r.id, r.commit, rng.choice(("main", "main", "dev")), r.started_at)
+            for r in runs
+        ]
+        outages = {r.id for r in runs if rng.random() < 0.2}
+        followers = {(tr.run, tr.test) for tr in test_runs if rng.random() < 0.2}
+        by_id = {r.id: r for r in runs}
+        picked = failed_observed(
+            test_runs, by_id, cascade_followers=followers, outage_runs=outages,
+            reference_branch="main",
+        )  # fmt: skip
+        observations = observe(
+            [(by_id[tr.run], tr) for tr in test_runs],
+            cascade_followers=followers, outage_runs=outages, reference_branch="main",
+        )  # fmt: skip
+        assert (1 in picked) == any(o.result == "failure" or o.result == "mixed"
+                                    for o in observations), (spec, outages, followers)  # fmt: skip
+        if 1 not in picked:
+            checked += 1
+            assert findings(runs, test_runs, followers=followers, outages=outages) == []
+            for window in range(len(spec)):
+                seen = [o for o in observations if o.started_at >= _at(window)]
+                assert not earlier_history_needed(seen, since=_at(window), params=PARAMS,
+                                                  all_fixes=False)  # fmt: skip
+    assert checked > 50  # the case the test is about came up often enough to mean something
