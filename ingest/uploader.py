@@ -22,8 +22,13 @@ Exit codes:
      given (a warning is printed to stderr), so an unavailable dashboard never fails a CI job
   2  usage error: missing --url, --token or commit, an unreadable file, a bad option
   3  no file matched the FILE patterns
-  4  rejected by the server (HTTP 4xx, or a redirect): its error code and detail are printed
-  5  the server could not be reached or answered 5xx after all retries (only with --strict)
+  4  rejected by the server (HTTP 4xx, or a redirect): its error code and detail are printed;
+     with --wait, also when the server stored the upload but could not parse it
+  5  the server could not be reached or answered 5xx after all retries (only with --strict);
+     with --wait and --strict, also when the run was not parsed within --wait-timeout
+
+With --wait, it then follows the run until the server has parsed it and prints its counts (a
+warning when the files held no test at all), so a CI log shows what the dashboard received.
 
 Environment:
   SUITEHEALTH_URL, SUITEHEALTH_TOKEN, SUITEHEALTH_PROJECT   defaults for --url, --token, --project
@@ -103,8 +108,10 @@ exit codes:
   0  sent (or unreachable / 5xx after retries without --strict: a warning on stderr)
   2  usage error (missing --url, --token or commit; unreadable file; bad option)
   3  no file matched the FILE patterns
-  4  rejected by the server (HTTP 4xx or a redirect): its error code and detail on stderr
-  5  server unreachable or 5xx after all retries (only with --strict)
+  4  rejected by the server (HTTP 4xx or a redirect): its error code and detail on stderr;
+     with --wait, also a stored upload the server could not parse
+  5  server unreachable or 5xx after all retries (only with --strict); with --wait and
+     --strict, also a run not parsed within --wait-timeout
 
 environment:
   SUITEHEALTH_URL, SUITEHEALTH_TOKEN, SUITEHEALTH_PROJECT  defaults for --url, --token, --project
@@ -539,7 +546,106 @@ def post_with_retries(
     return outcome
 
 
+def get_json(url: str, token: str, timeout: float) -> tuple[dict | None, str, bool]:
+    """GET a JSON object: (the object, "", False) or (None, why not, whether asking again may
+    help: not after a 4xx other than 429)."""
+    request = urllib.request.Request(
+        url,
+        headers={
+            "Authorization": f"Token {token}",
+            "Accept": "application/json",
+            "User-Agent": f"suitehealth-upload/{__version__} python/{sys.version.split()[0]}",
+        },
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read(MAX_RESPONSE_BYTES)
+    except urllib.error.HTTPError as exc:
+        try:
+            body = _json_body(exc.read(MAX_RESPONSE_BYTES)) or {}
+        except (OSError, http.client.HTTPException):
+            body = {}
+        detail = f": {body['detail']}" if body.get("detail") else ""
+        return None, f"HTTP {exc.code}{detail}", exc.code == 429 or exc.code >= 500
+    except urllib.error.URLError as exc:
+        return None, f"cannot connect: {exc.reason}", True
+    except (socket.timeout, TimeoutError):  # noqa: UP041 (distinct classes before 3.10)
+        return None, f"no answer within {timeout:g} s", True
+    except (OSError, http.client.HTTPException) as exc:
+        return None, f"connection failed: {exc.__class__.__name__}: {exc}", True
+    parsed = _json_body(raw)
+    return (parsed, "", False) if parsed is not None else (None, "not a JSON object", True)
+
+
+# Seconds between two looks at a run being parsed: soon at first (most uploads parse in a second
+# or two), then every few seconds.
+WAIT_POLLS = (0.5, 1.0, 1.0, 2.0, 3.0)
+WAIT_POLL_MAX = 5.0
+
+
+def wait_parsed(
+    run_url: str, token: str, *, deadline: float, timeout: float, say: Callable[[str], None]
+) -> tuple[dict | None, str]:
+    """Follow the run at `run_url` until the server has parsed it or given up on it: (the run,
+    "") once its status is parsed or failed, else (None, a message saying why not) at `deadline`
+    (time.monotonic), or at once after an answer that asking again cannot change (a 4xx).
+    Answers that fail for now (a restart, a 5xx) are looked at again until then."""
+    last_status, problem, polls = "", "", 0
+    started = time.monotonic()
+    while True:
+        wait = min(timeout, max(1.0, deadline - time.monotonic()))
+        run, problem, transient = get_json(run_url, token, wait)
+        if run is None and not transient:
+            return None, f"cannot follow it at {run_url}: {problem}"
+        if run is not None:
+            status = str(run.get("status", "?"))
+            if status in ("parsed", "failed"):
+                return run, ""
+            if status != last_status:
+                say(f"waiting: the run is {status}")
+                last_status = status
+            problem = f"the run is still {status}"
+        delay = WAIT_POLLS[polls] if polls < len(WAIT_POLLS) else WAIT_POLL_MAX
+        polls += 1
+        if time.monotonic() + delay > deadline:
+            return None, f"not parsed within {deadline - started:.0f} s ({problem})"
+        time.sleep(delay)
+
+
+def describe_counts(counts: Mapping[str, object]) -> str:
+    def n(key: str) -> int:
+        value = counts.get(key, 0)
+        return value if isinstance(value, int) else 0
+
+    text = (
+        f"{n('tests'):,} tests: {n('passed'):,} passed, {n('failed'):,} failed, "
+        f"{n('error'):,} errors, {n('skipped'):,} skipped"
+    )
+    if n("flaky"):
+        text += f"; {n('flaky'):,} failed and then passed on a retry"
+    return text
+
+
 # --- Output -------------------------------------------------------------------------------------
+
+
+def _position(error: Mapping[str, object]) -> list[str]:
+    """The "  at file F, line L, column C" line of an error, if it names a place."""
+    where = [f"{key} {error[key]}" for key in ("file", "line", "column") if error.get(key)]
+    return ["  at " + ", ".join(where)] if where else []
+
+
+def describe_parse_failure(run_url: str, error: object) -> str:
+    error = error if isinstance(error, dict) else {}
+    code = error.get("error", "error")
+    return "\n".join(
+        [
+            f"error: the server stored the upload but could not parse it ({code}): "
+            f"{error.get('detail', '')}",
+            *_position(error),
+            f"  run: {run_url}",
+        ]
+    )
 
 
 def describe_rejection(outcome: Outcome) -> str:
@@ -549,17 +655,9 @@ def describe_rejection(outcome: Outcome) -> str:
     code = body.get("error", "error")
     lines = [
         f"error: the server rejected the upload (HTTP {outcome.status} {code}): "
-        f"{body.get('detail', '')}"
+        f"{body.get('detail', '')}",
+        *_position(body),
     ]
-    where = []
-    if body.get("file"):
-        where.append(f"file {body['file']}")
-    if body.get("line"):
-        where.append(f"line {body['line']}")
-    if body.get("column"):
-        where.append(f"column {body['column']}")
-    if where:
-        lines.append("  at " + ", ".join(where))
     fields = body.get("fields")
     if isinstance(fields, dict):
         for name, problems in sorted(fields.items()):
@@ -642,6 +740,18 @@ def build_parser() -> argparse.ArgumentParser:
         type=_non_negative_int,
         default=5,
         help="retries after the first attempt (default 5)",
+    )
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="after the upload, wait until the server has parsed it and print its counts",
+    )
+    parser.add_argument(
+        "--wait-timeout",
+        dest="wait_timeout",
+        type=_positive_float,
+        default=600.0,
+        help="seconds --wait waits at most (default 600)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only warnings and errors")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -762,6 +872,28 @@ def main(argv: list[str] | None = None) -> int:
             )
         else:
             say(f"uploaded {len(files)} file(s): {run_url} (status: {status})")
+        if not args.wait:
+            return EXIT_OK
+        detail, problem = wait_parsed(
+            run_url, token, deadline=time.monotonic() + args.wait_timeout, timeout=args.timeout,
+            say=say,
+        )  # fmt: skip
+        if detail is None:
+            message = f"run {run}: {problem}"
+            if args.strict:
+                return fail(EXIT_UNREACHABLE, message)
+            warn(message + "; it stays stored and will be parsed (exit 0: --strict not given)")
+            return EXIT_OK
+        if detail.get("status") == "failed":
+            print(describe_parse_failure(run_url, detail.get("error")), file=sys.stderr, flush=True)
+            return EXIT_REJECTED
+        counts = detail.get("counts") if isinstance(detail.get("counts"), dict) else {}
+        say(f"parsed: {describe_counts(counts)}")
+        if not counts.get("tests"):
+            warn(
+                "the uploaded files hold no test results: did the tests run, and do the FILE "
+                "patterns name their report?"
+            )
         return EXIT_OK
     if outcome.kind == "rejected":
         print(describe_rejection(outcome), file=sys.stderr, flush=True)

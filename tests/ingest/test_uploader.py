@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -97,9 +98,10 @@ class FlakyProxy:
     """An HTTP proxy in front of the live server that plays a script, one action per POST:
     "503" / "429" / "400" answer that status without forwarding; "forward" relays the request
     and the answer; "forward-then-502" relays the request but answers 502, as a load balancer
-    that loses the response does. POSTs past the script are forwarded."""
+    that loses the response does. POSTs past the script are forwarded. GETs are answered with
+    status `get` ("403": a gateway that lets only uploads through)."""
 
-    def __init__(self, upstream: str, script: list[str]) -> None:
+    def __init__(self, upstream: str, script: list[str], *, get: str = "404") -> None:
         parts = urllib.parse.urlsplit(upstream)
         self.upstream = (parts.hostname, parts.port)
         self.script = list(script)
@@ -119,6 +121,10 @@ class FlakyProxy:
                 if action == "forward-then-502":
                     return self.answer(502, b"bad gateway", "text/plain")
                 return self.answer(status, answer, content_type)
+
+            def do_GET(self) -> None:  # noqa: N802
+                answer = json.dumps({"error": "test", "detail": f"scripted {get}"}).encode()
+                return self.answer(int(get), answer, "application/json")
 
             def answer(self, status: int, body: bytes, content_type: str) -> None:
                 self.send_response(status)
@@ -451,6 +457,99 @@ JENKINS = {
     "JOB_NAME": "mediaserver/main",
     "BUILD_URL": "http://jenkins:8080/job/mediaserver/job/main/7/",
 }
+
+
+# --- 4b. Following the run until it is parsed (--wait) ------------------------------------------
+
+
+@pytest.mark.timeout(180)
+def test_with_wait_it_prints_what_was_parsed_and_warns_of_a_report_without_tests(
+    worker, live_server, project_key, tmp_path
+):  # type: ignore[no-untyped-def]
+    (tmp_path / "junit.xml").write_bytes(junit_xml(5, failed={1, 2}, skipped={4}))
+    result = upload(
+        "--url", live_server.url, "--token", project_key, "--commit", SHA, "--wait", "junit.xml",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "parsed: 5 tests: 2 passed, 2 failed, 0 errors, 1 skipped" in result.stdout
+    assert Run.objects.get(pk=run_id_in(result.stdout)).status == Run.Status.PARSED
+    assert "warning" not in result.stderr
+
+    # A test command that ran nothing still writes a report: accepted, and said so.
+    (tmp_path / "empty.xml").write_bytes(b'<testsuites name="pytest" tests="0"/>')
+    result = upload(
+        "--url", live_server.url, "--token", project_key, "--commit", SHA, "--build-id", "2",
+        "--wait", "empty.xml", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "parsed: 0 tests" in result.stdout
+    assert "warning: the uploaded files hold no test results" in result.stderr
+
+
+@pytest.mark.timeout(180)
+def test_with_wait_a_run_the_server_could_not_parse_exits_4_with_the_reason(
+    transactional_db, served_only, live_server, project_key, report, tmp_path
+):  # type: ignore[no-untyped-def]
+    from tests.workers import Worker, purge_broker, wait_for
+
+    purge_broker()
+    waiting = subprocess.Popen(
+        [sys.executable, str(UPLOADER), "--url", live_server.url, "--token", project_key,
+         "--commit", SHA, "--wait", "--wait-timeout", "120", str(report)],
+        cwd=tmp_path, env=base_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        run_id = wait_for(
+            lambda: Run.objects.values_list("pk", flat=True).first(), timeout=60, what="the run"
+        )
+        # The attempt a killed worker made counts: with one attempt allowed, the worker that
+        # takes the run now gives up on it, as the server does with a file that kills workers.
+        Run.objects.filter(pk=run_id).update(parse_attempts=1)
+        with Worker(log_path=tmp_path / "worker.log", SUITEHEALTH_MAX_PARSE_ATTEMPTS="1"):
+            out, err = waiting.communicate(timeout=120)
+    finally:
+        waiting.kill()
+    assert waiting.returncode == 4, (out, err)
+    assert "the server stored the upload but could not parse it (gave_up)" in err
+    assert f"/api/v1/runs/{run_id}" in err
+    assert Run.objects.get(pk=run_id).status == Run.Status.FAILED
+
+
+def test_with_wait_a_run_not_parsed_in_time_warns_unless_strict(
+    transactional_db, served_only, live_server, project_key, report, tmp_path
+):  # type: ignore[no-untyped-def]
+    from tests.workers import purge_broker
+
+    purge_broker()  # and no worker: the run stays received
+    args = ["--url", live_server.url, "--token", project_key, "--commit", SHA, "--wait",
+            "--wait-timeout", "2", str(report)]  # fmt: skip
+    result = upload(*args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "waiting: the run is received" in result.stdout
+    assert re.search(r"warning: run \d+: not parsed within 2 s \(the run is still received\)",
+                     result.stderr), result.stderr  # fmt: skip
+    strict = upload(*args, "--strict", "--build-id", "2", cwd=tmp_path)
+    assert strict.returncode == 5, strict.stderr
+    assert "error: run" in strict.stderr and "not parsed within 2 s" in strict.stderr
+
+
+def test_with_wait_an_answer_that_asking_again_cannot_change_stops_it_at_once(
+    transactional_db, served_only, live_server, project_key, report, tmp_path
+):  # type: ignore[no-untyped-def]
+    # A proxy that lets the upload through but answers the run's page 403, as a gateway that
+    # only allows POSTs would: asking again cannot help, so the uploader does not sit out
+    # --wait-timeout.
+    with FlakyProxy(live_server.url, ["forward"], get="403") as proxy:
+        started = time.monotonic()
+        result = upload(
+            "--url", proxy.url, "--token", project_key, "--commit", SHA, "--wait", str(report),
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f": cannot follow it at {proxy.url}/api/v1/runs/" in result.stderr, result.stderr
+    assert "HTTP 403: scripted 403" in result.stderr
+    assert time.monotonic() - started < 60
 
 
 # --- 5. CI detection ----------------------------------------------------------------------------
