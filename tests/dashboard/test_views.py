@@ -173,6 +173,31 @@ def test_it_shows_a_run_that_failed_to_parse_and_a_test_not_yet_computed(member_
     assert b"No runs of this test in these weeks." in response.content
 
 
+def test_it_says_when_a_parsed_run_holds_no_test(member_client, dataset):  # type: ignore[no-untyped-def]
+    import io
+
+    from ingest.services import UploadMeta, run_create, run_parse
+
+    meta = UploadMeta.from_fields({"commit": "0badc0de", "build_id": "empty-1"})
+    run = run_create(
+        project=dataset.one, meta=meta,
+        files=[("empty.xml", io.BytesIO(b'<testsuites name="pytest" tests="0"/>'))],
+    ).run  # fmt: skip
+    run_parse(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.counts["tests"]) == (Run.Status.PARSED, 0)
+    html = _html(_get(member_client, f"/p/{dataset.one.slug}/runs/{run.pk}/"))
+    assert "No test results." in html and "This run has no results." in html
+    assert "No results match these filters." not in html
+    # A filter that matches nothing in a run that has results says so instead.
+    full = Run.objects.filter(project=dataset.one, status=Run.Status.PARSED, counts__tests__gt=0)
+    other = full.filter(counts__error=0).first()
+    html = _html(_get(member_client, f"/p/{dataset.one.slug}/runs/{other.pk}/?outcome=error"))
+    assert "No results match these filters." in html and "No test results." not in html
+    listed = _html(_get(member_client, f"/p/{dataset.one.slug}/runs/?status=parsed"))
+    assert listed.count("0 · none") == 1
+
+
 def test_it_draws_every_chart_of_the_project_page_from_embedded_figures(member_client, dataset):  # type: ignore[no-untyped-def]
     html = _html(_get(member_client, f"/p/{dataset.sim.slug}/"))
     for name in ("pass-rate", "isolation", "causes", "durations", "runs"):
