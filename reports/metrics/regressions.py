@@ -131,9 +131,9 @@ def failed_observed(
     reference_branch: str,
 ) -> set[int]:
     """The tests with a first attempt that failed where `observe` sees it (on the reference
-    branch, outside outage runs, not as a cascade follower). The observations of any other test
-    are all passes: it can open no episode, and its passes end none that one of these reads
-    began (earlier_history_needed, findings_for_test)."""
+    branch, outside outage runs, not as a cascade follower). Any other test is observed to pass
+    or not at all: findings_for_test finds nothing in such observations, and
+    earlier_history_needed asks nothing before them unless asked for every fix (all_fixes)."""
     return {
         tr.test
         for tr in test_runs
