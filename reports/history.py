@@ -24,6 +24,7 @@ from django.db.models import Exists, OuterRef
 from ingest.models import Run
 from reports.metrics.cascades import outage_runs
 from reports.metrics.changepoints import CommitPoint, median_sorted
+from reports.metrics.columns import Columns, TestRuns
 from reports.metrics.data import PASSED, Execution, RunMeta, TestRun, group_test_runs
 from reports.metrics.params import MetricParams
 from reports.models import RunFacts
@@ -36,6 +37,7 @@ class RunDigest:
 
     token: uuid.UUID  # the RunFacts row's: a row derived again has another
     test_runs: list[TestRun]  # the run's execution order
+    columns: Columns  # of test_runs: a window's are these concatenated
     tests: frozenset[int]
     # (test, duration) of every passed first attempt with a duration: the duration series' input
     passed_durations: tuple[tuple[int, float], ...]
@@ -49,9 +51,13 @@ class ServiceHistory:
     test_runs: list[TestRun]  # by run id, then the run's execution order
     digests: dict[int, RunDigest]  # by run id
 
-    def test_runs_of(self, run_ids: Iterable[int]) -> list[TestRun]:
-        """The test-runs of these runs, in the order of `test_runs`."""
-        return [tr for rid in sorted(run_ids) for tr in self.digests[rid].test_runs]
+    def test_runs_of(self, run_ids: Iterable[int]) -> TestRuns:
+        """The test-runs of these runs, in the order of `test_runs`, with their columns."""
+        digests = [self.digests[rid] for rid in sorted(run_ids)]
+        return TestRuns(
+            [tr for digest in digests for tr in digest.test_runs],
+            Columns.concat([digest.columns for digest in digests]),
+        )
 
     def outage_runs(self, run_ids: Iterable[int], params: MetricParams) -> frozenset[int]:
         """cascades.outage_runs over these runs' test-runs, judged once per run."""
@@ -124,6 +130,7 @@ def _digest(token: uuid.UUID, run_id: int, data: dict[str, list]) -> RunDigest: 
     return RunDigest(
         token=token,
         test_runs=test_runs,
+        columns=Columns.of(test_runs),
         tests=frozenset(tr.test for tr in test_runs),
         passed_durations=tuple(
             (tr.test, float(tr.first_duration_ms))
@@ -241,7 +248,8 @@ def _run_facts_derive(project_id: int, start: dt.date, end: dt.date) -> int:
 
 # Decoded RunFacts by row token, most recently used last. A row never changes (facts are dropped
 # and derived again as new rows, with a new token: ids may be reused), so a worker keeps what it
-# decoded for the next recompute of the service: about 100 runs per service-window, ~20 KB each at 100 tests.
+# decoded for the next recompute of the service: about 100 runs per service-window, ~24 KB each at
+# 100 tests (4 KB of it the columns).
 _DECODED: OrderedDict[uuid.UUID, RunDigest] = OrderedDict()
 DECODED_MAX_ROWS = 4000
 # Commit points per (commit, its runs' RunFacts tokens): the same runs give the same points.

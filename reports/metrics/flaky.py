@@ -33,11 +33,10 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
-from operator import attrgetter
 
 import numpy as np
 
+from .columns import FIRST, RUN, TEST, columns_of
 from .data import ERROR, FAILED, PASSED, SKIPPED, RunMeta, TestRun
 from .params import MetricParams
 from .stats import binary_entropy, failures_contiguous, flip_rate
@@ -50,7 +49,6 @@ SUSPECTED = "suspected"
 CLEARED = "cleared"
 
 _FAIL_CODES = frozenset((FAILED, ERROR))
-_RUN_TEST_FIRST = attrgetter("run", "test", "first")
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,10 +211,7 @@ def reference_series(
     n = len(test_runs)
     if not n or not reference:
         return {}
-    # The columns straight from the attributes, in C: no Python work per test-run.
-    cols = np.fromiter(
-        chain.from_iterable(map(_RUN_TEST_FIRST, test_runs)), dtype=np.int64, count=3 * n
-    ).reshape(n, 3)
+    cols = columns_of(test_runs).ints[:, [RUN, TEST, FIRST]]
     run_ids, run_index = np.unique(cols[:, 0], return_inverse=True)
     rank = np.array([reference.get(rid, -1) for rid in run_ids.tolist()], dtype=np.int64)[
         run_index.ravel()

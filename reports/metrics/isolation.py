@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .cascades import Cascade, cascade_followers, detect_cascades, outage_runs
+from .columns import of_runs
 from .data import SKIPPED, Execution, RunMeta, TestRun, group_test_runs, is_fail
 from .flaky import (
     CONFIRMED,
@@ -191,7 +192,7 @@ def analyze_isolation(
     if test_runs is None:
         test_runs = group_test_runs([e for e in executions if e.run in known])
     else:
-        test_runs = [tr for tr in test_runs if tr.run in known]
+        test_runs = of_runs(test_runs, known.keys())
     if outages is None:
         outages = outage_runs(test_runs, params=params)
     else:

@@ -58,12 +58,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain
-from operator import attrgetter
 
 import numpy as np
 from scipy.stats import norm
 
+from .columns import FIRST, ORDER, RUN, TEST, Columns, columns_of
 from .data import ERROR, FAILED, SKIPPED, RunMeta, TestRun
 from .params import MetricParams
 from .stats import (
@@ -73,9 +72,6 @@ from .stats import (
     risk_difference_lower,
     stratified_exact_greater,
 )
-
-_COLUMNS = attrgetter("run", "test", "order", "first")  # the int columns, in this order
-_TIMELINE = attrgetter("timeline")
 
 MIN_PER_STRATUM = 4
 MAX_CLEANERS = 5
@@ -162,26 +158,16 @@ class _Observations:
     present: np.ndarray  # (runs × tests) bool: the test has a decided first attempt in the run
 
 
-def _observations(rows: Sequence[TestRun]) -> _Observations:
-    names = sorted({tr.timeline for tr in rows})
-    timelines = {name: i for i, name in enumerate(names)}
-    # The columns straight from the attributes, in C (attrgetter, chain, fromiter): no tuple or
-    # list per row is built in Python, which is most of the cost over a four-week window.
-    n = len(rows)
-    flat = chain.from_iterable(map(_COLUMNS, rows))
-    columns = np.fromiter(flat, dtype=np.int64, count=4 * n).reshape(n, 4)
-    if len(names) == 1:  # one timeline (no workers): its number is 0 everywhere
-        timeline = np.zeros(n, dtype=np.int64)
-    else:
-        timeline = np.fromiter(
-            map(timelines.__getitem__, map(_TIMELINE, rows)), dtype=np.int64, count=n
-        )
-    run_ids, run = np.unique(columns[:, 0], return_inverse=True)
-    test_ids, test = np.unique(columns[:, 1], return_inverse=True)
-    order = columns[:, 2]
-    failed = (columns[:, 3] == FAILED) | (columns[:, 3] == ERROR)
+def _observations(rows: Columns) -> _Observations:
+    n = len(rows.ints)
+    run_ids, run = np.unique(rows.ints[:, RUN], return_inverse=True)
+    test_ids, test = np.unique(rows.ints[:, TEST], return_inverse=True)
+    order = rows.ints[:, ORDER]
+    failed = (rows.ints[:, FIRST] == FAILED) | (rows.ints[:, FIRST] == ERROR)
     # sequences numbered in (run id, timeline name) order
-    seq_codes, seq = np.unique(run * len(timelines) + timeline, return_inverse=True)
+    seq_codes, seq = np.unique(
+        run * max(len(rows.timelines), 1) + rows.timeline, return_inverse=True
+    )
     run, test, seq = run.ravel(), test.ravel(), seq.ravel()
     n_seq = len(seq_codes)
 
@@ -437,10 +423,12 @@ def infer_order_dependence(
         for rid, meta in runs.items()
         if window_start <= meta.started_at < as_of and rid not in exclude_runs
     }
-    rows = [tr for tr in test_runs if tr.run in in_window and tr.first != SKIPPED]
-    if not rows:
+    columns = columns_of(test_runs)
+    keep = np.isin(columns.ints[:, RUN], np.fromiter(in_window, dtype=np.int64))
+    keep &= columns.ints[:, FIRST] != SKIPPED
+    if not keep.any():
         return []
-    obs = _observations(rows)
+    obs = _observations(columns.take(keep))
     n_tests = len(obs.test_ids)
     fails = np.bincount(obs.test, weights=obs.failed, minlength=n_tests).astype(np.int64)
     total = np.bincount(obs.test, minlength=n_tests)
