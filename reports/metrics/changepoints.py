@@ -51,9 +51,9 @@ from __future__ import annotations
 import datetime as dt
 import math
 from bisect import insort
-from functools import lru_cache
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 from scipy.special import ndtri, stdtr
