@@ -15,7 +15,8 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from reports.models import RunFacts, ServiceWeek
+from ingest.models import Run
+from reports.models import Finding, RunFacts, ServiceWeek
 
 # A week's data feeds the windows of the weeks after it (28 days of order data, 14+7 of flaky
 # evidence...): late data for week W also makes these later weeks stale.
@@ -25,8 +26,10 @@ FOLLOWING_WEEKS = 6
 def service_weeks_mark(
     *, project_id: int, service_ids: Iterable[int], week: dt.date
 ) -> list[tuple[int, dt.date]]:
-    """Mark (service, week) and the existing following weeks stale, and enqueue their recompute
-    after commit. Marking is a counter increment, so it is never lost to a running recompute."""
+    """Mark (service, week), the existing following weeks and the weeks whose recompute last
+    wrote a regression or fix of an episode that began by then (see _episodes_reaching) stale,
+    and enqueue their recompute after commit. Marking is a counter increment, so it is never
+    lost to a running recompute."""
     from reports.tasks import recompute_service_week
 
     marked: list[tuple[int, dt.date]] = []
@@ -39,10 +42,15 @@ def service_weeks_mark(
         if not created:
             ServiceWeek.objects.filter(pk=row.pk).update(dirty=F("dirty") + 1, marked_at=now)
         marked.append((service_id, week))
-        later = ServiceWeek.objects.filter(service_id=service_id, week__gt=week, week__lte=until)
-        later_weeks = list(later.values_list("week", flat=True))
-        later.update(dirty=F("dirty") + 1, marked_at=now)
-        marked.extend((service_id, w) for w in later_weeks)
+        later_weeks = set(
+            ServiceWeek.objects.filter(
+                service_id=service_id, week__gt=week, week__lte=until
+            ).values_list("week", flat=True)
+        ) | _episodes_reaching(service_id, week)
+        ServiceWeek.objects.filter(service_id=service_id, week__in=later_weeks).update(
+            dirty=F("dirty") + 1, marked_at=now
+        )
+        marked.extend((service_id, w) for w in sorted(later_weeks))
     delay = settings.SUITEHEALTH_RECOMPUTE_DELAY_SECONDS
     for service_id, w in marked:
         # Delayed so a burst of uploads (a CI pipeline's jobs) collapses into one recompute:
@@ -53,6 +61,35 @@ def service_weeks_mark(
             )
         )
     return marked
+
+
+def _episodes_reaching(service_id: int, week: dt.date) -> set[dt.date]:
+    """Give the service's regression and fixed findings of episodes that began by the end of
+    `week` but were last written by a later window back to the windows that hold `week`, and
+    return the weeks whose recompute last wrote them.
+
+    An episode finding is written only by a window ending no earlier than the one that last
+    wrote it (reports.services._write_findings), and a fix's window reads back to where its
+    episode began: a run of `week` uploaded late can change an episode that windows long after
+    it wrote. Those windows are marked; lowering `as_of` to the end of `week` lets the windows
+    that hold `week` rewrite what they see of it too (an episode the late run ended early)."""
+    week_end = dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+    episodes = Finding.objects.filter(
+        service_id=service_id,
+        kind__in=(Finding.Kind.REGRESSION, Finding.Kind.FIXED),
+        as_of__gt=week_end,
+    )
+    found = dict(episodes.values_list("pk", "evidence__first_failing_run"))
+    began = set(
+        Run.objects.filter(
+            pk__in={r for r in found.values() if r}, started_at__lt=week_end
+        ).values_list("pk", flat=True)
+    )
+    reaching = episodes.filter(pk__in=[pk for pk, run in found.items() if run in began])
+    written = reaching.values_list("as_of", flat=True)
+    writers = {(as_of - dt.timedelta(days=7)).date() for as_of in written}
+    reaching.update(as_of=week_end)
+    return writers
 
 
 # Namespace of run_facts_lock's advisory locks (the two-key form: no overlap with one-key locks).

@@ -15,11 +15,12 @@ import io
 from collections.abc import Callable
 
 import pytest
+from django.db.models import F
 
 from ingest.models import Run, Service
 from ingest.services import UploadMeta, run_create, run_parse
 from ingest.weeks import week_start
-from reports.models import Finding
+from reports.models import Finding, ServiceWeek
 from reports.selectors import finding_summary
 from reports.services import project_recompute, service_week_recompute
 from tests.resultfiles import junit_xml
@@ -38,21 +39,24 @@ def _history(
     project, *, runs: int, hours: int, failing: Callable[[int], set[int]]
 ) -> list[Run]:  # type: ignore[no-untyped-def]
     """Run i of service `api` on main, `hours` after run i-1, with tests failing(i) failing."""
-    out = []
-    for i in range(runs):
-        started = START + dt.timedelta(hours=hours * i)
-        data = junit_xml(
-            TESTS, failed=failing(i), prefix="tests.test_api.TestApi",
-            timestamp=started.isoformat().replace("+00:00", "Z"),
-        )  # fmt: skip
-        meta = UploadMeta(
-            commit=_commit(i), branch="main", build_id=str(i), job="test", service="api",
-            started_at=started,
-        )  # fmt: skip
-        run = run_create(project=project, meta=meta, files=[("results.xml", io.BytesIO(data))]).run
-        run_parse(run_id=run.pk)
-        out.append(run)
-    return out
+    return [
+        _upload(project, i, START + dt.timedelta(hours=hours * i), failing(i)) for i in range(runs)
+    ]
+
+
+def _upload(project, i: int, started: dt.datetime, failing: set[int]) -> Run:  # type: ignore[no-untyped-def]
+    """Run i (commit i, build i) of service `api` on main, with these tests failing."""
+    data = junit_xml(
+        TESTS, failed=failing, prefix="tests.test_api.TestApi",
+        timestamp=started.isoformat().replace("+00:00", "Z"),
+    )  # fmt: skip
+    meta = UploadMeta(
+        commit=_commit(i), branch="main", build_id=str(i), job="test", service="api",
+        started_at=started,
+    )  # fmt: skip
+    run = run_create(project=project, meta=meta, files=[("results.xml", io.BytesIO(data))]).run
+    run_parse(run_id=run.pk)
+    return run
 
 
 def _finding(project, kind: str, test_name: str) -> Finding:  # type: ignore[no-untyped-def]
@@ -175,6 +179,53 @@ def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
     assert fixed.evidence["first_failing_run"] == ids[10]
     assert fixed.evidence["last_passing_run"] == ids[9]
     assert fixed.evidence["broken_since_first_run"] is False
+
+
+@pytest.mark.django_db
+def test_a_late_run_inside_an_episode_reaches_the_fix_weeks_later(project) -> None:  # type: ignore[no-untyped-def]
+    # One run a day: test_3 passes runs 0-9, fails on runs 10-69, and is fixed by run 70, in
+    # 2026-W47. Everything computed as the runs came.
+    runs = _history(
+        project, runs=80, hours=24, failing=lambda i: {REGRESSED} if 10 <= i < 70 else set()
+    )
+    ids = [r.pk for r in runs]
+    project_recompute(project_id=project.pk)
+    fixed = _finding(project, "fixed", f"test_{REGRESSED}")
+    assert fixed.week == dt.date(2026, 11, 16) and fixed.evidence["first_failing_run"] == ids[10]
+
+    # Uploaded late: five passes on Monday 2026-09-21 (2026-W39), between runs 14 and 15, eight
+    # weeks before the fix. They end the first episode; run 15 opens another, the one run 70 ends.
+    late = [
+        _upload(project, 100 + k, runs[14].started_at + dt.timedelta(hours=1 + k), set())
+        for k in range(5)
+    ]
+    service = Service.objects.get(project=project, name="api")
+    stale = list(
+        ServiceWeek.objects.filter(service=service, dirty__gt=F("computed"))
+        .order_by("week").values_list("week", flat=True)
+    )  # fmt: skip
+    # The late week, the six after it, and the week whose recompute last wrote the fix.
+    writer = week_start(fixed.as_of - dt.timedelta(days=1))
+    assert stale[0] == dt.date(2026, 9, 21) and writer in stale, stale
+    for week in stale:  # what the workers do with the marks
+        service_week_recompute(service_id=service.pk, week=week)
+
+    fixed = Finding.objects.get(kind="fixed", test__name=f"test_{REGRESSED}", week=fixed.week)
+    assert fixed.evidence["first_failing_run"] == ids[15]
+    assert fixed.evidence["last_passing_run"] == late[-1].pk
+    assert fixed.evidence["failures"] == 70 - 15
+    # The first episode, ended by the late passes: its regression and a fix of its own.
+    first_fix = Finding.objects.get(kind="fixed", test__name=f"test_{REGRESSED}", week=stale[0])
+    assert first_fix.evidence["first_failing_run"] == ids[10]
+    assert first_fix.evidence["passing_runs"] == [r.pk for r in late[:3]]
+    regressions = Finding.objects.filter(kind="regression", test__name=f"test_{REGRESSED}")
+    first, second = regressions.order_by("week")
+    assert (first.week, first.status) == (dt.date(2026, 9, 14), "resolved")
+    assert first.evidence["failures"] == 5
+    assert first.evidence["fixing_runs"] == [r.pk for r in late[:3]]
+    assert (second.week, second.status) == (dt.date(2026, 9, 21), "resolved")
+    assert second.evidence["first_failing_run"] == ids[15]
+    assert second.evidence["baseline_runs"] == [r.pk for r in late]
 
 
 @pytest.mark.django_db
