@@ -14,6 +14,11 @@ def week_start(moment: dt.datetime) -> dt.date:
     return day - dt.timedelta(days=day.weekday())
 
 
+def week_end(week: dt.date) -> dt.datetime:
+    """The moment the week starting on Monday `week` ends: the next Monday, 00:00 UTC."""
+    return dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+
+
 def week_label(moment: dt.datetime | dt.date) -> str:
     """`2026-W45`; note the ISO year differs from the calendar year near 1 January."""
     if isinstance(moment, dt.datetime):

@@ -13,7 +13,7 @@ from django.db import models
 from django.utils import timezone
 
 from ingest.models import Project, Run, Service, Test
-from ingest.weeks import week_label
+from ingest.weeks import week_end, week_label
 
 
 class ProjectSettings(models.Model):
@@ -399,17 +399,13 @@ class Report(models.Model):
     @property
     def outdated(self) -> bool:
         """Stale, or made before its week ended when the week has ended since."""
-        return self.stale or self.generated_at < Report.week_end(self.week) <= timezone.now()
-
-    @staticmethod
-    def week_end(week: dt.date) -> dt.datetime:
-        return dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+        return self.stale or self.generated_at < week_end(self.week) <= timezone.now()
 
     @classmethod
     def up_to_date(cls, week: dt.date) -> models.Q:
         """The rows of `week` that are not `outdated`, as a filter."""
         current = models.Q(stale=False)
-        end = cls.week_end(week)
+        end = week_end(week)
         return current & models.Q(generated_at__gte=end) if timezone.now() >= end else current
 
     @property

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingest.models import Run
+from ingest.weeks import week_end
 from reports.models import Finding, RunFacts, ServiceWeek
 
 # A week's data feeds the windows of the weeks after it (28 days of order data, 14+7 of flaky
@@ -73,22 +74,22 @@ def _episodes_reaching(service_id: int, week: dt.date) -> set[dt.date]:
     episode began: a run of `week` uploaded late can change an episode that windows long after
     it wrote. Those windows are marked; lowering `as_of` to the end of `week` lets the windows
     that hold `week` rewrite what they see of it too (an episode the late run ended early)."""
-    week_end = dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+    end = week_end(week)
     episodes = Finding.objects.filter(
         service_id=service_id,
         kind__in=(Finding.Kind.REGRESSION, Finding.Kind.FIXED),
-        as_of__gt=week_end,
+        as_of__gt=end,
     )
     found = dict(episodes.values_list("pk", "evidence__first_failing_run"))
     began = set(
         Run.objects.filter(
-            pk__in={r for r in found.values() if r}, started_at__lt=week_end
+            pk__in={r for r in found.values() if r}, started_at__lt=end
         ).values_list("pk", flat=True)
     )
     reaching = episodes.filter(pk__in=[pk for pk, run in found.items() if run in began])
     written = reaching.values_list("as_of", flat=True)
     writers = {(as_of - dt.timedelta(days=7)).date() for as_of in written}
-    reaching.update(as_of=week_end)
+    reaching.update(as_of=end)
     return writers
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from ingest.weeks import week_end
 from tests.dashboard.conftest import drop_projects, load_history, sim_config
 from tests.simulation import simulate
 
@@ -519,7 +520,7 @@ def test_a_report_made_while_its_week_was_in_progress_is_made_again_once_it_is_o
 
     assert project_week_reports_ensure(project=project, week=monday) == 2
     fresh = report_get_or_generate(project=project, week=monday, fmt="md")
-    assert fresh.pk == row.pk and fresh.generated_at > Report.week_end(monday)
+    assert fresh.pk == row.pk and fresh.generated_at > week_end(monday)
     assert not fresh.outdated
 
 
