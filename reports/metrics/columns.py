@@ -60,7 +60,8 @@ class Columns:
             if p.timelines == names or len(p.ints) == 0:
                 timelines.append(p.timeline)
             else:
-                timelines.append(np.array([index[t] for t in p.timelines], dtype=np.int64)[p.timeline])
+                codes = np.array([index[t] for t in p.timelines], dtype=np.int64)
+                timelines.append(codes[p.timeline])
         return cls(np.concatenate([p.ints for p in parts]), np.concatenate(timelines), names)
 
     def take(self, rows: np.ndarray) -> Columns:
