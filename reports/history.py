@@ -270,15 +270,18 @@ def forget_decoded() -> None:
 
 
 def service_history(
-    *, project_id: int, service_id: int, start: dt.date, end: dt.date
+    *, project_id: int, service_id: int, start: dt.date, end: dt.date, branch: str | None = None
 ) -> ServiceHistory:
-    """Runs and test-runs of the service's tests with run week in [start, end] (Mondays)."""
+    """Runs and test-runs of the service's tests with run week in [start, end] (Mondays), of
+    the runs on `branch` only when given."""
     run_facts_derive(project_id=project_id, start=start, end=end)
+    facts = RunFacts.objects.filter(
+        service_id=service_id, week__gte=start, week__lte=end, run__status=Run.Status.PARSED
+    )
+    if branch is not None:
+        facts = facts.filter(run__branch=branch)
     facts = (
-        RunFacts.objects.filter(
-            service_id=service_id, week__gte=start, week__lte=end, run__status=Run.Status.PARSED
-        )
-        .order_by("run_id")
+        facts.order_by("run_id")
         .values_list("token", "run_id", "run__commit", "run__branch", "run__started_at")
     )
     rows = [(_uuid(token), *rest) for token, *rest in facts]
@@ -290,8 +293,8 @@ def service_history(
     runs: dict[int, RunMeta] = {}
     digests: dict[int, RunDigest] = {}
     test_runs: list[TestRun] = []
-    for token, run_id, commit, branch, started_at in rows:
-        runs[run_id] = RunMeta(run_id, commit, branch, started_at)
+    for token, run_id, commit, run_branch, started_at in rows:
+        runs[run_id] = RunMeta(run_id, commit, run_branch, started_at)
         digests[run_id] = digest = _DECODED[token]
         test_runs.extend(digest.test_runs)
         _DECODED.move_to_end(token)

@@ -340,9 +340,12 @@ def _regression_history(
             break
         latest, start = earlier_weeks[0], earlier_weeks[:chunk][-1]
         earlier_weeks, chunk = earlier_weeks[chunk:], chunk * 2
+        # Runs of the reference branch only: observations skip the others, and cascade
+        # baselines come from the window alone (its start is a cascade window before as_of).
         older = service_history(
-            project_id=service.project_id, service_id=service.pk, start=start, end=latest
-        )
+            project_id=service.project_id, service_id=service.pk, start=start, end=latest,
+            branch=params.reference_branch,
+        )  # fmt: skip
         read_back |= pending
         earlier_runs.update(older.runs)
         earlier_trs = older.test_runs + earlier_trs

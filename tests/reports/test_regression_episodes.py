@@ -44,14 +44,16 @@ def _history(
     ]
 
 
-def _upload(project, i: int, started: dt.datetime, failing: set[int]) -> Run:  # type: ignore[no-untyped-def]
-    """Run i (commit i, build i) of service `api` on main, with these tests failing."""
+def _upload(  # type: ignore[no-untyped-def]
+    project, i: int, started: dt.datetime, failing: set[int], branch: str = "main"
+) -> Run:
+    """Run i (commit i, build i) of service `api` on `branch`, with these tests failing."""
     data = junit_xml(
         TESTS, failed=failing, prefix="tests.test_api.TestApi",
         timestamp=started.isoformat().replace("+00:00", "Z"),
     )  # fmt: skip
     meta = UploadMeta(
-        commit=_commit(i), branch="main", build_id=str(i), job="test", service="api",
+        commit=_commit(i), branch=branch, build_id=str(i), job="test", service="api",
         started_at=started,
     )  # fmt: skip
     run = run_create(project=project, meta=meta, files=[("results.xml", io.BytesIO(data))]).run
@@ -182,7 +184,35 @@ def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
 
 
 @pytest.mark.django_db
-def test_a_late_run_inside_an_episode_reaches_the_fix_weeks_later(project) -> None:  # type: ignore[no-untyped-def]
+def test_runs_of_other_branches_inside_an_episode_change_nothing(
+    project,
+) -> None:  # type: ignore[no-untyped-def]
+    # The history of test_a_regression_whose_baseline_began_before_a_later_window_is_kept, with
+    # a run of a feature branch every day in between, where test_3 passes and, every fifth day,
+    # half the tests fail (an outage there). The episode on main is read back across them.
+    runs = _history(
+        project, runs=80, hours=24, failing=lambda i: {REGRESSED} if 10 <= i < 70 else set()
+    )
+    ids = [r.pk for r in runs]
+    for i in range(80):
+        broken = set(range(TESTS // 2 + 1)) - {REGRESSED} if i % 5 == 0 else set()
+        _upload(project, 1000 + i, runs[i].started_at + dt.timedelta(hours=12), broken, "feature")
+    project_recompute(project_id=project.pk)
+    fixed = _finding(project, "fixed", f"test_{REGRESSED}")
+    assert fixed.week == week_start(runs[70].started_at)
+    assert (fixed.evidence["first_failing_run"], fixed.evidence["last_passing_run"]) == (
+        ids[10], ids[9]
+    )  # fmt: skip
+    assert fixed.evidence["failures"] == 60
+    regression = _finding(project, "regression", f"test_{REGRESSED}")
+    assert regression.evidence["baseline_runs"] == ids[5:10]
+    assert regression.evidence["fixing_runs"] == ids[70:73]
+
+
+@pytest.mark.django_db
+def test_a_late_run_inside_an_episode_reaches_the_fix_weeks_later(
+    project,
+) -> None:  # type: ignore[no-untyped-def]
     # One run a day: test_3 passes runs 0-9, fails on runs 10-69, and is fixed by run 70, in
     # 2026-W47. Everything computed as the runs came.
     runs = _history(
