@@ -83,6 +83,15 @@ def long_regression(project) -> list[Run]:  # type: ignore[no-untyped-def]
     return _history(project, runs=RUNS, hours=HOURS, failing=_failing)
 
 
+@pytest.fixture
+def daily_regression(project) -> list[Run]:  # type: ignore[no-untyped-def]
+    """One run a day: test_3 passes runs 0-9, fails on runs 10-69 (from Thursday 2026-09-17,
+    2026-W38) and passes from run 70 (Monday 2026-11-16, 2026-W47)."""
+    return _history(
+        project, runs=80, hours=24, failing=lambda i: {REGRESSED} if 10 <= i < 70 else set()
+    )
+
+
 def _assert_episode(project, runs: list[Run]) -> None:  # type: ignore[no-untyped-def]
     ids = [r.pk for r in runs]
     broke_week = week_start(runs[BREAKS].started_at)
@@ -161,14 +170,11 @@ def test_the_fix_week_computed_alone_finds_where_the_episode_began(
 
 @pytest.mark.django_db
 def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
-    project,
+    project, daily_regression
 ) -> None:  # type: ignore[no-untyped-def]
-    # One run a day: test_3 passes runs 0-9, fails on runs 10-69 (from Thursday 2026-09-17), and
-    # passes from run 70. The recompute of 2026-W41 reads from Monday 2026-09-14 (run 7): three
-    # of the five passes before the first failure are in its window, the other two before it.
-    runs = _history(
-        project, runs=80, hours=24, failing=lambda i: {REGRESSED} if 10 <= i < 70 else set()
-    )
+    # The recompute of 2026-W41 reads from Monday 2026-09-14 (run 7): three of the five passes
+    # before the first failure (run 10) are in its window, the other two before it.
+    runs = daily_regression
     ids = [r.pk for r in runs]
     project_recompute(project_id=project.pk)
     regression = _finding(project, "regression", f"test_{REGRESSED}")
@@ -185,14 +191,12 @@ def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
 
 @pytest.mark.django_db
 def test_runs_of_other_branches_inside_an_episode_change_nothing(
-    project,
+    project, daily_regression
 ) -> None:  # type: ignore[no-untyped-def]
-    # The history of test_a_regression_whose_baseline_began_before_a_later_window_is_kept, with
-    # a run of a feature branch every day in between, where test_3 passes and, every fifth day,
-    # half the tests fail (an outage there). The episode on main is read back across them.
-    runs = _history(
-        project, runs=80, hours=24, failing=lambda i: {REGRESSED} if 10 <= i < 70 else set()
-    )
+    # The daily history with a run of a feature branch every day in between, where test_3
+    # passes and, every fifth day, half the tests fail (an outage there). The episode on main is
+    # read back across them.
+    runs = daily_regression
     ids = [r.pk for r in runs]
     for i in range(80):
         broken = set(range(TESTS // 2 + 1)) - {REGRESSED} if i % 5 == 0 else set()
@@ -211,13 +215,10 @@ def test_runs_of_other_branches_inside_an_episode_change_nothing(
 
 @pytest.mark.django_db
 def test_a_late_run_inside_an_episode_reaches_the_fix_weeks_later(
-    project,
+    project, daily_regression
 ) -> None:  # type: ignore[no-untyped-def]
-    # One run a day: test_3 passes runs 0-9, fails on runs 10-69, and is fixed by run 70, in
-    # 2026-W47. Everything computed as the runs came.
-    runs = _history(
-        project, runs=80, hours=24, failing=lambda i: {REGRESSED} if 10 <= i < 70 else set()
-    )
+    # The daily history, everything computed as the runs came.
+    runs = daily_regression
     ids = [r.pk for r in runs]
     project_recompute(project_id=project.pk)
     fixed = _finding(project, "fixed", f"test_{REGRESSED}")
