@@ -447,17 +447,24 @@ def _retry_after(headers: Mapping[str, str] | None) -> float | None:
         return None  # an HTTP date is allowed too; the backoff delay then applies
 
 
+def _headers(token: str) -> dict[str, str]:
+    """What every request to the server carries."""
+    return {
+        "Authorization": f"Token {token}",
+        "Accept": "application/json",
+        "User-Agent": f"suitehealth-upload/{__version__} python/{sys.version.split()[0]}",
+    }
+
+
 def post_once(url: str, body: Body, token: str, timeout: float) -> Outcome:
     request = urllib.request.Request(
         url,
         data=body.chunks(),
         method="POST",
         headers={
-            "Authorization": f"Token {token}",
+            **_headers(token),
             "Content-Type": body.content_type,
             "Content-Length": str(body.length()),
-            "Accept": "application/json",
-            "User-Agent": f"suitehealth-upload/{__version__} python/{sys.version.split()[0]}",
         },
     )
     opener = urllib.request.build_opener(_NoRedirect)
@@ -549,14 +556,7 @@ def post_with_retries(
 def get_json(url: str, token: str, timeout: float) -> tuple[dict | None, str, bool]:
     """GET a JSON object: (the object, "", False) or (None, why not, whether asking again may
     help: not after a 4xx other than 429)."""
-    request = urllib.request.Request(
-        url,
-        headers={
-            "Authorization": f"Token {token}",
-            "Accept": "application/json",
-            "User-Agent": f"suitehealth-upload/{__version__} python/{sys.version.split()[0]}",
-        },
-    )
+    request = urllib.request.Request(url, headers=_headers(token))
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             raw = response.read(MAX_RESPONSE_BYTES)
