@@ -210,6 +210,20 @@ def test_entropy_and_flip_rate_come_with_the_series():
     assert stats[1].flip_rate == pytest.approx(1 / 3)
 
 
+def test_a_reference_branch_of_skips_or_explained_failures_has_no_series():
+    skips, explained = History(), History()
+    for day in range(3):
+        skips.add_run([(1, "S")], started_at=at(days=day))
+        skips.add_run([(2, "P")], started_at=at(days=day, hours=1), branch="feature")
+        explained.add_run([(1, "F")], started_at=at(days=day))
+    failing = {(e.run, e.test) for e in explained.executions}
+    for h, ignore in ((skips, frozenset()), (explained, failing)):
+        trs = group_test_runs(h.executions)
+        assert reference_series(
+            h.runs, trs, as_of=at(days=10), params=PARAMS, ignore_failures=ignore
+        ) == {}
+
+
 def test_ignored_failures_leave_the_series_and_the_streak():
     h = series_history("PPFPPPFPPFPPPF")
     failing = sorted(
