@@ -231,6 +231,7 @@ class WeekSummary:
     point: WeekPoint
     commits: int | None
     tests_executed: int | None
+    isolation_tests_executed: int | None  # the flaky tests' denominator
     flaky_tests: int | None
     flaky_results: int | None
     victims: int | None
@@ -255,7 +256,9 @@ _SW_FIELDS = (
 _SW_METRICS = {
     "runs": "metrics__runs", "isolation_runs": "metrics__isolation_runs",
     "passed": "metrics__passed", "failed": "metrics__failed", "commits": "metrics__commits",
-    "tests_executed": "metrics__tests_executed", "clean_runs": "metrics__clean_runs",
+    "tests_executed": "metrics__tests_executed",
+    "isolation_tests_executed": "metrics__isolation_tests_executed",
+    "clean_runs": "metrics__clean_runs",
     "outage_runs": "metrics__outage_runs", "flaky_tests": "metrics__flaky_tests",
     "flaky_results": "metrics__flaky_results", "victims": "metrics__victims",
     "polluters": "metrics__polluters", "cascade_timelines": "metrics__cascade_timelines",
@@ -336,6 +339,12 @@ def _summary(project: Project, row: dict) -> WeekSummary:
         point=point,
         commits=_int(m.get("commits")),
         tests_executed=_int(m.get("tests_executed")),
+        # Rows computed before the name carried the isolation count as metrics["tests_executed"].
+        isolation_tests_executed=_int(
+            m.get("tests_executed")
+            if m.get("isolation_tests_executed") is None
+            else m["isolation_tests_executed"]
+        ),
         flaky_tests=_int(m.get("flaky_tests")),
         flaky_results=_int(m.get("flaky_results")),
         victims=_int(m.get("victims")),

@@ -245,9 +245,12 @@ def _compute(
         "final_failed": rates.final_failed,
         "pass_rate": counts.pass_rate,
         "final_pass_rate": counts.final_pass_rate,
-        # The score's own run count leaves outage runs out: published as isolation_runs, so it
-        # never shadows `runs` (every run of the week).
-        **{("isolation_runs" if k == "runs" else k): v for k, v in iso.components().items()},
+        # The score's own counts leave outage runs (and skipped first attempts) out: published
+        # as isolation_runs and isolation_tests_executed, so they never shadow the week's counts.
+        **{
+            (f"isolation_{k}" if k in ("runs", "tests_executed") else k): v
+            for k, v in iso.components().items()
+        },
         "unclean_runs": [[run, list(causes)] for run, causes in iso.unclean_runs],
         "outage_run_ids": list(iso.outage_runs),
         "duration": {

@@ -1,0 +1,57 @@
+"""Service-week recomputes on the real database, for weeks of unusual shape.
+
+Runs are stored and parsed by ingest's own services and recomputed by reports' own recompute.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+
+from ingest.models import Run
+from ingest.services import UploadMeta, run_create, run_parse
+from reports.models import ServiceWeek
+from reports.selectors import week_summaries
+from reports.services import project_recompute
+from tests.resultfiles import junit_xml
+
+MONDAY = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)  # 2026-W45
+
+
+def _upload(project, i: int, service: str, data: bytes, branch: str = "main") -> Run:  # type: ignore[no-untyped-def]
+    started = MONDAY + dt.timedelta(hours=3 * i)
+    meta = UploadMeta(
+        commit=f"{i:040x}", branch=branch, build_id=str(i), job=service, service=service,
+        started_at=started,
+    )  # fmt: skip
+    run = run_create(project=project, meta=meta, files=[("results.xml", io.BytesIO(data))]).run
+    run_parse(run_id=run.pk)
+    return run
+
+
+def test_a_week_whose_reference_runs_only_skipped_is_computed(project):  # type: ignore[no-untyped-def]
+    for i in range(3):
+        _upload(project, i, "docs", junit_xml(1, skipped={0}))
+        _upload(project, 10 + i, "docs", junit_xml(2), branch="feature")
+
+    assert project_recompute(project_id=project.pk) == 1
+    row = ServiceWeek.objects.get(service__name="docs")
+    assert not row.is_stale and row.computed_at is not None
+    assert (row.runs, row.metrics["skipped"], row.metrics["tests_executed"]) == (6, 3, 2)
+    assert row.metrics["flaky_tests"] == 0
+
+
+def test_tests_run_only_in_an_outage_count_as_executed_but_not_for_isolation(project):  # type: ignore[no-untyped-def]
+    for i in range(3):
+        _upload(project, i, "api", junit_xml(8))
+    # Every test of this run fails: an outage, left out of the isolation figures. test_8 and
+    # test_9 ran in it and nowhere else.
+    _upload(project, 3, "api", junit_xml(10, failed=set(range(10))))
+
+    project_recompute(project_id=project.pk)
+    m = ServiceWeek.objects.get(service__name="api").metrics
+    assert (m["runs"], m["outage_runs"], m["isolation_runs"]) == (4, 1, 3)
+    assert (m["tests_executed"], m["isolation_tests_executed"]) == (10, 8)
+    week = MONDAY.date()
+    [summary] = week_summaries(project=project, start=week, end=week)
+    assert (summary.tests_executed, summary.isolation_tests_executed) == (10, 8)
