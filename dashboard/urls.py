@@ -79,3 +79,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include(pages)),
 ]
+
+handler404 = "dashboard.views.not_found"
+handler500 = "dashboard.views.server_error"

@@ -10,12 +10,14 @@ import os
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST
+from django.views.defaults import page_not_found
+from django.views.defaults import server_error as defaults_server_error
 
 from reports import charts
 from dashboard import selectors as sel
@@ -696,3 +698,26 @@ def report_download(request: HttpRequest, slug: str, report_id: int) -> HttpResp
         as_attachment=request.GET.get("download") == "1", filename=row.filename
     )
     return response
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404: the API's JSON error shape under /api/ (a CI script reads it), else the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {
+                "error": "not_found",
+                "detail": f"No API endpoint at {request.path}; the endpoints are at /api/docs/.",
+            },
+            status=404,
+        )
+    return page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: the API's JSON error shape under /api/, else the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse(
+            {"error": "server_error", "detail": "The server failed to answer; it is logged."},
+            status=500,
+        )
+    return defaults_server_error(request)

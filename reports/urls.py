@@ -12,8 +12,9 @@ from reports.apis import (
 
 urlpatterns = [
     path("projects/<slug:slug>/services", ServiceListApi.as_view(), name="service-list"),
+    # `path`: a service name may hold a slash (services are named by uploads and rules).
     path(
-        "projects/<slug:slug>/services/<str:name>/weeks/<str:week>",
+        "projects/<slug:slug>/services/<path:name>/weeks/<str:week>",
         ServiceWeekApi.as_view(),
         name="service-week",
     ),
