@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
@@ -96,6 +97,15 @@ class FindingSerializer(serializers.Serializer):
     last_run = serializers.IntegerField(source="last_run_id", allow_null=True)
 
 
+class FindingPageSerializer(serializers.Serializer):
+    """One page of findings, DRF's page-number shape (DESIGN.md: paginated, `results`, `next`)."""
+
+    count = serializers.IntegerField()
+    next = serializers.URLField(allow_null=True)
+    previous = serializers.URLField(allow_null=True)
+    results = FindingSerializer(many=True)
+
+
 class FindingListApi(APIView):
     @extend_schema(
         operation_id="finding_list",
@@ -104,8 +114,11 @@ class FindingListApi(APIView):
             OpenApiParameter("service", str),
             OpenApiParameter("week", str, description="ISO week, e.g. 2026-W45"),
             OpenApiParameter("status", enum=["open", "resolved"]),
+            OpenApiParameter(
+                "page", int, description=f"page number, {settings.REST_FRAMEWORK['PAGE_SIZE']} a page"
+            ),
         ],
-        responses={200: FindingSerializer(many=True), **_errors(400, 401, 403)},
+        responses={200: FindingPageSerializer, **_errors(400, 401, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
         project = _project(request, slug=slug)

@@ -27,3 +27,23 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):  # type: ign
     assert {"Run", "ServiceSummary"} <= set(components), sorted(components)
     files = components["Run"]["properties"]["files"]
     assert files["type"] == "array" and "$ref" in files["items"], files
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    while "$ref" in node:
+        node = schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]]
+    return node
+
+
+def test_the_findings_page_is_described_as_it_is_served(ci_client, tmp_path):  # type: ignore[no-untyped-def]
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    operation = schema["paths"]["/api/v1/projects/{slug}/findings"]["get"]
+    assert "page" in {p["name"] for p in operation["parameters"]}
+    described = _resolve(schema, operation["responses"]["200"]["content"]["application/json"]["schema"])
+    served = ci_client.get("/api/v1/projects/mediaserver/findings").json()
+    assert described["type"] == "object" and set(described["properties"]) == set(served)
+    assert described["properties"]["results"]["type"] == "array"
+    beyond = ci_client.get("/api/v1/projects/mediaserver/findings?page=9")
+    assert beyond.status_code == 404 and "404" in operation["responses"]
