@@ -27,6 +27,15 @@ def test_it_creates_a_project_with_rules_and_prints_a_working_key() -> None:
     assert rules == [("cache", "tests/cache/*"), ("plex", "tests/plex/*")]
 
 
+def test_rules_can_follow_one_option_as_in_design() -> None:
+    call_command(
+        "create_project", "media", "--service-rule", "cache=tests/cache/*", "plex=tests/plex/*",
+        stdout=io.StringIO(),
+    )  # fmt: skip
+    rules = list(ServiceRule.objects.values_list("service__name", "pattern"))
+    assert rules == [("cache", "tests/cache/*"), ("plex", "tests/plex/*")]
+
+
 def test_it_refuses_a_taken_slug_and_a_malformed_rule() -> None:
     call_command("create_project", "media", stdout=io.StringIO())
     with pytest.raises(CommandError, match="already exists"):

@@ -665,6 +665,9 @@ def test_the_subscribe_command(project, capsys) -> None:  # type: ignore[no-unty
     assert "updated team@example.com" in capsys.readouterr().out
     [sub] = subscription_list(project=project)
     assert sub.kinds == ["flaky", "fixed"]
+    call_command("subscribe", "mediaserver", "team@example.com", "--kind", "regression", "fixed")
+    [sub] = subscription_list(project=project)
+    assert sub.kinds == ["regression", "fixed"]
     call_command("subscribe", "mediaserver", "https://hooks.example.com/x")
     secret = capsys.readouterr().out.strip().splitlines()[-1]
     assert Subscription.objects.get(channel="webhook").secret == secret

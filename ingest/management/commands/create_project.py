@@ -25,10 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="", help="Display name (defaults to the slug).")
         parser.add_argument(
             "--service-rule",
-            action="append",
+            action="extend",
+            nargs="+",
             default=[],
             metavar="SERVICE=GLOB",
-            help="Map tests whose file (or classname) matches GLOB to SERVICE; first match wins.",
+            help="Map tests whose file (or classname) matches GLOB to SERVICE; first match wins "
+            "(--service-rule a=x/* b=y/*, or --service-rule repeated).",
         )
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]

@@ -23,10 +23,12 @@ class Command(BaseCommand):
         parser.add_argument("--service", default=None, help="Only this service's findings.")
         parser.add_argument(
             "--kind",
-            action="append",
+            action="extend",
+            nargs="+",
             default=[],
             choices=Subscription.KINDS,
-            help="A finding kind to alert on (repeatable); default: "
+            metavar="K",
+            help="Finding kinds to alert on (--kind a b, or --kind repeated); default: "
             + ", ".join(Subscription.DEFAULT_KINDS),
         )
 
