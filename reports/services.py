@@ -130,11 +130,14 @@ def _compute(
         runs, (), week_start=start, week_end=end, as_of=as_of, params=params, test_runs=all_trs,
         outages=history.outage_runs(known, params),
     )  # fmt: skip
-    prev_start = start - dt.timedelta(days=7)
     week_trs = history.test_runs_of(rid for rid in known if runs[rid].started_at >= start)
-    seen_before = history.tests_of(rid for rid in known if runs[rid].started_at < start)
+    # New tests: not seen in the window's earlier weeks; removed: seen in the latest of them that
+    # had runs (passrates.service_week_counts).
+    earlier = [rid for rid in known if runs[rid].started_at < start]
+    seen_before = history.tests_of(earlier)
+    previous = week_start(max((runs[rid].started_at for rid in earlier), default=start))
     seen_previous = history.tests_of(
-        rid for rid in known if prev_start <= runs[rid].started_at < start
+        rid for rid in earlier if week_start(runs[rid].started_at) == previous
     )
     counts = service_week_counts(runs, week_trs, seen_before=seen_before, seen_previous=seen_previous)
     by_test = durations_by_test(week_trs, params)

@@ -8,8 +8,8 @@
 - commits: distinct commits of those runs.
 - results: result rows, i.e. every attempt (the sum of test-runs' attempts).
 - tests executed: distinct tests with at least one attempt that was not skipped.
-- new tests: tests seen this week (any row, skipped included) that were never seen before the
-  week started.
+- new tests: tests seen this week (any row, skipped included) that were not seen in the weeks
+  before it that the caller read (reports.services: the earlier weeks of the history window).
 - removed tests: tests seen in the service's previous week with runs but not seen this week.
   "Seen" counts skipped rows, so a test that becomes skipped is not removed; comparing with the
   previous week *with runs* keeps a quiet week from hiding or inventing removals. A week without

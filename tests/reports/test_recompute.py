@@ -18,8 +18,10 @@ from tests.resultfiles import junit_xml
 MONDAY = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)  # 2026-W45
 
 
-def _upload(project, i: int, service: str, data: bytes, branch: str = "main") -> Run:  # type: ignore[no-untyped-def]
-    started = MONDAY + dt.timedelta(hours=3 * i)
+def _upload(  # type: ignore[no-untyped-def]
+    project, i: int, service: str, data: bytes, branch: str = "main", weeks: int = 0
+) -> Run:
+    started = MONDAY + dt.timedelta(weeks=weeks, hours=3 * i)
     meta = UploadMeta(
         commit=f"{i:040x}", branch=branch, build_id=str(i), job=service, service=service,
         started_at=started,
@@ -55,3 +57,15 @@ def test_tests_run_only_in_an_outage_count_as_executed_but_not_for_isolation(pro
     week = MONDAY.date()
     [summary] = week_summaries(project=project, start=week, end=week)
     assert (summary.tests_executed, summary.isolation_tests_executed) == (10, 8)
+
+
+def test_removed_tests_compare_with_the_last_week_that_had_runs(project):  # type: ignore[no-untyped-def]
+    _upload(project, 0, "api", junit_xml(4))  # 2026-W45: test_0 .. test_3
+    # 2026-W46: no run. 2026-W47: test_0, test_1 and a new test_0 of another class.
+    _upload(project, 1, "api", junit_xml(2), weeks=2)
+    _upload(project, 2, "api", junit_xml(1, prefix="tests.test_app.TestNew"), weeks=2)
+
+    project_recompute(project_id=project.pk)
+    w45, w47 = ServiceWeek.objects.filter(service__name="api").order_by("week")
+    assert (w45.metrics["new_tests"], w45.metrics["removed_tests"]) == (4, 0)
+    assert (w47.metrics["new_tests"], w47.metrics["removed_tests"]) == (1, 2)
