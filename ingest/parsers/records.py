@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 HEAD_BYTES = 64 * 1024
-MESSAGE_LIMIT = 4 * 1024  # characters kept of a failure message
-OUTPUT_LIMIT = 64 * 1024  # characters kept of a test's captured output (stdout + stderr + trace)
+MESSAGE_LIMIT = 4 * 1024  # bytes (UTF-8) kept of a failure message
+OUTPUT_LIMIT = 64 * 1024  # bytes (UTF-8) kept of captured output (stdout + stderr + trace)
 NAME_LIMIT = 1000  # characters kept of suite, classname, name and file
 
 
@@ -62,8 +62,8 @@ class TestRecord:
     duration_ms: int | None = None  # None when the file gives no usable duration
     timeline: str = ""  # worker / thread the test ran on; "" = the file is its own timeline
     started_at: datetime | None = None  # timezone-aware when known
-    message: str = ""  # first MESSAGE_LIMIT characters of the failure/skip message
-    output: str = ""  # first OUTPUT_LIMIT characters of stack trace and captured output
+    message: str = ""  # first MESSAGE_LIMIT bytes of the failure/skip message
+    output: str = ""  # first OUTPUT_LIMIT bytes of stack trace and captured output
     properties: dict[str, str] = field(default_factory=dict)
 
 
@@ -99,11 +99,18 @@ class ParseError(Exception):
         return f"{self.detail}{where}"
 
 
+_MARKER = "\n[... truncated]"
+
+
 def clip(text: str | None, limit: int) -> str:
-    """Keep the first `limit` characters, marking the cut so nobody mistakes it for the whole."""
+    """Keep what fits in `limit` bytes of UTF-8 (whole characters), marking the cut so nobody
+    mistakes it for the whole."""
     if not text:
         return ""
-    if len(text) <= limit:
+    if len(text) <= limit // 4 or (len(text) <= limit and text.isascii()):
+        return text  # fits whatever it holds / one byte a character
+    data = text.encode("utf-8", "surrogatepass")
+    if len(data) <= limit:
         return text
-    marker = "\n[... truncated]"
-    return text[: max(0, limit - len(marker))] + marker
+    # A cut inside a character drops its first bytes too ("ignore").
+    return data[: max(0, limit - len(_MARKER))].decode("utf-8", "ignore") + _MARKER

@@ -410,6 +410,22 @@ def test_a_text_node_past_libxml2s_limit_is_refused() -> None:
     assert len(record.output) == 64 * 1024
 
 
+@pytest.mark.parametrize("char", ["é", "€", "🦀"])  # 2, 3 and 4 bytes in UTF-8
+def test_message_and_output_keep_4_and_64_kb_of_utf8_in_whole_characters(char: str) -> None:
+    text = char * 70_000
+    (record,) = parse(
+        f"<testsuite><testcase name='a'><failure message='{text}'>{text}</failure>"
+        "</testcase></testsuite>".encode()
+    )
+    for kept, limit in ((record.message, 4 * 1024), (record.output, 64 * 1024)):
+        size = len(kept.encode())
+        assert limit - len(char.encode()) < size <= limit
+        assert kept.endswith("\n[... truncated]") and kept.startswith(char * 100)
+    (short,) = parse(f"<testsuite><testcase name='a'><failure message='{char * 900}'/>"
+                     "</testcase></testsuite>".encode())
+    assert short.message == char * 900
+
+
 def test_a_default_namespace_does_not_hide_the_tests() -> None:
     (record,) = parse(b'<testsuites xmlns="urn:example"><testsuite name="s"><testcase name="t">'
                       b'<skipped message="later"/></testcase></testsuite></testsuites>')
