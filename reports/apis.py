@@ -95,6 +95,8 @@ class FindingSerializer(serializers.Serializer):
     evidence = serializers.JSONField()
     first_run = serializers.IntegerField(source="first_run_id", allow_null=True)
     last_run = serializers.IntegerField(source="last_run_id", allow_null=True)
+    algorithm_version = serializers.CharField(source="version")
+    params = serializers.JSONField(help_text="The parameters of the recompute that wrote it.")
 
 
 class FindingPageSerializer(serializers.Serializer):

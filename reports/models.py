@@ -1,7 +1,8 @@
 """Rollups and findings computed from ingest's runs and results.
 
 Pages, reports and the API read these rows, never raw results (a test's history page excepted).
-Each computed row records the algorithm version and the parameters it used.
+Each computed row records the algorithm version and the parameters it used: ServiceWeek and
+Finding in their own columns, TestWeek through its service-week, written with it.
 """
 
 from __future__ import annotations
@@ -84,7 +85,11 @@ class ServiceWeek(models.Model):
 
 
 class TestWeek(models.Model):
-    """One test's week: outcomes and durations (for the service page and the test page)."""
+    """One test's week: outcomes and durations (for the service page and the test page).
+
+    Written by the recompute of its service-week, always with it: the algorithm version and the
+    parameters it used are that ServiceWeek row's (same service, same week).
+    """
 
     __test__ = False
 
@@ -182,7 +187,9 @@ class Finding(models.Model):
     first_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, related_name="+")
     last_run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, related_name="+")
     as_of = models.DateTimeField()
+    # The algorithm version and the parameters of the recompute that last wrote the row.
     version = models.CharField(max_length=20)
+    params = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -221,8 +221,9 @@ def _compute(
 
     _write_test_weeks(service, week, week_trs, by_test, iso)
     _write_findings(
-        service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests
-    )
+        service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests,
+        params=params.as_dict(),
+    )  # fmt: skip
 
     row.version = ALGORITHM_VERSION
     row.params = params.as_dict()
@@ -414,6 +415,7 @@ def _write_findings(
     *,
     window_start: dt.date,
     refound: set[int],
+    params: dict[str, object],
 ) -> None:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
     recompute whose window ends no earlier than the one that last wrote them. A stored fix of a
@@ -449,7 +451,7 @@ def _write_findings(
                     related_test_id=f.related, week=f.week, key=key, status=f.status,
                     score=f.score, evidence=f.evidence, first_run_id=f.first_run,
                     last_run_id=f.last_run, as_of=as_of, version=ALGORITHM_VERSION,
-                    created_at=now, updated_at=now,
+                    params=params, created_at=now, updated_at=now,
                 )
             )  # fmt: skip
             continue
@@ -459,10 +461,11 @@ def _write_findings(
             row.status != f.status or row.score != f.score or row.evidence != f.evidence
             or row.first_run_id != f.first_run or row.last_run_id != f.last_run
         )  # fmt: skip
-        if changed or row.as_of != as_of:
+        recorded = (row.version, row.params) == (ALGORITHM_VERSION, params)
+        if changed or row.as_of != as_of or not recorded:
             row.status, row.score, row.evidence = f.status, f.score, f.evidence
             row.first_run_id, row.last_run_id, row.as_of = f.first_run, f.last_run, as_of
-            row.version = ALGORITHM_VERSION
+            row.version, row.params = ALGORITHM_VERSION, params
             if changed:
                 row.updated_at = now
             row.save()

@@ -10,7 +10,8 @@ import io
 
 from ingest.models import Run
 from ingest.services import UploadMeta, run_create, run_parse
-from reports.models import ServiceWeek
+from reports.metrics.params import ALGORITHM_VERSION, MetricParams
+from reports.models import Finding, ProjectSettings, ServiceWeek
 from reports.selectors import week_summaries
 from reports.services import project_recompute
 from tests.resultfiles import junit_xml
@@ -69,3 +70,18 @@ def test_removed_tests_compare_with_the_last_week_that_had_runs(project):  # typ
     w45, w47 = ServiceWeek.objects.filter(service__name="api").order_by("week")
     assert (w45.metrics["new_tests"], w45.metrics["removed_tests"]) == (4, 0)
     assert (w47.metrics["new_tests"], w47.metrics["removed_tests"]) == (1, 2)
+
+
+def test_a_finding_records_the_parameters_it_was_computed_with(project, ci_client):  # type: ignore[no-untyped-def]
+    for i in range(8):  # test_1 breaks at run 5 and stays broken: a regression
+        _upload(project, i, "api", junit_xml(3, failed={1} if i >= 5 else set()))
+    project_recompute(project_id=project.pk)
+    finding = Finding.objects.get(kind="regression")
+    assert (finding.version, finding.params) == (ALGORITHM_VERSION, MetricParams().as_dict())
+
+    ProjectSettings.objects.create(project=project, params={"p50_min_n": 3})
+    project_recompute(project_id=project.pk)
+    finding.refresh_from_db()
+    assert finding.params == {**MetricParams().as_dict(), "p50_min_n": 3}
+    [served] = ci_client.get("/api/v1/projects/mediaserver/findings?kind=regression").json()["results"]
+    assert (served["algorithm_version"], served["params"]) == (ALGORITHM_VERSION, finding.params)
