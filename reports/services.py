@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import zlib
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -498,23 +499,42 @@ def service_weeks_sweep_stale(*, older_than_seconds: int = 300, limit: int = 200
     return len(stale)
 
 
-def project_recompute(*, project_id: int) -> int:
-    """Recompute every service-week of a project that has runs, oldest first (the demo loader
-    and the `recompute` command use it after bulk uploads). Returns the service-weeks computed."""
+def project_recompute(
+    *,
+    project_id: int,
+    service_id: int | None = None,
+    since: dt.date | None = None,
+    until: dt.date | None = None,
+    progress: Callable[[Service, dt.date], None] | None = None,
+) -> int:
+    """Recompute every service-week of a project (or one service) that has runs, from week
+    `since` to week `until` (Mondays; both included, default: all), oldest first, with the
+    project's current settings. `progress` is called before each one. The demo loader and the
+    `recompute` command use it. Returns the service-weeks computed."""
     from ingest.models import Run
 
-    weeks = sorted(set(Run.objects.filter(project_id=project_id).values_list("week", flat=True)))
-    services = list(Service.objects.filter(project_id=project_id).values_list("pk", flat=True))
+    runs = Run.objects.filter(project_id=project_id)
+    if since is not None:
+        runs = runs.filter(week__gte=since)
+    if until is not None:
+        runs = runs.filter(week__lte=until)
+    weeks = sorted(set(runs.values_list("week", flat=True)))
+    services = Service.objects.filter(project_id=project_id).order_by("name")
+    if service_id is not None:
+        services = services.filter(pk=service_id)
+    services = list(services)
     done = 0
     for week in weeks:
-        for service_id in services:
-            exists = ServiceWeek.objects.filter(service_id=service_id, week=week).exists()
-            if not exists and not _service_has_runs(service_id, week):
+        for service in services:
+            exists = ServiceWeek.objects.filter(service=service, week=week).exists()
+            if not exists and not _service_has_runs(service.pk, week):
                 continue
+            if progress is not None:
+                progress(service, week)
             ServiceWeek.objects.get_or_create(
-                service_id=service_id, week=week, defaults={"project_id": project_id}
+                service=service, week=week, defaults={"project_id": project_id}
             )
-            service_week_recompute(service_id=service_id, week=week, force=True)
+            service_week_recompute(service_id=service.pk, week=week, force=True)
             done += 1
     return done
 

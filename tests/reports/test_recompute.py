@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import re
+
+import pytest
+from django.core.management import CommandError, call_command
 
 from ingest.models import Run
 from ingest.services import UploadMeta, run_create, run_parse
@@ -85,3 +89,43 @@ def test_a_finding_records_the_parameters_it_was_computed_with(project, ci_clien
     assert finding.params == {**MetricParams().as_dict(), "p50_min_n": 3}
     [served] = ci_client.get("/api/v1/projects/mediaserver/findings?kind=regression").json()["results"]
     assert (served["algorithm_version"], served["params"]) == (ALGORITHM_VERSION, finding.params)
+
+
+def test_the_recompute_command_applies_new_settings_to_the_weeks_asked(project):  # type: ignore[no-untyped-def]
+    for weeks in (0, 1, 2):  # 2026-W45, W46, W47: two services each
+        _upload(project, 2 * weeks, "api", junit_xml(2), weeks=weeks)
+        _upload(project, 2 * weeks + 1, "web", junit_xml(2), weeks=weeks)
+    project_recompute(project_id=project.pk)
+    ProjectSettings.objects.create(project=project, params={"p50_min_n": 1})
+
+    out = io.StringIO()
+    call_command("recompute", "mediaserver", "--service", "api", "--since", "2026-W46", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert lines[:2] == ["  2026-W46  api", "  2026-W47  api"]
+    assert lines[2].startswith("recomputed 2 service-weeks of mediaserver in ")
+    changed = {
+        (sw.service.name, sw.week_label)
+        for sw in ServiceWeek.objects.select_related("service")
+        if sw.params["p50_min_n"] == 1
+    }
+    assert changed == {("api", "2026-W46"), ("api", "2026-W47")}
+    # Each test ran once a week: with p50_min_n 1 its p50 is published now, in those weeks only.
+    assert ServiceWeek.objects.get(service__name="api", week=MONDAY.date()).p50_ms is None
+    assert ServiceWeek.objects.filter(service__name="api", p50_ms__isnull=False).count() == 2
+
+    call_command("recompute", "mediaserver", stdout=out)
+    assert ServiceWeek.objects.filter(params__p50_min_n=1).count() == 6
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nope"], "no project 'nope'"),
+        (["mediaserver", "--service", "nope"], "no service 'nope' in mediaserver"),
+        (["mediaserver", "--since", "2026-45"], "--since: '2026-45' is not an ISO week"),
+        (["mediaserver", "--since", "2026-W47", "--until", "2026-W45"], "is after --until"),
+    ],
+)
+def test_the_recompute_command_refuses_what_it_cannot_do(project, args, message):  # type: ignore[no-untyped-def]
+    with pytest.raises(CommandError, match=re.escape(message)):
+        call_command("recompute", *args, stdout=io.StringIO())
