@@ -409,7 +409,12 @@ def _compressed(stream: BinaryIO) -> bytes:
 
 
 def _idempotency_key(meta: UploadMeta, digests: list[str]) -> str:
-    parts = [meta.build_id, meta.job, meta.commit, *sorted(digests)]
+    """What makes two uploads the same (DESIGN.md): project, build id, job and the digests of the
+    decompressed files. Without a build id the commit stands in for the build, so identical
+    files from two commits (a report that does not change) stay two runs. Migration 0007 wrote
+    the stored keys this way."""
+    build = [meta.build_id] if meta.build_id else ["", meta.commit]
+    parts = [*build, meta.job, *sorted(digests)]
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
 

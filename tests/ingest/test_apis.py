@@ -90,6 +90,18 @@ def test_it_returns_the_same_run_for_the_same_upload(ci_client):  # type: ignore
     assert Run.objects.count() == 1
 
 
+def test_an_upload_is_its_build_job_and_files_and_without_a_build_id_its_commit(ci_client):  # type: ignore[no-untyped-def]
+    files = [("a.xml", junit_xml(2))]
+    first = upload(ci_client, files, build_id="42", job="unit", commit="aaa")
+    assert upload(ci_client, files, build_id="42", job="unit", commit="bbb").json() == {
+        **first.json(), "status": "received",
+    }  # fmt: skip
+    loose = [upload(ci_client, files, job="unit", commit=c) for c in ("aaa", "bbb", "bbb")]
+    assert [r.status_code for r in loose] == [202, 202, 200]
+    assert loose[1].json()["run"] == loose[2].json()["run"] != loose[0].json()["run"]
+    assert Run.objects.count() == 3
+
+
 def test_it_makes_a_new_run_for_another_job_or_other_files(ci_client):  # type: ignore[no-untyped-def]
     upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
     assert upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="e2e").status_code == 202
