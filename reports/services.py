@@ -302,6 +302,15 @@ def _regression_history(
     """
     runs = {rid: history.runs[rid] for rid in known}
     followers, outages = iso.cascade_followers, iso.all_outage_runs
+    # An open regression an earlier window wrote is read back to its opening, so this window
+    # writes it again with its failures so far; a test failing with none open (broken since its
+    # first run, say) is not: it has no regression to extend.
+    open_regressions = set(
+        Finding.objects.filter(
+            service=service, kind=Finding.Kind.REGRESSION, status=Finding.Status.OPEN,
+            test_id__in=list(pending),
+        ).values_list("test_id", flat=True)
+    ) if pending else set()  # fmt: skip
 
     def observed(trs: list[TestRun], metas: dict[int, RunMeta]) -> dict[int, list[Observation]]:
         by_test: dict[int, list[tuple[RunMeta, TestRun]]] = defaultdict(list)
@@ -328,7 +337,7 @@ def _regression_history(
         pending = {
             test for test in pending
             if earlier_history_needed(seen.get(test, []), since=since, params=params,
-                                      all_fixes=False)
+                                      all_fixes=False, extend_open=test in open_regressions)
         }  # fmt: skip
         if not pending:
             break

@@ -29,9 +29,10 @@ The result is a function of the test's whole history: the same history gives the
 in the same order, whoever calls and however often, so a recompute can diff against stored rows.
 A caller computing a window that starts at `since` passes `since`, the window's history and,
 for the tests `earlier_history_needed` names, their history before it, as far back as that asks:
-an episode that began before the window and ends in it is then found whole, from its first
-failure after its last pass. Findings of episodes over before `since`, and of regressions opened
-before it and still open, are left out: the windows that held them wrote them.
+an episode that began before the window and ends or goes on in it is then found whole, from its
+first failure after its last pass, and a regression still open is written again with its failures
+so far. Findings of episodes over before `since`, and of open regressions with no failure since,
+are left out: the windows that held them wrote them.
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def earlier_history_needed(
     since: dt.datetime,
     params: MetricParams,
     all_fixes: bool = True,
+    extend_open: bool = True,
 ) -> bool:
     """Whether the test's findings from `since` on, read from these observations (ordered), could
     differ from those of its whole history because of observations before the first one.
@@ -164,9 +166,13 @@ def earlier_history_needed(
     The observations are read as findings_for_test reads them, from a state that is not known:
     an episode that began earlier may be going on, the first passes may continue a streak, a pass
     of a failure's commit may have come before. The answer is True as soon as an opening or a fix
-    at or after `since` depends on that state. With all_fixes False, a fix at or after `since` of
+    at or after `since`, or a failure at or after it that may extend an open regression, depends
+    on that state. With all_fixes False, a fix at or after `since` of
     an episode whose every failure came before the first observation may go unseen: read from a
-    first observation that passed, it is not found, and nothing is found wrong.
+    first observation that passed, it is not found, and nothing is found wrong. With extend_open
+    False, failures that may extend an open regression ask for nothing: a caller that knows the
+    test has no open regression (none was written) need not read back a test broken since long
+    before, which yields no finding.
     """
     if not observations:
         return False
@@ -202,6 +208,8 @@ def earlier_history_needed(
                     if now:
                         return True
                     unknown = True
+            if extend_open and now and unknown and not broken:
+                return True  # it may extend an open regression whose opening is not known
         streak, counted = 0, True
     return False
 
@@ -259,7 +267,9 @@ def findings_for_test(
         streak = []
 
     if broken is not None and not broken.from_start:
-        if since is None or broken.opening.started_at >= since:
+        # Still open: its evidence grows with every failure, so a window its failures reach
+        # writes it again, wherever it opened.
+        if since is None or broken.failures[-1].started_at >= since:
             findings.append(_regression(test, broken, None))
     return findings
 

@@ -313,13 +313,28 @@ def test_a_test_broken_since_its_first_run_is_read_back_to_it() -> None:
     assert (fixed.first_failing_run, fixed.evidence["failures"]) == (0, 12)
 
 
-def test_a_window_of_failures_only_reads_back_until_nothing_can_open_or_end() -> None:
-    # Nothing passes from run 20 on, and run 19 failed: no episode opens or ends in the window.
+def test_a_window_inside_an_open_regression_reads_back_to_its_opening() -> None:
+    # Runs 0-5 pass, 6-35 fail; the window starts at run 20, in the failures: the regression
+    # opened at run 6 is still open, and the window writes it again with every failure so far.
     spec = "PPPPPP" + "F" * 30
-    assert _read_back(spec, 20) == 19
-    assert _window(spec, 20) == []
-    # The regression opened before the window is left to the windows that held its start.
-    assert _window(spec, 6) == findings(*history(spec, step=DAY))
+    assert _read_back(spec, 20) == 0
+    [regression] = _window(spec, 20)
+    assert (regression.first_run, regression.last_run, regression.status) == (6, 35, OPEN)
+    assert regression.evidence["failures"] == 30
+    assert _window(spec, 20) == findings(*history(spec, step=DAY))
+
+
+def test_without_an_open_regression_a_window_of_failures_reads_back_no_further() -> None:
+    # A caller that knows no regression is open (none was written: this test never passed five
+    # times before failing) stops where no episode can open or end in the window.
+    spec = "PP" + "F" * 30
+    runs, test_runs = history(spec, step=DAY)
+    observations = observe(zip(runs[19:], test_runs[19:], strict=True), reference_branch="main")
+    assert not earlier_history_needed(
+        observations, since=_at(20), params=PARAMS, all_fixes=False, extend_open=False
+    )
+    assert earlier_history_needed(observations, since=_at(20), params=PARAMS, all_fixes=False)
+    assert findings(runs[19:], test_runs[19:], since=_at(20)) == findings(runs, test_runs) == []
 
 
 def test_a_fix_in_the_first_passes_of_a_window_is_read_back_for_when_asked() -> None:
@@ -343,7 +358,7 @@ def test_a_window_read_back_as_far_as_asked_finds_what_the_whole_history_finds()
             return _at(f.last_run) >= since
         if f.status == RESOLVED:
             return _at(f.evidence["fixing_runs"][-1]) >= since  # type: ignore[index]
-        return f.started_at >= since
+        return _at(f.last_run) >= since  # open: its failures since the window started count
 
     def last_failure(spec: str, before: int) -> int:
         return max(i for i, ch in enumerate(spec[:before]) if ch in "FE")
