@@ -95,16 +95,26 @@ def _run(coro):  # type: ignore[no-untyped-def]
     return result["value"]
 
 
+def _isolated(values: list) -> bool:  # type: ignore[type-arg]
+    """A value with no value beside it: a line draws nothing there."""
+    padded = [None, *values, None]
+    return any(
+        padded[i] is not None and padded[i - 1] is None and padded[i + 1] is None
+        for i in range(1, len(padded) - 1)
+    )
+
+
 def _static(figure: dict) -> dict:
     """A page figure made for paper: white background, legend below, lines without point
     markers (each marker would be one more drawing for the PDF to lay out; on paper nobody
-    hovers or clicks), no hover or click data."""
+    hovers or clicks) unless a point has no neighbour to draw a line to, no hover or click
+    data."""
     fig = copy.deepcopy(figure)
     for trace in fig.get("data", []):
         trace.pop("customdata", None)
         trace.pop("hovertemplate", None)
         if trace.get("type") == "scatter" and "lines" in str(trace.get("mode", "")):
-            trace["mode"] = "lines"
+            trace["mode"] = "lines+markers" if _isolated(list(trace.get("y") or [])) else "lines"
     layout = fig.setdefault("layout", {})
     layout.pop("height", None)
     layout.update(
