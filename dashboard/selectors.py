@@ -21,6 +21,7 @@ from django.http import Http404
 from reports.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import Outcome
+from ingest.selectors import runs_of_service
 from ingest.weeks import parse_week, week_label
 from reports.models import Finding, ProjectSettings, Report, ServiceWeek, TestWeek
 from reports.selectors import (  # noqa: F401 (shared with the reports, used as sel.NAME)
@@ -528,8 +529,7 @@ def run_list(
 ) -> QuerySet[Run]:
     """The project's runs, newest first, filtered.
 
-    A run belongs to a service when its upload named the service, or, for uploads that named
-    none, when it holds a result of one of the service's tests (an index probe per run)."""
+    A run belongs to a service as ingest.selectors.runs_of_service says."""
     qs = Run.objects.filter(project=project)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids)[:RUN_LIST_IDS_LIMIT])
@@ -542,17 +542,7 @@ def run_list(
         start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
         qs = qs.filter(started_at__gte=start, started_at__lt=start + dt.timedelta(days=7))
     if service:
-        named = Q(service=service)
-        # Probing each run's results is needed only for runs whose upload named no service:
-        # most projects have none, and then the (project, service, started_at) index serves the
-        # list and its count alone (the probe would otherwise be planned over every partition).
-        if Run.objects.filter(project=project, service="").exists():
-            holds = Result.objects.filter(
-                run_id=OuterRef("pk"), run_week=OuterRef("week"), test__service__name=service,
-                test__project=project,
-            )  # fmt: skip
-            named |= Q(service="") & Exists(holds)
-        qs = qs.filter(named)
+        qs = runs_of_service(qs, project=project, service=service)
     return qs.only(
         "id", "commit", "branch", "build_id", "job", "build_url", "environment", "service",
         "started_at", "week", "status", "counts", "error",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import Http404
 from django.utils.module_loading import import_string
 
-from ingest.models import Project, Run, RunFile, ServiceRule
+from ingest.models import Project, Result, Run, RunFile, ServiceRule
 
 
 def run_get(*, project: Project, run_id: int) -> Run:
@@ -14,6 +15,22 @@ def run_get(*, project: Project, run_id: int) -> Run:
     if run is None:
         raise Http404("no such run in this project")
     return run
+
+
+def runs_of_service(runs: QuerySet[Run], *, project: Project, service: str) -> QuerySet[Run]:
+    """These runs of the project that belong to a service: its upload named the service, or it
+    named none and holds a result of one of the service's tests (an index probe per run)."""
+    named = Q(service=service)
+    # Probing each run's results is needed only for runs whose upload named no service: most
+    # projects have none, and then the (project, service, started_at) index serves the list and
+    # its count alone (the probe would otherwise be planned over every partition).
+    if Run.objects.filter(project=project, service="").exists():
+        holds = Result.objects.filter(
+            run_id=OuterRef("pk"), run_week=OuterRef("week"), test__service__name=service,
+            test__project=project,
+        )  # fmt: skip
+        named |= Q(service="") & Exists(holds)
+    return runs.filter(named)
 
 
 def run_files(*, run: Run) -> list[RunFile]:

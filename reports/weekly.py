@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Run, Service, Test
+from ingest.selectors import runs_of_service
 from ingest.weeks import days_to_go, week_label
 from reports import charts
 from reports.models import Finding, ServiceWeek, TestWeek
@@ -498,10 +499,10 @@ def _coverage(
     runs = Run.objects.filter(project=project, started_at__gte=start,
                               started_at__lt=start + dt.timedelta(days=7))  # fmt: skip
     if service is not None:
-        runs = runs.filter(service=service.name)
-    # A service's runs may not name it (the upload named none): its own count then.
-    commits = this[0].commits or 0 if service is not None else runs.values("commit").distinct().count()
-    days = {d.astimezone(dt.UTC).date() for d in runs.values_list("started_at", flat=True)}
+        runs = runs_of_service(runs, project=project, service=service.name)
+    # Distinct runs: one upload can hold tests of several services.
+    seen = list(runs.filter(status=Run.Status.PARSED).values_list("commit", "started_at"))
+    days = {started.astimezone(dt.UTC).date() for _, started in seen}
     dates = [week + dt.timedelta(days=i) for i in range(7)]
     missing = [d.strftime("%a %d %b") for d in dates if d <= today and d not in days]
     # Services with data by the week's end: one created later is no gap in this week's coverage.
@@ -511,8 +512,8 @@ def _coverage(
     )
     label = week_label(week)
     return Coverage(
-        runs=sum(s.point.runs for s in this),
-        commits=commits,
+        runs=len(seen),
+        commits=len({commit for commit, _ in seen}),
         services_reporting=sum(1 for s in this if s.point.runs),
         services_total=total,
         days_without_runs=missing,

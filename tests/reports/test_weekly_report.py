@@ -542,3 +542,35 @@ def test_services_reporting_counts_only_services_with_data_by_the_weeks_end(hist
         Service.objects.filter(project=project, name="added-later").delete()
     assert report.coverage.services_total == len(named)
     assert report.coverage.services_reporting <= len(named)
+
+
+def test_runs_of_several_services_count_once_and_a_ruled_service_has_its_days(db):  # type: ignore[no-untyped-def]
+    import io
+
+    from ingest.services import UploadMeta, project_create, run_create, run_parse
+    from reports.services import project_recompute
+    from reports.weekly import weekly_report_build
+
+    # Uploads name no service: rules put tests/* in `app`, the rest in `default`.
+    project = project_create(slug="mixed", name="Mixed", service_rules=[("app", "tests/*")])
+    monday = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)  # 2026-W45
+    document = (
+        b'<testsuite name="s"><testcase classname="a" name="t" file="tests/test_a.py"/>'
+        b'<testcase classname="b" name="t" file="other/test_b.py"/></testsuite>'
+    )
+    for day in (0, 2):
+        meta = UploadMeta(commit=f"c{day}", branch="main", build_id=str(day),
+                          started_at=monday + dt.timedelta(days=day))  # fmt: skip
+        files = [("r.xml", io.BytesIO(document))]
+        run_parse(run_id=run_create(project=project, meta=meta, files=files).run.pk)
+    project_recompute(project_id=project.pk)
+
+    now = monday + dt.timedelta(days=10)
+    whole = weekly_report_build(project=project, week=monday.date(), now=now)
+    assert (whole.coverage.runs, whole.coverage.commits) == (2, 2)
+    app = weekly_report_build(
+        project=project, week=monday.date(), service=project.services.get(name="app"), now=now
+    )
+    assert (app.coverage.runs, app.coverage.commits) == (2, 2)
+    assert app.coverage.days_without_runs == ["Tue 03 Nov", "Thu 05 Nov", "Fri 06 Nov",
+                                              "Sat 07 Nov", "Sun 08 Nov"]  # fmt: skip
