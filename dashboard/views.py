@@ -395,7 +395,8 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
             "week": week_label(week) if week else "",
         },  # fmt: skip
         "drill": drill,
-        "drill_count": len(ids) if ids is not None else None,
+        # The runs found: an id may name a run deleted since, or of another project.
+        "drill_count": runs.paginator.count if ids is not None else None,
     }
     return render(request, "dashboard/runs.html", ctx)
 

@@ -214,6 +214,18 @@ def _pct(value: float | None) -> float | None:
 # --- Week trends (overview, project and service pages) -------------------------------------------
 
 
+def _cell_label(value: float | None) -> str:
+    """A 0-100 cell's whole number, except that only 100 reads "100" and only 0 reads "0":
+    99.92 is "99.9", 0.3 is "0.3" (rounding must not turn one failure into a clean cell)."""
+    if value is None:
+        return ""
+    if 99.5 <= value < 100:
+        return f"{math.floor(value * 10) / 10:.1f}"
+    if 0 < value < 0.5:
+        return f"{math.ceil(value * 10) / 10:.1f}"
+    return f"{value:.0f}"
+
+
 def heatmap_figure(
     *,
     rows: Sequence[str],
@@ -227,7 +239,7 @@ def heatmap_figure(
     shown in %). `details[i][j]` is the hover line with the counts behind the cell."""
     percent = metric == "pass_rate"
     z = [[(_pct(v) if percent else v) for v in row] for row in values]
-    text = [[("" if v is None else f"{v:.0f}") for v in row] for row in z]
+    text = [[_cell_label(v) for v in row] for row in z]
     label = "pass rate (first attempt), %" if percent else "isolation score"
     return {
         "data": [

@@ -112,6 +112,14 @@ def test_it_draws_a_heatmap_with_a_link_per_cell():
     assert iso["data"][0]["z"] == [[87.5]] and iso["data"][0]["zmax"] == 100
 
 
+def test_a_heatmap_cell_reads_100_or_0_only_when_it_is() -> None:
+    fig = charts.heatmap_figure(
+        rows=["jwt"], weeks=[f"2026-W{w}" for w in range(40, 46)], values=[[0.9992, 1.0, 0.995, 0.994, 0.003, 0.0]],
+        urls=[[None] * 6], details=[[""] * 6], metric="pass_rate",
+    )  # fmt: skip
+    assert fig["data"][0]["text"] == [["99.9", "100", "99.5", "99", "0.3", "0"]]
+
+
 def _attempts() -> list[AttemptPoint]:
     t0 = dt.datetime(2026, 10, 20, 9, tzinfo=dt.UTC)
     rows = [

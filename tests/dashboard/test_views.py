@@ -371,6 +371,9 @@ def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset
     assert f"?ids={runs}" in html
     listed = _get(member_client, f"/p/{dataset.sim.slug}/runs/?ids={runs}")
     assert listed.context["runs"].paginator.count == finding.evidence["a"]
+    # An id that names no run of the project is not counted as one.
+    gone = _get(member_client, f"/p/{dataset.sim.slug}/runs/?ids={runs},999999")
+    assert gone.context["drill_count"] == finding.evidence["a"]
     # and says how to replay the pair, polluter first
     assert "-p no:randomly" in html
 
