@@ -180,7 +180,8 @@ def overview_list(*, projects: Sequence[Project]) -> list[ProjectOverview]:
         for row in (
             Finding.objects.filter(weekly | episodes)
             .values("project_id", "kind")
-            .annotate(n=Count("id"))
+            # Tests, as the pages' tables count them: a victim with two polluters is one.
+            .annotate(n=Count("test", distinct=True))
             .order_by()
         ):
             counts[row["project_id"]][row["kind"]] = row["n"]

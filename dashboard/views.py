@@ -207,11 +207,13 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     kind = _choice(request.GET.get("kind"), Finding.Kind.values)
     service = _choice(request.GET.get("service"), [s.name for s in services])
     status = _choice(request.GET.get("status"), Finding.Status.values)
-    findings = _page(
-        request,
-        sel.finding_table(project=project, kind=kind, service=service,
-                          week=None if all_weeks else week, status=status),
-        FINDINGS_PER_PAGE,
+    table_qs = sel.finding_table(project=project, kind=kind, service=service,
+                                 week=None if all_weeks else week, status=status)  # fmt: skip
+    findings = _page(request, table_qs, FINDINGS_PER_PAGE)
+    # The tables above count order-dependent victims; the list has a finding per polluter.
+    victims = (
+        table_qs.order_by().values("test").distinct().count()
+        if kind == Finding.Kind.ORDER_DEPENDENT else None
     )  # fmt: skip
     ctx = {
         **_base(request, project, "project", projects),
@@ -225,6 +227,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "figures": figures,
         "findings": findings,
         "finding_rows": sel.finding_rows(project, findings.object_list),
+        "victims": victims,
         "filters": {"kind": kind or "", "service": service or "", "status": status or "",
                     "week": "all" if all_weeks else (week_label(week) if week else "")},
         "kinds": [(k, sel.KIND_LABELS[k]) for k in sel.KIND_ORDER],

@@ -305,6 +305,23 @@ def _runs_count(client, url: str) -> int:  # type: ignore[no-untyped-def]
     return _get(client, url).context["runs"].paginator.count
 
 
+def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that_is(member_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
+    pairs = Finding.objects.filter(project=dataset.sim, kind="order_dependent", week=latest)
+    victims = pairs.values("test").distinct().count()
+    assert victims and pairs.count() >= victims
+    cards = _get(member_client, "/").context["cards"]
+    [overview] = [c["overview"] for c in cards if c["overview"].project.slug == slug]
+    [chip] = [k for k in overview.open_findings if k.kind == "order_dependent"]
+    assert chip.count == victims
+    listed = _get(member_client, f"/p/{slug}/?kind=order_dependent&week={week_label(latest)}")
+    assert listed.context["findings"].paginator.count == pairs.count()
+    assert f"{victims} victim{'s' if victims != 1 else ''}, one finding per victim and polluter" in (
+        _html(listed)
+    )
+
+
 def test_it_links_each_weeks_runs_and_pass_rate_to_exactly_those_runs(member_client, dataset):  # type: ignore[no-untyped-def]
     latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
     rows = ServiceWeek.objects.filter(project=dataset.sim, week=latest).select_related("service")
