@@ -14,7 +14,8 @@ What is told
       new row or a resolved -> open reopen. A regression is alertable once confirmed (it failed
       again on the same or the next commit): one failure that goes away is noise. A duration
       regression is alertable while open; improvements are not findings and are never told.
-    - fixed: when the row is created (it records a recovery; it is always `resolved`).
+    - fixed: when the row is created (it records a recovery; it is always `resolved`), or when
+      a second episode of the same test and week is fixed (see _later_episode).
     - weekly kinds (flaky, order_dependent, cascade, budget_violation): a new row whose
       (kind, test, related test) had no finding the week before; a test that stays flaky is
       told once, not every week.
@@ -145,13 +146,14 @@ def findings_changed(
         .annotate(first_run_at=F("first_run__started_at"))
         .order_by("kind", "id")
     )
-    candidates = _candidates(rows, before)
+    later = _later_episode(rows, before)
+    candidates = _candidates(rows, before, later)
     if not candidates:
         return 0
     with transaction.atomic():
         _lock_service(service.pk)
         candidates = _weekly_new(service, candidates)
-        candidates = _not_flapping(service, candidates, before)
+        candidates = _not_flapping(service, candidates, before, later)
         deliveries = _deliveries(service, subs, candidates)
         if not deliveries:
             return 0
@@ -170,7 +172,32 @@ def findings_changed(
     return len(batches)
 
 
-def _candidates(rows: list[Finding], before: Mapping[str, FindingState]) -> list[_Candidate]:
+def _later_episode(rows: list[Finding], before: Mapping[str, FindingState]) -> set[int]:
+    """Regression and fixed rows (one per test and week) that another episode of the same week
+    took over: the stored one ended before the new one's first failure. Where they overlap, a
+    late or deleted run moved the same episode's first run: nothing new to tell."""
+    moved = [
+        (f, was) for f in rows
+        if f.kind in (Finding.Kind.REGRESSION, Finding.Kind.FIXED)
+        and (was := before.get(f.key)) is not None and was.first_run != f.first_run_id
+    ]  # fmt: skip
+    if not moved:
+        return set()
+    opening = {
+        f.pk: (f.evidence or {}).get("first_failing_run") or f.first_run_id for f, _ in moved
+    }
+    ids = {was.last_run for _, was in moved} | set(opening.values())
+    times = dict(Run.objects.filter(pk__in=ids - {None}).values_list("pk", "started_at"))
+    return {
+        f.pk for f, was in moved
+        if was.last_run in times and opening[f.pk] in times
+        and times[was.last_run] < times[opening[f.pk]]
+    }  # fmt: skip
+
+
+def _candidates(
+    rows: list[Finding], before: Mapping[str, FindingState], later: set[int]
+) -> list[_Candidate]:
     out = []
     for f in rows:
         if not _alertable(f):
@@ -181,14 +208,14 @@ def _candidates(rows: list[Finding], before: Mapping[str, FindingState]) -> list
             if was is None:
                 out.append(_Candidate(f, f"new:{f.week.isoformat()}", _week_start(f.week)))
         elif f.kind == Finding.Kind.FIXED:
-            if was is None:
+            if was is None or f.pk in later:  # a second fix of the test in the same week
                 out.append(_Candidate(f, f"fixed:{f.first_run_id or 0}", event_at))
         elif (
             was is None
             or not was.alertable
-            # A regression that failed again with another first failing run is a new episode,
+            # A regression that failed again after its stored episode ended is a new episode,
             # even when no recompute saw it resolved in between (one row per week and test).
-            or (f.kind == Finding.Kind.REGRESSION and was.first_run != f.first_run_id)
+            or (f.kind == Finding.Kind.REGRESSION and f.pk in later)
         ):
             # Created, confirmed, or reopened. The episode is named by its opening run, so a
             # regression that is confirmed later or reopened by a correction is one transition.
@@ -219,9 +246,13 @@ def _weekly_new(service: Service, candidates: list[_Candidate]) -> list[_Candida
 
 
 def _not_flapping(
-    service: Service, candidates: list[_Candidate], before: Mapping[str, FindingState]
+    service: Service,
+    candidates: list[_Candidate],
+    before: Mapping[str, FindingState],
+    later: set[int],
 ) -> list[_Candidate]:
-    """Drop episodes that start within the hysteresis window of the subject's previous one."""
+    """Drop episodes that start within the hysteresis window of the subject's previous one
+    (`later`: rows another episode took over, see _later_episode)."""
     episodes = [c for c in candidates if c.finding.kind in EPISODE_KINDS]
     if not episodes:
         return candidates
@@ -244,7 +275,7 @@ def _not_flapping(
         was = before.get(c.finding.key)
         if was is None or not was.last_run:
             continue
-        if was.status == Finding.Status.RESOLVED or was.first_run != c.finding.first_run_id:
+        if was.status == Finding.Status.RESOLVED or c.finding.pk in later:
             reopened[c.finding.pk] = was.last_run
     run_times = dict(
         Run.objects.filter(pk__in=set(reopened.values())).values_list("pk", "started_at")

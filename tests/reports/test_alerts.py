@@ -49,9 +49,11 @@ def _commit(i: int) -> str:
     return hashlib.sha1(f"commit {i}".encode()).hexdigest()
 
 
-def _upload(project, i: int, failed: set[int]) -> Run:  # type: ignore[no-untyped-def]
+def _upload(  # type: ignore[no-untyped-def]
+    project, i: int, failed: set[int], started: dt.datetime | None = None
+) -> Run:
     """Run i of service `api` on main, 20 minutes after run i-1, with tests `failed` failing."""
-    started = MONDAY + dt.timedelta(minutes=20 * i)
+    started = started or MONDAY + dt.timedelta(minutes=20 * i)
     data = junit_xml(
         TESTS, failed=failed, prefix="tests.test_api.TestApi",
         timestamp=started.isoformat().replace("+00:00", "Z"),
@@ -212,6 +214,33 @@ def test_it_alerts_a_reopened_regression_outside_the_window(
     [again] = _mails_to("oncall@example.com")
     assert again.subject == "[mediaserver] Regression in api: tests.test_api.TestApi::test_1"
     assert _commit(41)[:12] in again.body
+
+
+def test_a_second_fix_of_a_test_in_the_same_week_is_told_too(project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 600  # the runs are 20 minutes apart
+    # test_1: fixed at runs 7-9, broken again at 26-27, fixed again at 28-30 (enough passes in
+    # between that it is no flaky suspect); test_2 fixed once.
+    for runs, failing in ((range(7, 10), {}), (range(10, 28), {26: {1}, 27: {1}}),
+                          (range(28, 31), {})):  # fmt: skip
+        _history(project, runs, failing)
+        _recompute(project)  # as the workers do after each upload
+    told = AlertDelivery.objects.filter(subscription__target="team@example.com")
+    fixes = sorted(told.filter(kind="fixed").values_list("transition", flat=True))
+    runs = {r.build_id: r.pk for r in Run.objects.all()}
+    assert fixes == sorted([f"fixed:{runs['7']}", f"fixed:{runs['7']}", f"fixed:{runs['28']}"])
+    assert told.filter(kind="regression").count() == 3
+
+
+def test_a_late_run_that_moves_a_regressions_first_failure_tells_nothing_new(project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 60  # no help from the flapping rule
+    before = set(AlertDelivery.objects.values_list("subscription", "transition"))
+    # Uploaded late: a run between runs 4 and 5 where test_1 already failed.
+    late = _upload(project, 99, {1}, started=MONDAY + dt.timedelta(minutes=20 * 4 + 10))
+    _history(project, range(7, 8), {7: {1}})
+    _recompute(project)
+    test_1 = Finding.objects.get(kind="regression", test__name="test_1")
+    assert test_1.first_run_id == late.pk  # the episode now opens at the late run
+    assert set(AlertDelivery.objects.values_list("subscription", "transition")) == before
 
 
 def test_it_queues_the_sending_after_the_recompute_commits(
