@@ -355,7 +355,8 @@ def service_detail(
         .select_related("test")
         .only("test__id", "test__classname", "test__name", "test__file", "runs", "passed",
               "failed", "n_durations", "p50_ms", "p95_ms", "pass_rate", "week")
-        .order_by(F("p95_ms").desc(nulls_last=True), F("p50_ms").desc(nulls_last=True), "test_id")
+        # As the weekly report and durations.slowest_tests rank them: by p50, then p95.
+        .order_by(F("p50_ms").desc(nulls_last=True), F("p95_ms").desc(nulls_last=True), "test_id")
         [:15]
     )  # fmt: skip
     # The week's isolation findings and budget violations; the window's regressions, fixes and

@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db.models import Max
+from django.db.models import F, Max
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -528,7 +528,7 @@ def _slowest(project: Project, week: dt.date, service: Service | None) -> list[S
         qs = qs.filter(service=service)
     rows = (
         qs.select_related("test", "service")
-        .order_by("-p50_ms", "test_id")[:SLOWEST_LIMIT]
+        .order_by("-p50_ms", F("p95_ms").desc(nulls_last=True), "test_id")[:SLOWEST_LIMIT]
     )
     return [
         Slowest(r.service.name, _ref(project, r.test), r.n_durations, r.p50_ms, r.p95_ms)

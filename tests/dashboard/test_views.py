@@ -322,6 +322,18 @@ def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that
     )
 
 
+def test_the_slowest_tests_rank_as_the_weekly_report_ranks_them(member_client, dataset):  # type: ignore[no-untyped-def]
+    from reports.weekly import _slowest
+
+    sw = ServiceWeek.objects.filter(project=dataset.sim).select_related("service").order_by(
+        "-runs"
+    ).first()
+    page = _get(member_client, f"/p/{dataset.sim.slug}/s/{sw.service.name}/?week={sw.week_label}")
+    shown = [row.test_id for row in page.context["detail"].slowest]
+    reported = [s.test.id for s in _slowest(dataset.sim, sw.week, sw.service)]
+    assert len(reported) == 10 and shown[:10] == reported
+
+
 def test_it_links_each_weeks_runs_and_pass_rate_to_exactly_those_runs(member_client, dataset):  # type: ignore[no-untyped-def]
     latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
     rows = ServiceWeek.objects.filter(project=dataset.sim, week=latest).select_related("service")
