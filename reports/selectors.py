@@ -445,7 +445,9 @@ def finding_summary(kind: str, evidence: dict) -> str:
                 f" · none in the flaky window, not cleared yet "
                 f"(passing streak {e.get('passing_streak', 0)})"
             )
-        return f"{e.get('status', '')}: {reasons}{rate_text}"
+        return f"{e.get('status', '')}: {reasons}{rate_text}" if reasons else (
+            f"{e.get('status', '')}{rate_text}"
+        )
     if kind == "regression":
         commit = str(e.get("first_failing_commit") or e.get("commit") or "")[:10]
         state = "confirmed" if e.get("confirmed") else "unconfirmed"

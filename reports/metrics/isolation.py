@@ -270,7 +270,10 @@ def analyze_isolation(
     week_flaky = sum(1 for x in attributed if x.result.run in scored_set)
 
     findings = (
-        _flaky_findings(known, statuses, flaky_now, attributed)
+        _flaky_findings(
+            known, statuses, flaky_now, attributed,
+            since=as_of - dt.timedelta(days=params.flaky_window_days),
+        )  # fmt: skip
         + _order_findings(known, victims)
         + _cascade_findings(known, week_cascades)
     )
@@ -312,7 +315,11 @@ def _flaky_findings(
     statuses: Mapping[int, FlakyTestStatus],
     flaky_now: set[int],
     attributed: Sequence[AttributedFlakyResult],
+    *,
+    since: dt.datetime,
 ) -> list[Finding]:
+    """`reasons` and `results` are of the flaky window (from `since`), as the flake rate is: the
+    reasons add up to flaky_results_in_window."""
     by_test: dict[int, list[FlakyResult]] = defaultdict(list)
     for x in attributed:
         if x.cause == FLAKY:
@@ -320,7 +327,8 @@ def _flaky_findings(
     out: list[Finding] = []
     for test in sorted(flaky_now):
         s = statuses[test]
-        results = sorted(by_test.get(test, []), key=lambda fr: (runs[fr.run].started_at, fr.run))
+        every = sorted(by_test.get(test, []), key=lambda fr: (runs[fr.run].started_at, fr.run))
+        results = [fr for fr in every if runs[fr.run].started_at >= since]
         evidence: dict[str, object] = {
             "status": s.status,
             "flaky_results_in_window": s.window_flaky_results,
@@ -342,9 +350,9 @@ def _flaky_findings(
             score = s.series.flip_rate
             failing = [r for r, f in zip(s.series.runs, s.series.failed, strict=True) if f]
             first_run, last_run = failing[0], failing[-1]
-        else:
+        else:  # confirmed: by its flaky results (older ones when none is in the window)
             score = s.window_flake_rate or 0.0
-            first_run, last_run = results[0].run, results[-1].run
+            first_run, last_run = (results or every)[0].run, (results or every)[-1].run
         out.append(Finding(FLAKY, test, None, score, evidence, first_run, last_run))
     return out
 

@@ -239,3 +239,16 @@ def test_flip_rate_and_entropy_per_test_leave_out_outages_and_followers():
     assert six.entropy == pytest.approx(-(f * math.log2(f) + (1 - f) * math.log2(1 - f)))
     # test 3 failed in r3 and as a follower in r6; the follower failure is not its own
     assert (res.series[3].n, res.series[3].failures) == (26, 1)
+
+
+def test_a_flaky_findings_reasons_count_the_flaky_window_as_its_flake_rate_does():
+    h = History()
+    # Test 2 passes on retry 18 days before the week's end, and twice in the week; the flaky
+    # window is the last 14 days.
+    days = ((-11, "FP"), (-10, "P"), (-9, "P"), (1, "FP"), (2, "P"), (3, "FP"), (4, "P"))
+    ids = [h.add_run(all_pass(t2=t2), started_at=at(days=day)) for day, t2 in days]
+    [finding] = [f for f in analyze(h, as_of=WEEK_END).findings if f.kind == FLAKY]
+    e = finding.evidence
+    assert (e["flaky_results_in_window"], e["decided_in_window"]) == (2, 4)
+    assert e["reasons"] == {"retry": 2} and len(e["results"]) == 2
+    assert (finding.first_run, finding.last_run) == (ids[3], ids[5])
