@@ -615,9 +615,11 @@ def run_results(
     test_id: int | None = None,
     retried: bool = False,
     final: bool = False,
+    passed_on_retry: bool = False,
 ) -> QuerySet[Result]:
     """One run's results in execution order (timeline, position, attempt), filtered:
-    `retried` keeps every attempt of the tests that ran more than once, `final` keeps each
+    `retried` keeps every attempt of the tests that ran more than once, `passed_on_retry` those
+    of the tests that failed and then passed (the run's `flaky` count), `final` keeps each
     test's last attempt (what the run's counts are computed from)."""
     qs = Result.objects.filter(run_id=run.pk, run_week=run.week)
     if outcome in OUTCOME_FILTERS:
@@ -629,6 +631,13 @@ def run_results(
     same_test = Result.objects.filter(run_id=run.pk, run_week=run.week, test_id=OuterRef("test_id"))
     if retried:
         qs = qs.filter(Exists(same_test.filter(attempt=2)))
+    if passed_on_retry:
+        later_pass = Result.objects.filter(
+            run_id=run.pk, run_week=run.week, test_id=OuterRef("test_id"), outcome=Outcome.PASSED,
+            attempt__gt=OuterRef("attempt"),
+        )  # fmt: skip
+        failed = same_test.filter(outcome__in=(Outcome.FAILED, Outcome.ERROR))
+        qs = qs.filter(Exists(failed.filter(Exists(later_pass))))
     if final:
         qs = qs.exclude(Exists(same_test.filter(attempt__gt=OuterRef("attempt"))))
     return (

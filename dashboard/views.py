@@ -416,10 +416,11 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     test_id = int(test_id) if test_id and test_id.lstrip("-").isdigit() else None
     retried = bool(request.GET.get("retried"))
     final = bool(request.GET.get("final"))
+    passed_on_retry = bool(request.GET.get("passed_on_retry"))
     results = _page(
         request,
         sel.run_results(run=run, outcome=outcome, timeline=timeline, test_id=test_id,
-                        retried=retried, final=final),
+                        retried=retried, final=final, passed_on_retry=passed_on_retry),
         RESULTS_PER_PAGE,
     )  # fmt: skip
     for r in results:  # (the page keeps the rows it read: the template iterates the same ones)
@@ -427,13 +428,19 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     cells = sel.run_order_cells(project=project, run=run)
     counts = run.counts or {}
     base = sel.run_url(project, run.pk)
+    # Each count links to exactly the rows it counts: one per test (its final attempt) where
+    # it counts tests. `flaky` here is a test that failed and passed on retry in this run; the
+    # isolation pages also count a failure another run of the commit passed.
     count_links = [
-        (key, counts.get(key), f"{base}?{q}#results" if q else f"{base}#results")
-        for key, q in (
-            ("tests", "final=1"), ("results", ""), ("passed", "final=1&outcome=passed"),
-            ("failed", "final=1&outcome=failed"), ("error", "final=1&outcome=error"),
-            ("skipped", "final=1&outcome=skipped"), ("retried", "retried=1"),
-            ("flaky", "retried=1"),
+        (key, label, counts.get(key), f"{base}?{q}#results" if q else f"{base}#results")
+        for key, label, q in (
+            ("tests", "tests", "final=1"), ("results", "results", ""),
+            ("passed", "passed", "final=1&outcome=passed"),
+            ("failed", "failed", "final=1&outcome=failed"),
+            ("error", "error", "final=1&outcome=error"),
+            ("skipped", "skipped", "final=1&outcome=skipped"),
+            ("retried", "retried", "retried=1&final=1"),
+            ("flaky", "passed on retry", "passed_on_retry=1&final=1"),
         )
         if key in counts
     ]  # fmt: skip
@@ -451,6 +458,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
             "test": test_id or "",
             "retried": retried,
             "final": final,
+            "passed_on_retry": passed_on_retry,
         },  # fmt: skip
         "outcomes": list(sel.OUTCOME_FILTERS),
         "runs_url": sel.runs_url(project, week=run.week_label),

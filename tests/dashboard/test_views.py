@@ -376,18 +376,21 @@ def test_it_links_finding_counts_to_the_filtered_findings_table(member_client, d
 def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type: ignore[no-untyped-def]
     run = next(
         r for r in Run.objects.filter(project=dataset.sim).order_by("id")
-        if r.counts.get("retried") and (r.counts.get("failed") or r.counts.get("error"))
+        if r.counts.get("flaky") and r.counts.get("retried") > r.counts.get("flaky")
+        and (r.counts.get("failed") or r.counts.get("error"))
     )  # fmt: skip
     response = _get(member_client, f"/p/{dataset.sim.slug}/runs/{run.pk}/")
-    links = {key: (value, url) for key, value, url in response.context["count_links"]}
-    for key in ("tests", "results", "passed", "failed", "error", "skipped", "retried"):
-        value, url = links[key]
-        listed = _get(member_client, url).context["results"].paginator.count
-        if key == "retried":
-            # every attempt of each retried test is listed
-            assert listed >= 2 * value, (key, value, listed)
-        else:
-            assert listed == value, (key, value, listed)
+    links = {key: (label, value, url) for key, label, value, url in response.context["count_links"]}
+    assert links["flaky"][0] == "passed on retry"
+    for key in ("tests", "results", "passed", "failed", "error", "skipped", "retried", "flaky"):
+        _, value, url = links[key]
+        listed = _get(member_client, url).context["results"]
+        assert listed.paginator.count == value, (key, value, listed.paginator.count)
+        if key == "flaky":  # each listed test failed and then passed in this run
+            for row in listed.object_list:
+                attempts = list(Result.objects.filter(run_id=run.pk, test_id=row.test_id)
+                                .order_by("attempt").values_list("outcome", flat=True))
+                assert attempts[0] in (1, 2) and 0 in attempts, attempts
 
 
 def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):  # type: ignore[no-untyped-def]
