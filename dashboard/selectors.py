@@ -499,14 +499,28 @@ def change_marks(project: Project, test: Test, rows: Sequence[FindingRow]) -> li
     return marks
 
 
-def test_results(*, test: Test, week: dt.date | None, outcome: str | None) -> QuerySet[Result]:
+ATTEMPT_FILTERS = ("any", "first", "final")
+
+
+def test_results(
+    *, test: Test, week: dt.date | None, outcome: str | None, attempt: str = "any"
+) -> QuerySet[Result]:
     """The test's results, newest first, by the (test_id, run_week) index (paginated by the
-    view); the failure messages list."""
+    view); the failure messages list. `attempt`: "first" keeps each run's first attempt (what
+    the week-by-week counts count), "final" its last."""
     qs = Result.objects.filter(test_id=test.pk)
     if week:
         qs = qs.filter(run_week=week)
     if outcome in OUTCOME_FILTERS:
         qs = qs.filter(outcome__in=OUTCOME_FILTERS[outcome])
+    if attempt == "first":
+        qs = qs.filter(attempt=1)
+    elif attempt == "final":
+        later = Result.objects.filter(
+            test_id=test.pk, run_id=OuterRef("run_id"), run_week=OuterRef("run_week"),
+            attempt__gt=OuterRef("attempt"),
+        )  # fmt: skip
+        qs = qs.exclude(Exists(later))
     return (
         qs.select_related("run")
         .only("id", "run_id", "run_week", "attempt", "outcome", "duration_ms", "message",

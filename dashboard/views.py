@@ -319,10 +319,11 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
     outcome = request.GET.get("outcome", "failures")
     outcome = outcome if outcome in sel.OUTCOME_FILTERS else "all"
     results_week = sel.week_or_none(request.GET.get("week"))
+    attempt = _choice(request.GET.get("attempt"), sel.ATTEMPT_FILTERS) or "any"
     # Over every week a test's results grow with the history: paged without a count then.
     # One week's are counted (one partition), so the week-by-week figures match their lists.
     results = page_of(
-        sel.test_results(test=test, week=results_week, outcome=outcome),
+        sel.test_results(test=test, week=results_week, outcome=outcome, attempt=attempt),
         RESULTS_PER_PAGE, request.GET.get("page"), count=results_week is not None,
     )  # fmt: skip
     ctx = {
@@ -344,6 +345,8 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
         "results": results,
         "outcome": outcome,
         "outcomes": ["failures", "failed", "error", "passed", "skipped", "all"],
+        "attempt": attempt,
+        "attempts": sel.ATTEMPT_FILTERS,
         "results_week": week_label(results_week) if results_week else "",
         "results_weeks": [r.week for r in reversed(recent)],
     }

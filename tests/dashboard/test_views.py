@@ -373,6 +373,29 @@ def test_it_links_finding_counts_to_the_filtered_findings_table(member_client, d
             assert len({r.finding.test_id for r in listed}) == shown, (row["service"], kind)
 
 
+def test_a_tests_week_by_week_counts_link_to_exactly_the_rows_they_count(member_client, dataset):  # type: ignore[no-untyped-def]
+    from reports.models import TestWeek
+
+    tw = next(
+        tw for tw in TestWeek.objects.filter(service__project=dataset.sim, final_failed__gt=0)
+        .order_by("test_id", "week")
+        if Result.objects.filter(test_id=tw.test_id, run_week=tw.week, attempt=2).exists()
+        and tw.failed > tw.final_failed
+    )  # fmt: skip
+    base = f"/p/{dataset.sim.slug}/t/{tw.test_id}/"
+    html = _html(_get(member_client, base))
+    label = week_label(tw.week)
+    for value, query in (
+        (tw.runs, "outcome=all&attempt=first"), (tw.passed, "outcome=passed&attempt=first"),
+        (tw.failed, "outcome=failures&attempt=first"), (tw.skipped, "outcome=skipped&attempt=first"),
+        (tw.final_failed, "outcome=failures&attempt=final"),
+    ):  # fmt: skip
+        link = f"?week={label}&{query}#results"
+        assert link in html, link
+        listed = _get(member_client, base + link.split("#")[0]).context["results"]
+        assert listed.paginator.count == value, (query, value, listed.paginator.count)
+
+
 def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type: ignore[no-untyped-def]
     run = next(
         r for r in Run.objects.filter(project=dataset.sim).order_by("id")
