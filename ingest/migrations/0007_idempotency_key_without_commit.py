@@ -18,10 +18,12 @@ def rewrite_keys(apps, schema_editor):  # type: ignore[no-untyped-def]
     Run = apps.get_model("ingest", "Run")
     RunFile = apps.get_model("ingest", "RunFile")
     taken = set(Run.objects.values_list("project_id", "idempotency_key"))
+    digests: dict[int, list[str]] = {}
+    for run_id, digest in RunFile.objects.values_list("run_id", "digest").iterator(chunk_size=5000):
+        digests.setdefault(run_id, []).append(digest)
     runs = Run.objects.order_by("pk").values_list("pk", "project_id", "build_id", "job", "commit")
     for pk, project_id, build_id, job, commit in runs.iterator(chunk_size=2000):
-        digests = list(RunFile.objects.filter(run_id=pk).values_list("digest", flat=True))
-        key = _key(build_id, job, commit, digests)
+        key = _key(build_id, job, commit, digests.get(pk, []))
         if (project_id, key) in taken:
             continue  # already this key (its own, or a run before it that keeps it)
         Run.objects.filter(pk=pk).update(idempotency_key=key)
