@@ -220,14 +220,15 @@ def _compute(
                 )
             )  # fmt: skip
 
+    used = params.as_dict()  # recorded on the service-week and on every finding it writes
     _write_test_weeks(service, week, week_trs, by_test, iso)
     _write_findings(
         service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests,
-        params=params.as_dict(),
+        params=used,
     )  # fmt: skip
 
     row.version = ALGORITHM_VERSION
-    row.params = params.as_dict()
+    row.params = used
     row.runs = counts.runs
     row.pass_rate = counts.pass_rate
     row.final_pass_rate = counts.final_pass_rate
