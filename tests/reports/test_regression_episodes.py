@@ -168,24 +168,31 @@ def test_the_fix_week_computed_alone_finds_where_the_episode_began(
     _assert_episode(project, long_regression)
 
 
+def _assert_daily_episode(project, runs: list[Run]) -> tuple[Finding, Finding]:  # type: ignore[no-untyped-def]
+    """The daily history's episode as planted: baseline runs 5-9, failures from run 10 (60 of
+    them), fixed in the week of run 70. Returns its regression and fixed findings."""
+    ids = [r.pk for r in runs]
+    regression = _finding(project, "regression", f"test_{REGRESSED}")
+    assert regression.evidence["baseline_runs"] == ids[5:10]
+    assert regression.evidence["first_failing_run"] == ids[10]
+    assert regression.evidence["failures"] == 60
+    fixed = _finding(project, "fixed", f"test_{REGRESSED}")
+    assert fixed.week == week_start(runs[70].started_at)
+    assert (fixed.evidence["first_failing_run"], fixed.evidence["last_passing_run"]) == (
+        ids[10], ids[9]
+    )  # fmt: skip
+    return regression, fixed
+
+
 @pytest.mark.django_db
 def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
     project, daily_regression
 ) -> None:  # type: ignore[no-untyped-def]
     # The recompute of 2026-W41 reads from Monday 2026-09-14 (run 7): three of the five passes
     # before the first failure (run 10) are in its window, the other two before it.
-    runs = daily_regression
-    ids = [r.pk for r in runs]
     project_recompute(project_id=project.pk)
-    regression = _finding(project, "regression", f"test_{REGRESSED}")
+    regression, fixed = _assert_daily_episode(project, daily_regression)
     assert regression.week == dt.date(2026, 9, 14) and regression.status == "resolved"
-    assert regression.evidence["baseline_runs"] == ids[5:10]
-    assert regression.evidence["first_failing_run"] == ids[10]
-    assert regression.evidence["failures"] == 60
-    fixed = _finding(project, "fixed", f"test_{REGRESSED}")
-    assert fixed.week == week_start(runs[70].started_at)
-    assert fixed.evidence["first_failing_run"] == ids[10]
-    assert fixed.evidence["last_passing_run"] == ids[9]
     assert fixed.evidence["broken_since_first_run"] is False
 
 
@@ -202,14 +209,8 @@ def test_runs_of_other_branches_inside_an_episode_change_nothing(
         broken = set(range(TESTS // 2 + 1)) - {REGRESSED} if i % 5 == 0 else set()
         _upload(project, 1000 + i, runs[i].started_at + dt.timedelta(hours=12), broken, "feature")
     project_recompute(project_id=project.pk)
-    fixed = _finding(project, "fixed", f"test_{REGRESSED}")
-    assert fixed.week == week_start(runs[70].started_at)
-    assert (fixed.evidence["first_failing_run"], fixed.evidence["last_passing_run"]) == (
-        ids[10], ids[9]
-    )  # fmt: skip
+    regression, fixed = _assert_daily_episode(project, runs)
     assert fixed.evidence["failures"] == 60
-    regression = _finding(project, "regression", f"test_{REGRESSED}")
-    assert regression.evidence["baseline_runs"] == ids[5:10]
     assert regression.evidence["fixing_runs"] == ids[70:73]
 
 
