@@ -1,13 +1,35 @@
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SAMPLES = Path(
-    __import__("os").environ.get("SUITEHEALTH_SAMPLES", str(REPO.parent / "shared" / "samples"))
-)
+
+
+def _samples() -> Path:
+    """The sample corpus: SUITEHEALTH_SAMPLES, else `shared/samples` beside the checkout, else
+    beside the local repository this checkout was cloned from (a fresh clone in a temporary
+    directory, as CI makes one)."""
+    if os.environ.get("SUITEHEALTH_SAMPLES"):
+        return Path(os.environ["SUITEHEALTH_SAMPLES"])
+    beside = REPO.parent / "shared" / "samples"
+    if beside.is_dir():
+        return beside
+    origin = subprocess.run(
+        ["git", "-C", str(REPO), "remote", "get-url", "origin"],
+        capture_output=True, text=True, check=False,
+    ).stdout.strip()  # fmt: skip
+    if origin and Path(origin).is_dir():
+        cloned_from = Path(origin).resolve().parent / "shared" / "samples"
+        if cloned_from.is_dir():
+            return cloned_from
+    return beside
+
+
+SAMPLES = _samples()
 
 
 @pytest.fixture(scope="session")
