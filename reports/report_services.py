@@ -112,17 +112,18 @@ def weekly_reports_generate(*, week: dt.date | None = None) -> int:
     return made
 
 
-def reports_mark_stale(*, project_id: int, week: dt.date) -> None:
-    """A recompute changed the week's metrics: its reports, and those of the week after (which
-    compare with it), are out of date. Marked stale and regenerated after commit."""
+def reports_mark_stale(*, project_id: int, weeks: set[dt.date]) -> None:
+    """A recompute changed what the reports of these weeks show (its own week, the week after,
+    which compares with it, and the weeks of the findings it changed): they are marked stale and
+    regenerated after commit."""
     from reports.tasks import report_regenerate
 
-    weeks = [week, week + dt.timedelta(weeks=1)]
     stale = Report.objects.filter(project_id=project_id, week__in=weeks)
+    weeks = set(stale.values_list("week", flat=True).distinct())
     if not stale.update(stale=True, stale_since=timezone.now()):
         return
     delay = settings.SUITEHEALTH_RECOMPUTE_DELAY_SECONDS
-    for w in weeks:
+    for w in sorted(weeks):
         transaction.on_commit(
             lambda w=w: report_regenerate.apply_async((project_id, w.isoformat()), countdown=delay)
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import zlib
 from collections import defaultdict
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ingest.models import Run, Service, Test
 from ingest.weeks import week_start
@@ -94,14 +96,19 @@ def service_week_recompute(*, service_id: int, week: dt.date, force: bool = Fals
         if row.computed >= covered and not force:
             return True  # an earlier task already covered every mark
         params, budgets = project_params(service.project_id)
-        _compute(service, row, params, budgets)
+        changed_weeks = _compute(service, row, params, budgets)
         row.computed = covered
         row.computed_at = timezone.now()
         row.save()
-        # Late data: a report of this week (or of the next, which compares with it) is redone.
+        # Late data: a report of this week (or of the next, which compares with it) is redone,
+        # and so is the report of every earlier week whose findings or speed-ups this window
+        # changed (a slowdown is found weeks after the commit it belongs to).
         from reports.report_services import reports_mark_stale
 
-        reports_mark_stale(project_id=service.project_id, week=week)
+        reports_mark_stale(
+            project_id=service.project_id,
+            weeks={week, week + dt.timedelta(weeks=1), *changed_weeks},
+        )
     return True
 
 
@@ -115,7 +122,9 @@ def _lock(service_id: int, week: dt.date) -> None:
 
 def _compute(
     service: Service, row: ServiceWeek, params: MetricParams, budgets: list[budget_metrics.Budget]
-) -> None:
+) -> set[dt.date]:
+    """Fill `row` and write the window's findings; returns the weeks whose findings or speed-ups
+    this changed."""
     week = row.week
     start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
@@ -222,10 +231,11 @@ def _compute(
 
     used = params.as_dict()  # recorded on the service-week and on every finding it writes
     _write_test_weeks(service, week, week_trs, by_test, iso)
-    _write_findings(
+    changed_weeks = _write_findings(
         service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests,
         params=used,
     )  # fmt: skip
+    changed_weeks |= _improvement_weeks((row.metrics or {}).get("duration_improvements"), improvements)
 
     row.version = ALGORITHM_VERSION
     row.params = used
@@ -270,6 +280,21 @@ def _compute(
         "budget_violations": len(violations),
         "duration_improvements": improvements,
     }
+    return changed_weeks
+
+
+def _improvement_weeks(before: list[dict] | None, after: list[dict]) -> set[dt.date]:
+    """The weeks of the speed-ups found by one computation of a service-week and not the other."""
+    def keyed(items: list[dict]) -> dict[str, str]:
+        return {json.dumps(i, sort_keys=True, default=str): str(i.get("time", "")) for i in items}
+
+    old, new = keyed(before or []), keyed(after)
+    weeks = set()
+    for key in old.keys() ^ new.keys():
+        when = parse_datetime(old.get(key) or new[key])
+        if when is not None:
+            weeks.add(week_start(when))
+    return weeks
 
 
 def _regression_history(
@@ -427,11 +452,12 @@ def _write_findings(
     window_start: dt.date,
     refound: set[int],
     params: dict[str, object],
-) -> None:
+) -> set[dt.date]:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
     recompute whose window ends no earlier than the one that last wrote them. A stored fix of a
     test outside `refound` (it did not fail in the window, nor is it flaky) is kept: its failures
-    are all before the window, and the window that held them wrote it."""
+    are all before the window, and the window that held them wrote it. Returns the weeks of the
+    findings created, changed or deleted."""
     now = timezone.now()
     wanted = {Finding.make_key(f.kind, f.test, f.related, f.week): f for f in new}
     existing = {
@@ -449,7 +475,9 @@ def _write_findings(
         .exclude(key__in=list(wanted))
         .exclude(Q(kind=Finding.Kind.FIXED) & ~Q(test_id__in=refound))
     )
-    stale_weekly.delete()
+    changed_weeks = set(stale_episodes.values_list("week", flat=True).distinct())
+    if stale_weekly.delete()[0]:
+        changed_weeks.add(week)
     stale_episodes.delete()
     alert_before = alerts.findings_state(existing.values())  # alerts hook (1/2): before
     to_create = []
@@ -479,18 +507,23 @@ def _write_findings(
             row.version, row.params = ALGORITHM_VERSION, params
             if changed:
                 row.updated_at = now
+                changed_weeks.add(row.week)
             row.save()
     Finding.objects.bulk_create(to_create, batch_size=500)
+    changed_weeks.update(f.week for f in to_create)
     # A fix of an episode that began before the earliest run read (see regression_read_back_weeks)
     # ends the regression written by the window that held its first failure, the test's only one
     # still open: this window cannot rewrite it.
     for f in new:
         if f.kind == Finding.Kind.FIXED and "broken_before_run" in f.evidence:
-            Finding.objects.filter(
+            ended = Finding.objects.filter(
                 service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
                 status=Finding.Status.OPEN, week__lt=window_start, as_of__lte=as_of,
-            ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
+            )  # fmt: skip
+            changed_weeks.update(ended.values_list("week", flat=True))
+            ended.update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)
     alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
+    return changed_weeks
 
 
 def service_weeks_sweep_stale(*, older_than_seconds: int = 300, limit: int = 200) -> int:

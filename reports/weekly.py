@@ -325,7 +325,7 @@ def weekly_report_build(
         cascades=[i for i in items["this"] if i.kind == "cascade"],
         slowest=_slowest(project, week, service),
         slowdowns=[i for i in items["this"] if i.kind == "duration_regression"],
-        improvements=_improvements(project, this, rows_qs, week),
+        improvements=_improvements(project, week, service),
         budget=[i for i in items["this"] if i.kind == "budget_violation"],
         new_regressions=[i for i in items["this"] if i.kind == "regression"],
         open_regressions=[i for i in open_items["all"] if i.week != label],
@@ -536,12 +536,19 @@ def _slowest(project: Project, week: dt.date, service: Service | None) -> list[S
     ]
 
 
-def _improvements(project, this, rows_qs, week: dt.date) -> list[Item]:  # type: ignore[no-untyped-def]
-    """Speed-ups whose first commit after the change ran this week (recorded per service-week)."""
+def _improvements(project, week: dt.date, service) -> list[Item]:  # type: ignore[no-untyped-def]
+    """Speed-ups whose first commit after the change ran this week. Each service-week records the
+    speed-ups found in its window, so one is found only once enough commits followed it, often in
+    a later week: every later service-week is read, the latest evidence of each kept."""
     start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
+    rows = ServiceWeek.objects.filter(project=project, week__gte=week, computed__gt=0)
+    if service is not None:
+        rows = rows.filter(service=service)
     found: dict[tuple[int, str], tuple[str, dict]] = {}
-    for name, imps in rows_qs.values_list("service__name", "metrics__duration_improvements"):
+    for name, imps in rows.order_by("week").values_list(
+        "service__name", "metrics__duration_improvements"
+    ):
         for imp in imps or []:
             when = parse_datetime(str(imp.get("time", "")))
             if when is None or not start <= when < end:

@@ -574,3 +574,51 @@ def test_runs_of_several_services_count_once_and_a_ruled_service_has_its_days(db
     assert (app.coverage.runs, app.coverage.commits) == (2, 2)
     assert app.coverage.days_without_runs == ["Tue 03 Nov", "Thu 05 Nov", "Fri 06 Nov",
                                               "Sat 07 Nov", "Sun 08 Nov"]  # fmt: skip
+
+
+def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):  # type: ignore[no-untyped-def]
+    """A speed-up needs commits after it to be found: one at the end of a week is found by the
+    next week's computation. The report of its own week lists it, and a report of that week
+    generated before is marked stale by the computation that found it."""
+    import io
+
+    from ingest.services import UploadMeta, project_create, run_create, run_parse
+    from reports.models import Report
+    from reports.report_services import report_generate
+    from reports.services import project_recompute
+    from reports.weekly import weekly_report_build
+
+    project = project_create(slug="speedup", name="Speed-up")
+    week = dt.date(2026, 11, 2)  # 2026-W45
+    start = dt.datetime.combine(week, dt.time(9), tzinfo=dt.UTC) - dt.timedelta(days=7)
+
+    def upload(n: int, seconds: float) -> None:
+        when = start + dt.timedelta(hours=12 * n)
+        document = (
+            f'<testsuite name="s"><testcase classname="m" name="slow" time="{seconds:.3f}"/>'
+            f'<testcase classname="m" name="other" time="0.010"/></testsuite>'
+        ).encode()
+        meta = UploadMeta(commit=f"c{n:03d}", branch="main", build_id=str(n), started_at=when)
+        run_parse(run_id=run_create(project=project, meta=meta,
+                                    files=[("r.xml", io.BytesIO(document))]).run.pk)  # fmt: skip
+
+    # Two runs a day at about 1 s from the Monday before, then 0.2 s from the week's Sunday.
+    change = 26  # 13 days after the start: Sunday 8 November
+    for n in range(change):
+        upload(n, 1.0 + 0.01 * (n % 5))
+    upload(change, 0.2)
+    project_recompute(project_id=project.pk)
+    stored = report_generate(project=project, week=week, fmt="md")
+    assert weekly_report_build(project=project, week=week).improvements == []
+
+    for n in range(change + 1, change + 9):  # the week after: the speed-up is found
+        upload(n, 0.2 + 0.01 * (n % 5))
+    project_recompute(project_id=project.pk, since=week + dt.timedelta(weeks=1))
+
+    stored = Report.objects.get(pk=stored.pk)
+    assert stored.stale, "the computation that found the speed-up leaves the report as it was"
+    items = weekly_report_build(project=project, week=week).improvements
+    assert [(i.test.name.rsplit(":", 1)[-1], i.commit) for i in items] == [("slow", f"c{change:03d}")]
+    assert items[0].ratio is not None and items[0].ratio < 0.5
+    later = weekly_report_build(project=project, week=week + dt.timedelta(weeks=1)).improvements
+    assert later == []
