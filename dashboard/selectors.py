@@ -31,6 +31,7 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     KIND_LABELS,
     KIND_ORDER,
     KIND_PLURALS,
+    OPEN_AT_END,
     ProjectTrend,
     TREND_WEEKS,
     WeekSummary,
@@ -38,6 +39,7 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     _summary,
     finding_summary,
     findings_url,
+    open_regressions_at,
     project_trend,
     pytest_node_id,
     reproduce_command,
@@ -305,8 +307,16 @@ def finding_table(
     week: dt.date | None,
     status: str | None,
 ) -> QuerySet[Finding]:
-    """The project's findings, filtered, newest week first (paginated by the view)."""
+    """The project's findings, filtered, newest week first (paginated by the view). Status
+    OPEN_AT_END: the regressions open at the end of `week` (begun by then, fixed later or not
+    yet), whatever week they began; with no week, those open now."""
     qs = Finding.objects.filter(project=project).select_related("service", "test", "related_test")
+    if status == OPEN_AT_END:
+        kind, status = Finding.Kind.REGRESSION, (None if week else Finding.Status.OPEN)
+        if week:
+            scope = Service.objects.filter(project=project, name=service).first() if service else None
+            ids = [f.pk for f in open_regressions_at(project=project, week=week, service=scope)]
+            qs, week = qs.filter(pk__in=ids), None
     if kind:
         qs = qs.filter(kind=kind)
     if service:

@@ -179,6 +179,35 @@ def runs_url(project: Project, **query: object) -> str:
     return _url("runs", project.slug, **query)
 
 
+OPEN_AT_END = "open_at_end"  # the findings list's status filter: open at the end of its week
+
+
+def open_regressions_at(
+    *, project: Project, week: dt.date, service: Service | None = None
+) -> list[Finding]:
+    """Regressions open at the end of the week: begun that week or before, and not fixed by
+    then (still open, or fixed by a fix of a later week), so a past week reads the same after
+    the fix."""
+    scope = {"service": service} if service is not None else {}
+    fixed_later = {
+        (test, str(first_failing))
+        for test, first_failing in Finding.objects.filter(
+            project=project, kind=Finding.Kind.FIXED, week__gt=week, **scope
+        ).values_list("test_id", "evidence__first_failing_run")
+    }
+    episodes = (
+        Finding.objects.filter(project=project, kind=Finding.Kind.REGRESSION, week__lte=week,
+                               **scope)
+        .select_related("service", "test", "related_test")
+        .order_by("service__name", "week", "test__name", "id")
+    )  # fmt: skip
+    return [
+        f for f in episodes
+        if f.status == Finding.Status.OPEN
+        or (f.test_id, str(f.evidence.get("first_failing_run"))) in fixed_later
+    ]  # fmt: skip
+
+
 def findings_url(project: Project, **query: object) -> str:
     return _url("project", project.slug, **query) + "#findings"
 

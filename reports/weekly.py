@@ -24,6 +24,8 @@ from ingest.weeks import days_to_go, week_label
 from reports import charts
 from reports.models import Finding, ServiceWeek, TestWeek
 from reports.selectors import (
+    OPEN_AT_END,
+    open_regressions_at,
     CAUSES,
     TREND_WEEKS,
     WeekSummary,
@@ -262,7 +264,7 @@ def weekly_report_build(
     tests = _tests(project, findings)
     items = _items(project, findings, tests, week)
 
-    open_episodes = _open_regressions(project, week, service)
+    open_episodes = open_regressions_at(project=project, week=week, service=service)
     open_items = _items(project, open_episodes, tests, week)
     open_by_service: dict[str, int] = defaultdict(int)
     for f in open_episodes:
@@ -299,8 +301,9 @@ def weekly_report_build(
                 budget_url=absolute(findings_url(project, kind="budget_violation", week=label,
                                                  service=name)),
                 open_regressions=open_by_service.get(name, 0),
-                regressions_url=absolute(findings_url(project, kind="regression", status="open",
-                                                      week="all", service=name)),
+                regressions_url=absolute(findings_url(project, kind="regression",
+                                                      status=OPEN_AT_END, week=label,
+                                                      service=name)),
                 stale=s.stale,
             )
         )  # fmt: skip
@@ -349,30 +352,6 @@ def weekly_report_build(
     )  # fmt: skip
     report.summary = _summary_sentences(report)
     return report
-
-
-def _open_regressions(project: Project, week: dt.date, service: Service | None) -> list[Finding]:
-    """Regressions open at the end of the week: begun that week or before, and not fixed by
-    then (still open, or fixed by a fix of a later week), so a report of a past week reads the
-    same after the fix."""
-    scope = {"service": service} if service is not None else {}
-    fixed_later = {
-        (test, str(first_failing))
-        for test, first_failing in Finding.objects.filter(
-            project=project, kind=Finding.Kind.FIXED, week__gt=week, **scope
-        ).values_list("test_id", "evidence__first_failing_run")
-    }
-    episodes = (
-        Finding.objects.filter(project=project, kind=Finding.Kind.REGRESSION, week__lte=week,
-                               **scope)
-        .select_related("service", "test", "related_test")
-        .order_by("service__name", "week", "test__name", "id")
-    )  # fmt: skip
-    return [
-        f for f in episodes
-        if f.status == Finding.Status.OPEN
-        or (f.test_id, str(f.evidence.get("first_failing_run"))) in fixed_later
-    ]  # fmt: skip
 
 
 def _project_url(project: Project, label: str, service: str | None) -> str:

@@ -166,6 +166,17 @@ def markdown(api, report_week) -> str:  # type: ignore[no-untyped-def]
     return response.content.decode()
 
 
+def _open_at_end(api, week: str) -> list[dict]:  # type: ignore[no-untyped-def]
+    """Regressions open at the end of the week, from the API: begun by then, not fixed by then."""
+    fixed_later = {(f["test"]["id"], f["evidence"]["first_failing_run"])
+                   for f in _findings(api, kind="fixed") if f["week"] > week}  # fmt: skip
+    return [
+        f for f in _findings(api, kind="regression") if f["week"] <= week
+        and (f["status"] == "open"
+             or (f["test"]["id"], f["evidence"]["first_failing_run"]) in fixed_later)
+    ]  # fmt: skip
+
+
 @pytest.mark.django_db
 def test_every_figure_matches_the_api(api, history, report_week, markdown) -> None:  # type: ignore[no-untyped-def]
     week, prev = report_week, _previous(report_week)
@@ -177,14 +188,7 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
         before[name] = response.json() if response.status_code == 200 else None
     findings = _findings(api, week)
     previous_findings = _findings(api, prev)
-    # Open at the end of the week: begun by then, and not fixed by then.
-    fixed_later = {(f["test"]["id"], f["evidence"]["first_failing_run"])
-                   for f in _findings(api, kind="fixed") if f["week"] > week}  # fmt: skip
-    open_regressions = [
-        f for f in _findings(api, kind="regression") if f["week"] <= week
-        and (f["status"] == "open"
-             or (f["test"]["id"], f["evidence"]["first_failing_run"]) in fixed_later)
-    ]  # fmt: skip
+    open_regressions = _open_at_end(api, week)
 
     rows = {r[0].replace(" (recomputing)", ""): r for r in _table(_section(markdown, "Services"))}
     assert sorted(rows) == sorted(services)
@@ -294,6 +298,35 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
         text = _section(markdown, title)
         if "|" not in text:
             assert f"0 {what} {coverage}" in text
+
+
+@pytest.mark.django_db
+def test_open_regressions_link_to_those_open_at_the_weeks_end(api, history, client, django_user_model):  # type: ignore[no-untyped-def]
+    """Each service's "Open regr." count links to a list of exactly those regressions, for a
+    past week too: the ones fixed since are in it, the ones begun since are not."""
+    from django.conf import settings
+
+    from reports.weekly import weekly_report_build
+
+    project = history[0]
+    reader = django_user_model.objects.create_user("reader", password="x")
+    project.members.add(reader)
+    client.force_login(reader)
+    weeks = sorted({f["week"] for f in _findings(api, kind="regression")})
+    fixed_since = 0
+    for week in weeks:
+        monday = dt.date.fromisocalendar(int(week[:4]), int(week[6:]), 1)
+        report = weekly_report_build(project=project, week=monday)
+        wanted = _open_at_end(api, week)
+        fixed_since += sum(1 for f in wanted if f["status"] != "open")
+        for row in report.services:
+            assert row.regressions_url.startswith(settings.SITE_URL)
+            response = client.get(row.regressions_url[len(settings.SITE_URL):])
+            assert response.status_code == 200
+            listed = {f.pk for f in response.context["findings"].object_list}
+            assert listed == {f["id"] for f in wanted if f["service"] == row.service}, (week, row.service)
+            assert len(listed) == row.open_regressions
+    assert fixed_since, "no week had a regression fixed after it: the past-week case is untested"
 
 
 @pytest.mark.django_db
