@@ -203,13 +203,13 @@ def weekly_report_html(report: WeeklyReport, *, page_size: str | None = None,
                        charts: tuple[list[ChartImage], str] | None = None) -> str:  # fmt: skip
     images, note = charts if charts is not None else chart_images(report)
     by_key = {c.key: img for c, img in zip(report.charts, images, strict=True)}
-    generated = report.generated_at.strftime("%Y-%m-%d %H:%M UTC") if report.generated_at else ""
+    computed = report.generated_at.strftime("%Y-%m-%d %H:%M UTC") if report.generated_at else ""
     return render_to_string(
         "reports/weekly.html",
         {
             "r": report,
             "page_size": page_size or settings.SUITEHEALTH_REPORT_PAGE_SIZE,
-            "generated": generated,
+            "computed": computed,
             "body": mark_safe(_body(report, by_key, note)),  # noqa: S308 (escaped above)
         },
     )

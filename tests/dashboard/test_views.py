@@ -418,6 +418,11 @@ def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type:
 
 def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):  # type: ignore[no-untyped-def]
     finding = Finding.objects.filter(project=dataset.sim, kind="order_dependent").first()
+    # Computed with a window other than the default (rolled back after the test).
+    Finding.objects.filter(project=dataset.sim, kind="order_dependent").update(
+        params={**finding.params, "od_window_days": 21}
+    )
+    finding.refresh_from_db()
     response = _get(
         member_client, f"/p/{dataset.sim.slug}/s/{finding.service.name}/?week={finding.week_label}"
     )
@@ -431,6 +436,11 @@ def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset
     assert gone.context["drill_count"] == finding.evidence["a"]
     # and says how to replay the pair, polluter first
     assert "-p no:randomly" in html
+    # The other cells count runs of the window the finding was computed with.
+    days = finding.params["od_window_days"]
+    assert html.count(f"runs in the {days}-day window") == 3 * sum(
+        1 for f in response.context["pairs"]
+    )
 
 
 # --- Pages' contents ----------------------------------------------------------------------------

@@ -413,7 +413,7 @@ def test_pdf_has_the_figures_pages_and_vector_charts(api, history, report_week, 
     pdf = tmp_path / "report.pdf"
     pdf.write_bytes(response.content)
     text = _pdftotext(pdf)
-    assert f"{report_week}" in text and "Page 1 of" in text and "Generated " in text
+    assert f"{report_week}" in text and "Page 1 of" in text and "Metrics computed " in text
     # The same figures as the Markdown: every cell of the services table and the project line.
     flat = re.sub(r"\s+", " ", text)
     for row in _table(_section(markdown, "Services")) + _table(_section(markdown, "Summary")):
