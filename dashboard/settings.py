@@ -22,6 +22,13 @@ VAR_DIR = Path(env_str("SUITEHEALTH_VAR_DIR", str(BASE_DIR / "var")))
 DEV_SECRET_KEY = "dev-only-not-secret-6f1c0e8a4b"
 SECRET_KEY = env_secret("SECRET_KEY", DEV_SECRET_KEY)
 DEBUG = env_bool("DEBUG", True)
+if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
+    # Refused here, not only by `manage.py check`: gunicorn and celery never run the checks, and
+    # sessions and unsubscribe links signed with a published key could be forged.
+    raise ImproperlyConfigured(
+        "DEBUG is off but SECRET_KEY is not set: set SECRET_KEY (or SECRET_KEY_FILE) to a long "
+        "random value"
+    )
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

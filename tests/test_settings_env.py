@@ -57,18 +57,29 @@ def test_it_reads_networks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
         env_networks("NETS", [])
 
 
-def test_settings_refuse_an_unknown_database_url(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def _setup_fails(**environ: str) -> str:
+    """Django's setup in a fresh process with these variables: its stderr (it must fail)."""
     import os
     import subprocess
     import sys
 
-    env = {**os.environ, "DATABASE_URL": "mysql://x/y", "DJANGO_SETTINGS_MODULE": "dashboard.settings"}
+    env = {k: v for k, v in os.environ.items() if k != "SECRET_KEY"}
+    env.update(environ, DJANGO_SETTINGS_MODULE="dashboard.settings")
     proc = subprocess.run(
         [sys.executable, "-c", "import django; django.setup()"],
         env=env, capture_output=True, text=True, cwd=os.path.dirname(os.path.dirname(__file__)),
     )  # fmt: skip
-    assert proc.returncode != 0
-    assert "DATABASE_URL='mysql://x/y'" in proc.stderr
+    assert proc.returncode != 0, environ
+    return proc.stderr
+
+
+def test_settings_refuse_an_unknown_database_url() -> None:
+    assert "DATABASE_URL='mysql://x/y'" in _setup_fails(DATABASE_URL="mysql://x/y")
+
+
+def test_settings_refuse_production_without_a_secret_key() -> None:
+    """gunicorn and celery import the settings without running the system checks."""
+    assert "SECRET_KEY is not set" in _setup_fails(DEBUG="false")
 
 
 def test_the_system_checks_refuse_production_with_the_dev_key(settings) -> None:  # type: ignore[no-untyped-def]
