@@ -166,6 +166,9 @@ SUITEHEALTH_PENDING_COUNTERS = [
 ]
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 2**20
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 2000
+# Django's own cap (100 by default) would refuse an upload under SUITEHEALTH_MAX_FILES: one more,
+# so the API's too_many_files error is the one a client sees.
+DATA_UPLOAD_MAX_NUMBER_FILES = SUITEHEALTH_MAX_FILES + 1
 FILE_UPLOAD_TEMP_DIR = env_str("FILE_UPLOAD_TEMP_DIR", "") or None
 
 # --- Email and alerts ---------------------------------------------------------------------------

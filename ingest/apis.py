@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
@@ -73,7 +74,7 @@ class UploadCreateApi(APIView):
     def post(self, request: Request) -> Response:
         project = _project(request)
         _refuse_oversized(request)
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.InputSerializer(data=_form(request))
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
         if data.get("project") and data["project"] != project.slug:
@@ -219,8 +220,35 @@ def _project(request: Request, *, slug: str | None = None) -> Project:
     return project
 
 
+def _form(request: Request):  # type: ignore[no-untyped-def]
+    """The multipart form, with Django's own refusals (more files or form data than it reads)
+    answered as API errors instead of its HTML 400 page."""
+    try:
+        return request.data
+    except TooManyFilesSent:
+        raise IngestError(
+            "too_many_files", f"at most {settings.SUITEHEALTH_MAX_FILES} files per upload"
+        ) from None
+    except TooManyFieldsSent:
+        raise IngestError("too_many_fields", "the form has too many fields") from None
+    except RequestDataTooBig:
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raise IngestError(
+            "fields_too_large",
+            f"the form's fields other than files exceed {limit:,} bytes",
+            status_code=413,
+        ) from None
+
+
 def _refuse_oversized(request: Request) -> None:
     """Refuse by declared length before reading a byte of the body."""
+    if not request.META.get("CONTENT_LENGTH"):
+        # A WSGI server hands Django no body it has no length for: the fields would be
+        # reported missing ("commit: required") instead of the real problem.
+        raise IngestError(
+            "length_required",
+            "the upload has no Content-Length: send the body with its length, not chunked",
+        )
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:

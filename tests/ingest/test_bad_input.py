@@ -70,6 +70,23 @@ def post(base_url: str, headers: dict[str, str], files, fields):  # type: ignore
     return response.status, json.loads(response.read())
 
 
+def raw_post(base_url: str, key: str, boundary: str, headers: str, data: bytes) -> tuple[int, dict]:
+    """An upload written byte by byte: the framing (length, chunks) is the test's to choose."""
+    url = urlparse(base_url)
+    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+        head = (
+            "POST /api/v1/uploads HTTP/1.1\r\n"
+            f"Host: {url.hostname}\r\n"
+            f"Authorization: Token {key}\r\n"
+            f"Content-Type: multipart/form-data; boundary={boundary}\r\n"
+            f"{headers}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + data)
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        return response.status, json.loads(response.read(response.length or 4096))
+
+
 def snapshot() -> tuple[int, ...]:
     return tuple(m.objects.count() for m in (Run, RunFile, Test, Result, Service))
 
@@ -90,6 +107,9 @@ CASES = [
     ("json_not_ctrf", [("data.json", b'{"results": {"hello": "world"}, "tool": 1}')], {}, 400, "not_ctrf", True, False),
     ("json_not_results", [("package.json", b'{"name": "x", "version": "1.0.0"}')], {}, 415, "unsupported_format", True, False),
     ("missing_commit", [("ok.xml", junit_xml(1))], {"commit": None}, 400, "invalid", False, False),
+    # Past Django's own caps on a form: the API's errors, not Django's HTML page.
+    ("too_many_files", [(f"r{i}.xml", junit_xml(1)) for i in range(202)], {}, 400, "too_many_files", False, False),
+    ("fields_too_large", [("ok.xml", junit_xml(1))], {"environment": "x" * 3 * 2**20}, 413, "fields_too_large", False, False),
 ]  # fmt: skip
 
 
@@ -121,22 +141,31 @@ def test_it_refuses_bad_input_and_stores_nothing(
 def test_it_refuses_a_huge_declared_length_before_reading_the_body(
     transactional_db, live_server, project_key
 ):  # type: ignore[no-untyped-def]
-    url = urlparse(live_server.url)
     before = snapshot()
-    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
-        head = (
-            "POST /api/v1/uploads HTTP/1.1\r\n"
-            f"Host: {url.hostname}\r\n"
-            f"Authorization: Token {project_key}\r\n"
-            "Content-Type: multipart/form-data; boundary=xyz\r\n"
-            f"Content-Length: {2 * 1024**3}\r\n\r\n"
-        )
-        sock.sendall(head.encode() + b"--xyz\r\n")
-        response = http.client.HTTPResponse(sock)
-        response.begin()
-        body = json.loads(response.read(response.length or 4096))
-    assert response.status == 413
+    status, body = raw_post(live_server.url, project_key, "xyz",
+                            f"Content-Length: {2 * 1024**3}", b"--xyz\r\n")  # fmt: skip
+    assert status == 413
     assert body["error"] == "upload_too_large"
+    assert snapshot() == before
+
+
+def test_it_takes_more_files_than_djangos_default_cap(transactional_db, live_server, project_key):  # type: ignore[no-untyped-def]
+    # Maven Surefire writes a file per test class: 150 files is one ordinary upload.
+    files = [(f"TEST-C{i}.xml", junit_xml(1, prefix=f"C{i}.")) for i in range(150)]
+    status, body = post(live_server.url, {"Authorization": f"Token {project_key}"}, files,
+                        {"commit": "abc", "build_id": "many"})  # fmt: skip
+    assert status == 202, body
+    assert RunFile.objects.filter(run_id=body["run"]).count() == 150
+
+
+def test_it_refuses_a_body_without_a_length(transactional_db, live_server, project_key):  # type: ignore[no-untyped-def]
+    """A chunked body reaches Django empty: the answer names that, not a missing field."""
+    body, boundary = multipart([("a.xml", junit_xml(1))], {"commit": "abc"})
+    before = snapshot()
+    chunked = f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+    status, answer = raw_post(live_server.url, project_key, boundary,
+                              "Transfer-Encoding: chunked\r\nConnection: close", chunked)  # fmt: skip
+    assert (status, answer["error"]) == (400, "length_required"), answer
     assert snapshot() == before
 
 
