@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from ingest.auth import request_project
 from ingest.errors import IngestError
 from ingest.models import Project, Run, ServiceRule
+from ingest.parsers.values import EARLIEST, LATEST, plausible
 from ingest.selectors import project_pending_count, run_files, run_get, service_rule_list
 from ingest.services import UploadMeta, run_create, service_rules_replace
 
@@ -60,6 +61,13 @@ class UploadCreateApi(APIView):
         environment = serializers.CharField(max_length=255, required=False, default="")
         service = serializers.CharField(max_length=100, required=False, default="")
         file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
+
+        def validate_started_at(self, value):  # type: ignore[no-untyped-def]
+            if value is not None and plausible(value) is None:
+                raise serializers.ValidationError(
+                    f"must lie from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}"
+                )
+            return value
 
     @extend_schema(
         operation_id="upload_create",

@@ -1,15 +1,15 @@
 """Timestamps that are almost always strict ISO 8601 (TRX, NUnit 3, test2json), read on a path
 that costs a C call per test; anything else goes to the general values.parse_timestamp.
 
-Same results as values.parse_timestamp: aware, in UTC; no zone read as UTC; year 1 (Go's zero
-time) is None; fractions beyond microseconds dropped.
+Same results as values.parse_timestamp: aware, in UTC; no zone read as UTC; implausible moments
+(Go's zero time in year 1) are None; fractions beyond microseconds dropped.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
-from ingest.parsers.values import parse_timestamp
+from ingest.parsers.values import parse_timestamp, plausible
 
 
 def timestamp(text: object) -> datetime | None:
@@ -19,8 +19,4 @@ def timestamp(text: object) -> datetime | None:
         value = datetime.fromisoformat(text)
     except ValueError:
         return parse_timestamp(text)
-    if value.year <= 1:
-        return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    return plausible(value)

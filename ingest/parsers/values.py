@@ -62,9 +62,26 @@ _ISO = re.compile(
 _US = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(AM|PM)?$", re.I)
 
 
+# Moments outside these are a broken clock or a placeholder (Go's zero time, 9999-12-31), never
+# when a test ran: read as unknown, so no run lands in year 1 or overflows week arithmetic.
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(2100, 1, 1, tzinfo=dt.UTC)
+
+
+def plausible(value: dt.datetime | None) -> dt.datetime | None:
+    """`value` in UTC (no zone read as UTC) if it lies from EARLIEST to before LATEST, else None."""
+    if value is None:
+        return None
+    try:
+        value = value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        return None
+    return value if EARLIEST <= value < LATEST else None
+
+
 def parse_timestamp(text: str | None) -> dt.datetime | None:
     """ISO 8601 and its common deformations, RFC 1123, and US `06/15/2018 18:09:29`.
-    A value with no zone is taken as UTC. The Go zero time and unreadable values give None."""
+    A value with no zone is taken as UTC. Unreadable and implausible values give None."""
     if not text:
         return None
     raw = text.strip()
@@ -79,24 +96,21 @@ def parse_timestamp(text: str | None) -> dt.datetime | None:
             )
         except ValueError:
             return None
-        return None if value.year <= 1 else value.astimezone(dt.UTC)
+        return plausible(value)
     match = _US.match(raw)
     if match:
         month, day, year, hour, minute, second, ampm = match.groups()
         h = int(hour) % 12 + (12 if ampm and ampm.upper() == "PM" else 0) if ampm else int(hour)
         try:
-            return dt.datetime(
+            return plausible(dt.datetime(
                 int(year), int(month), int(day), h, int(minute), int(second or 0), tzinfo=dt.UTC
-            )
+            ))  # fmt: skip
         except ValueError:
             return None
     try:
-        parsed = email.utils.parsedate_to_datetime(raw)
+        return plausible(email.utils.parsedate_to_datetime(raw))
     except (TypeError, ValueError, IndexError):
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
 
 
 def epoch_ms_to_datetime(value: object) -> dt.datetime | None:
@@ -104,7 +118,7 @@ def epoch_ms_to_datetime(value: object) -> dt.datetime | None:
     if ms is None or ms == 0:
         return None
     try:
-        return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+        return plausible(dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC))
     except (OverflowError, OSError, ValueError):
         return None
 

@@ -119,6 +119,26 @@ def test_it_requires_a_commit_and_stores_nothing(ci_client):  # type: ignore[no-
     assert db_state() == (0, 0, 0, 0)
 
 
+@pytest.mark.parametrize("started_at", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
+def test_it_refuses_a_start_no_clock_gives_and_stores_nothing(ci_client, started_at):  # type: ignore[no-untyped-def]
+    response = upload(ci_client, [("a.xml", junit_xml(1))], started_at=started_at)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid"
+    assert "1970-01-01" in str(response.json()["fields"]["started_at"])
+    assert db_state() == (0, 0, 0, 0)
+
+
+def test_a_files_placeholder_timestamps_are_unknown(ci_client):  # type: ignore[no-untyped-def]
+    # A suite stamped 9999-12-31 (no start given): the run starts when it was received.
+    content = junit_xml(2, timestamp="9999-12-31T12:00:00")
+    response = upload(ci_client, [("a.xml", content)])
+    assert response.status_code == 202, response.content
+    run_parse(run_id=response.json()["run"])
+    run = Run.objects.get()
+    assert (run.status, run.started_at) == ("parsed", run.received_at)
+    assert Result.objects.filter(run=run).count() == 2
+
+
 def test_it_requires_a_file(ci_client):  # type: ignore[no-untyped-def]
     response = ci_client.post("/api/v1/uploads", {"commit": "abc"}, format="multipart")
     assert response.status_code == 400

@@ -6,6 +6,7 @@ import datetime as dt
 
 import pytest
 
+from ingest.parsers import isotime
 from ingest.parsers.values import epoch_ms_to_datetime, ms_to_ms, parse_timestamp, seconds_to_ms
 
 UTC = dt.UTC
@@ -66,6 +67,14 @@ def test_ms_to_ms(value: object, ms: int | None) -> None:
         ("Sat, 03 Dec 2022 23:10:07 GMT", dt.datetime(2022, 12, 3, 23, 10, 7, tzinfo=UTC)),
         ("06/15/2018 18:09:29", dt.datetime(2018, 6, 15, 18, 9, 29, tzinfo=UTC)),
         ("0001-01-01T00:00:00Z", None),  # Go's zero time means "unknown"
+        # Placeholders and broken clocks: unknown, not a run in year 9999 or before 1970.
+        ("9999-12-31T23:59:59Z", None),
+        ("9999-12-31T23:00:00-05:00", None),  # past the calendar's end in UTC
+        ("0001-01-01T00:30:00+01:00", None),  # before its start in UTC
+        ("12/31/9999 11:59:59 PM", None),
+        ("Fri, 31 Dec 9999 23:59:59 -0500", None),
+        ("1969-12-31T23:59:59Z", None),
+        ("2099-12-31T23:59:59Z", dt.datetime(2099, 12, 31, 23, 59, 59, tzinfo=UTC)),
         ("2024-13-40T99:00:00", None),
         ("yesterday", None),
         ("", None),
@@ -77,6 +86,7 @@ def test_parse_timestamp(text: str | None, expected: dt.datetime | None) -> None
     assert got == expected
     if got is not None:
         assert got.utcoffset() == dt.timedelta(0)
+    assert isotime.timestamp(text) == expected  # the fast path for strict ISO reads the same
 
 
 def test_epoch_ms_to_datetime() -> None:
@@ -85,3 +95,4 @@ def test_epoch_ms_to_datetime() -> None:
     assert epoch_ms_to_datetime(0) is None
     assert epoch_ms_to_datetime("soon") is None
     assert epoch_ms_to_datetime(10**20) is None  # beyond any calendar
+    assert epoch_ms_to_datetime(253402297200000) is None  # 9999-12-31T23:00Z: a placeholder
