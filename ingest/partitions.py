@@ -64,6 +64,10 @@ def ensure_partition(week: dt.date) -> bool:
             return False
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+        # Waiting on an advisory lock leaves this session's catalog cache as it was: a table
+        # created meanwhile by the holder would not be seen. A lock on the parent table (which
+        # loads' COPY and reads do not conflict with) makes the session catch up first.
+        cursor.execute(f"LOCK TABLE {TABLE} IN SHARE UPDATE EXCLUSIVE MODE")
         cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
         if cursor.fetchone()[0]:
             return False

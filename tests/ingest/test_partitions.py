@@ -1,0 +1,63 @@
+"""Weekly partitions of the results table (PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+
+import psycopg
+import pytest
+from django.db import connection, connections
+
+from ingest.partitions import _LOCK_KEY, ensure_partition, partition_name
+
+
+@pytest.fixture
+def postgres_only(transactional_db):  # type: ignore[no-untyped-def]
+    if connection.vendor != "postgresql":
+        pytest.skip("partitions are PostgreSQL's")
+
+
+def _exists(name: str) -> bool:
+    with connection.cursor() as cur:
+        cur.execute("SELECT to_regclass(%s) IS NOT NULL", [name])
+        return cur.fetchone()[0]
+
+
+def test_a_partition_another_process_creates_meanwhile_is_taken_as_it_is(postgres_only):  # type: ignore[no-untyped-def]
+    """Two workers loading the same new week: the second finds the first's partition, after
+    waiting for its lock, instead of failing to create it again."""
+    week = dt.date(2031, 3, 3)
+    name = partition_name(week)
+    assert not _exists(name)
+    params = connection.get_connection_params()
+    dsn = psycopg.conninfo.make_conninfo(**{k: v for k, v in params.items() if k in
+                                            ("host", "port", "user", "password", "dbname")})  # fmt: skip
+    outcome: list[object] = []
+    try:
+        with psycopg.connect(dsn) as other:  # the other worker, mid-creation
+            other.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCK_KEY])
+
+            def second_worker() -> None:
+                try:
+                    outcome.append(ensure_partition(week))
+                except Exception as exc:  # noqa: BLE001 (the test reports it)
+                    outcome.append(exc)
+                finally:
+                    connections.close_all()
+
+            thread = threading.Thread(target=second_worker)
+            thread.start()
+            time.sleep(1.0)  # it has looked, found nothing, and waits for the lock
+            assert thread.is_alive() and not outcome
+            other.execute(
+                f'CREATE TABLE "{name}" PARTITION OF ingest_result '
+                f"FOR VALUES FROM ('{week}') TO ('{week + dt.timedelta(days=7)}')"
+            )
+            other.commit()
+        thread.join(30)
+        assert outcome == [False], outcome
+    finally:
+        with connection.cursor() as cur:
+            cur.execute(f'DROP TABLE IF EXISTS "{name}"')
