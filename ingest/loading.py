@@ -422,13 +422,15 @@ class _CopySink:
             )
             self.moved = {tid: old for tid, old, new in cur.fetchall() if old != new}
         # A test repeated out of order is in the spool more than once: ON CONFLICT skips it.
+        # Inserted by id, so two loads of the same new tests (listed in other orders) take
+        # their row locks in one order and cannot deadlock.
         # (An anti-join against known tests measured no faster than ON CONFLICT, once the
         # ANALYZE of the temporary table it needs is counted.)
         cur.execute(
             f"INSERT INTO ingest_test ({', '.join(TEST_COLUMNS)}, first_seen_at) "
             "SELECT n.id, n.project_id, s.id, %s, n.suite, n.classname, n.name, n.file, n.line, %s "
             "FROM _new_tests n JOIN ingest_service s ON s.project_id = n.project_id "
-            "AND s.name = n.service ON CONFLICT (id) DO NOTHING",
+            "AND s.name = n.service ORDER BY n.id ON CONFLICT (id) DO NOTHING",
             [self.pinned, timezone.now()],
         )
         new_tests = cur.rowcount

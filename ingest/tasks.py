@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+import psycopg
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
@@ -14,7 +15,10 @@ log = logging.getLogger(__name__)
     name="ingest.parse_run",
     ignore_result=True,
     # Only database trouble is transient; bad data marks the run failed inside the service.
-    autoretry_for=(OperationalError, InterfaceError),
+    # The bulk load talks to psycopg directly: its errors (a deadlock, a dropped connection)
+    # are psycopg's own, not Django's wrappers.
+    autoretry_for=(OperationalError, InterfaceError, psycopg.OperationalError,
+                   psycopg.InterfaceError),
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=5,

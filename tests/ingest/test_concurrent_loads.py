@@ -1,4 +1,4 @@
-"""Weekly partitions of the results table (PostgreSQL)."""
+"""Two workers at once on the same new week or the same new tests (PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ingest.partitions import _LOCK_KEY, ensure_partition, partition_name
 @pytest.fixture
 def postgres_only(transactional_db):  # type: ignore[no-untyped-def]
     if connection.vendor != "postgresql":
-        pytest.skip("partitions are PostgreSQL's")
+        pytest.skip("concurrent loads are PostgreSQL's")
 
 
 def _exists(name: str) -> bool:
@@ -61,3 +61,46 @@ def test_a_partition_another_process_creates_meanwhile_is_taken_as_it_is(postgre
     finally:
         with connection.cursor() as cur:
             cur.execute(f'DROP TABLE IF EXISTS "{name}"')
+
+
+def test_two_loads_of_the_same_new_tests_in_opposite_orders_both_finish(postgres_only):  # type: ignore[no-untyped-def]
+    """Two workers loading the same new tests at once (two jobs of one build listing them in
+    opposite orders): neither deadlocks on the other's test rows."""
+    import io
+
+    from ingest.models import Result, Run, Test
+    from ingest.services import UploadMeta, project_create, run_create, run_parse
+    from tests.resultfiles import junit_xml
+
+    project = project_create(slug="twice")
+    n = 60_000
+    forward = junit_xml(n, prefix="t.C")
+    head, _, rest = forward.partition(b"<testcase")
+    cases = (b"<testcase" + rest).split(b"</testsuite>")[0].split(b"\n")
+    cases = [c for c in cases if c.strip()]
+    assert len(cases) == n, len(cases)
+    backward = head + b"\n".join(reversed(cases)) + b"</testsuite></testsuites>"
+    runs = [
+        run_create(project=project, meta=UploadMeta(commit="c", build_id="b", job=job),
+                   files=[("r.xml", io.BytesIO(content))]).run.pk  # fmt: skip
+        for job, content in (("one", forward), ("two", backward))
+    ]
+    errors: list[BaseException] = []
+
+    def load(run_id: int) -> None:
+        try:
+            run_parse(run_id=run_id)
+        except BaseException as exc:  # noqa: BLE001 (the test reports it)
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=load, args=(r,)) for r in runs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert list(Run.objects.filter(pk__in=runs).values_list("status", flat=True)) == ["parsed"] * 2
+    assert Test.objects.filter(project=project).count() == n
+    assert Result.objects.filter(run_id__in=runs).count() == 2 * n
