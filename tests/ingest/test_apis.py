@@ -90,6 +90,20 @@ def test_it_returns_the_same_run_for_the_same_upload(ci_client):  # type: ignore
     assert Run.objects.count() == 1
 
 
+def test_the_same_content_twice_in_one_upload_is_one_file(ci_client):  # type: ignore[no-untyped-def]
+    # A glob matching report.xml and report.xml.gz: read twice, every test would look retried.
+    response = upload(ci_client, [("r.xml", junit_xml(3)), ("r.xml.gz", gz(junit_xml(3))),
+                                  ("other.xml", junit_xml(2, prefix="o.O"))])  # fmt: skip
+    assert response.status_code == 202, response.content
+    run = Run.objects.get(pk=response.json()["run"])
+    assert sorted(RunFile.objects.filter(run=run).values_list("name", flat=True)) == [
+        "other.xml", "r.xml"
+    ]
+    run_parse(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.counts["tests"], run.counts["results"], run.counts["retried"]) == (5, 5, 0)
+
+
 def test_an_upload_is_its_build_job_and_files_and_without_a_build_id_its_commit(ci_client):  # type: ignore[no-untyped-def]
     files = [("a.xml", junit_xml(2))]
     first = upload(ci_client, files, build_id="42", job="unit", commit="aaa")
