@@ -42,7 +42,10 @@ the block being parsed: it is the last character the parser read (the offending 
 end of the offending token), or the end of the data for a truncated file. When that 60-byte
 context occurs more than once in the block, the position is left out rather than guessed.
 Lines and columns are 1-based; columns count characters, not bytes, and ignore the BOM.
-Valid JSON without `results.tests` as an array -> `not_ctrf`, saying what is missing.
+Valid JSON without `results.tests` as an array -> `not_ctrf`, saying what is missing; so is a
+test that is not an object or lacks a non-empty `name` or `status` string (the schema requires
+both), naming its index. A test's other fields are read leniently: a missing `duration` is
+unknown, an unknown status is skipped.
 """
 
 from __future__ import annotations
@@ -105,19 +108,36 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
     tests = ijson.sendable_list()
     tests_parser = ijson.items_coro(tests, "results.tests.item", use_float=True)
     shape = _Shape()
+    index = 0
     try:
         for chunk in reader.blocks():
             tests_parser.send(chunk)
             shape.send(chunk)
             for test in tests:
-                yield from _records(test)
+                yield from _records(_checked(test, index))
+                index += 1
             del tests[:]
         tests_parser.close()  # a truncated document fails here
     except ijson.JSONError as exc:
         raise reader.syntax_error(exc) from None
     for test in tests:
-        yield from _records(test)
+        yield from _records(_checked(test, index))
+        index += 1
     shape.finish()
+
+
+def _checked(test: Any, index: int) -> dict[str, Any]:
+    """A test as the CTRF schema requires it: an object with a `name` and a `status` string."""
+    where = f"results.tests[{index}]"
+    if type(test) is not dict:
+        raise ParseError("not_ctrf", f"{where} is not an object, so this is not CTRF")
+    for field in ("name", "status"):
+        value = test.get(field)
+        if type(value) is not str or not value.strip():
+            raise ParseError(
+                "not_ctrf", f"{where} has no `{field}` string (CTRF requires one on every test)"
+            )
+    return test
 
 
 # --- input: BOM, UTF-8 validation and positions -------------------------------------------------
@@ -299,9 +319,7 @@ class _Shape:
 # --- records ------------------------------------------------------------------------------------
 
 
-def _records(test: Any) -> Iterator[TestRecord]:
-    if type(test) is not dict:
-        return  # not a test object; nothing in it can be attributed
+def _records(test: dict[str, Any]) -> Iterator[TestRecord]:
     get = test.get
     status = get("status")
     key = _status_key(status)

@@ -105,6 +105,7 @@ CASES = [
     ("empty", [("empty.xml", b"")], {}, 400, "empty_file", True, False),
     ("not_results_xml", [("pom.xml", b"<project><modelVersion>4</modelVersion></project>")], {}, 415, "unsupported_format", True, False),
     ("json_not_ctrf", [("data.json", b'{"results": {"hello": "world"}, "tool": 1}')], {}, 400, "not_ctrf", True, False),
+    ("ctrf_tests_not_tests", [("r.json", b'{"results": {"tool": {"name": "x"}, "tests": [1, "a", null]}}')], {}, 400, "not_ctrf", True, False),
     ("json_not_results", [("package.json", b'{"name": "x", "version": "1.0.0"}')], {}, 415, "unsupported_format", True, False),
     ("missing_commit", [("ok.xml", junit_xml(1))], {"commit": None}, 400, "invalid", False, False),
     # Past Django's own caps on a form: the API's errors, not Django's HTML page.

@@ -148,6 +148,17 @@ def test_a_bom_is_ignored_and_not_counted_in_columns() -> None:
         (b'{"results": [1]}', "`results` is not an object"),
         (b'{"results": {"tool": {"name": "x"}, "summary": {}}}', "no `tests` array"),
         (b'{"results": {"tests": {"a": 1}}}', "`results.tests` is not an array"),
+        # Tests as the schema requires them: objects with a name and a status.
+        (b'{"results": {"tool": {"name": "x"}, "tests": [1, "a", null]}}',
+         "results.tests[0] is not an object"),
+        (b'{"results": {"tests": [{"name": "a", "status": "passed"}, {"status": "passed"}]}}',
+         "results.tests[1] has no `name` string"),
+        (b'{"results": {"tests": [{"name": {"a": 1}, "status": "passed"}]}}',
+         "results.tests[0] has no `name` string"),
+        (b'{"results": {"tests": [{"name": "a", "status": null}]}}',
+         "results.tests[0] has no `status` string"),
+        (b'{"results": {"tests": [{"name": " ", "status": "passed"}]}}',
+         "results.tests[0] has no `name` string"),
     ],
 )
 def test_json_that_is_not_ctrf(document: bytes, detail: str) -> None:
@@ -200,7 +211,6 @@ def test_fields() -> None:
         ("pending", Outcome.SKIPPED, "pending"),
         ("other", Outcome.SKIPPED, "other"),
         ("timedOut", Outcome.SKIPPED, "timedOut"),
-        (None, Outcome.SKIPPED, ""),
     ],
 )
 def test_statuses(status: str | None, outcome: Outcome, raw: str | None) -> None:
@@ -267,9 +277,11 @@ def test_legacy_flaky_flag(test: dict[str, Any], attempts: int) -> None:
     assert len(parse(report([{"name": "a", "duration": 1, **test}]))) == attempts
 
 
-def test_non_object_entries_in_tests_are_skipped() -> None:
-    records = parse(report([1, "two", None, {"name": "real", "status": "passed", "duration": 1}]))
-    assert [r.name for r in records] == ["real"]
+def test_a_non_object_entry_after_real_tests_refuses_the_file() -> None:
+    error = refused(report([{"name": "real", "status": "passed", "duration": 1}, "two"]))
+    assert (error.code, error.detail) == (
+        "not_ctrf", "results.tests[1] is not an object, so this is not CTRF"
+    )
 
 
 # --- memory -------------------------------------------------------------------------------------
