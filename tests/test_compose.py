@@ -519,3 +519,14 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
 def test_vendored_schema_is_the_file_its_readme_describes() -> None:
     digest = hashlib.sha256(SCHEMA.read_bytes()).hexdigest()
     assert digest in (SCHEMA.parent / "README.md").read_text(), "update tests/data/README.md"
+
+
+def test_email_host_settings_can_be_used_instead_of_the_console_default(raw: dict) -> None:
+    """Unset EMAIL_URL writes emails to the log; EMAIL_URL= (empty) lets the EMAIL_HOST…
+    variables be read, as the file's comment says."""
+    default = app_environment(interpolate(raw, TRY_ENV))  # type: ignore[arg-type]
+    assert default["EMAIL_URL"] == "console:"
+    chosen = app_environment(interpolate(  # type: ignore[arg-type]
+        raw, {**TRY_ENV, "EMAIL_URL": "", "EMAIL_HOST": "smtp.example.com"}
+    ))
+    assert (chosen["EMAIL_URL"], chosen["EMAIL_HOST"]) == ("", "smtp.example.com")
