@@ -15,7 +15,8 @@ back to `git` for commit and branch), gzips each file, and sends them all in one
 Connection errors, timeouts, HTTP 429 and HTTP 5xx are retried with exponential backoff (1, 2, 4,
 8, 16 s by default, capped at 30 s, with a little jitter). A retry after the server had in fact
 stored the upload is harmless: the server answers 200 with the same run, because an upload is
-identified by (project, build id, job, commit, digests of the decompressed files).
+identified by (project, build id, job, digests of the decompressed files), and by its commit too
+only when it has no build id.
 
 Exit codes:
   0  sent; also when the server could not be reached or kept answering 5xx and --strict was not
@@ -93,9 +94,9 @@ FIELDS = (
     "environment",
     "service",
 )
-# Detected values the server may refuse although the upload itself is fine (a Jenkins on a host
-# name without a dot has a build URL the server's URL validation rejects). When the server names
-# only such fields, they are dropped and the upload is sent again rather than lost.
+# Detected values the server may refuse although the upload itself is fine (a CI variable holding
+# something other than an http(s) URL, a clock far off). When the server names only such fields,
+# they are dropped and the upload is sent again rather than lost.
 DECORATIVE_FIELDS = ("build_url", "started_at")
 
 RETRY_CAP_SECONDS = 30.0
@@ -868,7 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         run_url = f"{url}/api/v1/runs/{run}"
         if outcome.status == 200:
             say(
-                f"already uploaded: {run_url} (same build, job, commit and files; status: {status})"
+                f"already uploaded: {run_url} (same build, job and files; status: {status})"
             )
         else:
             say(f"uploaded {len(files)} file(s): {run_url} (status: {status})")
