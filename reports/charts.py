@@ -512,7 +512,8 @@ def test_duration_figure(
     """Durations of passed first attempts over time (the reference branch apart from the other
     branches, as change points read only the reference branch), with each change point marked:
     a vertical line at the first commit after it and the medians before and after."""
-    passed = [a for a in attempts if a.outcome == "passed" and a.attempt == 1 and a.duration_ms]
+    passed = [a for a in attempts
+              if a.outcome == "passed" and a.attempt == 1 and a.duration_ms is not None]  # fmt: skip
     data = []
     for label, pts, color in (
         (reference_branch, [a for a in passed if a.branch == reference_branch], "#0072b2"),

@@ -165,6 +165,14 @@ def test_it_marks_change_points_on_the_duration_chart():
     assert {s["y0"] for s in lines[1:]} == {100.0, 180.0}  # medians before and after
 
 
+def test_a_pass_timed_at_0_ms_is_drawn_and_one_without_a_time_is_not():
+    at = dt.datetime(2026, 10, 20, 10, tzinfo=dt.UTC)
+    attempts = [AttemptPoint(at, 1, "c1", "main", 1, "passed", 0, "/run/1"),
+                AttemptPoint(at, 2, "c2", "main", 1, "passed", None, "/run/2")]  # fmt: skip
+    fig = charts.test_duration_figure(attempts=attempts, changes=[], reference_branch="main")
+    assert [t["y"] for t in fig["data"]] == [[0]]
+
+
 def test_it_lays_a_run_out_by_worker_and_order():
     cells = [
         OrderCell("gw0", 0, "passed", "a", 5, "/t/a"),
