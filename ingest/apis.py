@@ -164,11 +164,10 @@ class ProjectStatusApi(APIView):
 
 
 class ServiceRuleSerializer(serializers.Serializer):
-    service = serializers.RegexField(
-        r"^[^/]+$",
+    service = serializers.CharField(
         max_length=100,
-        help_text="Service name (created when new); no '/', it appears in URLs.",
-        error_messages={"invalid": "A service name cannot contain '/'."},
+        help_text="Service name (created when new); may contain '/' (`team/api`), as an upload's "
+        "`service` may.",
     )
     pattern = serializers.CharField(
         max_length=500,
