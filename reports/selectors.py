@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -111,17 +112,29 @@ def quarantine_list(*, project: Project) -> list[tuple[Finding, Test]]:
     return out
 
 
+_PYTEST_MODULE = re.compile(r"^(test_\w*|\w+_test)$")  # pytest's default test file names
+_PACKAGE = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
 def pytest_node_id(test: Test) -> str:
     """`file::Class::name` (or `file::name`) when the test looks like a pytest test; else the
-    classname and name joined by `::`."""
-    if test.file.endswith(".py"):
-        module = test.file[:-3].replace("/", ".")
-        classname = test.classname
+    classname and name joined by `::`. Without a file (pytest's default JUnit output has none),
+    a classname whose lower-case dotted path ends in a test module (`tests.test_math`, then
+    classes) reads as that module's file."""
+    file, classname = test.file, test.classname
+    if not file and classname:
+        parts = classname.split(".")
+        for i in range(len(parts) - 1, -1, -1):
+            if _PYTEST_MODULE.match(parts[i]) and all(_PACKAGE.match(p) for p in parts[: i + 1]):
+                file = "/".join(parts[: i + 1]) + ".py"
+                break
+    if file.endswith(".py"):
+        module = file[:-3].replace("/", ".")
         if classname == module or not classname:
-            return f"{test.file}::{test.name}"
+            return f"{file}::{test.name}"
         if classname.startswith(module + "."):
-            return f"{test.file}::{classname[len(module) + 1:].replace('.', '::')}::{test.name}"
-    return f"{test.classname}::{test.name}" if test.classname else test.name
+            return f"{file}::{classname[len(module) + 1:].replace('.', '::')}::{test.name}"
+    return f"{classname}::{test.name}" if classname else test.name
 
 
 # --- Shared with the pages: week summaries, links, finding lines --------------------------------
