@@ -530,3 +530,29 @@ def test_email_host_settings_can_be_used_instead_of_the_console_default(raw: dic
         raw, {**TRY_ENV, "EMAIL_URL": "", "EMAIL_HOST": "smtp.example.com"}
     ))
     assert (chosen["EMAIL_URL"], chosen["EMAIL_HOST"]) == ("", "smtp.example.com")
+
+
+def test_the_image_keeps_what_manage_py_demo_imports() -> None:
+    """The demo command makes its history with the CI simulator under tests/: the build context
+    keeps that package (and the package above it), and leaves the test files out."""
+    import fnmatch
+
+    rules = [
+        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]  # fmt: skip
+
+    def ignored(path: str) -> bool:  # Docker's rule: the last matching line decides
+        verdict = False
+        for rule in rules:
+            negate, pattern = rule.startswith("!"), rule.lstrip("!")
+            if fnmatch.fnmatch(path, pattern) or path.startswith(pattern.rstrip("/") + "/"):
+                verdict = not negate
+        return verdict
+
+    needed = ["tests/__init__.py"] + [
+        str(p.relative_to(REPO)) for p in (REPO / "tests" / "simulation").glob("*.py")
+        if not p.name.startswith("test_")
+    ]  # fmt: skip
+    assert [p for p in needed if ignored(p)] == []
+    assert ignored("tests/conftest.py") and ignored("tests/simulation/test_simulator.py")
