@@ -18,12 +18,14 @@ from django.utils import timezone
 from ingest.models import Project, Run
 from ingest.services import UploadMeta, project_create, run_create, token_create
 from ingest.signals import run_parsed
+from reports.models import ProjectSettings
 from reports.receivers import mark_touched_service_weeks
 from reports.services import project_recompute
 
 SLUG = "mediaserver"
 USERNAME = "demo"
 PASSWORD = "demo"
+BUDGETS = [{"budget_ms": 1000, "file_glob": "tests/*"}]
 
 
 class Command(BaseCommand):
@@ -40,6 +42,8 @@ class Command(BaseCommand):
         user = _demo_user()
         project.members.add(user)
         if not Run.objects.filter(project=project).exists():
+            # A duration budget, so the pages and reports show what a violation looks like.
+            ProjectSettings.objects.update_or_create(project=project, defaults={"budgets": BUDGETS})
             # One recompute per service-week at the end instead of one per uploaded run.
             run_parsed.disconnect(dispatch_uid="reports.run_parsed")
             try:

@@ -1,0 +1,40 @@
+"""`manage.py demo`, what `make run` shows first: a project with every kind of finding to look at."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.management import call_command
+
+
+@pytest.fixture
+def in_process_tasks(transactional_db):  # type: ignore[no-untyped-def]
+    """Tasks run in-process once their transaction commits, as in embedded mode (`make run`)."""
+    from dashboard.celery import app
+
+    eager = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    try:
+        yield
+    finally:
+        app.conf.task_always_eager = eager
+
+
+def test_the_demo_has_data_a_login_and_a_budget_to_break(in_process_tasks) -> None:  # type: ignore[no-untyped-def]
+    from ingest.models import Project
+    from reports.models import Finding, ProjectSettings
+
+    out = io.StringIO()
+    call_command("demo", weeks=2, stdout=out)
+    text = out.getvalue()
+    assert "login:      demo / demo" in text
+    assert text.strip().splitlines()[-1].strip().startswith("ingest key: shk_")
+    project = Project.objects.get(slug="mediaserver")
+    assert ProjectSettings.objects.get(project=project).budgets
+    kinds = set(Finding.objects.filter(project=project).values_list("kind", flat=True))
+    assert {"budget_violation", "flaky", "regression"} <= kinds, kinds
+    # Run again: the history is not uploaded twice, a new key is printed.
+    runs = project.runs.count()
+    call_command("demo", weeks=2, stdout=io.StringIO())
+    assert project.runs.count() == runs
