@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/suitehealth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # Tests run a second time on SQLite, the database of embedded mode (`make run`).
-EMBEDDED_TESTS ?= tests/dashboard/test_views.py tests/ingest/test_deleting.py
+EMBEDDED_TESTS ?= tests/dashboard/test_views.py tests/ingest/test_deleting.py tests/dashboard/test_demo.py
 PORT ?= 8000
 
 .PHONY: run test install services browser clean
