@@ -28,7 +28,7 @@ $(STAMP): pyproject.toml
 # Embedded mode: SQLite under var/, tasks in-process, a demo project with data and a login.
 run: install
 	$(PY) manage.py migrate --noinput
-	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py demo
+	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} LOG_LEVEL=$${LOG_LEVEL:-WARNING} $(PY) manage.py demo
 	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The whole suite against real PostgreSQL, Redis and Celery worker processes.

@@ -620,7 +620,7 @@ def describe_counts(counts: Mapping[str, object]) -> str:
 
     text = (
         f"{n('tests'):,} tests: {n('passed'):,} passed, {n('failed'):,} failed, "
-        f"{n('error'):,} errors, {n('skipped'):,} skipped"
+        f"{n('error'):,} error{'' if n('error') == 1 else 's'}, {n('skipped'):,} skipped"
     )
     if n("flaky"):
         text += f"; {n('flaky'):,} failed and then passed on a retry"
