@@ -67,13 +67,29 @@ def open_bounded(raw: BinaryIO, *, limit: int, digest: bool = False) -> BoundedR
     return BoundedReader(inner, limit, digest=digest)
 
 
+# UTF-16 XML (some Windows tools write it), known by a BOM or by "<" next to a NUL. (UTF-32,
+# which libxml2 does not read, is left to be refused as an unknown format.)
+_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+_WIDE = (
+    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
+    (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"),
+)  # fmt: skip
+
+
 def read_head(raw: BinaryIO, *, limit: int) -> bytes:
-    """The first HEAD_BYTES of the decompressed content, after any BOM and leading whitespace."""
+    """The first HEAD_BYTES of the decompressed content, after any BOM and leading whitespace,
+    as UTF-8: a UTF-16 head is decoded so that formats are told by the same sniffers (the
+    parsers read such files through libxml2, which decodes them itself)."""
     reader = open_bounded(raw, limit=limit)
     head = reader.read(HEAD_BYTES) or b""
     raw.seek(0)
     if head.startswith(_BOM):
         head = head[len(_BOM) :]
+    for mark, codec in _WIDE if not head.startswith(_UTF32_BOMS) else ():
+        if head.startswith(mark):
+            bom = 0 if b"<" in mark else len(mark)
+            head = head[bom:].decode(codec, "ignore").encode("utf-8")
+            break
     return head.lstrip()
 
 

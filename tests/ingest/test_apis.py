@@ -153,6 +153,22 @@ def test_a_files_placeholder_timestamps_are_unknown(ci_client):  # type: ignore[
     assert Result.objects.filter(run=run).count() == 2
 
 
+@pytest.mark.parametrize("codec,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
+                                       ("utf-16-le", b"")])
+def test_it_reads_utf16_xml(ci_client, codec, bom):  # type: ignore[no-untyped-def]
+    text = junit_xml(3, failed={1}).decode().replace('encoding="utf-8"', f'encoding="{codec[:6].upper()}"')
+    response = upload(ci_client, [("wide.xml", bom + text.encode(codec))])
+    assert response.status_code == 202, response.content
+    run_parse(run_id=response.json()["run"])
+    run = Run.objects.get()
+    assert (run.status, run.counts["passed"], run.counts["failed"]) == ("parsed", 2, 1)
+    # A DOCTYPE is refused in any encoding.
+    hostile = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "b">]><testsuites/>'
+    response = upload(ci_client, [("dtd.xml", b"\xff\xfe" + hostile.encode("utf-16-le"))],
+                      build_id="other")  # fmt: skip
+    assert (response.status_code, response.json()["error"]) == (400, "forbidden_dtd")
+
+
 def test_it_requires_a_file(ci_client):  # type: ignore[no-untyped-def]
     response = ci_client.post("/api/v1/uploads", {"commit": "abc"}, format="multipart")
     assert response.status_code == 400
