@@ -552,13 +552,19 @@ def run_list(
     service: str | None = None,
     week: dt.date | None = None,
     ids: Sequence[int] | None = None,
+    longest_first: bool = False,
 ) -> QuerySet[Run]:
-    """The project's runs, newest first, filtered.
+    """The project's runs, newest first, filtered; with `longest_first`, in the order of `ids`
+    (a service-week's wall clocks, longest first).
 
     A run belongs to a service as ingest.selectors.runs_of_service says."""
     qs = Run.objects.filter(project=project)
+    order: tuple = ("-started_at", "-id")
     if ids is not None:
-        qs = qs.filter(pk__in=list(ids)[:RUN_LIST_IDS_LIMIT])
+        ids = list(ids)[:RUN_LIST_IDS_LIMIT]
+        qs = qs.filter(pk__in=ids)
+        if longest_first and ids:
+            order = (Case(*(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids))), "-id")
     if branch:
         qs = qs.filter(branch=branch)
     if status:
@@ -572,7 +578,7 @@ def run_list(
     return qs.only(
         "id", "commit", "branch", "build_id", "job", "build_url", "environment", "service",
         "started_at", "week", "status", "counts", "error",
-    ).order_by("-started_at", "-id")  # fmt: skip
+    ).order_by(*order)  # fmt: skip
 
 
 def run_weeks(*, project: Project) -> list[dt.date]:
@@ -602,6 +608,17 @@ def unclean_runs(
     if outages:
         return {int(run): ["infra outage"] for run in value}
     return {int(run): list(causes) for run, causes in value}
+
+
+def wall_clock_runs(*, project: Project, service: str, week: dt.date) -> dict[int, float]:
+    """The runs behind a service-week's wall-clock percentiles: run id -> wall clock in ms,
+    longest first."""
+    value = (
+        ServiceWeek.objects.filter(project=project, service__name=service, week=week)
+        .values_list("metrics__wall_clock_runs", flat=True)
+        .first()
+    )
+    return {int(run): float(ms) for run, ms in value or []}
 
 
 def run_get(*, project: Project, run_id: int) -> Run:

@@ -365,9 +365,14 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     status = _choice(request.GET.get("status"), Run.Status.values)
     branch = (request.GET.get("branch") or "").strip() or None
     causes: dict[int, list[str]] = {}
+    walls: dict[int, float] = {}
     drill = None
     ids = None
-    if service and week and (request.GET.get("unclean") or request.GET.get("outages")):
+    if service and week and request.GET.get("wall"):
+        drill = "wall"
+        walls = sel.wall_clock_runs(project=project, service=service, week=week)
+        ids = list(walls)
+    elif service and week and (request.GET.get("unclean") or request.GET.get("outages")):
         drill = "outages" if request.GET.get("outages") else "unclean"
         causes = sel.unclean_runs(
             project=project, service=service, week=week, outages=drill == "outages"
@@ -379,14 +384,15 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     runs = _page(
         request,
         sel.run_list(project=project, branch=branch, status=status, service=service, week=week,
-                     ids=ids),
+                     ids=ids, longest_first=drill == "wall"),
         RUNS_PER_PAGE,
     )  # fmt: skip
     ctx = {
         **_base(request, project, "runs", projects),
         "runs": runs,
         "rows": [
-            {"run": r, "causes": causes.get(r.pk, []), "url": sel.run_url(project, r.pk),
+            {"run": r, "causes": causes.get(r.pk, []), "wall_ms": walls.get(r.pk),
+             "url": sel.run_url(project, r.pk),
              # None until the run is parsed (its counts are empty while received or parsing).
              "failed": (r.counts.get("failed", 0) + r.counts.get("error", 0)) if r.counts else None}
             for r in runs.object_list

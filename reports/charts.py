@@ -41,6 +41,7 @@ class WeekPoint:
     runs_url: str = ""  # the runs list of this service and week
     unclean_url: str = ""  # the runs that cost this week its isolation score
     week_url: str = ""  # the service page of this week (slowest tests)
+    wall_url: str = ""  # the runs behind the wall-clock figures, longest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -384,7 +385,8 @@ def durations_figure(
     *, points: Sequence[WeekPoint], weeks: Sequence[str], wall_clock: bool = False
 ) -> dict:
     """p50 (solid) and p95 (dashed) per service and week: of the per-test medians, or of the
-    suite's wall clock per run. A click opens the service's week (slowest tests)."""
+    suite's wall clock per run. A click opens the service's week (slowest tests), or for the
+    wall clock the week's runs, longest first."""
     colors = series_colors([p.series for p in points])
     data = []
     for name, pts in _by_series(points).items():
@@ -402,7 +404,7 @@ def durations_figure(
                     "showlegend": pct == "p50",
                     "x": [p.week for p in pts],
                     "y": ys,
-                    "customdata": [[p.week_url] for p in pts],
+                    "customdata": [[p.wall_url if wall_clock else p.week_url] for p in pts],
                     "line": {
                         "color": colors[name],
                         "width": 2 if pct == "p50" else 1.5,

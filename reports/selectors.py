@@ -311,7 +311,7 @@ _SW_METRICS = {
 
 
 # Keys of `metrics` holding lists, which no service-week row shows.
-_SW_LISTS = ("unclean_runs", "duration_improvements")
+_SW_LISTS = ("unclean_runs", "duration_improvements", "wall_clock_runs")
 _SW_PATHS = {k: tuple(path.split("__")[1:]) for k, path in _SW_METRICS.items()}
 
 
@@ -374,6 +374,7 @@ def _summary(project: Project, row: dict) -> WeekSummary:
         runs_url=runs_url(project, service=service, week=label),
         unclean_url=runs_url(project, service=service, week=label, unclean=1),
         week_url=service_url(project, service, week=label) + "#slowest",
+        wall_url=runs_url(project, service=service, week=label, wall=1),
     )
     return WeekSummary(
         service=service,

@@ -279,6 +279,11 @@ def _compute(
         },
         "budget_violations": len(violations),
         "duration_improvements": improvements,
+        # The runs behind the wall-clock percentiles, longest first (the runs list shows them).
+        "wall_clock_runs": [
+            [run, round(ms, 1)]
+            for run, ms in sorted(svc_durations.wall_clocks.items(), key=lambda kv: (-kv[1], kv[0]))
+        ],
     }
     return changed_weeks
 

@@ -21,6 +21,7 @@ def _point(series: str, week: str, **kw) -> WeekPoint:  # type: ignore[no-untype
         isolation_score=80.0, clean_runs=8, scored_runs=10, p50_ms=30.0, p95_ms=140.0,
         wall_p50_ms=900.0, wall_p95_ms=1100.0, runs_url=f"/runs/{series}/{week}",
         unclean_url=f"/unclean/{series}/{week}", week_url=f"/week/{series}/{week}",
+        wall_url=f"/wall/{series}/{week}",
     )  # fmt: skip
     base.update(kw)
     return WeekPoint(series=series, week=week, **base)
@@ -82,7 +83,8 @@ def test_it_draws_p50_and_p95_per_service_of_test_medians_or_wall_clock():
     assert fig["data"][1]["line"]["dash"] == "dash"
     wall = charts.durations_figure(points=_points(), weeks=WEEKS, wall_clock=True)
     assert wall["data"][0]["y"] == [900.0, 900.0]
-    assert wall["data"][0]["customdata"][0] == ["/week/cache/2026-W42"]
+    assert wall["data"][0]["customdata"][0] == ["/wall/cache/2026-W42"]  # its runs
+    assert fig["data"][0]["customdata"][0] == ["/week/cache/2026-W42"]  # its slowest tests
 
 
 def test_it_stacks_runs_per_service():

@@ -416,6 +416,31 @@ def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type:
                 assert attempts[0] in (1, 2) and 0 in attempts, attempts
 
 
+def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, dataset):  # type: ignore[no-untyped-def]
+    import statistics
+
+    from reports.models import ServiceWeek
+
+    row = (ServiceWeek.objects.filter(project=dataset.sim, computed__gt=0)
+           .order_by("-metrics__duration__runs_with_wall_clock").select_related("service").first())  # fmt: skip
+    label = week_label(row.week)
+    service_page = _get(member_client, f"/p/{dataset.sim.slug}/s/{row.service.name}/?week={label}")
+    url = service_page.context["current"].point.wall_url
+    assert url and url.replace("&", "&amp;") in _html(service_page)
+    listed = _get(member_client, url)
+    assert listed.context["drill"] == "wall"
+    rows = listed.context["rows"]
+    duration = row.metrics["duration"]
+    assert listed.context["drill_count"] == duration["runs_with_wall_clock"] == len(rows)
+    walls = [r["wall_ms"] for r in rows]
+    assert walls == sorted(walls, reverse=True) and None not in walls
+    # The listed runs are the ones the published median is the median of.
+    assert statistics.median(walls) == pytest.approx(duration["wall_clock_p50_ms"], abs=0.1)
+    assert {r["run"].pk for r in rows} <= set(
+        Run.objects.filter(project=dataset.sim).values_list("pk", flat=True)
+    )
+
+
 def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):  # type: ignore[no-untyped-def]
     finding = Finding.objects.filter(project=dataset.sim, kind="order_dependent").first()
     # Computed with a window other than the default (rolled back after the test).
