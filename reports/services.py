@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import zlib
 from collections import defaultdict
@@ -289,14 +288,15 @@ def _compute(
 
 
 def _improvement_weeks(before: list[dict] | None, after: list[dict]) -> set[dt.date]:
-    """The weeks of the speed-ups found by one computation of a service-week and not the other."""
-    def keyed(items: list[dict]) -> dict[str, str]:
-        return {json.dumps(i, sort_keys=True, default=str): str(i.get("time", "")) for i in items}
+    """The weeks of the speed-ups found by one computation of a service-week and not the other
+    (a speed-up is its test, first commit after the change and that commit's time; its other
+    evidence moving with new commits leaves past reports as they were made)."""
+    def keyed(items: list[dict]) -> set[tuple[str, str, str]]:
+        return {(str(i.get("test")), str(i.get("commit")), str(i.get("time", ""))) for i in items}
 
-    old, new = keyed(before or []), keyed(after)
     weeks = set()
-    for key in old.keys() ^ new.keys():
-        when = parse_datetime(old.get(key) or new[key])
+    for _, _, time in keyed(before or []) ^ keyed(after):
+        when = parse_datetime(time)
         if when is not None:
             weeks.add(week_start(when))
     return weeks
@@ -461,8 +461,8 @@ def _write_findings(
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
     recompute whose window ends no earlier than the one that last wrote them. A stored fix of a
     test outside `refound` (it did not fail in the window, nor is it flaky) is kept: its failures
-    are all before the window, and the window that held them wrote it. Returns the weeks of the
-    findings created, changed or deleted."""
+    are all before the window, and the window that held them wrote it. Returns the weeks whose
+    reports this changes (see _report_weeks)."""
     now = timezone.now()
     wanted = {Finding.make_key(f.kind, f.test, f.related, f.week): f for f in new}
     existing = {
@@ -480,7 +480,9 @@ def _write_findings(
         .exclude(key__in=list(wanted))
         .exclude(Q(kind=Finding.Kind.FIXED) & ~Q(test_id__in=refound))
     )
-    changed_weeks = set(stale_episodes.values_list("week", flat=True).distinct())
+    changed_weeks: set[dt.date] = set()
+    for kind, first in stale_episodes.values_list("kind", "week").distinct():
+        changed_weeks |= _report_weeks(kind, first, week)
     if stale_weekly.delete()[0]:
         changed_weeks.add(week)
     stale_episodes.delete()
@@ -507,15 +509,17 @@ def _write_findings(
         )  # fmt: skip
         recorded = (row.version, row.params) == (ALGORITHM_VERSION, params)
         if changed or row.as_of != as_of or not recorded:
-            row.status, row.score, row.evidence = f.status, f.score, f.evidence
             row.first_run_id, row.last_run_id, row.as_of = f.first_run, f.last_run, as_of
             row.version, row.params = ALGORITHM_VERSION, params
             if changed:
                 row.updated_at = now
-                changed_weeks.add(row.week)
+            if row.status != f.status:
+                changed_weeks |= _report_weeks(row.kind, row.week, week)
+            row.status, row.score, row.evidence = f.status, f.score, f.evidence
             row.save()
     Finding.objects.bulk_create(to_create, batch_size=500)
-    changed_weeks.update(f.week for f in to_create)
+    for created in to_create:
+        changed_weeks |= _report_weeks(created.kind, created.week, week)
     # A fix of an episode that began before the earliest run read (see regression_read_back_weeks)
     # ends the regression written by the window that held its first failure, the test's only one
     # still open: this window cannot rewrite it.
@@ -525,10 +529,21 @@ def _write_findings(
                 service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
                 status=Finding.Status.OPEN, week__lt=window_start, as_of__lte=as_of,
             )  # fmt: skip
-            changed_weeks.update(ended.values_list("week", flat=True))
+            for first in ended.values_list("week", flat=True):
+                changed_weeks |= _report_weeks(Finding.Kind.REGRESSION, first, week)
             ended.update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)
     alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
     return changed_weeks
+
+
+def _report_weeks(kind: str, first: dt.date, week: dt.date) -> set[dt.date]:
+    """The weeks whose reports change when a finding of `kind` and week `first` is created,
+    deleted or changes status in the recompute of `week`: its own week, and for a regression or
+    a fix every week from it to `week`, whose reports list the regressions open at their end.
+    A change of evidence alone leaves past reports as they were made."""
+    if kind not in (Finding.Kind.REGRESSION, Finding.Kind.FIXED) or first >= week:
+        return {first}
+    return {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
 
 
 def service_weeks_sweep_stale(*, older_than_seconds: int = 300, limit: int = 200) -> int:

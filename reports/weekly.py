@@ -20,7 +20,7 @@ from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Run, Service, Test
 from ingest.selectors import runs_of_service
-from ingest.weeks import days_to_go, week_label
+from ingest.weeks import days_to_go, week_label, week_start
 from reports import charts
 from reports.models import Finding, ServiceWeek, TestWeek
 from reports.selectors import (
@@ -518,17 +518,30 @@ def _slowest(project: Project, week: dt.date, service: Service | None) -> list[S
 def _improvements(project, week: dt.date, service) -> list[Item]:  # type: ignore[no-untyped-def]
     """Speed-ups whose first commit after the change ran this week. Each service-week records the
     speed-ups found in its window, so one is found only once enough commits followed it, often in
-    a later week: every later service-week is read, the latest evidence of each kept."""
+    a later week: per service, the latest service-week whose window still holds this week says
+    which (one it no longer finds is gone; a change point it moved is listed once)."""
+    from reports.metrics.isolation import history_start
+    from reports.services import project_params
+
     start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
-    rows = ServiceWeek.objects.filter(project=project, week__gte=week, computed__gt=0)
+    params, _ = project_params(project.pk)
+    last = week
+    while week_start(history_start(end + (last - week) + dt.timedelta(days=7), params)) <= week:
+        last += dt.timedelta(weeks=1)
+    rows = ServiceWeek.objects.filter(
+        project=project, week__gte=week, week__lte=last, computed__gt=0
+    )
     if service is not None:
         rows = rows.filter(service=service)
-    found: dict[tuple[int, str], tuple[str, dict]] = {}
+    latest: dict[str, list[dict]] = {}  # service -> its latest row's speed-ups
     for name, imps in rows.order_by("week").values_list(
         "service__name", "metrics__duration_improvements"
     ):
-        for imp in imps or []:
+        latest[name] = imps or []
+    found: dict[tuple[int, str], tuple[str, dict]] = {}
+    for name, imps in latest.items():
+        for imp in imps:
             when = parse_datetime(str(imp.get("time", "")))
             if when is None or not start <= when < end:
                 continue

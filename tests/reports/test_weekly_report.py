@@ -609,13 +609,24 @@ def test_runs_of_several_services_count_once_and_a_ruled_service_has_its_days(db
                                               "Sat 07 Nov", "Sun 08 Nov"]  # fmt: skip
 
 
+def _upload_twice_daily(project, start: dt.datetime, n: int, cases: str) -> None:  # type: ignore[no-untyped-def]
+    """Upload run n (commit c<n>, 12 hours after run n-1) holding the testcases `cases`."""
+    import io
+
+    from ingest.services import UploadMeta, run_create, run_parse
+
+    meta = UploadMeta(commit=f"c{n:03d}", branch="main", build_id=str(n),
+                      started_at=start + dt.timedelta(hours=12 * n))  # fmt: skip
+    document = f'<testsuite name="s">{cases}</testsuite>'.encode()
+    run_parse(run_id=run_create(project=project, meta=meta,
+                                files=[("r.xml", io.BytesIO(document))]).run.pk)  # fmt: skip
+
+
 def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):  # type: ignore[no-untyped-def]
     """A speed-up needs commits after it to be found: one at the end of a week is found by the
     next week's computation. The report of its own week lists it, and a report of that week
     generated before is marked stale by the computation that found it."""
-    import io
-
-    from ingest.services import UploadMeta, project_create, run_create, run_parse
+    from ingest.services import project_create
     from reports.models import Report
     from reports.report_services import report_generate
     from reports.services import project_recompute
@@ -626,14 +637,9 @@ def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):  # ty
     start = dt.datetime.combine(week, dt.time(9), tzinfo=dt.UTC) - dt.timedelta(days=7)
 
     def upload(n: int, seconds: float) -> None:
-        when = start + dt.timedelta(hours=12 * n)
-        document = (
-            f'<testsuite name="s"><testcase classname="m" name="slow" time="{seconds:.3f}"/>'
-            f'<testcase classname="m" name="other" time="0.010"/></testsuite>'
-        ).encode()
-        meta = UploadMeta(commit=f"c{n:03d}", branch="main", build_id=str(n), started_at=when)
-        run_parse(run_id=run_create(project=project, meta=meta,
-                                    files=[("r.xml", io.BytesIO(document))]).run.pk)  # fmt: skip
+        _upload_twice_daily(project, start, n,
+                            f'<testcase classname="m" name="slow" time="{seconds:.3f}"/>'
+                            '<testcase classname="m" name="other" time="0.010"/>')  # fmt: skip
 
     # Two runs a day at about 1 s from the Monday before, then 0.2 s from the week's Sunday.
     change = 26  # 13 days after the start: Sunday 8 November
@@ -655,3 +661,47 @@ def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):  # ty
     assert items[0].ratio is not None and items[0].ratio < 0.5
     later = weekly_report_build(project=project, week=week + dt.timedelta(weeks=1)).improvements
     assert later == []
+
+
+def test_a_fix_marks_stale_the_reports_that_listed_its_regression_open_and_nothing_else(db):  # type: ignore[no-untyped-def]
+    """A regression begun in W45 and fixed in W47: the reports of W45 and W46 counted it open at
+    their end, so the computation that finds the fix marks them stale. A failure that only adds
+    to an open regression's count leaves the past reports as they were made."""
+    from ingest.services import project_create
+    from reports.models import Finding, Report
+    from reports.report_services import report_generate
+    from reports.services import project_recompute
+
+    project = project_create(slug="fixlater", name="Fixed later")
+    w45 = dt.date(2026, 11, 2)
+    start = dt.datetime.combine(w45, dt.time(9), tzinfo=dt.UTC) - dt.timedelta(days=7)
+    ok = '<testcase classname="m" name="other"/>'
+
+    def upload(n: int, passing: bool) -> None:
+        broken = "" if passing else "<failure message='boom'/>"
+        _upload_twice_daily(project, start, n, f'<testcase classname="m" name="t">{broken}</testcase>{ok}')
+
+    for n in range(14):  # W44: passing (run 0 on Monday 26 October, 09:00)
+        upload(n, True)
+    for n in range(14, 46):  # W45, W46 and W47 to Tuesday: failing
+        upload(n, False)
+    project_recompute(project_id=project.pk)
+    regression = Finding.objects.get(project=project, kind="regression")
+    assert (regression.week, regression.status) == (w45, "open")
+    reports = {w: report_generate(project=project, week=w, fmt="md").pk
+               for w in (w45 - dt.timedelta(weeks=1), w45, w45 + dt.timedelta(weeks=1))}  # fmt: skip
+
+    def stale() -> list[dt.date]:
+        return sorted(Report.objects.filter(pk__in=reports.values(), stale=True)
+                      .values_list("week", flat=True))  # fmt: skip
+
+    w47 = w45 + dt.timedelta(weeks=2)
+    upload(46, False)  # one more failure, on Wednesday: the episode's count, not its status
+    project_recompute(project_id=project.pk, since=w47)
+    assert stale() == []
+    for n in range(47, 54):  # passing again from Wednesday evening
+        upload(n, True)
+    project_recompute(project_id=project.pk, since=w47)
+    fixed = Finding.objects.get(project=project, kind="fixed")
+    assert (fixed.week, Finding.objects.get(pk=regression.pk).status) == (w47, "resolved")
+    assert stale() == [w45, w45 + dt.timedelta(weeks=1)]
