@@ -119,9 +119,9 @@ def reports_mark_stale(*, project_id: int, weeks: set[dt.date]) -> None:
     from reports.tasks import report_regenerate
 
     stale = Report.objects.filter(project_id=project_id, week__in=weeks)
-    weeks = set(stale.values_list("week", flat=True).distinct())
     if not stale.update(stale=True, stale_since=timezone.now()):
         return
+    weeks = set(stale.values_list("week", flat=True).distinct())  # those with reports
     delay = settings.SUITEHEALTH_RECOMPUTE_DELAY_SECONDS
     for w in sorted(weeks):
         transaction.on_commit(
@@ -137,9 +137,16 @@ def reports_regenerate_stale(*, project_id: int, week: dt.date) -> int:
     ):
         with transaction.atomic():
             _lock(f"report:{project_id}:{week.isoformat()}")
-            if not Report.objects.filter(pk=row.pk, stale=True).exists():
+            marked = Report.objects.filter(pk=row.pk, stale=True).values_list("stale_since")
+            if not marked:
                 continue
-            report_generate(project=row.project, week=week, fmt=row.format, service=row.service)
+            content = report_content(project=row.project, week=week, fmt=row.format,
+                                     service=row.service)  # fmt: skip
+            # Cleared only if no recompute marked it again while it was being made: that one's
+            # regeneration, queued after its commit, would otherwise find it up to date.
+            Report.objects.filter(pk=row.pk, stale=True, stale_since=marked[0][0]).update(
+                content=content, generated_at=timezone.now(), stale=False, stale_since=None
+            )
             made += 1
     return made
 
