@@ -413,6 +413,12 @@ class _CopySink:
         if self.pinned:
             # Known tests that rules placed move to the upload's service (the `o` alias reads
             # the row as it was, for the previous service). Pinned tests stay where they are.
+            # Their rows are locked in id order first, so two such loads of the same tests
+            # (listed in other orders) cannot deadlock.
+            cur.execute(
+                "SELECT t.id FROM ingest_test t JOIN _new_tests n ON t.id = n.id "
+                "WHERE NOT t.service_pinned ORDER BY t.id FOR UPDATE OF t"
+            )
             cur.execute(
                 "UPDATE ingest_test t SET service_id = s.id, service_pinned = TRUE "
                 "FROM _new_tests n, ingest_service s, ingest_test o "

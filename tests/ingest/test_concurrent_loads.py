@@ -63,16 +63,23 @@ def test_a_partition_another_process_creates_meanwhile_is_taken_as_it_is(postgre
             cur.execute(f'DROP TABLE IF EXISTS "{name}"')
 
 
-def test_two_loads_of_the_same_new_tests_in_opposite_orders_both_finish(postgres_only):  # type: ignore[no-untyped-def]
-    """Two workers loading the same new tests at once (two jobs of one build listing them in
-    opposite orders): neither deadlocks on the other's test rows."""
+@pytest.mark.parametrize("service", ["", "pinned"])
+def test_two_loads_of_the_same_tests_in_opposite_orders_both_finish(postgres_only, service):  # type: ignore[no-untyped-def]
+    """Two workers loading the same tests at once (two jobs of one build listing them in
+    opposite orders): neither deadlocks on the other's test rows, when they insert them new, nor
+    when their uploads name a service and so move and pin the tests the rules had placed."""
     import io
 
     from ingest.models import Result, Run, Test
-    from ingest.services import UploadMeta, project_create, run_create, run_parse
+    from ingest.services import (
+        UploadMeta, project_create, run_create, run_parse, service_get_or_create,
+    )  # fmt: skip
     from tests.resultfiles import junit_xml
 
     project = project_create(slug="twice")
+    # The services exist: creating one would make the second load wait for the first's commit.
+    for name in ("default", "pinned"):
+        service_get_or_create(project=project, name=name)
     n = 60_000
     forward = junit_xml(n, prefix="t.C")
     head, _, rest = forward.partition(b"<testcase")
@@ -80,8 +87,12 @@ def test_two_loads_of_the_same_new_tests_in_opposite_orders_both_finish(postgres
     cases = [c for c in cases if c.strip()]
     assert len(cases) == n, len(cases)
     backward = head + b"\n".join(reversed(cases)) + b"</testsuite></testsuites>"
+    if service:  # the tests are known, placed by the rules: both uploads move them
+        run_parse(run_id=run_create(project=project, meta=UploadMeta(commit="c", build_id="a"),
+                                    files=[("r.xml", io.BytesIO(forward))]).run.pk)  # fmt: skip
     runs = [
-        run_create(project=project, meta=UploadMeta(commit="c", build_id="b", job=job),
+        run_create(project=project, meta=UploadMeta(commit="c", build_id="b", job=job,
+                                                    service=service),
                    files=[("r.xml", io.BytesIO(content))]).run.pk  # fmt: skip
         for job, content in (("one", forward), ("two", backward))
     ]
@@ -104,3 +115,6 @@ def test_two_loads_of_the_same_new_tests_in_opposite_orders_both_finish(postgres
     assert list(Run.objects.filter(pk__in=runs).values_list("status", flat=True)) == ["parsed"] * 2
     assert Test.objects.filter(project=project).count() == n
     assert Result.objects.filter(run_id__in=runs).count() == 2 * n
+    if service:
+        assert Test.objects.filter(project=project, service__name=service,
+                                   service_pinned=True).count() == n  # fmt: skip
