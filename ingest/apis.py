@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from ingest.auth import request_project
 from ingest.errors import IngestError
-from ingest.models import Project, Run, ServiceRule
+from ingest.models import CONTROL_CHARACTERS, Project, Run, ServiceRule
 from ingest.parsers.values import EARLIEST, LATEST, plausible
 from ingest.selectors import project_pending_count, run_files, run_get, service_rule_list
 from ingest.services import UploadMeta, run_create, service_rules_replace
@@ -43,23 +43,38 @@ class RunRefSerializer(serializers.Serializer):
     url = serializers.CharField()
 
 
+def _one_line(value: str) -> str:
+    """Names and labels are shown in pages, links and headers: no control characters."""
+    if CONTROL_CHARACTERS.search(value):
+        raise serializers.ValidationError("must not contain control characters (newline, tab, ...)")
+    return value
+
+
 class UploadCreateApi(APIView):
     parser_classes = [MultiPartParser]
 
     class InputSerializer(serializers.Serializer):
         project = serializers.SlugField(required=False, help_text="Must be the key's project.")
-        commit = serializers.CharField(max_length=100)
-        branch = serializers.CharField(max_length=255, required=False, default="")
-        build_id = serializers.CharField(max_length=255, required=False, default="")
-        job = serializers.CharField(max_length=255, required=False, default="")
+        commit = serializers.CharField(max_length=100, validators=[_one_line])
+        branch = serializers.CharField(
+            max_length=255, required=False, default="", validators=[_one_line]
+        )
+        build_id = serializers.CharField(
+            max_length=255, required=False, default="", validators=[_one_line]
+        )
+        job = serializers.CharField(max_length=255, required=False, default="", validators=[_one_line])
         # Any http(s) URL: CI servers often have host names without a dot (http://jenkins:8080/).
         build_url = serializers.RegexField(
             r"^https?://\S+$", max_length=1000, required=False, default="",
             error_messages={"invalid": "must be an http:// or https:// URL"},
         )
         started_at = serializers.DateTimeField(required=False, default=None)
-        environment = serializers.CharField(max_length=255, required=False, default="")
-        service = serializers.CharField(max_length=100, required=False, default="")
+        environment = serializers.CharField(
+            max_length=255, required=False, default="", validators=[_one_line]
+        )
+        service = serializers.CharField(
+            max_length=100, required=False, default="", validators=[_one_line]
+        )
         file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
 
         def validate_started_at(self, value):  # type: ignore[no-untyped-def]
@@ -166,6 +181,7 @@ class ProjectStatusApi(APIView):
 class ServiceRuleSerializer(serializers.Serializer):
     service = serializers.CharField(
         max_length=100,
+        validators=[_one_line],
         help_text="Service name (created when new); may contain '/' (`team/api`), as an upload's "
         "`service` may.",
     )

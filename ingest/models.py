@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 import secrets
 
 from django.conf import settings
@@ -12,6 +13,11 @@ from django.utils import timezone
 
 from ingest.parsers.records import Outcome
 from ingest.weeks import week_label, week_start
+
+
+
+# Characters no name or label may hold (pages, links, URL paths and headers show them).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class Project(models.Model):

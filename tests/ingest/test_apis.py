@@ -169,6 +169,15 @@ def test_it_reads_utf16_xml(ci_client, codec, bom):  # type: ignore[no-untyped-d
     assert (response.status_code, response.json()["error"]) == (400, "forbidden_dtd")
 
 
+@pytest.mark.parametrize("field", ["service", "branch", "job", "build_id", "commit", "environment"])
+def test_it_refuses_control_characters_in_names_and_stores_nothing(ci_client, field):  # type: ignore[no-untyped-def]
+    # A newline in a service name would break every link to it (and the pages making them).
+    response = upload(ci_client, [("a.xml", junit_xml(1))], **{field: "nl\nx"})
+    assert response.status_code == 400
+    assert "control characters" in str(response.json()["fields"][field])
+    assert db_state() == (0, 0, 0, 0)
+
+
 def test_it_requires_a_file(ci_client):  # type: ignore[no-untyped-def]
     response = ci_client.post("/api/v1/uploads", {"commit": "abc"}, format="multipart")
     assert response.status_code == 400

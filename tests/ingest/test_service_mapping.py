@@ -249,6 +249,7 @@ def test_the_api_refuses_bad_rules_and_missing_keys(ci_client, rules) -> None:  
     url = "/api/v1/projects/mediaserver/service-rules"
     for body in (
         {"rules": [{"service": "", "pattern": "*"}]},
+        {"rules": [{"service": "a\nb", "pattern": "*"}]},
         {"rules": [{"service": "cache"}]},
         {"rules": "tests/*"},
         {},

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ingest.models import CONTROL_CHARACTERS
 from ingest.services import project_create, token_create
 
 
@@ -14,6 +15,8 @@ def _rule(text: str) -> tuple[str, str]:
     service, sep, glob = text.partition("=")
     if not sep or not service.strip() or not glob.strip():
         raise CommandError(f"--service-rule {text!r}: expected SERVICE=GLOB, e.g. cache=tests/cache/*")
+    if CONTROL_CHARACTERS.search(service):
+        raise CommandError(f"--service-rule {text!r}: a service name holds no control characters")
     return service.strip(), glob.strip()
 
 
