@@ -33,6 +33,8 @@ def parse_week(label: str) -> dt.date:
     if not match:
         raise ValueError(f"{label!r} is not an ISO week such as 2026-W45")
     year, week = int(match.group(1)), int(match.group(2))
+    if not 1970 <= year < 2100:  # the moments a run can have (ingest.parsers.values)
+        raise ValueError(f"{label!r} is not a week from 1970 to 2099")
     try:
         return dt.date.fromisocalendar(year, week, 1)
     except ValueError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.http import HttpResponse
+from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
@@ -214,7 +215,7 @@ class WeeklyReportApi(APIView):
         except ReportNotFound as exc:
             raise IngestError("no_data", str(exc), status_code=404) from None
         response = HttpResponse(bytes(row.content), content_type=Report.CONTENT_TYPES[fmt])
-        response["Content-Disposition"] = f'inline; filename="{row.filename}"'
+        response["Content-Disposition"] = content_disposition_header(False, row.filename)
         return response
 
 

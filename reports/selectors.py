@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import re
+import shlex
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -522,6 +523,8 @@ def finding_summary(kind: str, evidence: dict) -> str:
 def reproduce_command(victim: Test, polluter: Test) -> str:
     """How to replay an order-dependent pair: pytest runs the named tests in the given order
     (with pytest-randomly disabled); for other runners, say which runs first."""
+    # Quoted for a POSIX shell: node ids hold brackets, and a test name anything at all.
+    first, then = shlex.quote(pytest_node_id(polluter)), shlex.quote(pytest_node_id(victim))
     if victim.file.endswith(".py") and polluter.file.endswith(".py"):
-        return f"pytest {pytest_node_id(polluter)} {pytest_node_id(victim)} -p no:randomly"
-    return f"run {pytest_node_id(polluter)} before {pytest_node_id(victim)} in one process"
+        return f"pytest {first} {then} -p no:randomly"
+    return f"run {first} before {then} in one process"

