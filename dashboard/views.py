@@ -236,6 +236,15 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, "dashboard/project.html", ctx)
 
 
+def _bigint(text: str | None) -> int | None:
+    """An id from a query string, if it is one a database column can hold (64-bit signed)."""
+    text = (text or "").strip()
+    if not text.lstrip("-").isdigit() or len(text) > 20:
+        return None
+    value = int(text)
+    return value if -(2**63) <= value < 2**63 else None
+
+
 def _neighbour(weeks: list, week, step: int):  # type: ignore[no-untyped-def]
     """The computed week before (+1: weeks are newest first) or after (-1) `week`."""
     if week not in weeks:
@@ -379,7 +388,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         )
         ids = list(causes)
     elif request.GET.get("ids"):
-        ids = [int(x) for x in request.GET["ids"].split(",") if x.strip().isdigit()]
+        ids = [i for i in map(_bigint, request.GET["ids"].split(",")) if i is not None]
         drill = "ids"
     runs = _page(
         request,
@@ -422,7 +431,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     timeline = request.GET.get("timeline")
     timeline = timeline if timeline in timelines else None
     test_id = request.GET.get("test")
-    test_id = int(test_id) if test_id and test_id.lstrip("-").isdigit() else None
+    test_id = _bigint(test_id)
     retried = bool(request.GET.get("retried"))
     final = bool(request.GET.get("final"))
     passed_on_retry = bool(request.GET.get("passed_on_retry"))

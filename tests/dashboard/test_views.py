@@ -441,6 +441,16 @@ def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, 
     )
 
 
+def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(member_client, dataset):  # type: ignore[no-untyped-def]
+    """Numbers no column holds (SQLite raised OverflowError) and weeks no run can have."""
+    slug, run = dataset.sim.slug, Run.objects.filter(project=dataset.sim).values_list("pk", flat=True)[0]
+    huge = "99999999999999999999999"
+    assert member_client.get(f"/p/{slug}/runs/?ids={huge},{run}").status_code == 200
+    assert member_client.get(f"/p/{slug}/runs/{run}/?test={huge}").status_code == 200
+    for week in ("0001-W01", "9999-W52"):
+        assert member_client.get(f"/p/{slug}/?week={week}").status_code in (200, 404), week
+
+
 def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):  # type: ignore[no-untyped-def]
     finding = Finding.objects.filter(project=dataset.sim, kind="order_dependent").first()
     # Computed with a window other than the default (rolled back after the test).
