@@ -29,6 +29,8 @@ if not DEBUG and SECRET_KEY == DEV_SECRET_KEY:
         "DEBUG is off but SECRET_KEY is not set: set SECRET_KEY (or SECRET_KEY_FILE) to a long "
         "random value"
     )
+# The debug error page (DEBUG=true) and error emails hide connection URLs, which hold passwords.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.error_reports.SettingsFilter"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")

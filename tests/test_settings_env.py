@@ -98,3 +98,15 @@ def test_the_system_checks_catch_a_misspelled_celery_setting(settings) -> None: 
     assert check_celery_setting_names(None) == []
     settings.CELERY_TASK_ACK_LATE = True
     assert [e.id for e in check_celery_setting_names(None)] == ["suitehealth.E003"]
+
+
+def test_error_pages_hide_the_connection_urls(settings) -> None:  # type: ignore[no-untyped-def]
+    from django.views.debug import get_default_exception_reporter_filter
+
+    settings.EMAIL_URL = "smtp://user:hunter2@mail.example:25"
+    settings.CELERY_BROKER_URL = "redis://:hunter2@redis:6379/0"
+    shown = get_default_exception_reporter_filter().get_safe_settings()
+    text = repr(shown)
+    assert "hunter2" not in text
+    for name in ("EMAIL_URL", "CELERY_BROKER_URL", "DATABASES", "CACHES"):
+        assert shown[name] == "********************", name
