@@ -525,7 +525,8 @@ def test_a_webhook_whose_name_resolves_to_a_blocked_address_is_not_posted(webhoo
     [
         ("127.0.0.1", True), ("127.8.9.10", True), ("::1", True), ("::ffff:127.0.0.1", True),
         ("0.0.0.0", True), ("169.254.169.254", True), ("fe80::1%eth0", True),
-        ("fd00:ec2::254", True), ("10.1.2.3", False), ("192.168.1.20", False),
+        ("fd00:ec2::254", True), ("100.100.100.200", True), ("100.64.0.1", False),
+        ("10.1.2.3", False), ("192.168.1.20", False),
         ("172.16.0.9", False), ("93.184.216.34", False), ("2001:db8::1", False),
     ],
 )  # fmt: skip
