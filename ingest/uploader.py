@@ -426,7 +426,8 @@ class Outcome:
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirected POST loses its body (or, for 307/308, is refused by urllib): report it."""
+    """A redirected POST loses its body (or, for 307/308, is refused by urllib): report it. A
+    redirected GET is not followed either: urllib would send the key to the other host."""
 
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
         return None
@@ -559,7 +560,7 @@ def get_json(url: str, token: str, timeout: float) -> tuple[dict | None, str, bo
     help: not after a 4xx other than 429)."""
     request = urllib.request.Request(url, headers=_headers(token))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with urllib.request.build_opener(_NoRedirect).open(request, timeout=timeout) as response:
             raw = response.read(MAX_RESPONSE_BYTES)
     except urllib.error.HTTPError as exc:
         try:

@@ -821,3 +821,41 @@ def test_a_url_where_nothing_answers_gets_a_hint_not_a_web_page(live_server, pro
     assert f"nothing answers at {live_server.url}/suitehealth/api/v1/uploads" in result.stderr
     assert "<" not in result.stderr
     assert Run.objects.count() == 0
+
+
+def test_following_a_run_never_sends_the_key_to_a_host_a_redirect_names() -> None:
+    """The --wait polling GETs with the key: a redirect is reported, not followed."""
+    from ingest.uploader import get_json
+
+    seen: list[str | None] = []
+
+    class Elsewhere(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+            seen.append(self.headers.get("Authorization"))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    other = http.server.HTTPServer(("127.0.0.1", 0), Elsewhere)
+
+    class Redirecting(Elsewhere):
+        def do_GET(self) -> None:  # noqa: N802
+            self.send_response(302)
+            self.send_header("Location", f"http://127.0.0.1:{other.server_port}/steal")
+            self.end_headers()
+
+    first = http.server.HTTPServer(("127.0.0.1", 0), Redirecting)
+    for server in (other, first):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        body, why, again = get_json(f"http://127.0.0.1:{first.server_port}/api/v1/runs/1",
+                                    "shk_secret", timeout=5)  # fmt: skip
+    finally:
+        for server in (other, first):
+            server.shutdown()
+            server.server_close()
+    assert (body, why.split(":")[0], again) == (None, "HTTP 302", False)
+    assert seen == []
