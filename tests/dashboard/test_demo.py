@@ -21,10 +21,11 @@ def in_process_tasks(transactional_db):  # type: ignore[no-untyped-def]
         app.conf.task_always_eager = eager
 
 
-def test_the_demo_has_data_a_login_and_a_budget_to_break(in_process_tasks) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_has_data_a_login_and_a_budget_to_break(in_process_tasks, settings) -> None:  # type: ignore[no-untyped-def]
     from ingest.models import Project
     from reports.models import Finding, ProjectSettings
 
+    settings.DEBUG = True  # as under make run (pytest turns it off)
     out = io.StringIO()
     call_command("demo", weeks=2, stdout=out)
     text = out.getvalue()
@@ -38,3 +39,13 @@ def test_the_demo_has_data_a_login_and_a_budget_to_break(in_process_tasks) -> No
     runs = project.runs.count()
     call_command("demo", weeks=2, stdout=io.StringIO())
     assert project.runs.count() == runs
+
+
+def test_the_demo_login_is_refused_where_debug_is_off(db, settings) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth import get_user_model
+    from django.core.management.base import CommandError
+
+    settings.DEBUG = False
+    with pytest.raises(CommandError, match="DEBUG=true"):
+        call_command("demo", weeks=1, stdout=io.StringIO())
+    assert not get_user_model().objects.filter(username="demo").exists()

@@ -12,7 +12,7 @@ import time
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from ingest.models import Project, Run
@@ -36,6 +36,11 @@ class Command(BaseCommand):
         parser.add_argument("--weeks", type=int, default=7, help="Weeks of history (default 7).")
 
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+        if not settings.DEBUG:
+            raise CommandError(
+                f"the demo makes a superuser {USERNAME}/{PASSWORD} that anyone could guess: "
+                "run it only on a trial instance, with DEBUG=true"
+            )
         project = Project.objects.filter(slug=SLUG).first()
         if project is None:
             project = project_create(slug=SLUG, name="Media server backend")
