@@ -12,6 +12,7 @@ element when customdata carries more values for the hover text); static/js/chart
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -247,7 +248,7 @@ def heatmap_figure(
             {
                 "type": "heatmap",
                 "x": list(weeks),
-                "y": list(rows),
+                "y": [_h(r) for r in rows],
                 "z": z,
                 "zmin": 0,
                 "zmax": 100,
@@ -293,14 +294,14 @@ def pass_rate_figure(
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": name,
+                "name": _h(name),
                 "legendgroup": name,
                 "x": [p.week for p in pts],
                 "y": [_pct(p.pass_rate) for p in pts],
                 "customdata": custom,
                 "line": {"color": colors[name], "width": 2},
                 "marker": {"size": 7},
-                "hovertemplate": f"<b>{name}</b> · %{{x}}<br>first-attempt pass rate: %{{y:.2f}}%"
+                "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>first-attempt pass rate: %{{y:.2f}}%"
                 "<br>%{customdata[1]} passed / %{customdata[2]} failed"
                 " · %{customdata[3]} runs<extra></extra>",
             }
@@ -310,7 +311,7 @@ def pass_rate_figure(
                 {
                     "type": "scatter",
                     "mode": "lines+markers",
-                    "name": f"{name} (final)",
+                    "name": f"{_h(name)} (final)",
                     "legendgroup": name,
                     "showlegend": False,
                     "x": [p.week for p in pts],
@@ -318,7 +319,7 @@ def pass_rate_figure(
                     "customdata": custom,
                     "line": {"color": colors[name], "width": 1.5, "dash": "dot"},
                     "marker": {"size": 5, "symbol": "circle-open"},
-                    "hovertemplate": f"<b>{name}</b> · %{{x}}<br>final pass rate (after retries):"
+                    "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>final pass rate (after retries):"
                     " %{y:.2f}%<extra></extra>",
                 }
             )
@@ -339,7 +340,7 @@ def isolation_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> di
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": name,
+                "name": _h(name),
                 "x": [p.week for p in pts],
                 "y": [p.isolation_score for p in pts],
                 "customdata": [
@@ -352,7 +353,7 @@ def isolation_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> di
                 ],  # fmt: skip
                 "line": {"color": colors[name], "width": 2},
                 "marker": {"size": 7},
-                "hovertemplate": f"<b>{name}</b> · %{{x}}<br>isolation score: %{{y:.2f}}"
+                "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>isolation score: %{{y:.2f}}"
                 "<br>%{customdata[1]} clean of %{customdata[2]} runs<extra></extra>",
             }
         )
@@ -399,7 +400,7 @@ def durations_figure(
                 {
                     "type": "scatter",
                     "mode": "lines+markers",
-                    "name": f"{name} {pct}",
+                    "name": f"{_h(name)} {pct}",
                     "legendgroup": name,
                     "showlegend": pct == "p50",
                     "x": [p.week for p in pts],
@@ -411,7 +412,7 @@ def durations_figure(
                         "dash": dash,
                     },
                     "marker": {"size": 6 if pct == "p50" else 4},
-                    "hovertemplate": f"<b>{name}</b> · %{{x}}<br>{pct}: %{{y:,.1f}} ms"
+                    "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>{pct}: %{{y:,.1f}} ms"
                     "<extra></extra>",
                 }  # fmt: skip
             )
@@ -435,12 +436,12 @@ def runs_figure(*, points: Sequence[WeekPoint], weeks: Sequence[str]) -> dict:
         data.append(
             {
                 "type": "bar",
-                "name": name,
+                "name": _h(name),
                 "x": [p.week for p in pts],
                 "y": [p.runs for p in pts],
                 "customdata": [[p.runs_url] for p in pts],
                 "marker": {"color": colors[name]},
-                "hovertemplate": f"<b>{name}</b> · %{{x}}<br>%{{y}} runs<extra></extra>",
+                "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>%{{y}} runs<extra></extra>",
             }
         )
     return _week_figure(
@@ -527,10 +528,10 @@ def test_duration_figure(
             {
                 "type": "scatter",
                 "mode": "markers",
-                "name": label,
+                "name": _h(label),
                 "x": [a.started_at.isoformat() for a in pts],
                 "y": [a.duration_ms for a in pts],
-                "customdata": [[a.url, a.run, a.commit[:10], a.branch] for a in pts],
+                "customdata": [[a.url, a.run, _h(a.commit[:10]), _h(a.branch)] for a in pts],
                 "marker": {"color": color, "size": 6, "opacity": 0.85},
                 "hovertemplate": "%{y:,} ms<br>run #%{customdata[1]} · %{customdata[2]} on "
                 "%{customdata[3]}<br>%{x|%Y-%m-%d %H:%M} UTC<extra></extra>",
@@ -614,7 +615,7 @@ def run_order_figure(*, cells: Sequence[OrderCell]) -> dict:
     followed by a run of failures on the same row is what a cascade looks like. A click opens
     the test."""
     timelines = sorted({c.timeline for c in cells})
-    labels = {t: _short(t) for t in timelines}
+    labels = {t: _h(_short(t)) for t in timelines}
     data = []
     for outcome, pts in _by_outcome(cells):
         data.append(
@@ -662,6 +663,13 @@ def run_order_figure(*, cells: Sequence[OrderCell]) -> dict:
             },
         ),  # fmt: skip
     }
+
+
+def _h(text: str) -> str:
+    """Text from uploads (service, worker and branch names, commits) as plotly.js shows it:
+    it reads a few HTML tags in names and hover text, links included, so `<` and `&` are
+    escaped."""
+    return html.escape(text, quote=False)
 
 
 def _short(timeline: str, limit: int = 24) -> str:

@@ -247,3 +247,17 @@ def test_it_embeds_a_figure_as_json_that_cannot_end_its_script_element():
     # what Django's json_script embeds, read back the same
     django_body = re.search(r">(.*)</script>", json_script(figure, "fig-x"), re.S).group(1)
     assert json.loads(django_body) == json.loads(body.group(1))
+
+
+def test_names_from_uploads_reach_plotly_escaped():
+    """plotly.js reads a few HTML tags in names and hover text (links among them)."""
+    evil = '<a href="https://evil.example/login">svc</a>'
+    import dataclasses
+
+    points = [dataclasses.replace(p, series=evil) for p in _points()]
+    for fig in (charts.pass_rate_figure(points=points, weeks=WEEKS),
+                charts.durations_figure(points=points, weeks=WEEKS),
+                charts.runs_figure(points=points, weeks=WEEKS)):  # fmt: skip
+        shown = [str(t.get(k, "")) for t in fig["data"] for k in ("name", "hovertemplate", "y")]
+        assert not [v for v in shown if "<a href" in v]
+        assert any("&lt;a href=" in v for v in shown)
