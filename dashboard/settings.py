@@ -34,6 +34,15 @@ DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.error_reports.SettingsFilter"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Served over HTTPS (SITE_URL https://...): the session and CSRF cookies are sent over HTTPS only.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env_bool(
+    "SECURE_COOKIES", SITE_URL.startswith("https://")
+)
+# Behind a proxy that ends TLS: believe its X-Forwarded-Proto (only if it always sets it).
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("TRUST_X_FORWARDED_PROTO", False) else None
+)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -110,3 +110,26 @@ def test_error_pages_hide_the_connection_urls(settings) -> None:  # type: ignore
     assert "hunter2" not in text
     for name in ("EMAIL_URL", "CELERY_BROKER_URL", "DATABASES", "CACHES"):
         assert shown[name] == "********************", name
+
+
+def test_https_sites_get_secure_cookies(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    import importlib
+
+    import dashboard.settings as module
+
+    try:
+        monkeypatch.setenv("SITE_URL", "https://suitehealth.example.com")
+        monkeypatch.setenv("TRUST_X_FORWARDED_PROTO", "true")
+        https = importlib.reload(module)
+        assert https.SESSION_COOKIE_SECURE and https.CSRF_COOKIE_SECURE
+        assert https.SECURE_PROXY_SSL_HEADER == ("HTTP_X_FORWARDED_PROTO", "https")
+        monkeypatch.setenv("SECURE_COOKIES", "false")
+        assert not importlib.reload(module).SESSION_COOKIE_SECURE
+        monkeypatch.delenv("SECURE_COOKIES")
+        monkeypatch.setenv("SITE_URL", "http://127.0.0.1:8000")
+        monkeypatch.delenv("TRUST_X_FORWARDED_PROTO")
+        plain = importlib.reload(module)
+        assert not plain.SESSION_COOKIE_SECURE and plain.SECURE_PROXY_SSL_HEADER is None
+    finally:
+        monkeypatch.undo()
+        importlib.reload(module)
