@@ -314,7 +314,9 @@ def finding_table(
     if status == OPEN_AT_END:
         kind, status = Finding.Kind.REGRESSION, (None if week else Finding.Status.OPEN)
         if week:
-            scope = Service.objects.filter(project=project, name=service).first() if service else None
+            scope = (
+                Service.objects.filter(project=project, name=service).first() if service else None
+            )
             ids = [f.pk for f in open_regressions_at(project=project, week=week, service=scope)]
             qs, week = qs.filter(pk__in=ids), None
     if kind:

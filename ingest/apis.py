@@ -62,7 +62,9 @@ class UploadCreateApi(APIView):
         build_id = serializers.CharField(
             max_length=255, required=False, default="", validators=[_one_line]
         )
-        job = serializers.CharField(max_length=255, required=False, default="", validators=[_one_line])
+        job = serializers.CharField(
+            max_length=255, required=False, default="", validators=[_one_line]
+        )
         # Any http(s) URL: CI servers often have host names without a dot (http://jenkins:8080/).
         build_url = serializers.RegexField(
             r"^https?://\S+$", max_length=1000, required=False, default="",

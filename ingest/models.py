@@ -14,8 +14,6 @@ from django.utils import timezone
 from ingest.parsers.records import Outcome
 from ingest.weeks import week_label, week_start
 
-
-
 # Characters no name or label may hold (pages, links, URL paths and headers show them).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 

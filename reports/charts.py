@@ -301,7 +301,8 @@ def pass_rate_figure(
                 "customdata": custom,
                 "line": {"color": colors[name], "width": 2},
                 "marker": {"size": 7},
-                "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>first-attempt pass rate: %{{y:.2f}}%"
+                "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>"
+                "first-attempt pass rate: %{y:.2f}%"
                 "<br>%{customdata[1]} passed / %{customdata[2]} failed"
                 " · %{customdata[3]} runs<extra></extra>",
             }
@@ -319,7 +320,8 @@ def pass_rate_figure(
                     "customdata": custom,
                     "line": {"color": colors[name], "width": 1.5, "dash": "dot"},
                     "marker": {"size": 5, "symbol": "circle-open"},
-                    "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>final pass rate (after retries):"
+                    "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>"
+                    "final pass rate (after retries):"
                     " %{y:.2f}%<extra></extra>",
                 }
             )
@@ -515,8 +517,10 @@ def test_duration_figure(
     """Durations of passed first attempts over time (the reference branch apart from the other
     branches, as change points read only the reference branch), with each change point marked:
     a vertical line at the first commit after it and the medians before and after."""
-    passed = [a for a in attempts
-              if a.outcome == "passed" and a.attempt == 1 and a.duration_ms is not None]  # fmt: skip
+    passed = [
+        a for a in attempts
+        if a.outcome == "passed" and a.attempt == 1 and a.duration_ms is not None
+    ]  # fmt: skip
     data = []
     for label, pts, color in (
         (reference_branch, [a for a in passed if a.branch == reference_branch], "#0072b2"),

@@ -234,7 +234,8 @@ def _compute(
         service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests,
         params=used,
     )  # fmt: skip
-    changed_weeks |= _improvement_weeks((row.metrics or {}).get("duration_improvements"), improvements)
+    stored = (row.metrics or {}).get("duration_improvements")
+    changed_weeks |= _improvement_weeks(stored, improvements)
 
     row.version = ALGORITHM_VERSION
     row.params = used

@@ -24,13 +24,13 @@ from ingest.weeks import days_to_go, week_label, week_start
 from reports import charts
 from reports.models import Finding, ServiceWeek, TestWeek
 from reports.selectors import (
-    OPEN_AT_END,
-    open_regressions_at,
     CAUSES,
+    OPEN_AT_END,
     TREND_WEEKS,
     WeekSummary,
     finding_summary,
     findings_url,
+    open_regressions_at,
     project_trend,
     pytest_node_id,
     reproduce_command,

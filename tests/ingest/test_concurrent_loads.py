@@ -72,7 +72,11 @@ def test_two_loads_of_the_same_tests_in_opposite_orders_both_finish(postgres_onl
 
     from ingest.models import Result, Run, Test
     from ingest.services import (
-        UploadMeta, project_create, run_create, run_parse, service_get_or_create,
+        UploadMeta,
+        project_create,
+        run_create,
+        run_parse,
+        service_get_or_create,
     )  # fmt: skip
     from tests.resultfiles import junit_xml
 
