@@ -207,6 +207,8 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     kind = _choice(request.GET.get("kind"), Finding.Kind.values)
     service = _choice(request.GET.get("service"), [s.name for s in services])
     status = _choice(request.GET.get("status"), [*Finding.Status.values, sel.OPEN_AT_END])
+    if status == sel.OPEN_AT_END:  # a status of regressions: the kind filter shows it
+        kind = Finding.Kind.REGRESSION
     table_qs = sel.finding_table(project=project, kind=kind, service=service,
                                  week=None if all_weeks else week, status=status)  # fmt: skip
     findings = _page(request, table_qs, FINDINGS_PER_PAGE)
