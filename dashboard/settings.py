@@ -163,6 +163,10 @@ SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 SUITEHEALTH_MAX_UPLOAD_BYTES = env_int("SUITEHEALTH_MAX_UPLOAD_BYTES", 256 * 2**20, minimum=1024)
 # Largest size one file may have once decompressed: the bound that defeats gzip bombs.
 SUITEHEALTH_MAX_FILE_BYTES = env_int("SUITEHEALTH_MAX_FILE_BYTES", 1024 * 2**20, minimum=1024)
+# All of one upload's files together, decompressed: what one request makes a web worker read.
+SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES = env_int(
+    "SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES", 2048 * 2**20, minimum=1024
+)
 SUITEHEALTH_MAX_FILES = env_int("SUITEHEALTH_MAX_FILES", 200, minimum=1)
 # A run still "received" or "parsing" this long after its last attempt is re-enqueued.
 SUITEHEALTH_STUCK_AFTER_SECONDS = env_int("SUITEHEALTH_STUCK_AFTER_SECONDS", 300, minimum=1)

@@ -276,7 +276,22 @@ def run_create(*, project: Project, meta: UploadMeta, files: list[tuple[str, Bin
         raise IngestError(
             "too_many_files", f"at most {settings.SUITEHEALTH_MAX_FILES} files per upload"
         )
-    checked = [_check_file(name, stream) for name, stream in files]
+    checked = []
+    budget = settings.SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES  # all files together
+    for name, stream in files:
+        limit = min(settings.SUITEHEALTH_MAX_FILE_BYTES, budget)
+        try:
+            checked.append(_check_file(name, stream, limit=limit))
+        except IngestError as exc:
+            if exc.code == "file_too_large" and limit < settings.SUITEHEALTH_MAX_FILE_BYTES:
+                total = settings.SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES
+                raise IngestError(
+                    "upload_too_large",
+                    f"{name}: the upload's files decompress to more than {total:,} bytes",
+                    status_code=413, file=name,
+                ) from None
+            raise
+        budget -= checked[-1].size
     # The same content twice in one upload (report.xml and report.xml.gz, a glob matching a
     # copy) is one file: read twice, every test would look retried.
     first_of: dict[str, int] = {}
@@ -347,11 +362,10 @@ def run_enqueue_parse(*, run_id: int) -> None:
     transaction.on_commit(lambda: parse_run.delay(run_id))
 
 
-def _check_file(name: str, stream: BinaryIO) -> _CheckedFile:
-    """Check one file (see ingest.reading for how much each format's check reads): a file that
-    passes here loads in the worker. Returns format, size, digest, and for fully parsed files
-    the earliest start time seen."""
-    limit = settings.SUITEHEALTH_MAX_FILE_BYTES
+def _check_file(name: str, stream: BinaryIO, *, limit: int) -> _CheckedFile:
+    """Check one file of at most `limit` decompressed bytes (see ingest.reading for how much
+    each format's check reads): a file that passes here loads in the worker. Returns format,
+    size, digest, and for fully parsed files the earliest start time seen."""
     try:
         fmt = detect_format(stream, limit=limit)
         if fmt in SYNTAX_CHECKED_FORMATS:

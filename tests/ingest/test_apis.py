@@ -178,6 +178,19 @@ def test_it_refuses_control_characters_in_names_and_stores_nothing(ci_client, fi
     assert db_state() == (0, 0, 0, 0)
 
 
+def test_it_caps_what_all_files_of_an_upload_decompress_to(ci_client, settings):  # type: ignore[no-untyped-def]
+    one, two = junit_xml(20), junit_xml(20, prefix="t.Other")
+    settings.SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES = len(one) + len(two) // 2
+    response = upload(ci_client, [("one.xml", gz(one)), ("two.xml", gz(two))])
+    assert response.status_code == 413
+    body = response.json()
+    assert (body["error"], body["file"]) == ("upload_too_large", "two.xml")
+    assert f"{settings.SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES:,} bytes" in body["detail"]
+    assert db_state() == (0, 0, 0, 0)
+    settings.SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES = len(one) + len(two)
+    assert upload(ci_client, [("one.xml", gz(one)), ("two.xml", gz(two))]).status_code == 202
+
+
 def test_it_requires_a_file(ci_client):  # type: ignore[no-untyped-def]
     response = ci_client.post("/api/v1/uploads", {"commit": "abc"}, format="multipart")
     assert response.status_code == 400
