@@ -21,6 +21,7 @@ import http.client
 import ipaddress
 import json
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -102,6 +103,23 @@ def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str
         },
     )
     timeout = settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS
+    # The timeout bounds each wait on the socket; a receiver answering a byte at a time would
+    # never trip it. A watchdog shuts the connection once the whole delivery took 3 timeouts.
+    watch = _Watchdog(DELIVERY_TIMEOUTS * timeout)
+    try:
+        with watch:
+            _deliver(request, timeout)
+    except WebhookError:
+        if not watch.fired:
+            raise
+    if watch.fired:  # a cut answer can even parse as a whole one ("HTTP/1.1 200 O")
+        raise WebhookError(
+            f"no complete answer from the webhook within {DELIVERY_TIMEOUTS * timeout} s",
+            transient=True,
+        )
+
+
+def _deliver(request: urllib.request.Request, timeout: int) -> None:
     try:
         with _OPENER.open(request, timeout=timeout) as response:
             response.read(65536)
@@ -119,6 +137,41 @@ def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str
             transient=not blocked,
             refused=isinstance(reason, ConnectionRefusedError | socket.gaierror | BlockedAddress),
         ) from None
+    except (OSError, http.client.HTTPException) as exc:  # a connection cut mid-answer
+        raise WebhookError(f"the webhook's answer broke off: {exc!r}", transient=True) from None
+
+
+DELIVERY_TIMEOUTS = 3  # a whole delivery may take this many SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS
+_opened = threading.local()  # the sockets _connect opened for the delivery under way
+
+
+class _Watchdog:
+    """Shuts every socket the delivery opened once `seconds` have passed, so a blocked read
+    returns at once; `fired` says whether it did."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.fired = False
+        self._sockets: list[socket.socket] = []
+        self._timer = threading.Timer(seconds, self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        _opened.sockets = self._sockets
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+        _opened.sockets = None
+
+    def _fire(self) -> None:
+        self.fired = True
+        for sock in list(self._sockets):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
 
 class BlockedAddress(OSError):
@@ -155,6 +208,9 @@ def _connect(address, timeout=None, source_address=None, **kwargs):  # type: ign
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
+            opened = getattr(_opened, "sockets", None)
+            if opened is not None:
+                opened.append(sock)
             return sock
         except OSError as exc:
             error = exc

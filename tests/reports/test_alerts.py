@@ -792,3 +792,40 @@ def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None
         backend(EMAIL_HOST="mx", EMAIL_USE_TLS="true")
         == "reports.smtp.EmailBackend mx 587"
     )
+
+
+def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(project, settings) -> None:  # type: ignore[no-untyped-def]
+    """The timeout bounds each wait; a receiver dripping its answer never trips it, so the whole
+    delivery has its own limit (three timeouts)."""
+    import socket as socketlib
+
+    from reports.webhooks import WebhookError, alert_post
+
+    listener = socketlib.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000:
+                if stop.wait(0.2):
+                    return
+                try:
+                    conn.sendall(bytes([byte]))
+                except OSError:
+                    return
+
+    threading.Thread(target=drip, daemon=True).start()
+    settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = 1
+    sub, _ = subscription_create(project=project,
+                                 target=f"http://127.0.0.1:{listener.getsockname()[1]}/hook")  # fmt: skip
+    started = time.monotonic()
+    try:
+        with pytest.raises(WebhookError, match="within 3 s") as caught:
+            alert_post(subscription=sub, items=[], batch="b1")
+    finally:
+        stop.set()
+        listener.close()
+    assert caught.value.transient
+    assert time.monotonic() - started < 6
