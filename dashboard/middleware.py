@@ -2,7 +2,8 @@
 
 `app` is the time from this middleware (the first) receiving the request to the response leaving
 it; `db` is the time spent in database queries on the default connection meanwhile, with their
-number as its description. Neither says anything about the data, only about the request.
+number as its description. Neither says anything about the data, only about the request;
+still, they are sent to signed-in users only (anonymous visitors and API clients get none).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ class ServerTimingMiddleware:
         with connection.execute_wrapper(timer):
             response = self.get_response(request)
         app_ms = (time.perf_counter() - started) * 1000
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return response  # timings are a side channel: signed-in users only
         response["Server-Timing"] = (
             f'db;dur={timer.seconds * 1000:.1f};desc="{timer.count} queries", app;dur={app_ms:.1f}'
         )

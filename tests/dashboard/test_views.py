@@ -138,6 +138,10 @@ def test_it_tells_the_server_time_and_the_queries_of_a_page_in_a_header(member_c
     assert timing, response["Server-Timing"]
     assert int(timing[2]) == len(queries.captured_queries) > 0
     assert 0 <= float(timing[1]) <= float(timing[3])
+    # Not to anonymous visitors: timings are a side channel.
+    from django.test import Client
+
+    assert "Server-Timing" not in Client().get("/login/")
 
 
 def test_it_renders_a_project_without_any_upload_yet(member_client, dataset):  # type: ignore[no-untyped-def]
