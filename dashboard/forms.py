@@ -7,7 +7,7 @@ from dataclasses import fields
 
 from django import forms
 
-from ingest.models import Project, Service
+from ingest.models import CONTROL_CHARACTERS, Project, Service
 from reports.metrics.params import MetricParams
 from reports.models import Subscription
 from reports.subscriptions import SubscriptionError, subscription_clean
@@ -49,6 +49,8 @@ class ServiceRulesForm(forms.Form):
             service, pattern = parts[0].strip(), parts[1].strip()
             if len(service) > 100 or len(pattern) > 500:
                 raise forms.ValidationError(f"line {number}: too long")
+            if CONTROL_CHARACTERS.search(line):
+                raise forms.ValidationError(f"line {number}: holds a control character")
             out.append((service, pattern))
         return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -241,7 +242,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
 def _bigint(text: str | None) -> int | None:
     """An id from a query string, if it is one a database column can hold (64-bit signed)."""
     text = (text or "").strip()
-    if not text.lstrip("-").isdigit() or len(text) > 20:
+    if not re.fullmatch(r"-?[0-9]{1,19}", text):
         return None
     value = int(text)
     return value if -(2**63) <= value < 2**63 else None

@@ -449,8 +449,9 @@ def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(memb
     """Numbers no column holds (SQLite raised OverflowError) and weeks no run can have."""
     slug, run = dataset.sim.slug, Run.objects.filter(project=dataset.sim).values_list("pk", flat=True)[0]
     huge = "99999999999999999999999"
-    assert member_client.get(f"/p/{slug}/runs/?ids={huge},{run}").status_code == 200
-    assert member_client.get(f"/p/{slug}/runs/{run}/?test={huge}").status_code == 200
+    for odd in (huge, "--1", "²", "-"):
+        assert member_client.get(f"/p/{slug}/runs/?ids={odd},{run}").status_code == 200, odd
+        assert member_client.get(f"/p/{slug}/runs/{run}/?test={odd}").status_code == 200, odd
     for week in ("0001-W01", "9999-W52"):
         assert member_client.get(f"/p/{slug}/?week={week}").status_code in (200, 404), week
 
@@ -644,6 +645,8 @@ def test_it_replaces_service_rules(member_client, dataset, django_capture_on_com
     ]
     bad = member_client.post(f"/p/{slug}/settings/rules/", {"rules": "just-one-word"})
     assert bad.status_code == 400 and b"line 1" in bad.content
+    control = member_client.post(f"/p/{slug}/settings/rules/", {"rules": "ok x/*\na\x01b tests/*"})
+    assert control.status_code == 400 and b"line 2: holds a control character" in control.content
 
 
 def test_it_saves_thresholds_budgets_and_the_reference_branch(member_client, dataset):  # type: ignore[no-untyped-def]
