@@ -470,8 +470,8 @@ def outcome_timeline_figure(*, attempts: Sequence[AttemptPoint]) -> dict:
                     [
                         a.url,
                         a.run,
-                        a.commit[:10],
-                        a.branch,
+                        _h(a.commit[:10]),
+                        _h(a.branch),
                         "–" if a.duration_ms is None else f"{a.duration_ms:,} ms",
                     ]
                     for a in pts
@@ -558,7 +558,7 @@ def test_duration_figure(
                 "text": [f"×{c.ratio:.2f}" for c in changes],
                 "textposition": "middle right",
                 "customdata": [
-                    [c.url, c.kind, f"{c.before_ms:,.1f}", f"{c.after_ms:,.1f}", c.commit[:10]]
+                    [c.url, c.kind, f"{c.before_ms:,.1f}", f"{c.after_ms:,.1f}", _h(c.commit[:10])]
                     for c in changes
                 ],
                 "marker": {
@@ -632,9 +632,9 @@ def run_order_figure(*, cells: Sequence[OrderCell]) -> dict:
                 "customdata": [
                     [
                         c.url,
-                        c.test,
+                        _h(c.test),
                         "–" if c.duration_ms is None else f"{c.duration_ms:,} ms",
-                        c.timeline,
+                        _h(c.timeline),
                     ]
                     for c in pts
                 ],  # fmt: skip

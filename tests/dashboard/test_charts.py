@@ -261,3 +261,14 @@ def test_names_from_uploads_reach_plotly_escaped():
         shown = [str(t.get(k, "")) for t in fig["data"] for k in ("name", "hovertemplate", "y")]
         assert not [v for v in shown if "<a href" in v]
         assert any("&lt;a href=" in v for v in shown)
+    # Hover text read from customdata: branches, commits, test and worker names.
+    at = dt.datetime(2026, 10, 20, 10, tzinfo=dt.UTC)
+    attempt = AttemptPoint(at, 1, evil, evil, 1, "failed", 5, "/run/1")
+    cell = OrderCell(evil, 0, "passed", evil, 5, "/t/a")
+    for fig in (charts.outcome_timeline_figure(attempts=[attempt]),
+                charts.run_order_figure(cells=[cell]),
+                charts.test_duration_figure(
+                    attempts=[dataclasses.replace(attempt, outcome="passed")], changes=[],
+                    reference_branch="main")):  # fmt: skip
+        custom = repr([t.get("customdata") for t in fig["data"]] + [t.get("y") for t in fig["data"]])
+        assert "<a" not in custom and "&lt;a" in custom
