@@ -463,7 +463,8 @@ def _write_findings(
     recompute whose window ends no earlier than the one that last wrote them. A stored fix of a
     test outside `refound` (it did not fail in the window, nor is it flaky) is kept: its failures
     are all before the window, and the window that held them wrote it. Returns the weeks whose
-    reports this changes (see _report_weeks)."""
+    reports this changes (see _report_weeks; a weekly finding changing status changes its
+    week's)."""
     now = timezone.now()
     wanted = {Finding.make_key(f.kind, f.test, f.related, f.week): f for f in new}
     existing = {
@@ -514,8 +515,8 @@ def _write_findings(
             row.version, row.params = ALGORITHM_VERSION, params
             if changed:
                 row.updated_at = now
-            if row.status != f.status:
-                changed_weeks |= _report_weeks(row.kind, row.week, week)
+            if row.status != f.status and row.kind not in _EPISODE_LISTS:
+                changed_weeks.add(row.week)
             row.status, row.score, row.evidence = f.status, f.score, f.evidence
             row.save()
     Finding.objects.bulk_create(to_create, batch_size=500)
@@ -526,23 +527,26 @@ def _write_findings(
     # still open: this window cannot rewrite it.
     for f in new:
         if f.kind == Finding.Kind.FIXED and "broken_before_run" in f.evidence:
-            ended = Finding.objects.filter(
+            Finding.objects.filter(
                 service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
                 status=Finding.Status.OPEN, week__lt=window_start, as_of__lte=as_of,
-            )  # fmt: skip
-            for first in ended.values_list("week", flat=True):
-                changed_weeks |= _report_weeks(Finding.Kind.REGRESSION, first, week)
-            ended.update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)
+            ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
     alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
     return changed_weeks
 
 
+# Kinds whose findings enter every report from their week on: a report lists the regressions
+# open at its week's end (begun by then, fixed after it).
+_EPISODE_LISTS = (Finding.Kind.REGRESSION, Finding.Kind.FIXED)
+
+
 def _report_weeks(kind: str, first: dt.date, week: dt.date) -> set[dt.date]:
-    """The weeks whose reports change when a finding of `kind` and week `first` is created,
-    deleted or changes status in the recompute of `week`: its own week, and for a regression or
-    a fix every week from it to `week`, whose reports list the regressions open at their end.
-    A change of evidence alone leaves past reports as they were made."""
-    if kind not in (Finding.Kind.REGRESSION, Finding.Kind.FIXED) or first >= week:
+    """The weeks whose reports change when a finding of `kind` and week `first` is created or
+    deleted by the recompute of `week`: its own week, and for a regression or a fix every week
+    from it to `week`. (A regression's status follows its fix, whose creation or deletion marks
+    the weeks that change; the weeks between the two still list it open. A change of evidence
+    alone leaves past reports as they were made.)"""
+    if kind not in _EPISODE_LISTS or first >= week:
         return {first}
     return {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
 

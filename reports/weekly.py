@@ -518,8 +518,10 @@ def _slowest(project: Project, week: dt.date, service: Service | None) -> list[S
 def _improvements(project, week: dt.date, service) -> list[Item]:  # type: ignore[no-untyped-def]
     """Speed-ups whose first commit after the change ran this week. Each service-week records the
     speed-ups found in its window, so one is found only once enough commits followed it, often in
-    a later week: per service, the latest service-week whose window still holds this week says
-    which (one it no longer finds is gone; a change point it moved is listed once)."""
+    a later week; a later window may not see it any more (too few points before it). Every
+    service-week whose window holds this week is read, and each test's speed-up is listed once,
+    as the latest of them found it (a change point moved to another commit of the week is the
+    same speed-up)."""
     from reports.metrics.isolation import history_start
     from reports.services import project_params
 
@@ -534,21 +536,19 @@ def _improvements(project, week: dt.date, service) -> list[Item]:  # type: ignor
     )
     if service is not None:
         rows = rows.filter(service=service)
-    latest: dict[str, list[dict]] = {}  # service -> its latest row's speed-ups
+    found: dict[int, tuple[str, dict]] = {}  # test -> (service, speed-up), later rows win
     for name, imps in rows.order_by("week").values_list(
         "service__name", "metrics__duration_improvements"
     ):
-        latest[name] = imps or []
-    found: dict[tuple[int, str], tuple[str, dict]] = {}
-    for name, imps in latest.items():
-        for imp in imps:
+        for imp in imps or []:
             when = parse_datetime(str(imp.get("time", "")))
             if when is None or not start <= when < end:
                 continue
-            found[(int(imp["test"]), str(imp.get("commit", "")))] = (name, imp)
-    tests = {t.pk: t for t in Test.objects.filter(project=project, pk__in={k[0] for k in found})}
+            found[int(imp["test"])] = (name, imp)
+    tests = {t.pk: t for t in Test.objects.filter(project=project, pk__in=set(found))}
     out = []
-    for (test_id, commit), (name, imp) in sorted(found.items(), key=lambda kv: (kv[1][0], kv[0])):
+    for test_id, (name, imp) in sorted(found.items(), key=lambda kv: (kv[1][0], kv[0])):
+        commit = str(imp.get("commit", ""))
         if test_id not in tests:
             continue
         out.append(
