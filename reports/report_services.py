@@ -41,17 +41,22 @@ def report_generate(
     *, project: Project, week: dt.date, fmt: str, service: Service | None = None
 ) -> Report:
     """Render and store the report (replacing the stored one): one row per project, service or
-    all, week and format."""
+    all, week and format. A stored row's stale mark is cleared only if no recompute marked it
+    again while this one was being made (its regeneration, queued after its commit, would
+    otherwise find the report up to date)."""
+    key = {"project": project, "service": service, "week": week, "format": fmt}
+    marked = Report.objects.filter(**key).values_list("stale_since", flat=True).first()
     content = report_content(project=project, week=week, fmt=fmt, service=service)
-    now = timezone.now()
-    values = {"content": content, "generated_at": now, "stale": False, "stale_since": None}
+    values = {"content": content, "generated_at": timezone.now()}
+    fresh = {**values, "stale": False, "stale_since": None}
     for _ in range(2):
         try:
             with transaction.atomic():
-                row, _ = Report.objects.update_or_create(
-                    project=project, service=service, week=week, format=fmt, defaults=values
-                )
-            return row
+                if Report.objects.filter(**key, stale_since=marked).update(**fresh):
+                    return Report.objects.get(**key)
+                if Report.objects.filter(**key).update(**values):  # marked meanwhile: stays so
+                    return Report.objects.get(**key)
+                return Report.objects.create(**key, **fresh)
         except IntegrityError:  # created concurrently: the second pass updates it
             continue
     raise RuntimeError("could not store the report")  # pragma: no cover
@@ -137,16 +142,9 @@ def reports_regenerate_stale(*, project_id: int, week: dt.date) -> int:
     ):
         with transaction.atomic():
             _lock(f"report:{project_id}:{week.isoformat()}")
-            marked = Report.objects.filter(pk=row.pk, stale=True).values_list("stale_since")
-            if not marked:
+            if not Report.objects.filter(pk=row.pk, stale=True).exists():
                 continue
-            content = report_content(project=row.project, week=week, fmt=row.format,
-                                     service=row.service)  # fmt: skip
-            # Cleared only if no recompute marked it again while it was being made: that one's
-            # regeneration, queued after its commit, would otherwise find it up to date.
-            Report.objects.filter(pk=row.pk, stale=True, stale_since=marked[0][0]).update(
-                content=content, generated_at=timezone.now(), stale=False, stale_since=None
-            )
+            report_generate(project=row.project, week=week, fmt=row.format, service=row.service)
             made += 1
     return made
 
