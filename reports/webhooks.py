@@ -109,6 +109,7 @@ def alert_post(*, subscription: Subscription, items: list[AlertItem], batch: str
     try:
         with watch:
             _deliver(request, timeout)
+            watch.finish()  # read in full: a late firing changes nothing
     except WebhookError:
         if not watch.fired:
             raise
@@ -142,36 +143,64 @@ def _deliver(request: urllib.request.Request, timeout: int) -> None:
 
 
 DELIVERY_TIMEOUTS = 3  # a whole delivery may take this many SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS
-_opened = threading.local()  # the sockets _connect opened for the delivery under way
+_current = threading.local()  # the watchdog of the delivery under way on this thread
 
 
 class _Watchdog:
-    """Shuts every socket the delivery opened once `seconds` have passed, so a blocked read
-    returns at once; `fired` says whether it did."""
+    """Shuts the sockets of the delivery once `seconds` have passed, so a blocked read returns
+    at once; `fired` says whether it did before the answer was read in full.
+
+    The connections register the sockets they read from (for HTTPS the TLS socket, which owns
+    the descriptor once wrapped): a closed socket object has no descriptor any more, so shutting
+    it late can never reach another connection that reused the number."""
 
     def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
         self.fired = False
+        self._done = False
         self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._fire)
         self._timer.daemon = True
 
     def __enter__(self) -> _Watchdog:
-        _opened.sockets = self._sockets
+        _current.watch = self
         self._timer.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._timer.cancel()
-        _opened.sockets = None
+        _current.watch = None
+
+    def register(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+            if self.fired:  # connected after the time was up
+                _shut(sock)
+
+    def finish(self) -> None:
+        with self._lock:
+            self._done = True
 
     def _fire(self) -> None:
-        self.fired = True
-        for sock in list(self._sockets):
-            try:
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+        with self._lock:
+            if self._done:
+                return
+            self.fired = True
+            for sock in self._sockets:
+                _shut(sock)
+
+
+def _shut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:  # closed already, or never connected
+        pass
+
+
+def _watched(sock: socket.socket) -> None:
+    watch = getattr(_current, "watch", None)
+    if watch is not None:
+        watch.register(sock)
 
 
 class BlockedAddress(OSError):
@@ -208,9 +237,7 @@ def _connect(address, timeout=None, source_address=None, **kwargs):  # type: ign
             if source_address:
                 sock.bind(source_address)
             sock.connect(sockaddr)
-            opened = getattr(_opened, "sockets", None)
-            if opened is not None:
-                opened.append(sock)
+            _watched(sock)
             return sock
         except OSError as exc:
             error = exc
@@ -228,6 +255,10 @@ class _GuardedHTTPSConnection(http.client.HTTPSConnection):
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
         self._create_connection = _connect
+
+    def connect(self) -> None:
+        super().connect()
+        _watched(self.sock)  # the TLS socket: wrapping detached the one _connect registered
 
 
 class _GuardedHTTPHandler(urllib.request.HTTPHandler):

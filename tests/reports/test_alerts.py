@@ -794,18 +794,33 @@ def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None
     )
 
 
-def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(project, settings) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(project, settings, scheme, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The timeout bounds each wait; a receiver dripping its answer never trips it, so the whole
-    delivery has its own limit (three timeouts)."""
+    delivery has its own limit (three timeouts), over TLS too (Slack's webhooks are HTTPS)."""
     import socket as socketlib
+    import ssl
+    import subprocess
 
     from reports.webhooks import WebhookError, alert_post
 
     listener = socketlib.create_server(("127.0.0.1", 0))
+    tls = None
+    if scheme == "https":  # a certificate for 127.0.0.1 that this process trusts
+        cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                        "-keyout", str(key), "-out", str(cert)],
+                       check=True, capture_output=True)  # fmt: skip
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        tls.load_cert_chain(cert, key)
     stop = threading.Event()
 
     def drip() -> None:
         conn, _ = listener.accept()
+        if tls is not None:
+            conn = tls.wrap_socket(conn, server_side=True)
         with conn:
             conn.recv(65536)
             for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000:
@@ -818,8 +833,8 @@ def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(project, settings) -> N
 
     threading.Thread(target=drip, daemon=True).start()
     settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = 1
-    sub, _ = subscription_create(project=project,
-                                 target=f"http://127.0.0.1:{listener.getsockname()[1]}/hook")  # fmt: skip
+    port = listener.getsockname()[1]
+    sub, _ = subscription_create(project=project, target=f"{scheme}://127.0.0.1:{port}/hook")
     started = time.monotonic()
     try:
         with pytest.raises(WebhookError, match="within 3 s") as caught:
