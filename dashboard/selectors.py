@@ -612,15 +612,15 @@ def unclean_runs(
     return {int(run): list(causes) for run, causes in value}
 
 
-def wall_clock_runs(*, project: Project, service: str, week: dt.date) -> dict[int, float]:
+def wall_clock_runs(*, project: Project, service: str, week: dt.date) -> dict[int, float] | None:
     """The runs behind a service-week's wall-clock percentiles: run id -> wall clock in ms,
-    longest first."""
+    longest first; None when the service-week was computed before they were stored."""
     value = (
         ServiceWeek.objects.filter(project=project, service__name=service, week=week)
         .values_list("metrics__wall_clock_runs", flat=True)
         .first()
     )
-    return {int(run): float(ms) for run, ms in value or []}
+    return None if value is None else {int(run): float(ms) for run, ms in value}
 
 
 def run_get(*, project: Project, run_id: int) -> Run:

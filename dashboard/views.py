@@ -377,13 +377,13 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     status = _choice(request.GET.get("status"), Run.Status.values)
     branch = (request.GET.get("branch") or "").strip() or None
     causes: dict[int, list[str]] = {}
-    walls: dict[int, float] = {}
+    walls: dict[int, float] | None = {}
     drill = None
     ids = None
     if service and week and request.GET.get("wall"):
         drill = "wall"
         walls = sel.wall_clock_runs(project=project, service=service, week=week)
-        ids = list(walls)
+        ids = list(walls or {})
     elif service and week and (request.GET.get("unclean") or request.GET.get("outages")):
         drill = "outages" if request.GET.get("outages") else "unclean"
         causes = sel.unclean_runs(
@@ -403,7 +403,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         **_base(request, project, "runs", projects),
         "runs": runs,
         "rows": [
-            {"run": r, "causes": causes.get(r.pk, []), "wall_ms": walls.get(r.pk),
+            {"run": r, "causes": causes.get(r.pk, []), "wall_ms": (walls or {}).get(r.pk),
              "url": sel.run_url(project, r.pk),
              # None until the run is parsed (its counts are empty while received or parsing).
              "failed": (r.counts.get("failed", 0) + r.counts.get("error", 0)) if r.counts else None}
@@ -419,6 +419,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
             "week": week_label(week) if week else "",
         },  # fmt: skip
         "drill": drill,
+        "walls_unstored": drill == "wall" and walls is None,
         # The runs found: an id may name a run deleted since, or of another project.
         "drill_count": runs.paginator.count if ids is not None else None,
     }

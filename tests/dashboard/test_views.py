@@ -37,6 +37,8 @@ MAX_QUERIES = {
     "test": 8,
     "runs": 6,
     "runs-unclean": 8,
+    "runs-wall": 8,
+    "project-open-at-end": 11,
     "run": 8,
     "settings": 9,
     "run-file": 4,
@@ -69,6 +71,8 @@ def _pages(project) -> dict[str, str]:  # type: ignore[no-untyped-def]
         "test": f"/p/{slug}/t/{finding.test_id}/",
         "runs": f"/p/{slug}/runs/",
         "runs-unclean": f"/p/{slug}/runs/?service={service.name}&week={week}&unclean=1",
+        "runs-wall": f"/p/{slug}/runs/?service={service.name}&week={week}&wall=1",
+        "project-open-at-end": f"/p/{slug}/?week={week}&kind=regression&status=open_at_end",
         "run": f"/p/{slug}/runs/{run.pk}/",
         "settings": f"/p/{slug}/settings/",
         "run-file": f"/p/{slug}/runs/{run.pk}/files/0.gz",
@@ -443,6 +447,11 @@ def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, 
     assert {r["run"].pk for r in rows} <= set(
         Run.objects.filter(project=dataset.sim).values_list("pk", flat=True)
     )
+    hint = b"computed before its runs were listed"
+    assert hint not in _get(member_client, url + "&status=failed").content  # filtered out, not missing
+    row.metrics = {k: v for k, v in row.metrics.items() if k != "wall_clock_runs"}
+    row.save(update_fields=["metrics"])  # as computed before the list was stored (rolled back)
+    assert hint in _get(member_client, url).content
 
 
 def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(member_client, dataset):  # type: ignore[no-untyped-def]
