@@ -69,8 +69,9 @@ from ingest.parsers.records import (
     clip,
 )
 from ingest.parsers.sniffing import xml_root_name
-from ingest.parsers.xmlstream import SAFE_OPTIONS
+from ingest.parsers.streams import wide_text
 from ingest.parsers.values import parse_int, parse_timestamp, seconds_to_ms
+from ingest.parsers.xmlstream import SAFE_OPTIONS
 
 ROOTS = frozenset({"testsuites", "testsuite"})
 SUITE_ERROR_NAME = "[suite error]"
@@ -152,14 +153,9 @@ def _read_prolog(stream: BinaryIO) -> bytes:
 
 def _as_text(head: bytes) -> str:
     """The head as text for the prolog scan; UTF-16/32 heads are decoded so their DOCTYPE shows."""
-    for bom, codec in ((b"\xff\xfe\x00\x00", "utf-32-le"), (b"\x00\x00\xfe\xff", "utf-32-be"),
-                       (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
-        if head.startswith(bom):
-            return head[len(bom):].decode(codec, "ignore")
-    if head[:4] in (b"<\x00?\x00", b"<\x00!\x00"):
-        return head.decode("utf-16-le", "ignore")
-    if head[:4] in (b"\x00<\x00?", b"\x00<\x00!"):
-        return head.decode("utf-16-be", "ignore")
+    wide = wide_text(head)
+    if wide is not None:
+        return wide
     return head[len(_BOM):].decode("latin-1") if head.startswith(_BOM) else head.decode("latin-1")
 
 

@@ -67,13 +67,25 @@ def open_bounded(raw: BinaryIO, *, limit: int, digest: bool = False) -> BoundedR
     return BoundedReader(inner, limit, digest=digest)
 
 
-# UTF-16 XML (some Windows tools write it), known by a BOM or by "<" next to a NUL. (UTF-32,
-# which libxml2 does not read, is left to be refused as an unknown format.)
-_UTF32_BOMS = (b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")
+# XML in UTF-16 (some Windows tools write it) or UTF-32, known by a BOM or by "<" next to NULs;
+# the BOMs of UTF-32 first, as UTF-16's little-endian one begins them.
 _WIDE = (
-    (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"),
-    (b"<\x00", "utf-16-le"), (b"\x00<", "utf-16-be"),
+    (b"\xff\xfe\x00\x00", 4, "utf-32-le"), (b"\x00\x00\xfe\xff", 4, "utf-32-be"),
+    (b"\xff\xfe", 2, "utf-16-le"), (b"\xfe\xff", 2, "utf-16-be"),
+    (b"<\x00\x00\x00", 0, "utf-32-le"), (b"\x00\x00\x00<", 0, "utf-32-be"),
+    (b"<\x00", 0, "utf-16-le"), (b"\x00<", 0, "utf-16-be"),
 )  # fmt: skip
+
+
+_UTF32 = tuple(mark for mark, _, codec in _WIDE if codec.startswith("utf-32"))
+
+
+def wide_text(head: bytes) -> str | None:
+    """A UTF-16 or UTF-32 head decoded (without its BOM), or None for any other."""
+    for mark, bom, codec in _WIDE:
+        if head.startswith(mark):
+            return head[bom:].decode(codec, "ignore")
+    return None
 
 
 def read_head(raw: BinaryIO, *, limit: int) -> bytes:
@@ -85,11 +97,9 @@ def read_head(raw: BinaryIO, *, limit: int) -> bytes:
     raw.seek(0)
     if head.startswith(_BOM):
         head = head[len(_BOM) :]
-    for mark, codec in _WIDE if not head.startswith(_UTF32_BOMS) else ():
-        if head.startswith(mark):
-            bom = 0 if b"<" in mark else len(mark)
-            head = head[bom:].decode(codec, "ignore").encode("utf-8")
-            break
+    text = wide_text(head)
+    if text is not None and not head.startswith(_UTF32):
+        head = text.encode("utf-8")  # UTF-32, which libxml2 does not read, stays unknown
     return head.lstrip()
 
 
