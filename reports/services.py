@@ -71,6 +71,25 @@ class _NewFinding:
     evidence: dict[str, object]
     first_run: int | None
     last_run: int | None
+    # When the episode began (a regression's first failure, a fix's first pass, a slowdown's
+    # first commit after the change): orders two episodes of one test in one week.
+    at: dt.datetime | None = None
+
+
+def _keyed(new: list[_NewFinding]) -> dict[str, _NewFinding]:
+    """The findings by key: kind:test:related:week (Finding.make_key), and for the second
+    episode of one test in one week (broken, fixed and broken again) the same with `:2`, and so
+    on, in the order they began: the first keeps the plain key, so one episode a week, the
+    usual case, keeps its key whatever follows it."""
+    groups: dict[str, list[_NewFinding]] = defaultdict(list)
+    for f in new:
+        groups[Finding.make_key(f.kind, f.test, f.related, f.week)].append(f)
+    out = {}
+    for key, same in groups.items():
+        same.sort(key=lambda f: (f.at or dt.datetime.min.replace(tzinfo=dt.UTC), f.first_run or 0))
+        for n, f in enumerate(same, start=1):
+            out[key if n == 1 else f"{key}:{n}"] = f
+    return out
 
 
 def service_week_recompute(*, service_id: int, week: dt.date, force: bool = False) -> bool:
@@ -192,7 +211,7 @@ def _compute(
         findings.append(
             _NewFinding(
                 f.kind, f.test, None, week_start(f.started_at), f.status, None, evidence,
-                f.first_run, f.last_run,
+                f.first_run, f.last_run, f.started_at,
             )
         )  # fmt: skip
     improvements = []
@@ -209,6 +228,7 @@ def _compute(
                 _NewFinding(
                     Finding.Kind.DURATION_REGRESSION, test, None, week_start(change.time),
                     Finding.Status.OPEN, change.ratio, change.evidence(), first_run, first_run,
+                    change.time,
                 )
             )  # fmt: skip
     violations = []
@@ -466,7 +486,7 @@ def _write_findings(
     reports this changes (see _report_weeks; a weekly finding changing status changes its
     week's)."""
     now = timezone.now()
-    wanted = {Finding.make_key(f.kind, f.test, f.related, f.week): f for f in new}
+    wanted = _keyed(new)
     existing = {
         f.key: f
         for f in Finding.objects.filter(service=service).filter(

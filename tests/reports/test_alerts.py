@@ -194,8 +194,10 @@ def test_it_does_not_alert_again_when_a_regression_flaps_within_the_window(
     _send_pending()
     _history(project, range(7, 43), REOPEN)
     _recompute(project)
-    test_1 = Finding.objects.get(kind="regression", test__name="test_1")
-    assert (test_1.status, test_1.first_run.commit) == ("open", _commit(41))
+    # Two episodes of test_1 in one week: the first resolved, the second open.
+    first, test_1 = Finding.objects.filter(kind="regression", test__name="test_1").order_by("key")
+    assert (first.status, test_1.status, test_1.first_run.commit) == ("resolved", "open", _commit(41))
+    assert test_1.key == f"{first.key}:2"
     transitions = AlertDelivery.objects.filter(subscription__target="oncall@example.com")
     assert transitions.count() == 2  # the two original regressions only
     # The recovery in between is told to `fixed` subscribers, once.

@@ -290,3 +290,34 @@ def test_an_episode_older_than_the_read_back_bound_is_reported_as_begun_before_i
     assert regression.evidence["first_failing_run"] == ids[BREAKS]
     assert regression.status == "resolved"
     assert not Finding.objects.filter(project=project, kind="regression", status="open").exists()
+
+@pytest.mark.django_db
+def test_two_episodes_of_one_test_in_one_week_are_two_regressions_and_two_fixes(
+    project,
+) -> None:  # type: ignore[no-untyped-def]
+    # Runs every 4 hours of 2026-W37 (Monday to Saturday): test_3 passes runs 0-5, fails 6-7,
+    # passes 8-13 (fixed by 8-10; five passes before its next failure), fails 14-15 and passes
+    # from 16 on. Both episodes begin and end in the same week.
+    episodes = [(6, 8), (14, 16)]
+
+    def failing(i: int) -> set[int]:
+        return {REGRESSED} if any(a <= i < b for a, b in episodes) else set()
+
+    runs = _history(project, runs=30, hours=4, failing=failing)
+    ids = [r.pk for r in runs]
+    assert {week_start(r.started_at) for r in runs} == {dt.date(2026, 9, 7)}
+    project_recompute(project_id=project.pk)
+
+    name = f"test_{REGRESSED}"
+    regressions = Finding.objects.filter(project=project, kind="regression", test__name=name)
+    fixes = Finding.objects.filter(project=project, kind="fixed", test__name=name)
+    assert sorted(f.evidence["first_failing_run"] for f in regressions) == [ids[6], ids[14]]
+    assert {f.status for f in regressions} == {"resolved"}
+    assert sorted((f.evidence["first_failing_run"], f.first_run_id) for f in fixes) == [
+        (ids[6], ids[8]), (ids[14], ids[16])
+    ]
+    assert {f.week for f in [*regressions, *fixes]} == {dt.date(2026, 9, 7)}
+    # Computing again changes nothing.
+    keys = sorted(Finding.objects.filter(project=project).values_list("key", "updated_at"))
+    project_recompute(project_id=project.pk)
+    assert sorted(Finding.objects.filter(project=project).values_list("key", "updated_at")) == keys
