@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 import re
 import shlex
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode
@@ -201,24 +202,39 @@ def open_regressions_at(
 ) -> list[Finding]:
     """Regressions open at the end of the week: begun that week or before, and not fixed by
     then (still open, or fixed by a fix of a later week), so a past week reads the same after
-    the fix."""
+    the fix.
+
+    A fix names the episode it ends by its first failing run. A fix of an episode that began
+    before the earliest run its window read (`broken_before_run` in its evidence, see
+    regression_read_back_weeks) names a later one: it ends the test's regression that no fix
+    names, begun before it (the one services._write_findings resolves)."""
     scope = {"service": service} if service is not None else {}
-    fixed_later = {
-        (test, str(first_failing))
-        for test, first_failing in Finding.objects.filter(
-            project=project, kind=Finding.Kind.FIXED, week__gt=week, **scope
-        ).values_list("test_id", "evidence__first_failing_run")
-    }
-    episodes = (
+    episodes = list(
         Finding.objects.filter(project=project, kind=Finding.Kind.REGRESSION, week__lte=week,
                                **scope)
         .select_related("service", "test", "related_test")
         .order_by("service__name", "week", "test__name", "id")
     )  # fmt: skip
+    resolved = {f.test_id for f in episodes if f.status != Finding.Status.OPEN}
+    named: dict[tuple[int, str], dt.date] = {}  # (test, first failing run) -> the fix's week
+    unnamed: dict[int, list[dt.date]] = defaultdict(list)  # test -> weeks of such fixes
+    for test, fix_week, evidence in Finding.objects.filter(
+        project=project, kind=Finding.Kind.FIXED, test_id__in=resolved, **scope
+    ).values_list("test_id", "week", "evidence"):
+        if "broken_before_run" in evidence:
+            unnamed[test].append(fix_week)
+        else:
+            named[(test, str(evidence.get("first_failing_run")))] = fix_week
+
+    def fixed_in(f: Finding) -> dt.date | None:
+        fix_week = named.get((f.test_id, str(f.evidence.get("first_failing_run"))))
+        if fix_week is None:
+            fix_week = min((w for w in unnamed.get(f.test_id, ()) if w >= f.week), default=None)
+        return fix_week
+
     return [
         f for f in episodes
-        if f.status == Finding.Status.OPEN
-        or (f.test_id, str(f.evidence.get("first_failing_run"))) in fixed_later
+        if f.status == Finding.Status.OPEN or (fixed_in(f) or week) > week
     ]  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from ingest.models import Run, Service
 from ingest.services import UploadMeta, run_create, run_parse
 from ingest.weeks import week_start
 from reports.models import Finding, ServiceWeek
-from reports.selectors import finding_summary
+from reports.selectors import finding_summary, open_regressions_at
 from reports.services import project_recompute, service_week_recompute
 from tests.resultfiles import junit_xml
 
@@ -290,6 +290,14 @@ def test_an_episode_older_than_the_read_back_bound_is_reported_as_begun_before_i
     assert regression.evidence["first_failing_run"] == ids[BREAKS]
     assert regression.status == "resolved"
     assert not Finding.objects.filter(project=project, kind="regression", status="open").exists()
+    # Past weeks list it open from the week it broke to the week before the fix, as they did
+    # before it was fixed, although the fix names a later first failure.
+    for week, listed in (
+        (regression.week - dt.timedelta(weeks=1), False), (regression.week, True),
+        (fixed_week - dt.timedelta(weeks=1), True), (fixed_week, False),
+    ):  # fmt: skip
+        assert (regression in open_regressions_at(project=project, week=week)) is listed, week
+
 
 @pytest.mark.django_db
 def test_two_episodes_of_one_test_in_one_week_are_two_regressions_and_two_fixes(
