@@ -1,6 +1,7 @@
 """The pages in a real headless Chromium: log in, open every page, check that every chart drew
 all its traces, follow a chart point and a number to their evidence, and meet a 404 for another
-team's project. Each page is saved as a 1440-pixel-wide PNG under docs/screenshots/.
+team's project. Each page is saved as a 1440-pixel-wide PNG under var/screenshots/, or under
+the directory SCREENSHOTS_DIR names (`SCREENSHOTS_DIR=docs/screenshots` refreshes the README's).
 
 Needs Debian's `chromium` and `chromium-driver` (`bash .ci/browser` installs them); skipped with
 the reason when they are missing. The server is a LiveServerThread reading the package's
@@ -10,6 +11,7 @@ committed data (see conftest.py), not pytest-django's live_server, which would f
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -22,7 +24,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / (os.environ.get("SCREENSHOTS_DIR") or "var/screenshots")
 WIDTH = 1440
 WAIT = 20  # seconds; plotly.js draws in well under one
 
