@@ -251,8 +251,8 @@ def _compute(
     used = params.as_dict()  # recorded on the service-week and on every finding it writes
     _write_test_weeks(service, week, week_trs, by_test, iso)
     changed_weeks = _write_findings(
-        service, week, as_of, findings, window_start=window_start, refound=failing | flaky_tests,
-        params=used,
+        service, week, as_of, findings, window_start=window_start,
+        refound=failing - flaky_tests, flaky=flaky_tests, params=used,
     )  # fmt: skip
     stored = (row.metrics or {}).get("duration_improvements")
     changed_weeks |= _improvement_weeks(stored, improvements)
@@ -477,14 +477,16 @@ def _write_findings(
     *,
     window_start: dt.date,
     refound: set[int],
+    flaky: set[int],
     params: dict[str, object],
 ) -> set[dt.date]:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
     recompute whose window ends no earlier than the one that last wrote them. A stored fix of a
-    test outside `refound` (it did not fail in the window, nor is it flaky) is kept: its failures
-    are all before the window, and the window that held them wrote it. Returns the weeks whose
-    reports this changes (see _report_weeks; a weekly finding changing status changes its
-    week's)."""
+    test outside `refound` (the tests that failed in the window and are not flaky) is kept: its
+    failures are all before the window, and the window that held them wrote it. So is a stored
+    regression of a test flaky now: regressions are not looked for in a flaky test, and one
+    found while it was not stays as it was. Returns the weeks whose reports this changes (see
+    _report_weeks; a weekly finding changing status changes its week's)."""
     now = timezone.now()
     wanted = _keyed(new)
     existing = {
@@ -501,6 +503,7 @@ def _write_findings(
         .exclude(kind__in=Finding.WEEKLY_KINDS)
         .exclude(key__in=list(wanted))
         .exclude(Q(kind=Finding.Kind.FIXED) & ~Q(test_id__in=refound))
+        .exclude(Q(kind=Finding.Kind.REGRESSION) & Q(test_id__in=flaky))
     )
     changed_weeks: set[dt.date] = set()
     for kind, first in stale_episodes.values_list("kind", "week").distinct():

@@ -329,3 +329,26 @@ def test_two_episodes_of_one_test_in_one_week_are_two_regressions_and_two_fixes(
     keys = sorted(Finding.objects.filter(project=project).values_list("key", "updated_at"))
     project_recompute(project_id=project.pk)
     assert sorted(Finding.objects.filter(project=project).values_list("key", "updated_at")) == keys
+
+
+@pytest.mark.django_db
+def test_a_regression_stays_when_the_test_turns_flaky_later(project) -> None:  # type: ignore[no-untyped-def]
+    # 2026-W37: test_3 passes runs 0-7 and fails 8-10 (a confirmed regression). 2026-W38: it
+    # passes 11-14, then fails run 15 while another run of the same commit passes it (a flaky
+    # result: the test is flaky from then on), and passes 16.
+    monday = dt.datetime(2026, 9, 7, 6, 0, tzinfo=dt.UTC)
+    runs = [_upload(project, i, monday + dt.timedelta(hours=12 * i), {REGRESSED} if i >= 8 else set())
+            for i in range(11)]  # fmt: skip
+    project_recompute(project_id=project.pk)
+    [regression] = Finding.objects.filter(project=project, kind="regression")
+    assert regression.evidence["first_failing_run"] == runs[8].pk
+
+    later = monday + dt.timedelta(weeks=1)
+    for i in range(11, 17):
+        _upload(project, i, later + dt.timedelta(hours=12 * (i - 11)), {REGRESSED} if i == 15 else set())
+    _upload(project, 15, later + dt.timedelta(hours=12 * 4 + 1), set())
+    project_recompute(project_id=project.pk)
+    assert Finding.objects.filter(project=project, kind="flaky", test__name=f"test_{REGRESSED}")
+    # Found when the test was not flaky, the regression is kept: the week it broke still shows it.
+    assert Finding.objects.filter(pk=regression.pk).exists()
+    assert regression in open_regressions_at(project=project, week=regression.week)
