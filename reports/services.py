@@ -248,11 +248,19 @@ def _compute(
                 )
             )  # fmt: skip
 
+    def slowdown_judged(test: int, time: object) -> bool:
+        """Whether this window's series of the test holds the cp_min_points commits before `time`
+        that a change point there needs: only then does not finding one tell it is not there."""
+        when = parse_datetime(str(time))
+        points = series.get(test, ())
+        return when is not None and sum(p.time < when for p in points) >= params.cp_min_points
+
     used = params.as_dict()  # recorded on the service-week and on every finding it writes
     _write_test_weeks(service, week, week_trs, by_test, iso)
     changed_weeks = _write_findings(
         service, week, as_of, findings, window_start=window_start,
-        refound=failing - flaky_tests, flaky=flaky_tests, params=used,
+        refound=failing - flaky_tests, flaky=flaky_tests, slowdown_judged=slowdown_judged,
+        params=used,
     )  # fmt: skip
     stored = (row.metrics or {}).get("duration_improvements")
     changed_weeks |= _improvement_weeks(stored, improvements)
@@ -478,6 +486,7 @@ def _write_findings(
     window_start: dt.date,
     refound: set[int],
     flaky: set[int],
+    slowdown_judged: Callable[[int, object], bool],
     params: dict[str, object],
 ) -> set[dt.date]:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
@@ -485,7 +494,9 @@ def _write_findings(
     test outside `refound` (the tests that failed in the window and are not flaky) is kept: its
     failures are all before the window, and the window that held them wrote it. So is a stored
     regression of a test flaky now: regressions are not looked for in a flaky test, and one
-    found while it was not stays as it was. Returns the weeks whose reports this changes (see
+    found while it was not stays as it was. And a stored duration regression this window holds
+    too few commits before to judge (`slowdown_judged` of its test and time): the window that
+    found it saw them. Returns the weeks whose reports this changes (see
     _report_weeks; a weekly finding changing status changes its week's)."""
     now = timezone.now()
     wanted = _keyed(new)
@@ -498,19 +509,25 @@ def _write_findings(
     stale_weekly = Finding.objects.filter(
         service=service, week=week, kind__in=Finding.WEEKLY_KINDS
     ).exclude(key__in=list(wanted))
-    stale_episodes = (
-        Finding.objects.filter(service=service, week__gte=window_start, week__lte=week, as_of__lte=as_of)
+    stale_episodes = [
+        (pk, kind, first)
+        for pk, kind, first, test, time in Finding.objects.filter(
+            service=service, week__gte=window_start, week__lte=week, as_of__lte=as_of
+        )
         .exclude(kind__in=Finding.WEEKLY_KINDS)
         .exclude(key__in=list(wanted))
         .exclude(Q(kind=Finding.Kind.FIXED) & ~Q(test_id__in=refound))
         .exclude(Q(kind=Finding.Kind.REGRESSION) & Q(test_id__in=flaky))
-    )
+        .values_list("pk", "kind", "week", "test_id", "evidence__time")
+        if kind != Finding.Kind.DURATION_REGRESSION or slowdown_judged(test, time)
+    ]
     changed_weeks: set[dt.date] = set()
-    for kind, first in stale_episodes.values_list("kind", "week").distinct():
+    for _, kind, first in stale_episodes:
         changed_weeks |= _report_weeks(kind, first, week)
     if stale_weekly.delete()[0]:
         changed_weeks.add(week)
-    stale_episodes.delete()
+    if stale_episodes:
+        Finding.objects.filter(pk__in=[pk for pk, _, _ in stale_episodes]).delete()
     alert_before = alerts.findings_state(existing.values())  # alerts hook (1/2): before
     to_create = []
     for key, f in sorted(wanted.items()):
