@@ -299,6 +299,11 @@ def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         "next_week": _neighbour(weeks, week, -1),
         "current": current,
         "counts": {k: counts.get((service.name, week, k), 0) for k in Finding.Kind.values},
+        # Polluters named by the week's order-dependent findings, as the victims are counted.
+        "polluters": len({
+            row.finding.related_test_id for row in detail.order_dependent
+            if row.finding.related_test_id
+        }) if detail else 0,  # fmt: skip
         "figures": figures,
         "detail": detail,
         "pairs": pairs,

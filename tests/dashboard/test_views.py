@@ -342,6 +342,24 @@ def test_the_slowest_tests_rank_as_the_weekly_report_ranks_them(member_client, d
     assert len(reported) == 10 and shown[:10] == reported
 
 
+def test_the_slowest_tests_runs_and_timed_counts_link_to_exactly_the_rows_they_count(member_client, dataset):  # type: ignore[no-untyped-def]
+    checked = 0
+    for sw in ServiceWeek.objects.filter(project=dataset.sim).select_related("service"):
+        page = _get(member_client, f"/p/{dataset.sim.slug}/s/{sw.service.name}/?week={sw.week_label}")
+        html = _html(page)
+        for tw in page.context["detail"].slowest:
+            retried = Result.objects.filter(test_id=tw.test_id, run_week=sw.week, attempt=2)
+            if not retried.exists():
+                continue  # first attempts and all attempts are the same rows
+            base = f"/p/{dataset.sim.slug}/t/{tw.test_id}/"
+            for value, outcome in ((tw.runs, "all"), (tw.n_durations, "passed")):
+                link = f"{base}?week={sw.week_label}&outcome={outcome}&attempt=first"
+                assert link in html, link
+                assert _get(member_client, link).context["results"].paginator.count == value
+                checked += 1
+    assert checked  # the history holds slow tests retried in a week
+
+
 def test_it_links_each_weeks_runs_and_pass_rate_to_exactly_those_runs(member_client, dataset):  # type: ignore[no-untyped-def]
     latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
     rows = ServiceWeek.objects.filter(project=dataset.sim, week=latest).select_related("service")
