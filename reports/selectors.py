@@ -477,6 +477,10 @@ def _ms(value: object) -> str:
     return f"{v / 1000:,.2f} s" if v >= 1000 else f"{v:,.0f} ms"
 
 
+def _n(count: object, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 FLAKY_REASONS = {"retry": "passed on retry", "same_commit": "passed on the same commit elsewhere"}
 
 
@@ -490,7 +494,9 @@ def finding_summary(kind: str, evidence: dict) -> str:
             f"(q = {e.get('q', 0):.2g})"
         )
     if kind == "cascade":
-        return f"{e.get('count', 0)} cascade(s) breaking {e.get('followers', 0)} following tests"
+        count, failures, tests = e.get("count", 0), e.get("followers", 0), e.get("follower_tests")
+        of = f" of {_n(tests, 'following test')}" if tests is not None else " of following tests"
+        return f"{_n(count, 'cascade')}: {_n(failures, 'failure')}{of}"
     if kind == "flaky":
         reasons = ", ".join(
             f"{v}× {FLAKY_REASONS.get(k, k)}" for k, v in sorted((e.get("reasons") or {}).items())
@@ -511,7 +517,9 @@ def finding_summary(kind: str, evidence: dict) -> str:
     if kind == "regression":
         commit = str(e.get("first_failing_commit") or e.get("commit") or "")[:10]
         state = "confirmed" if e.get("confirmed") else "unconfirmed"
-        return f"{state}, failing since {commit} ({e.get('failures', '?')} failures)"
+        failures = e.get("failures")
+        counted = _n(failures, "failure") if isinstance(failures, int) else "? failures"
+        return f"{state}, failing since {commit} ({counted} on the reference branch)"
     if kind == "fixed":
         commit = str(e.get("fixing_commit") or "")[:10]
         what = (

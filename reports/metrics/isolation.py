@@ -390,7 +390,8 @@ def _cascade_findings(runs: Mapping[int, RunMeta], cascades: Sequence[Cascade]) 
         evidence: dict[str, object] = {
             "cascades": [c.evidence() for c in items[-MAX_EVIDENCE_RUNS:]],
             "count": len(items),
-            "followers": sum(len(c.followers) for c in items),
+            "followers": sum(len(c.followers) for c in items),  # follower failures
+            "follower_tests": len({t for c in items for t in c.followers}),
         }
         out.append(
             Finding(CASCADE, root, None, float(len(items)), evidence, items[0].run, items[-1].run)

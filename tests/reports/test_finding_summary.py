@@ -28,3 +28,22 @@ def test_a_flaky_test_kept_open_by_older_results_says_so_rather_than_a_zero_rate
     text = _flaky(flaky_results_in_window=0, flake_rate=0.0, passing_streak=1)
     assert "0.0%" not in text
     assert "none in the flaky window, not cleared yet (passing streak 1)" in text
+
+
+def test_a_cascade_summary_tells_follower_failures_from_follower_tests() -> None:
+    text = finding_summary("cascade", {"count": 4, "followers": 12, "follower_tests": 9})
+    assert text == "4 cascades: 12 failures of 9 following tests"
+    assert finding_summary("cascade", {"count": 1, "followers": 3, "follower_tests": 3}) == (
+        "1 cascade: 3 failures of 3 following tests"
+    )
+    # Evidence stored before follower tests were counted.
+    assert finding_summary("cascade", {"count": 2, "followers": 6}) == (
+        "2 cascades: 6 failures of following tests"
+    )
+
+
+def test_a_regression_summary_says_where_its_failures_were_counted() -> None:
+    text = finding_summary(
+        "regression", {"confirmed": True, "first_failing_commit": "1eb1daf0e2aa", "failures": 131}
+    )
+    assert text == "confirmed, failing since 1eb1daf0e2 (131 failures on the reference branch)"

@@ -97,6 +97,7 @@ def test_the_findings_of_the_tiny_week():
     cascade = next(f for f in res.findings if f.kind == CASCADE)
     (item,) = cascade.evidence["cascades"]
     assert item["followers"] == [3, 4, 5]
+    assert (cascade.evidence["followers"], cascade.evidence["follower_tests"]) == (3, 3)
     # baselines over the 26 other non-outage runs: test 3 failed once (r3), 4 and 5 never
     assert item["probability"] == pytest.approx((2 / 28) * (1 / 28) * (1 / 28))
     assert item["followers_passed_on_retry"] == 1
