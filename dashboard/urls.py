@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from dashboard import views
@@ -77,6 +77,8 @@ urlpatterns = [
     path("alerts/", include("reports.unsubscribe")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Any other /api/ path: the JSON 404 CI scripts read, with DEBUG on too (its 404 is HTML).
+    re_path(r"^api/", views.api_not_found),
     path("", include(pages)),
 ]
 

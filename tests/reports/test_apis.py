@@ -32,12 +32,15 @@ def test_a_service_named_with_a_slash_is_read_by_its_name(project, ci_client):  
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
-def test_an_unknown_api_path_answers_in_the_api_error_shape(ci_client, settings):  # type: ignore[no-untyped-def]
-    settings.DEBUG = False
-    response = ci_client.get("/api/v1/projects/mediaserver/nothing-here")
-    assert response.status_code == 404
-    assert response["Content-Type"] == "application/json"
-    body = response.json()
-    assert body["error"] == "not_found" and "/api/v1/projects/mediaserver/nothing-here" in body["detail"]
+@pytest.mark.parametrize("debug", [False, True])
+def test_an_unknown_api_path_answers_in_the_api_error_shape(ci_client, settings, debug):  # type: ignore[no-untyped-def]
+    settings.DEBUG = debug  # on, as `make run` serves, Django's own 404 page is HTML
+    for path in ("/api/v1/projects/mediaserver/nothing-here", "/api/v1/nothing", "/api/"):
+        response = ci_client.get(path)
+        assert response.status_code == 404, path
+        assert response["Content-Type"] == "application/json"
+        body = response.json()
+        assert body["error"] == "not_found" and path in body["detail"]
+    assert ci_client.get("/api/docs")["Location"] == "/api/docs/"
     page = ci_client.get("/p/mediaserver/nothing-here/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
