@@ -150,6 +150,10 @@ def _layout(*, title: str = "", y_title: str = "", height: int = 300, **extra: o
     if title:
         layout["title"] = {"text": title, "x": 0, "xanchor": "left", "font": {"size": 14}}
     layout.update(extra)
+    for axis in ("xaxis", "yaxis"):
+        # Room for the tick labels and the axis title, however long ("3,000 ms").
+        if isinstance(layout.get(axis), dict):
+            layout[axis] = {"automargin": True, **layout[axis]}  # type: ignore[dict-item]
     return layout
 
 
@@ -178,7 +182,7 @@ def _week_axis(weeks: Sequence[str]) -> dict[str, object]:
         "categoryarray": list(weeks),
         "gridcolor": GRID,
         "linecolor": GRID,
-        "tickangle": 0,
+        "tickangle": "auto",  # slanted when the labels would overlap (a narrow screen)
     }
 
 

@@ -25,10 +25,21 @@
     window.location.href = url;
   }
 
+  // On a narrow chart a week axis reads "W42" rather than "2026-W42" (the hover keeps the year).
+  function compactWeeks(layout, el) {
+    var x = layout.xaxis;
+    if (!x || x.type !== "category" || !x.categoryarray || el.clientWidth >= 560) return;
+    var texts = x.ticktext || x.categoryarray;
+    x.tickmode = "array";
+    x.tickvals = x.tickvals || x.categoryarray;
+    x.ticktext = texts.map(function (t) { return String(t).replace(/^\d{4}-(W\d\d)/, "$1"); });
+  }
+
   function draw(el) {
     var source = document.getElementById(el.getAttribute("data-figure"));
     if (!source || typeof Plotly === "undefined") return;
     var fig = JSON.parse(source.textContent);
+    compactWeeks(fig.layout, el);
     Plotly.newPlot(el, fig.data, fig.layout, CONFIG).then(function () {
       el.setAttribute("data-rendered", "true");
       el.on("plotly_click", function (event) {

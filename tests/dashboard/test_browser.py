@@ -219,6 +219,26 @@ def test_it_draws_the_overview_heatmaps(signed_in, server, dataset):  # type: ig
     assert driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
 
 
+def test_a_narrow_screen_keeps_the_navigation_and_the_week_labels_readable(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+    from selenium.webdriver.common.by import By
+
+    driver = signed_in
+    size = driver.get_window_size()
+    driver.set_window_size(420, 900)  # Chromium keeps a minimum width of about 500 pixels
+    try:
+        driver.get(f"{server}/p/{dataset.sim.slug}/")
+        _assert_charts(driver, "pass-rate")
+        width = driver.execute_script("return document.documentElement.clientWidth")
+        links = driver.find_elements(By.CSS_SELECTOR, ".mainnav a, .account button")
+        assert len(links) >= 5
+        for link in links:
+            assert link.rect["x"] + link.rect["width"] <= width, link.text
+        ticks = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "[data-figure=fig-pass-rate] .xtick text")]
+        assert ticks and all(t.startswith("W") for t in ticks), ticks  # "W42", not "2026-W42"
+    finally:
+        driver.set_window_size(size["width"], size["height"])
+
+
 def test_it_draws_the_project_trends_and_links_a_point_to_its_runs(signed_in, server, dataset):  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
