@@ -140,6 +140,13 @@ def _assert_charts(driver, *names: str) -> dict[str, tuple[int, int]]:  # type: 
     return charts
 
 
+def _in_view(driver, element) -> bool:  # type: ignore[no-untyped-def]
+    return driver.execute_script(
+        "var r = arguments[0].getBoundingClientRect();"
+        "return r.top >= 0 && r.bottom <= window.innerHeight;", element
+    )
+
+
 def _screenshot(driver, name: str) -> Path:  # type: ignore[no-untyped-def]
     """The whole page, WIDTH pixels wide, as Chromium lays it out (DevTools capture beyond the
     viewport, so charts keep the size they were drawn at)."""
@@ -420,6 +427,7 @@ def test_it_manages_alerts_on_the_settings_page(signed_in, server, dataset, aler
     driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
     error = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, f"{form} .errorlist"))
     assert "neither an email address nor an http(s) URL" in error[0].text
+    assert _in_view(driver, error[0])  # the page is long: it is scrolled to the error
     # A webhook for one service and two kinds.
     target = driver.find_element(By.CSS_SELECTOR, f"{form} input[name=target]")
     target.clear()
@@ -433,6 +441,9 @@ def test_it_manages_alerts_on_the_settings_page(signed_in, server, dataset, aler
     driver.find_element(By.CSS_SELECTOR, f"{form} button[type=submit]").click()
     secret = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#alerts .new-key code.key"))
     assert len(secret[0].text) >= 32
+    # The message is told in the section the page was sent back to, in sight.
+    [told] = driver.find_elements(By.CSS_SELECTOR, "#alerts .messages")
+    assert "subscribed to alerts of jwt" in told.text and _in_view(driver, told)
     rows = driver.find_elements(By.CSS_SELECTOR, "#alerts table.subscriptions tbody tr")
     assert [r.find_element(By.CSS_SELECTOR, "td.target").text.split()[-1] for r in rows] == [
         "team@example.com", "oncall@example.com",

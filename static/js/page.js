@@ -1,0 +1,16 @@
+/* Keeps what a form answered in sight: a message about the section a form sent the page back to
+   (settings#alerts) is shown at the top of that section rather than far above it, and a form
+   sent back with errors is scrolled to its first error. */
+(function () {
+  "use strict";
+
+  var messages = document.querySelector(".messages");
+  var section = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (messages && section) {
+    var title = section.querySelector("h2, h3");
+    section.insertBefore(messages, title ? title.nextSibling : section.firstChild);
+    messages.scrollIntoView({ block: "center" });
+  }
+  var error = document.querySelector("form .errorlist");
+  if (error) error.scrollIntoView({ block: "center" });
+})();
