@@ -148,11 +148,23 @@ def _heatmap(ov: sel.ProjectOverview, metric: str) -> dict:
 
 def _pick_week(request: HttpRequest, weeks: list[dt.date]) -> tuple[dt.date | None, bool]:
     """(the week the page is about, whether findings are shown for every week): the `week`
-    parameter, else the latest computed week."""
+    parameter, else the latest computed week, which a week asked for and not computed (or not
+    a week) gets with a message saying so."""
     raw = request.GET.get("week")
     all_weeks = raw == "all"
-    picked = None if all_weeks else sel.week_or_none(raw)
-    return picked or (weeks[0] if weeks else None), all_weeks
+    latest = weeks[0] if weeks else None
+    if not raw or all_weeks:
+        return latest, all_weeks
+    picked = sel.week_or_none(raw)
+    if picked is None or picked not in weeks:
+        instead = f"; showing {week_label(latest)}, the latest" if latest else ""
+        what = (
+            f"No metrics computed for {week_label(picked)}" if picked
+            else f"“{raw[:40]}” is not a week (write it as 2026-W45)"
+        )  # fmt: skip
+        messages.warning(request, f"{what}{instead}.")
+        return latest, False
+    return picked, False
 
 
 def _trend_figures(
@@ -224,6 +236,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "weeks": weeks,
         "week": week,
         "week_label": week_label(week) if week else "",
+        "trend_weeks": len(labels),
         "prev_week": _neighbour(weeks, week, +1),
         "next_week": _neighbour(weeks, week, -1),
         "services": services,
@@ -296,6 +309,7 @@ def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         "weeks": weeks,
         "week": week,
         "week_label": label,
+        "trend_weeks": len(labels),
         "prev_week": _neighbour(weeks, week, +1),
         "next_week": _neighbour(weeks, week, -1),
         "current": current,

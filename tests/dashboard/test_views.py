@@ -483,6 +483,19 @@ def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(memb
         assert member_client.get(f"/p/{slug}/?week={week}").status_code in (200, 404), week
 
 
+def test_a_week_not_computed_shows_the_latest_and_says_so(member_client, dataset):  # type: ignore[no-untyped-def]
+    slug = dataset.sim.slug
+    sw = ServiceWeek.objects.filter(project=dataset.sim).select_related("service").latest("week")
+    for url, told in (
+        (f"/p/{slug}/?week=2020-W01", f"No metrics computed for 2020-W01; showing {sw.week_label}"),
+        (f"/p/{slug}/s/{sw.service.name}/?week=garbage", "“garbage” is not a week (write it as 2026-W45)"),
+    ):  # fmt: skip
+        response = _get(member_client, url)
+        assert response.context["week"] == sw.week
+        [message] = [str(m) for m in response.context["messages"]]
+        assert message.startswith(told), message
+
+
 def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):  # type: ignore[no-untyped-def]
     finding = Finding.objects.filter(project=dataset.sim, kind="order_dependent").first()
     # Computed with a window other than the default (rolled back after the test).
