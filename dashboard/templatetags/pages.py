@@ -55,6 +55,12 @@ def ms(value: float | int | None) -> str:
 
 
 @register.filter
+def kind_label(value: str) -> str:
+    """A finding kind or a run's cause as pages write it: order_dependent -> "order-dependent"."""
+    return selectors.KIND_LABELS.get(value, str(value).replace("_", " "))
+
+
+@register.filter
 def week(value: dt.date | dt.datetime | None) -> str:
     return "–" if value is None else week_label(value)
 

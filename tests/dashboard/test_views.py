@@ -384,6 +384,10 @@ def test_it_links_an_isolation_score_to_the_runs_that_cost_it_points(member_clie
         assert response.context["runs"].paginator.count == unclean == len(m["unclean_runs"]), sw
         for row in response.context["rows"]:
             assert row["causes"], "each unclean run says why"
+        html = _html(response)
+        for cause in {c for row in response.context["rows"] for c in row["causes"]}:
+            label = {"order_dependent": "order-dependent"}.get(cause, cause)
+            assert f'<span class="badge kind-{cause}">{label}</span>' in html
         checked += unclean
     assert checked, "the simulated history has unclean runs"
 
