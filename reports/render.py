@@ -204,18 +204,26 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
     b.append(Block("p", inline=[Cell("Evidence: "),
                                 Cell(f"isolation findings of {r.week}", r.links["isolation"]),
                                 Cell(".")]))  # fmt: skip
+    # The tests counted as "became flaky this week" in the summary.
+    new = {(i.kind, i.service, i.test.id) for items in r.new_flaky.values() for i in items}
+
+    def since(i: Item) -> str:
+        return "new this week" if (i.kind, i.service, i.test.id) in new else "before too"
+
     b.append(Block("h3", "Flaky tests"))
     b.append(_table_or_none(Table(
-        ["Service", "Test", "Cause", "Evidence"],
+        ["Service", "Test", "Cause", "Since", "Evidence"],
         [[_t(i.service), _test(i.test, i.url), _t(f"{CAUSE_NAMES['flaky']} ({i.cause})"),
-          _t(i.summary)] for i in r.flaky],
+          _t(since(i)), _t(i.summary)] for i in r.flaky],
     ), "non-deterministic flaky tests", r))  # fmt: skip
     b.append(Block("h3", "Order-dependent tests (polluter → victim)"))
     b.append(_table_or_none(Table(
-        ["Service", "Polluter → victim", "Failures after the polluter", "Evidence", "Reproduce"],
+        ["Service", "Polluter → victim", "Victim since", "Failures after the polluter", "Evidence",
+         "Reproduce"],
         [[_t(i.service), _test(i.related) + [Cell(" → ")] + _test(i.test, i.url),  # type: ignore[arg-type]
-          _t(str(i.count)), _t(i.summary), [Cell(i.command, code=True)]] for i in r.pairs],
-        "llrll",
+          _t(since(i)), _t(str(i.count)), _t(i.summary), [Cell(i.command, code=True)]]
+         for i in r.pairs],
+        "lllrll",
     ), "order-dependent tests", r))  # fmt: skip
     b.append(Block("h3", "Cascades (root → followers)"))
     cascade_rows = []
@@ -225,10 +233,10 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
             if followers:
                 followers.append(Cell(", "))
             followers.extend(_test(t))
-        cascade_rows.append([_t(i.service), _test(i.test, i.url), _t(str(i.count)),
+        cascade_rows.append([_t(i.service), _test(i.test, i.url), _t(since(i)), _t(str(i.count)),
                              followers or _t("–")])  # fmt: skip
-    b.append(_table_or_none(Table(["Service", "Root", "Cascades", "Followers"], cascade_rows,
-                                  "llrl"), "cascades", r))  # fmt: skip
+    b.append(_table_or_none(Table(["Service", "Root", "Since", "Cascades", "Followers"],
+                                  cascade_rows, "lllrl"), "cascades", r))  # fmt: skip
 
     b.append(Block("h2", "Performance"))
     b.append(Block("p", inline=[Cell("Evidence: "),

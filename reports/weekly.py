@@ -614,7 +614,8 @@ def _summary_sentences(r: WeeklyReport) -> list[str]:
     )
     causes = ", ".join(f"{len(r.new_flaky[c])} {CAUSE_NAMES[c]}" for c in CAUSES)
     total_new = sum(len(v) for v in r.new_flaky.values())
-    out.append(f"{plural(total_new, 'test')} became flaky this week ({causes}).")
+    out.append(f"{plural(total_new, 'test')} became flaky this week ({causes}; \"new this week\" "
+               "in the isolation tables).")
     out.append(
         f"{plural(len(r.slowdowns), 'duration regression')} and "
         f"{plural(len(r.improvements), 'speed-up')} were detected; "

@@ -250,7 +250,8 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
     n_open = sum(1 for f in open_regressions if f["week"] != week)
     assert re.search(rf"\b{n_open} earlier regressions? still open", summary)
     assert f"({len(new_flaky['flaky'])} non-deterministic, {len(new_flaky['order_dependent'])} " \
-        f"order-dependent, {len(new_flaky['cascade'])} cascade root)" in summary  # fmt: skip
+        f"order-dependent, {len(new_flaky['cascade'])} cascade root; \"new this week\" in the " \
+        "isolation tables)" in summary  # fmt: skip
     assert re.search(rf"\b{len(kinds['duration_regression'])} duration regressions? ", summary)
     assert re.search(rf"\b{len(kinds['budget_violation'])} tests? went over budget", summary)
 
@@ -275,13 +276,22 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
             for cascade in f["evidence"]["cascades"]:
                 for follower in cascade["followers"]:
                     assert f"/t/{follower}/" in text, (f, follower)
+    # The tests the summary counts as new are the rows marked so, and no others.
+    for kind in ("flaky", "order_dependent", "cascade"):
+        for line in sections[kind].splitlines():
+            if not line.startswith("| ") or "/t/" not in line:
+                continue
+            service = _plain(re.split(r"(?<!\\)\|", line)[1].strip())
+            # the victim after its polluter; the root before its followers
+            test_id = int(re.findall(r"/t/(\d+)/", line)[1 if kind == "order_dependent" else 0])
+            assert ("new this week" in line) == ((service, test_id) in new_flaky[kind]), line
     # The figures of the findings' rows are their evidence's.
     by_test = {(f["kind"], f["test"]["id"], (f["related_test"] or {}).get("id")): f for f in findings}
     for line in sections["order_dependent"].splitlines():
         if not line.startswith("| ") or "/t/" not in line:
             continue
         polluter, victim = (int(x) for x in re.findall(r"/t/(\d+)/", line)[:2])
-        count = int(re.split(r"(?<!\\)\|", line)[3].strip())
+        count = int(re.split(r"(?<!\\)\|", line)[4].strip())
         assert count == by_test[("order_dependent", victim, polluter)]["evidence"]["a"], line
     for line in sections["duration_regression"].splitlines():
         if not line.startswith("| ") or "/t/" not in line:
