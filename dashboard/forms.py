@@ -8,7 +8,7 @@ from dataclasses import fields
 from django import forms
 
 from ingest.models import CONTROL_CHARACTERS, Project, Service
-from reports.metrics.params import MetricParams
+from reports.metrics.params import MetricParams, params_problems
 from reports.models import Subscription
 from reports.subscriptions import SubscriptionError, subscription_clean
 
@@ -129,10 +129,8 @@ class MetricSettingsForm(forms.Form):
             MetricParams.from_dict(self.params())
         except (TypeError, ValueError) as exc:
             raise forms.ValidationError(str(exc)) from None
-        for f in PARAM_FIELDS:
-            value = cleaned.get(f"param_{f.name}")
-            if value is not None and value < 0:
-                self.add_error(f"param_{f.name}", "must not be negative")
+        for name, problem in params_problems(self.params()).items():
+            self.add_error(f"param_{name}", problem)
         return cleaned
 
 

@@ -61,7 +61,7 @@ from .flaky import (
     reference_series,
 )
 from .order import VictimResult, infer_order_dependence
-from .params import MetricParams
+from .params import MetricParams, history_days
 
 FLAKY = "flaky"
 ORDER_DEPENDENT = "order_dependent"
@@ -145,18 +145,9 @@ class IsolationResult:
 
 
 def history_start(as_of: dt.datetime, params: MetricParams) -> dt.datetime:
-    """Earliest run start the caller must load so every window ending at `as_of` is complete.
-
-    Flaky results at the start of the flaky window look back same_commit_days for evidence; a
-    test's flaky status needs its flaky results from before the clearing period.
-    """
-    days = max(
-        params.od_window_days,
-        params.cascade_window_days,
-        params.flaky_window_days + params.same_commit_days,
-        params.clear_days + params.flaky_window_days,
-    )
-    return as_of - dt.timedelta(days=days)
+    """Earliest run start the caller must load so every window ending at `as_of` is complete
+    (params.history_days)."""
+    return as_of - dt.timedelta(days=history_days(params))
 
 
 def _ratio(num: int, den: int) -> float | None:

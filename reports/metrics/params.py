@@ -62,3 +62,79 @@ class MetricParams:
     def from_dict(cls, data: dict[str, object]) -> MetricParams:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})  # type: ignore[arg-type]
+
+
+def history_days(params: MetricParams) -> int:
+    """How many days before `as_of` a recompute reads so every window ending then is complete.
+
+    Flaky results at the start of the flaky window look back same_commit_days for evidence; a
+    test's flaky status needs its flaky results from before the clearing period."""
+    return max(
+        params.od_window_days,
+        params.cascade_window_days,
+        params.flaky_window_days + params.same_commit_days,
+        params.clear_days + params.flaky_window_days,
+    )
+
+
+# The values a project may set (inclusive). Windows are bounded so a recompute reads a bounded
+# history; shares and p-values are probabilities.
+PARAM_BOUNDS: dict[str, tuple[float, float]] = {
+    "same_commit_days": (1, 28),
+    "flaky_window_days": (1, 90),
+    "suspect_runs": (2, 500),
+    "suspect_min_runs": (2, 500),
+    "suspect_flip_rate": (0.0, 1.0),
+    "suspect_min_failures": (1, 500),
+    "clear_days": (0, 90),
+    "clear_passes": (1, 500),
+    "od_window_days": (1, 90),
+    "od_min_failures": (1, 1000),
+    "od_min_passes": (1, 1000),
+    "od_q": (0.0, 1.0),
+    "od_min_risk_difference": (0.0, 1.0),
+    "od_min_cooccurrence": (1, 1000),
+    "od_max_polluters": (1, 10),
+    "cascade_min_length": (2, 1000),
+    "cascade_alpha": (0.0, 1.0),
+    "cascade_window_days": (1, 90),
+    "outage_share": (0.0, 1.0),
+    "p50_min_n": (1, 10000),
+    "p95_min_n": (1, 10000),
+    "cp_window": (10, 1000),
+    "cp_pvalue": (0.0, 1.0),
+    "cp_min_points": (2, 500),
+    "cp_min_ratio": (1.0, 100.0),
+    "cp_min_shift_ms": (0.0, 3_600_000.0),
+    "cp_improvement_ratio": (0.0, 1.0),
+    "cp_mwu_pvalue": (0.0, 1.0),
+    "budget_min_n": (1, 10000),
+    "budget_min_over": (1, 10000),
+    "regression_baseline_runs": (1, 100),
+    "fixed_passes": (1, 100),
+    "regression_read_back_weeks": (1, 104),
+}
+
+
+def params_problems(overrides: dict[str, object]) -> dict[str, str]:
+    """What is wrong with a project's overrides, by parameter: a value out of PARAM_BOUNDS, or a
+    regression read-back shorter than the history window (an episode going on at the window's
+    start would then be cut short and its regression lost)."""
+    problems: dict[str, str] = {}
+    for name, value in overrides.items():
+        bounds = PARAM_BOUNDS.get(name)
+        if bounds is None or not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        lo, hi = bounds
+        if not lo <= value <= hi:
+            problems[name] = f"must be between {lo:g} and {hi:g}"
+    if problems:
+        return problems
+    params = MetricParams.from_dict(overrides)
+    window_days = history_days(params)
+    weeks = -(-window_days // 7)
+    if params.regression_read_back_weeks < weeks:
+        problems["regression_read_back_weeks"] = (
+            f"must be at least {weeks}: the history window is {window_days} days"
+        )
+    return problems

@@ -710,6 +710,18 @@ def test_it_saves_thresholds_budgets_and_the_reference_branch(member_client, dat
     for bad in ('{"budget_ms": 5}', '[{"budget_ms": -1, "file_glob": "x"}]', "[{]"):
         response = member_client.post(f"/p/{slug}/settings/metrics/", {**data, "budgets": bad})
         assert response.status_code == 400, bad
+    # Thresholds out of their bounds, and a read-back shorter than the history window (28 days
+    # by default; a long regression was lost with 1 week) are refused, with the reason.
+    for field, value, told in (
+        ("od_q", "1.5", "must be between 0 and 1"),
+        ("same_commit_days", "-1", "must be between 1 and 28"),
+        ("regression_read_back_weeks", "1", "must be at least 4: the history window is 28 days"),
+    ):  # fmt: skip
+        response = member_client.post(f"/p/{slug}/settings/metrics/",
+                                      {**data, f"param_{field}": value})  # fmt: skip
+        assert response.status_code == 400, field
+        assert response.context["metrics_form"].errors[f"param_{field}"] == [told]
+    assert ProjectSettings.objects.get(project=dataset.one).params == row.params
 
 
 def test_it_refuses_settings_changes_without_post_or_csrf(dataset):  # type: ignore[no-untyped-def]
