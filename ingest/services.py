@@ -512,6 +512,8 @@ def run_parse(*, run_id: int) -> None:
                     project_id=locked.project_id,
                     week=locked.week,
                     service_ids=summary.service_ids,
+                    commit=locked.commit,
+                    started_at=locked.started_at,
                 )
         except LoadError as exc:
             Run.objects.filter(pk=run_id).update(status=Run.Status.FAILED, error=exc.as_dict())
@@ -549,7 +551,7 @@ def run_delete(*, run_id: int) -> int | None:
         if service_ids:
             run_deleted.send(
                 sender=Run, run_id=run_id, project_id=run.project_id, week=run.week,
-                service_ids=service_ids,
+                service_ids=service_ids, commit=run.commit, started_at=run.started_at,
             )  # fmt: skip
     log.info("run %s deleted with its %s results", run_id, deleted)
     return deleted

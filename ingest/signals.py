@@ -15,7 +15,8 @@ listed service is stale in every listed week.
 
 from django.dispatch import Signal
 
-# kwargs: run_id: int, project_id: int, week: datetime.date, service_ids: list[int]
+# kwargs: run_id: int, project_id: int, week: datetime.date, service_ids: list[int],
+#         commit: str, started_at: datetime.datetime
 run_parsed = Signal()
 
 # kwargs: as run_parsed (the week is the deleted run's)

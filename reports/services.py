@@ -21,7 +21,7 @@ from reports.history import ServiceHistory, service_history
 from reports.metrics import budgets as budget_metrics
 from reports.metrics.cascades import cascade_followers, detect_cascades
 from reports.metrics.changepoints import SLOWDOWN, changes_by_test
-from reports.metrics.data import RunMeta, TestRun, is_fail
+from reports.metrics.data import PASSED, RunMeta, TestRun, is_fail
 from reports.metrics.durations import durations_by_test, service_week_durations
 from reports.metrics.flaky import CONFIRMED, SUSPECTED
 from reports.metrics.isolation import IsolationResult, analyze_isolation, history_start
@@ -157,6 +157,7 @@ def _compute(
     iso = analyze_isolation(
         runs, (), week_start=start, week_end=end, as_of=as_of, params=params, test_runs=all_trs,
         outages=history.outage_runs(known, params),
+        later_passes=_later_passes(service, as_of, params),
     )  # fmt: skip
     week_trs = history.test_runs_of(rid for rid in known if runs[rid].started_at >= start)
     # New tests: not seen in the window's earlier weeks; removed: seen in the latest of them that
@@ -314,6 +315,30 @@ def _compute(
         ],
     }
     return changed_weeks
+
+
+def _later_passes(
+    service: Service, as_of: dt.datetime, params: MetricParams
+) -> dict[tuple[str, int], list[tuple[dt.datetime, int]]]:
+    """First-attempt passes of the service's runs in the same_commit_days after `as_of`, by
+    (commit, test), outage runs left out: a failure before `as_of` whose commit passed then is a
+    flaky result (DESIGN: another run of the same commit within 7 days passed it). The week's
+    upload of such a pass marks the failure's week stale (receivers)."""
+    until = as_of + dt.timedelta(days=params.same_commit_days)
+    if as_of > timezone.now():
+        return {}  # the week is not over: nothing came after it yet
+    later = service_history(
+        project_id=service.project_id, service_id=service.pk, start=as_of.date(),
+        end=week_start(until - dt.timedelta(microseconds=1)),
+    )  # fmt: skip
+    ids = [rid for rid, r in later.runs.items() if as_of <= r.started_at < until]
+    outages = later.outage_runs(ids, params)
+    out: dict[tuple[str, int], list[tuple[dt.datetime, int]]] = defaultdict(list)
+    for tr in later.test_runs_of(rid for rid in ids if rid not in outages):
+        if tr.first == PASSED:
+            run = later.runs[tr.run]
+            out[(run.commit, tr.test)].append((run.started_at, run.id))
+    return out
 
 
 def _improvement_weeks(before: list[dict] | None, after: list[dict]) -> set[dt.date]:

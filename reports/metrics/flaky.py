@@ -115,10 +115,14 @@ def find_flaky_results(
     as_of: dt.datetime,
     params: MetricParams,
     exclude_runs: Collection[int] = frozenset(),
+    later_passes: Mapping[tuple[str, int], Sequence[tuple[dt.datetime, int]]] | None = None,
 ) -> list[FlakyResult]:
     """Every flaky result among runs started before `as_of`, sorted by (run start, run, test).
 
-    Pass the outage runs as `exclude_runs`.
+    Pass the outage runs as `exclude_runs`. `later_passes`: first-attempt passes of runs
+    started from `as_of` on, (commit, test) -> [(started_at, run)], evidence for failures
+    before it (a failure on Sunday night whose commit passed on Monday is a flaky result of its
+    own week); they count as nothing else.
     """
     known = _known_runs(runs, as_of, exclude_runs)
     candidates = [
@@ -133,6 +137,9 @@ def find_flaky_results(
             if tr.first == PASSED and tr.test in failing_tests and tr.run in known:
                 meta = runs[tr.run]
                 passes[(meta.commit, tr.test)].append((meta.started_at, tr.run))
+    for key, later in (later_passes or {}).items():
+        if key[1] in failing_tests:
+            passes[key].extend(later)
     for lst in passes.values():
         lst.sort()
     reach = dt.timedelta(days=params.same_commit_days)

@@ -164,12 +164,14 @@ def analyze_isolation(
     params: MetricParams | None = None,
     test_runs: Sequence[TestRun] | None = None,
     outages: frozenset[int] | None = None,
+    later_passes: Mapping[tuple[str, int], Sequence[tuple[dt.datetime, int]]] | None = None,
 ) -> IsolationResult:
     """Isolation score, its components and findings for one service and week.
 
     `runs` and `executions` are one service's history from history_start(as_of) on. `as_of`
     defaults to `week_end`. Deterministic: input order never changes the output. A caller that
     already judged the runs (cascades.outage_runs, a verdict per run) passes the outage runs.
+    `later_passes`: same-commit evidence from runs after `as_of` (flaky.find_flaky_results).
     """
     params = params or MetricParams()
     as_of = as_of or week_end
@@ -190,8 +192,9 @@ def analyze_isolation(
         outages = frozenset(outages & known.keys())
 
     raw_flaky = find_flaky_results(
-        known, test_runs, as_of=as_of, params=params, exclude_runs=outages
-    )
+        known, test_runs, as_of=as_of, params=params, exclude_runs=outages,
+        later_passes=later_passes,
+    )  # fmt: skip
     cascades = detect_cascades(known, test_runs, as_of=as_of, params=params, exclude_runs=outages)
     followers = cascade_followers(cascades)
     victims = infer_order_dependence(
