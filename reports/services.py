@@ -157,7 +157,10 @@ def _compute(
     iso = analyze_isolation(
         runs, (), week_start=start, week_end=end, as_of=as_of, params=params, test_runs=all_trs,
         outages=history.outage_runs(known, params),
-        later_passes=_later_passes(service, as_of, params),
+        later_passes=_later_passes(
+            service, as_of, params,
+            failed_commits={runs[tr.run].commit for tr in all_trs if is_fail(tr.first)},
+        ),
     )  # fmt: skip
     week_trs = history.test_runs_of(rid for rid in known if runs[rid].started_at >= start)
     # New tests: not seen in the window's earlier weeks; removed: seen in the latest of them that
@@ -318,15 +321,20 @@ def _compute(
 
 
 def _later_passes(
-    service: Service, as_of: dt.datetime, params: MetricParams
+    service: Service, as_of: dt.datetime, params: MetricParams, *, failed_commits: set[str]
 ) -> dict[tuple[str, int], list[tuple[dt.datetime, int]]]:
     """First-attempt passes of the service's runs in the same_commit_days after `as_of`, by
     (commit, test), outage runs left out: a failure before `as_of` whose commit passed then is a
     flaky result (DESIGN: another run of the same commit within 7 days passed it). The week's
     upload of such a pass marks the failure's week stale (receivers)."""
     until = as_of + dt.timedelta(days=params.same_commit_days)
-    if as_of > timezone.now():
-        return {}  # the week is not over: nothing came after it yet
+    if as_of > timezone.now() or not failed_commits:
+        return {}  # the week is not over (nothing came after it yet), or nothing failed
+    if not Run.objects.filter(
+        project_id=service.project_id, status=Run.Status.PARSED, started_at__gte=as_of,
+        started_at__lt=until, commit__in=sorted(failed_commits),
+    ).exists():  # fmt: skip
+        return {}  # no later run of a commit that failed: the usual case, one query
     later = service_history(
         project_id=service.project_id, service_id=service.pk, start=as_of.date(),
         end=week_start(until - dt.timedelta(microseconds=1)),
