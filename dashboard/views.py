@@ -17,6 +17,7 @@ from django.shortcuts import redirect, render
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as defaults_server_error
@@ -749,9 +750,21 @@ def report_generate_view(request: HttpRequest, slug: str) -> HttpResponse:
 def report_download(request: HttpRequest, slug: str, report_id: int) -> HttpResponse:
     project = sel.project_get_for_user(user=request.user, slug=slug)
     row = sel.report_get(project=project, report_id=report_id)
+    download = request.GET.get("download") == "1"
+    if row.format == "md" and not download:
+        # Viewed: the Markdown as a page, as it would read on a code host.
+        from reports.render import markdown_html
+
+        ctx = {
+            **_base(request, project, "reports"),
+            "report": row,
+            "week_label": week_label(row.week),
+            "html": mark_safe(markdown_html(bytes(row.content).decode())),  # noqa: S308 (escaped)
+        }
+        return render(request, "dashboard/report_view.html", ctx)
     response = HttpResponse(bytes(row.content), content_type=row.CONTENT_TYPES[row.format])
     response["Content-Disposition"] = content_disposition_header(
-        as_attachment=request.GET.get("download") == "1", filename=row.filename
+        as_attachment=download, filename=row.filename
     )
     return response
 

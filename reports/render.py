@@ -384,3 +384,11 @@ def weekly_report_markdown(r: WeeklyReport) -> str:
                 continue  # one list
         out.append("")
     return "\n".join(out)
+
+
+def markdown_html(text: str) -> str:
+    """A stored Markdown report as HTML for a page: tables, links and code as written, any HTML
+    in it (a test name is uploaded text) escaped, links only to http(s) and relative URLs."""
+    import mistune
+
+    return str(mistune.create_markdown(escape=True, plugins=["table"])(text))

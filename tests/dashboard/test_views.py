@@ -912,6 +912,13 @@ def test_it_generates_lists_and_serves_a_weekly_report(
         assert b"".join(got) == bytes(rows[fmt].content)
         _get(outsider_client, url, status=404)
     assert f"# {dataset.sim.name} — week {label}" in bytes(rows["md"].content).decode()
+    # Viewed, the Markdown is a page: its heading, its tables and its links as HTML.
+    page = _get(member_client, f"/p/{slug}/reports/{rows['md'].pk}/")
+    assert page["Content-Type"].startswith("text/html")
+    html = _html(page)
+    assert f"<h1>{dataset.sim.name} — week {label}</h1>" in html
+    assert "<table>" in html and "?download=1" in html
+    assert "| --- |" not in html and "](" not in html
     # A week without metrics is refused with a message, and nothing is enqueued.
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = member_client.post(f"/p/{slug}/reports/generate/", {"week": "2019-W01"},

@@ -749,3 +749,16 @@ def test_reports_go_stale_when_a_regression_enters_them_and_not_otherwise(db):  
     assert stale() == []
     w46_report = bytes(Report.objects.get(pk=reports[w46]).content).decode()
     assert "1 earlier regression still open" in w46_report
+
+
+def test_a_markdown_report_viewed_as_html_escapes_uploaded_text() -> None:
+    from reports.render import markdown_html
+
+    html = markdown_html(
+        "| Test | Evidence |\n|---|---|\n| `<script>x</script>` | <img src=x onerror=1> |\n\n"
+        "[run](http://example.com/p/x/runs/1/) [bad](javascript:alert(1))"
+    )
+    assert "<script>" not in html and "<img" not in html
+    assert "<code>&lt;script&gt;x&lt;/script&gt;</code>" in html and "<table>" in html
+    assert '<a href="http://example.com/p/x/runs/1/">run</a>' in html
+    assert "javascript:" not in html
