@@ -700,19 +700,19 @@ def run_order_cells(*, project: Project, run: Run) -> list[OrderCell]:
         Result.objects.filter(run_id=run.pk, run_week=run.week, attempt=1)
         .order_by("timeline", "position")
         .values_list("test_id", "timeline", "outcome", "duration_ms", "test__classname",
-                     "test__name")
+                     "test__name", "position")
     )  # fmt: skip
     cells = []
     index: dict[str, int] = defaultdict(int)
     labels = {o.value: o.label for o in Outcome}
-    for test_id, timeline, outcome, duration_ms, classname, name in rows:
+    for test_id, timeline, outcome, duration_ms, classname, name, position in rows:
         i = index[timeline]
         index[timeline] += 1
         cells.append(
             OrderCell(
                 timeline=timeline or "file", position=i, outcome=labels[outcome],
                 test=f"{classname}::{name}" if classname else name, duration_ms=duration_ms,
-                url=test_url(project, test_id),
+                url=test_url(project, test_id), row=position + 1,
             )
         )  # fmt: skip
     return cells

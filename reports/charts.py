@@ -92,6 +92,7 @@ class OrderCell:
     test: str
     duration_ms: int | None
     url: str  # the test page
+    row: int | None = None  # its position in the upload, from 1: the results table's "#"
 
 
 # --- Look ---------------------------------------------------------------------------------------
@@ -639,12 +640,13 @@ def run_order_figure(*, cells: Sequence[OrderCell]) -> dict:
                         _h(c.test),
                         "–" if c.duration_ms is None else f"{c.duration_ms:,} ms",
                         _h(c.timeline),
+                        "" if c.row is None else f" · row #{c.row} of the results",
                     ]
                     for c in pts
                 ],  # fmt: skip
                 "marker": {"symbol": "square", "size": 9, "color": OUTCOME_COLORS[outcome]},
                 "hovertemplate": "%{customdata[1]}<br>" + outcome + " · #%{x} on %{customdata[3]}"
-                " · %{customdata[2]}<extra></extra>",
+                " · %{customdata[2]}%{customdata[4]}<extra></extra>",
             }
         )
     return {

@@ -178,7 +178,7 @@ def test_a_pass_timed_at_0_ms_is_drawn_and_one_without_a_time_is_not():
 def test_it_lays_a_run_out_by_worker_and_order():
     cells = [
         OrderCell("gw0", 0, "passed", "a", 5, "/t/a"),
-        OrderCell("gw0", 1, "failed", "b", 6, "/t/b"),
+        OrderCell("gw0", 1, "failed", "b", 6, "/t/b", row=3),
         OrderCell("gw1", 0, "passed", "c", None, "/t/c"),
         OrderCell("github.com/acme/very/long/package/name", 0, "error", "d", 1, "/t/d"),
     ]
@@ -189,6 +189,9 @@ def test_it_lays_a_run_out_by_worker_and_order():
     assert by_name["error"]["y"] == ["…" + "github.com/acme/very/long/package/name"[-23:]]
     assert by_name["error"]["customdata"][0][3] == "github.com/acme/very/long/package/name"
     assert by_name["failed"]["customdata"][0][0] == "/t/b"
+    # the hover names the results table's row of the point (its "#": the upload position)
+    assert by_name["failed"]["customdata"][0][4] == " · row #3 of the results"
+    assert "%{customdata[4]}" in by_name["failed"]["hovertemplate"]
 
 
 def test_it_draws_sparklines_with_gaps():
