@@ -386,7 +386,18 @@ def causes_figure(*, counts: Sequence[CauseCount], weeks: Sequence[str]) -> dict
             }
         )
     yaxis = {"rangemode": "tozero", "title": {"text": "tests"}, "dtick": None}
+    if not any(c.count for c in counts):
+        # Empty axes would read as a chart that failed to draw.
+        none = _note("no flaky tests, victims or cascade roots in these weeks")
+        return _week_figure(data, weeks, {**yaxis, "range": [0, 1], "dtick": 1}, barmode="stack",
+                            annotations=[none])  # fmt: skip
     return _week_figure(data, weeks, yaxis, barmode="stack")
+
+
+def _note(text: str) -> dict[str, object]:
+    """A line of text in the middle of an empty plot."""
+    return {"text": text, "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5,
+            "showarrow": False, "font": {"size": 12, "color": MUTED}}  # fmt: skip
 
 
 def durations_figure(

@@ -275,3 +275,12 @@ def test_names_from_uploads_reach_plotly_escaped():
                     reference_branch="main")):  # fmt: skip
         custom = repr([t.get("customdata") for t in fig["data"]] + [t.get("y") for t in fig["data"]])
         assert "<a" not in custom and "&lt;a" in custom
+
+
+def test_a_causes_chart_without_any_finding_says_so():
+    weeks = ["2026-W44", "2026-W45"]
+    empty = charts.causes_figure(counts=[], weeks=weeks)
+    [note] = empty["layout"]["annotations"]
+    assert note["text"] == "no flaky tests, victims or cascade roots in these weeks"
+    some = [charts.CauseCount("2026-W45", "flaky", 2, "/f")]
+    assert "annotations" not in charts.causes_figure(counts=some, weeks=weeks)["layout"]
