@@ -481,15 +481,19 @@ def test_it_lists_weekly_reports_and_generates_one_from_the_page(signed_in, serv
             # The previous round's message names the same week: wait for the new page first.
             _wait(driver, staleness_of(page))
             _wait(driver, lambda d: label in d.find_element(By.CSS_SELECTOR, ".alert").text)
+            assert "report" in driver.find_element(By.CSS_SELECTOR, ".alert").text
+            assert "is ready below" in driver.find_element(By.CSS_SELECTOR, ".alert").text
     finally:
         app.conf.task_always_eager = eager
     rows = driver.find_elements(By.CSS_SELECTOR, "table.reports tbody tr")
     assert len(rows) == 3
     assert Report.objects.filter(project=dataset.sim).count() == 6
     _screenshot(driver, "reports")
-    # The Markdown opens as text in the browser.
+    # The Markdown opens as a page: its heading and tables rendered.
     driver.find_element(By.CSS_SELECTOR, "table.reports tbody tr td a[href$='/']").click()
-    _wait(driver, lambda d: "# " + dataset.sim.name in d.find_element(By.TAG_NAME, "body").text)
+    heading = _wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".report-doc h1"))
+    assert heading[0].text.startswith(f"{dataset.sim.name} — week ")
+    assert driver.find_elements(By.CSS_SELECTOR, ".report-doc table td a")
 
 
 def test_it_answers_not_found_for_another_teams_project(signed_in, server, dataset):  # type: ignore[no-untyped-def]

@@ -871,12 +871,21 @@ def test_it_refuses_subscription_changes_without_csrf(dataset):  # type: ignore[
 # --- Reports ------------------------------------------------------------------------------------
 
 
+@pytest.fixture
+def worker_mode():  # type: ignore[no-untyped-def]
+    """Tasks go to a worker (served mode), whatever the settings of this test run."""
+    from dashboard.celery import app
+
+    eager, app.conf.task_always_eager = app.conf.task_always_eager, False
+    yield
+    app.conf.task_always_eager = eager
+
+
 def test_it_generates_lists_and_serves_a_weekly_report(
-    member_client, dataset, django_capture_on_commit_callbacks, settings
+    member_client, dataset, django_capture_on_commit_callbacks, worker_mode
 ):  # type: ignore[no-untyped-def]
     from django.test import Client
 
-    settings.CELERY_TASK_ALWAYS_EAGER = False  # served mode: a worker makes the report
 
     from reports.models import Report
     from reports.tasks import report_generate
