@@ -58,6 +58,8 @@ class ServiceListApi(APIView):
 
     @extend_schema(operation_id="service_list", responses={200: OutputSerializer(many=True), **_errors(401, 403)})
     def get(self, request: Request, slug: str) -> Response:
+        """The project's services, each with its latest computed week: runs, pass rates and
+        isolation score (the week's full metrics: `services/NAME/weeks/WEEK`)."""
         project = _project(request, slug=slug)
         return Response(self.OutputSerializer(service_list(project=project), many=True).data)
 
@@ -124,6 +126,10 @@ class FindingListApi(APIView):
         responses={200: FindingPageSerializer, **_errors(400, 401, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
+        """The project's findings, newest week first, filtered by kind, service, week and
+        status: flaky tests, order-dependent victims (`test`) with their polluter
+        (`related_test`), cascade roots, regressions, fixes, duration regressions and budget
+        violations, each with the evidence it was found on (docs/metrics.md)."""
         project = _project(request, slug=slug)
         params = request.query_params
         kind = params.get("kind") or None
@@ -292,6 +298,7 @@ class SubscriptionDetailApi(APIView):
         operation_id="subscription_delete", responses={204: None, **_errors(401, 403, 404)}
     )
     def delete(self, request: Request, slug: str, subscription_id: int) -> Response:
+        """Remove an alert subscription of the project: its address or URL hears nothing more."""
         project = _project(request, slug=slug)
         subscription_delete(project=project, subscription_id=subscription_id)
         return Response(status=204)

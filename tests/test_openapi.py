@@ -47,3 +47,16 @@ def test_the_findings_page_is_described_as_it_is_served(ci_client, tmp_path):  #
     assert described["properties"]["results"]["type"] == "array"
     beyond = ci_client.get("/api/v1/projects/mediaserver/findings?page=9")
     assert beyond.status_code == 404 and "404" in operation["responses"]
+
+
+def test_every_operation_says_what_it_does(tmp_path):  # type: ignore[no-untyped-def]
+    out = tmp_path / "schema.yml"
+    call_command("spectacular", "--file", str(out))
+    schema = yaml.safe_load(out.read_text())
+    bare = [
+        f"{method.upper()} {path}"
+        for path, operations in schema["paths"].items()
+        for method, operation in operations.items()
+        if not (operation.get("description") or operation.get("summary"))
+    ]
+    assert not bare, bare
