@@ -218,8 +218,13 @@ def overview_list(*, projects: Sequence[Project]) -> list[ProjectOverview]:
 # --- Findings -----------------------------------------------------------------------------------
 
 
-def service_list(*, project: Project) -> list[Service]:
-    return list(Service.objects.filter(project=project).only("id", "name").order_by("name"))
+def service_list(*, project: Project, with_tests: bool = False) -> list[Service]:
+    """The project's services by name; `with_tests`: those holding tests (a service whose tests
+    all moved to others by rules or pinning has nothing to show)."""
+    qs = Service.objects.filter(project=project)
+    if with_tests:
+        qs = qs.filter(Exists(Test.objects.filter(service=OuterRef("pk"))))
+    return list(qs.only("id", "name").order_by("name"))
 
 
 def service_get(*, project: Project, name: str) -> Service:

@@ -196,7 +196,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
     project, projects = _project(request, slug)
     weeks = sel.computed_weeks(project=project)
     week, all_weeks = _pick_week(request, weeks)
-    services = sel.service_list(project=project)
+    services = sel.service_list(project=project, with_tests=True)
     window = sel.week_window(week) if week else []
     summaries, counts = [], {}
     if week:

@@ -487,6 +487,14 @@ def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(memb
         assert member_client.get(f"/p/{slug}/?week={week}").status_code in (200, 404), week
 
 
+def test_the_project_table_leaves_out_a_service_without_tests(member_client, dataset):  # type: ignore[no-untyped-def]
+    from ingest.models import Service
+
+    Service.objects.create(project=dataset.sim, name="default")  # its tests were all moved
+    table = _get(member_client, f"/p/{dataset.sim.slug}/").context["table"]
+    assert table and "default" not in [row["service"] for row in table]
+
+
 def test_a_week_not_computed_shows_the_latest_and_says_so(member_client, dataset):  # type: ignore[no-untyped-def]
     slug = dataset.sim.slug
     sw = ServiceWeek.objects.filter(project=dataset.sim).select_related("service").latest("week")
