@@ -76,19 +76,66 @@ class _NewFinding:
     at: dt.datetime | None = None
 
 
-def _keyed(new: list[_NewFinding]) -> dict[str, _NewFinding]:
-    """The findings by key: kind:test:related:week (Finding.make_key), and for the second
-    episode of one test in one week (broken, fixed and broken again) the same with `:2`, and so
-    on, in the order they began: the first keeps the plain key, so one episode a week, the
-    usual case, keeps its key whatever follows it."""
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)
+
+
+def _base_key(f: _NewFinding) -> str:
+    return Finding.make_key(f.kind, f.test, f.related, f.week)
+
+
+@dataclass(frozen=True)
+class _Owner:
+    """The stored row of a plain key: its episode's first run, and when it ended (a fix, or a
+    resolved regression: its last run's start), else None."""
+
+    first_run: int | None
+    ended: dt.datetime | None
+
+    @classmethod
+    def of(cls, row: Finding) -> _Owner:
+        done = row.kind == Finding.Kind.FIXED or (
+            row.kind == Finding.Kind.REGRESSION and row.status == Finding.Status.RESOLVED
+        )
+        return cls(row.first_run_id, getattr(row, "last_run_started", None) if done else None)
+
+    def holds(self, f: _NewFinding) -> bool:
+        """Whether `f` is this row's episode: the same first run, or (a late run moved its
+        first run) not one that began after this one ended."""
+        return self.first_run == f.first_run or not (
+            self.ended is not None and f.at is not None and self.ended < f.at
+        )
+
+
+def _keyed(new: list[_NewFinding], owners: dict[str, _Owner]) -> dict[str, _NewFinding]:
+    """The findings by key: kind:test:related:week (Finding.make_key) for one episode of a test
+    in a week, the usual case. Another episode of the test in that week (broken, fixed and
+    broken again) adds its first run, `:r<run>`, so its key is the same whichever windows see
+    which of them. `owners`: the stored rows of the plain keys; a row keeps its key for its own
+    episode, and a plain key no row holds goes to the week's earliest episode."""
     groups: dict[str, list[_NewFinding]] = defaultdict(list)
     for f in new:
-        groups[Finding.make_key(f.kind, f.test, f.related, f.week)].append(f)
+        groups[_base_key(f)].append(f)
     out = {}
     for key, same in groups.items():
-        same.sort(key=lambda f: (f.at or dt.datetime.min.replace(tzinfo=dt.UTC), f.first_run or 0))
-        for n, f in enumerate(same, start=1):
-            out[key if n == 1 else f"{key}:{n}"] = f
+        owner = owners.get(key)
+        single = len(same) == 1 and (owner is None or owner.holds(same[0]))
+        if same[0].kind in Finding.WEEKLY_KINDS or single:
+            out[key] = same[0]
+            continue
+        same.sort(key=lambda f: (f.at or _EARLIEST, f.first_run or 0))
+        if owner is None:
+            plain = same[0]
+        else:
+            plain = next((f for f in same if owner.first_run == f.first_run), None) or next(
+                (f for f in same if owner.holds(f)), None
+            )
+        for f in same:
+            if f is plain:
+                out[key] = f
+            elif f.first_run:
+                out[f"{key}:r{f.first_run}"] = f
+            else:  # a slowdown whose first commit has no run on the branch: by its time
+                out[f"{key}:t{int(f.at.timestamp()) if f.at else 0}"] = f
     return out
 
 
@@ -532,13 +579,19 @@ def _write_findings(
     found it saw them. Returns the weeks whose reports this changes (see
     _report_weeks; a weekly finding changing status changes its week's)."""
     now = timezone.now()
-    wanted = _keyed(new)
     existing = {
         f.key: f
-        for f in Finding.objects.filter(service=service).filter(
-            key__in=list(wanted)
-        )
+        for f in Finding.objects.filter(
+            service=service, key__in=list({_base_key(f) for f in new})
+        ).annotate(last_run_started=F("last_run__started_at"))
     }
+    wanted = _keyed(new, {key: _Owner.of(row) for key, row in existing.items()})
+    suffixed = [key for key in wanted if key not in existing and key.count(":") > 3]
+    if suffixed:  # a second episode in a week: rare
+        existing.update(
+            (f.key, f) for f in Finding.objects.filter(service=service, key__in=suffixed)
+        )
+    existing = {key: row for key, row in existing.items() if key in wanted}
     stale_weekly = Finding.objects.filter(
         service=service, week=week, kind__in=Finding.WEEKLY_KINDS
     ).exclude(key__in=list(wanted))

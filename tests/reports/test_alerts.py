@@ -197,7 +197,7 @@ def test_it_does_not_alert_again_when_a_regression_flaps_within_the_window(
     # Two episodes of test_1 in one week: the first resolved, the second open.
     first, test_1 = Finding.objects.filter(kind="regression", test__name="test_1").order_by("key")
     assert (first.status, test_1.status, test_1.first_run.commit) == ("resolved", "open", _commit(41))
-    assert test_1.key == f"{first.key}:2"
+    assert test_1.key == f"{first.key}:r{test_1.first_run_id}"
     transitions = AlertDelivery.objects.filter(subscription__target="oncall@example.com")
     assert transitions.count() == 2  # the two original regressions only
     # The recovery in between is told to `fixed` subscribers, once.

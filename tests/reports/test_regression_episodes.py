@@ -352,3 +352,28 @@ def test_a_regression_stays_when_the_test_turns_flaky_later(project) -> None:  #
     # Found when the test was not flaky, the regression is kept: the week it broke still shows it.
     assert Finding.objects.filter(pk=regression.pk).exists()
     assert regression in open_regressions_at(project=project, week=regression.week)
+
+
+@pytest.mark.django_db
+def test_a_second_episode_of_the_week_that_outlasts_the_window_keeps_its_own_finding(
+    project,
+) -> None:  # type: ignore[no-untyped-def]
+    # Twice a day from 2026-W37: test_3 fails runs 6-7, passes 8-12 (fixed), fails 13-79 (a
+    # second regression of the same week, weeks long) and passes from 80 on. The windows after
+    # the first fix see the second episode alone.
+    runs = _history(project, runs=90, hours=12,
+                    failing=lambda i: {REGRESSED} if 6 <= i < 8 or 13 <= i < 80 else set())  # fmt: skip
+    ids = [r.pk for r in runs]
+    project_recompute(project_id=project.pk)
+    name = f"test_{REGRESSED}"
+    regressions = Finding.objects.filter(project=project, kind="regression", test__name=name)
+    assert sorted((f.evidence["first_failing_run"], f.status) for f in regressions) == [
+        (ids[6], "resolved"), (ids[13], "resolved"),
+    ]
+    fixes = Finding.objects.filter(project=project, kind="fixed", test__name=name)
+    assert sorted(f.first_run_id for f in fixes) == [ids[8], ids[80]]
+    last = week_start(runs[-1].started_at)
+    assert open_regressions_at(project=project, week=last) == []
+    # While the second one lasted, each week lists it once.
+    middle = week_start(runs[40].started_at)
+    assert [f.evidence["first_failing_run"] for f in open_regressions_at(project=project, week=middle)] == [ids[13]]
