@@ -574,7 +574,8 @@ def _write_findings(
     test outside `refound` (the tests that failed in the window and are not flaky) is kept: its
     failures are all before the window, and the window that held them wrote it. So is a stored
     regression of a test flaky now: regressions are not looked for in a flaky test, and one
-    found while it was not stays as it was. And a stored duration regression this window holds
+    found and fixed while it was not stays as it was (one still open goes: nothing would ever
+    resolve it while the test is flaky). And a stored duration regression this window holds
     too few commits before to judge (`slowdown_judged` of its test and time): the window that
     found it saw them. Returns the weeks whose reports this changes (see
     _report_weeks; a weekly finding changing status changes its week's)."""
@@ -603,7 +604,10 @@ def _write_findings(
         .exclude(kind__in=Finding.WEEKLY_KINDS)
         .exclude(key__in=list(wanted))
         .exclude(Q(kind=Finding.Kind.FIXED) & ~Q(test_id__in=refound))
-        .exclude(Q(kind=Finding.Kind.REGRESSION) & Q(test_id__in=flaky))
+        .exclude(
+            Q(kind=Finding.Kind.REGRESSION) & Q(test_id__in=flaky)
+            & Q(status=Finding.Status.RESOLVED)
+        )
         .values_list("pk", "kind", "week", "test_id", "evidence__time")
         if kind != Finding.Kind.DURATION_REGRESSION or slowdown_judged(test, time)
     ]

@@ -332,26 +332,32 @@ def test_two_episodes_of_one_test_in_one_week_are_two_regressions_and_two_fixes(
 
 
 @pytest.mark.django_db
-def test_a_regression_stays_when_the_test_turns_flaky_later(project) -> None:  # type: ignore[no-untyped-def]
-    # 2026-W37: test_3 passes runs 0-7 and fails 8-10 (a confirmed regression). 2026-W38: it
-    # passes 11-14, then fails run 15 while another run of the same commit passes it (a flaky
-    # result: the test is flaky from then on), and passes 16.
+@pytest.mark.parametrize("fixed_first", [True, False])
+def test_a_fixed_regression_stays_when_the_test_turns_flaky_later(project, fixed_first) -> None:  # type: ignore[no-untyped-def]
+    # 2026-W37, twice a day: test_3 passes runs 0-7 and fails 8-10 (a confirmed regression),
+    # then passes 11-13 (fixed) or fails on. 2026-W38: it passes 14-17, then fails run 18 while
+    # another run of the same commit passes it (a flaky result: the test is flaky from then on).
     monday = dt.datetime(2026, 9, 7, 6, 0, tzinfo=dt.UTC)
-    runs = [_upload(project, i, monday + dt.timedelta(hours=12 * i), {REGRESSED} if i >= 8 else set())
-            for i in range(11)]  # fmt: skip
-    project_recompute(project_id=project.pk)
-    [regression] = Finding.objects.filter(project=project, kind="regression")
-    assert regression.evidence["first_failing_run"] == runs[8].pk
 
-    later = monday + dt.timedelta(weeks=1)
-    for i in range(11, 17):
-        _upload(project, i, later + dt.timedelta(hours=12 * (i - 11)), {REGRESSED} if i == 15 else set())
-    _upload(project, 15, later + dt.timedelta(hours=12 * 4 + 1), set())
+    def failing(i: int) -> set[int]:
+        broken = 8 <= i < 11 if fixed_first else 8 <= i < 14
+        return {REGRESSED} if broken or i == 18 else set()
+
+    for i in range(20):
+        _upload(project, i, monday + dt.timedelta(hours=12 * i), failing(i))
+    _upload(project, 18, monday + dt.timedelta(hours=12 * 18 + 1), set())
     project_recompute(project_id=project.pk)
-    assert Finding.objects.filter(project=project, kind="flaky", test__name=f"test_{REGRESSED}")
-    # Found when the test was not flaky, the regression is kept: the week it broke still shows it.
-    assert Finding.objects.filter(pk=regression.pk).exists()
-    assert regression in open_regressions_at(project=project, week=regression.week)
+    name = f"test_{REGRESSED}"
+    assert Finding.objects.filter(project=project, kind="flaky", test__name=name)
+    regressions = Finding.objects.filter(project=project, kind="regression", test__name=name)
+    if fixed_first:
+        # Found and fixed while the test was not flaky: the week it broke still shows both.
+        [regression] = regressions
+        assert (regression.status, regression.week) == ("resolved", monday.date())
+        assert Finding.objects.filter(project=project, kind="fixed", test__name=name).count() == 1
+    else:
+        # Still open when it turned flaky: nothing would resolve it, so it is not kept open.
+        assert not regressions.filter(status="open").exists()
 
 
 @pytest.mark.django_db
