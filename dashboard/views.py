@@ -17,6 +17,7 @@ from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django.views.defaults import page_not_found
 from django.views.defaults import server_error as defaults_server_error
@@ -777,13 +778,14 @@ def resolve_or_none(path: str):  # type: ignore[no-untyped-def]
         return None
 
 
+@csrf_exempt  # changes nothing; a mistyped POST (CI's upload) gets this JSON, not a CSRF page
 def api_not_found(request: HttpRequest) -> HttpResponse:
     """The API's JSON error shape for a path under /api/ that names no endpoint (a page of it
-    asked without its final slash, /api/docs, is sent to it, as CommonMiddleware would)."""
-    if not request.path.endswith("/"):
+    read without its final slash, /api/docs, is sent to it, as CommonMiddleware would)."""
+    if request.method in ("GET", "HEAD") and not request.path.endswith("/"):
         match = resolve_or_none(f"{request.path_info}/")
         if match is not None and match.func is not api_not_found:
-            return HttpResponsePermanentRedirect(f"{request.path}/")
+            return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
     return JsonResponse(
         {
             "error": "not_found",

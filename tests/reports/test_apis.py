@@ -41,6 +41,13 @@ def test_an_unknown_api_path_answers_in_the_api_error_shape(ci_client, settings,
         assert response["Content-Type"] == "application/json"
         body = response.json()
         assert body["error"] == "not_found" and path in body["detail"]
-    assert ci_client.get("/api/docs")["Location"] == "/api/docs/"
+    assert ci_client.get("/api/docs?x=1")["Location"] == "/api/docs/?x=1"
+    # A mistyped upload path: the JSON 404, not a CSRF refusal nor a redirect that drops the POST.
+    from django.test import Client
+
+    strict = Client(enforce_csrf_checks=True)
+    for path in ("/api/v1/upload", "/api/v1/uploads/", "/api/doc"):
+        response = strict.post(path, {"commit": "c"})
+        assert (response.status_code, response.json()["error"]) == (404, "not_found"), path
     page = ci_client.get("/p/mediaserver/nothing-here/")
     assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
