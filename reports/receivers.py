@@ -16,6 +16,7 @@ def mark_touched_service_weeks(
     sender, *, run_id: int, project_id: int, week: dt.date, service_ids: list[int],
     commit: str | None = None, started_at: dt.datetime | None = None, **kwargs,
 ) -> None:  # type: ignore[no-untyped-def]
+    from reports.models import ServiceWeek
     from reports.staleness import service_weeks_mark
 
     with transaction.atomic():
@@ -24,7 +25,13 @@ def mark_touched_service_weeks(
         # same_commit_days was flaky (the failure's week reads passes after it): those weeks
         # change too.
         for earlier in _earlier_weeks_of_commit(project_id, week, commit, started_at):
-            service_weeks_mark(project_id=project_id, service_ids=service_ids, week=earlier)
+            # Only service-weeks that exist: a service this run holds may not have run then.
+            computed = list(
+                ServiceWeek.objects.filter(service_id__in=service_ids, week=earlier)
+                .values_list("service_id", flat=True)
+            )  # fmt: skip
+            if computed:
+                service_weeks_mark(project_id=project_id, service_ids=computed, week=earlier)
 
 
 def _earlier_weeks_of_commit(

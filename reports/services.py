@@ -206,7 +206,11 @@ def _compute(
         outages=history.outage_runs(known, params),
         later_passes=_later_passes(
             service, as_of, params,
-            failed_commits={runs[tr.run].commit for tr in all_trs if is_fail(tr.first)},
+            # failures a pass after the week can still be evidence for
+            failed_commits={
+                runs[tr.run].commit for tr in all_trs if is_fail(tr.first)
+                and runs[tr.run].started_at >= as_of - dt.timedelta(days=params.same_commit_days)
+            },  # fmt: skip
         ),
     )  # fmt: skip
     week_trs = history.test_runs_of(rid for rid in known if runs[rid].started_at >= start)

@@ -17,14 +17,14 @@ from reports.services import project_recompute, service_week_recompute
 MONDAY = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # 2026-W37
 
 
-def _upload(project, i: int, started: dt.datetime, test_y: str, commit: str = ""):  # type: ignore[no-untyped-def]
+def _upload(project, i: int, started: dt.datetime, test_y: str, commit: str = "", service: str = "api"):  # type: ignore[no-untyped-def]
     body = '<failure message="boom">tb</failure>' if test_y == "failed" else ""
     data = (
-        f'<testsuite name="pytest"><testcase classname="tests.test_app" name="test_y" time="0.01">{body}'
-        '</testcase><testcase classname="tests.test_app" name="test_ok" time="0.01"/></testsuite>'
+        f'<testsuite name="pytest"><testcase classname="tests.test_{service}" name="test_y" time="0.01">{body}'
+        f'</testcase><testcase classname="tests.test_{service}" name="test_ok" time="0.01"/></testsuite>'
     ).encode()
-    meta = UploadMeta(commit=commit or f"{i:040x}", branch="main", build_id=str(i), job="test",
-                      service="api", started_at=started)  # fmt: skip
+    meta = UploadMeta(commit=commit or f"{i:040x}", branch="main", build_id=str(i), job=service,
+                      service=service, started_at=started)  # fmt: skip
     run = run_create(project=project, meta=meta, files=[("r.xml", io.BytesIO(data))]).run
     run_parse(run_id=run.pk)
     return run
@@ -56,3 +56,13 @@ def test_a_failure_passed_by_its_commit_the_next_week_is_a_flaky_result_of_its_o
     assert finding.evidence["results"] == [
         {"run": failed.pk, "reason": "same_commit", "evidence_run": passed.pk}
     ]
+
+
+@pytest.mark.django_db
+def test_another_services_run_of_the_commit_next_week_creates_no_week_for_it(project) -> None:  # type: ignore[no-untyped-def]
+    commit = "cd" * 20
+    _upload(project, 1, MONDAY + dt.timedelta(days=6, hours=23), "failed", commit)
+    project_recompute(project_id=project.pk)
+    # The same commit's job of another service, on Monday: that service never ran in 2026-W37.
+    _upload(project, 2, MONDAY + dt.timedelta(days=7, hours=1), "passed", commit, service="web")
+    assert not ServiceWeek.objects.filter(service__name="web", week=MONDAY.date()).exists()
