@@ -6,7 +6,7 @@
 
   var messages = document.querySelector(".messages");
   var section = window.location.hash && document.getElementById(window.location.hash.slice(1));
-  if (messages && section) {
+  if (messages && section && section.tagName === "SECTION") {
     var title = section.querySelector("h2, h3");
     section.insertBefore(messages, title ? title.nextSibling : section.firstChild);
     messages.scrollIntoView({ block: "center" });
