@@ -218,13 +218,13 @@ def open_regressions_at(
     resolved = {f.test_id for f in episodes if f.status != Finding.Status.OPEN}
     named: dict[tuple[int, str], dt.date] = {}  # (test, first failing run) -> the fix's week
     unnamed: dict[int, list[dt.date]] = defaultdict(list)  # test -> weeks of such fixes
-    for test, fix_week, evidence in Finding.objects.filter(
+    for test, fix_week, first_failing, broken_before in Finding.objects.filter(
         project=project, kind=Finding.Kind.FIXED, test_id__in=resolved, **scope
-    ).values_list("test_id", "week", "evidence"):
-        if "broken_before_run" in evidence:
+    ).values_list("test_id", "week", "evidence__first_failing_run", "evidence__broken_before_run"):
+        if broken_before is not None:
             unnamed[test].append(fix_week)
         else:
-            named[(test, str(evidence.get("first_failing_run")))] = fix_week
+            named[(test, str(first_failing))] = fix_week
 
     def fixed_in(f: Finding) -> dt.date | None:
         fix_week = named.get((f.test_id, str(f.evidence.get("first_failing_run"))))
