@@ -131,6 +131,10 @@ def params_problems(overrides: dict[str, object]) -> dict[str, str]:
     if problems:
         return problems
     params = MetricParams.from_dict(overrides)
+    if params.suspect_min_runs > params.suspect_runs:
+        problems["suspect_min_runs"] = f"must not exceed suspect_runs ({params.suspect_runs})"
+    if params.cp_window < 2 * params.cp_min_points:
+        problems["cp_min_points"] = f"must not exceed half of cp_window ({params.cp_window})"
     window_days = history_days(params)
     weeks = -(-window_days // 7)
     if params.regression_read_back_weeks < weeks:

@@ -724,6 +724,8 @@ def test_it_saves_thresholds_budgets_and_the_reference_branch(member_client, dat
         ("od_q", "1.5", "must be between 0 and 1"),
         ("same_commit_days", "-1", "must be between 1 and 28"),
         ("regression_read_back_weeks", "1", "must be at least 4: the history window is 28 days"),
+        ("suspect_min_runs", "40", "must not exceed suspect_runs (30)"),
+        ("cp_min_points", "30", "must not exceed half of cp_window (50)"),
     ):  # fmt: skip
         response = member_client.post(f"/p/{slug}/settings/metrics/",
                                       {**data, f"param_{field}": value})  # fmt: skip
