@@ -797,6 +797,14 @@ def report_weeks(*, project: Project) -> list[ReportWeek]:
     return [ReportWeek(week, list(scopes.values())) for week, scopes in weeks.items()]
 
 
+def report_made_since(
+    *, project: Project, week: dt.date, service: Service | None, since: dt.datetime
+) -> bool:
+    return Report.objects.filter(
+        project=project, week=week, service=service, generated_at__gte=since
+    ).exists()
+
+
 def report_get(*, project: Project, report_id: int) -> Report:
     row = Report.objects.filter(project=project, pk=report_id).select_related("service").first()
     if row is None:
