@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -27,6 +28,19 @@ class ProjectSettings(models.Model):
 
     def __str__(self) -> str:
         return f"settings of {self.project.slug}"
+
+    def clean(self) -> None:
+        """The overrides within their bounds (params_problems): the settings page, the admin
+        and project_metric_settings_update all refuse the same values."""
+        from reports.metrics.params import params_problems
+
+        if not isinstance(self.params, dict):
+            raise ValidationError({"params": "a JSON object of overrides"})
+        problems = params_problems(self.params)
+        if problems:
+            raise ValidationError(
+                {"params": [f"{name}: {problem}" for name, problem in sorted(problems.items())]}
+            )
 
 
 class ServiceWeek(models.Model):
