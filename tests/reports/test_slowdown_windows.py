@@ -58,3 +58,25 @@ def test_a_slowdown_stays_when_a_later_window_holds_too_few_commits_before_it(pr
     for week in (dt.date(2026, 9, 7), dt.date(2026, 10, 5), dt.date(2026, 9, 7)):
         service_week_recompute(service_id=service.pk, week=week, force=True)
         assert slowdowns() == found, week
+
+
+@pytest.mark.django_db
+def test_a_slowdown_no_longer_found_by_a_window_that_can_judge_it_is_removed(project) -> None:  # type: ignore[no-untyped-def]
+    from ingest.models import Run
+    from ingest.services import run_delete
+
+    rnd = random.Random(2)
+    for i in range(4 * 7 * 3):  # 2026-W35 to W38, three commits a day
+        started = MONDAY + dt.timedelta(hours=8 * i, minutes=30)
+        base = 0.2 if started >= CHANGE else 0.1
+        _upload(project, i, started, base * (1 + rnd.uniform(-0.05, 0.05)))
+    service = Service.objects.get(project=project, name="api")
+    w38 = dt.date(2026, 9, 14)
+    service_week_recompute(service_id=service.pk, week=w38, force=True)
+    assert Finding.objects.filter(kind="duration_regression").exists()
+    # The slow runs turn out to be of another machine and are deleted: the window holds the
+    # commits before the change, so it can tell that there is no change any more.
+    for run in Run.objects.filter(project=project, started_at__gte=CHANGE):
+        run_delete(run_id=run.pk)
+    service_week_recompute(service_id=service.pk, week=w38, force=True)
+    assert not Finding.objects.filter(kind="duration_regression").exists()
