@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from reports.metrics.params import MetricParams
-from reports.selectors import TREND_WEEKS
+from reports.selectors import TREND_WEEKS, plural
 from reports.weekly import (
     CAUSE_NAMES,
     Chart,
@@ -23,7 +23,6 @@ from reports.weekly import (
     ms,
     ms_delta,
     pct,
-    plural,
     pp,
 )
 

@@ -477,8 +477,9 @@ def _ms(value: object) -> str:
     return f"{v / 1000:,.2f} s" if v >= 1000 else f"{v:,.0f} ms"
 
 
-def _n(count: object, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
+def plural(n: object, word: str, words: str | None = None) -> str:
+    """3 -> "3 tests", 1 -> "1 test" (pages, reports and summaries alike)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
 FLAKY_REASONS = {"retry": "passed on retry", "same_commit": "passed on the same commit elsewhere"}
@@ -495,8 +496,8 @@ def finding_summary(kind: str, evidence: dict) -> str:
         )
     if kind == "cascade":
         count, failures, tests = e.get("count", 0), e.get("followers", 0), e.get("follower_tests")
-        of = f" of {_n(tests, 'following test')}" if tests is not None else " of following tests"
-        return f"{_n(count, 'cascade')}: {_n(failures, 'failure')}{of}"
+        of = f" of {plural(tests, 'following test')}" if tests is not None else " of following tests"
+        return f"{plural(count, 'cascade')}: {plural(failures, 'failure')}{of}"
     if kind == "flaky":
         reasons = ", ".join(
             f"{v}× {FLAKY_REASONS.get(k, k)}" for k, v in sorted((e.get("reasons") or {}).items())
@@ -518,7 +519,7 @@ def finding_summary(kind: str, evidence: dict) -> str:
         commit = str(e.get("first_failing_commit") or e.get("commit") or "")[:10]
         state = "confirmed" if e.get("confirmed") else "unconfirmed"
         failures = e.get("failures")
-        counted = _n(failures, "failure") if isinstance(failures, int) else "? failures"
+        counted = plural(failures, "failure") if isinstance(failures, int) else "? failures"
         return f"{state}, failing since {commit} ({counted} on the reference branch)"
     if kind == "fixed":
         commit = str(e.get("fixing_commit") or "")[:10]

@@ -31,6 +31,7 @@ from reports.selectors import (
     finding_summary,
     findings_url,
     open_regressions_at,
+    plural,
     project_trend,
     pytest_node_id,
     reproduce_command,
@@ -227,10 +228,6 @@ def ms_delta(delta: float | None) -> str:
     if text in ("0 ms", "-0 ms"):
         return "±0 ms"
     return ("+" if delta > 0 else "-") + text
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (words or word + 's')}"
 
 
 # --- Building -----------------------------------------------------------------------------------
