@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -303,20 +303,29 @@ def _compute(
                 )
             )  # fmt: skip
 
-    def slowdown_judged(test: int, time: object) -> bool:
-        """Whether this window's series of the test holds the cp_min_points commits before `time`
-        that a change point there needs: only then does not finding one tell it is not there."""
-        when = parse_datetime(str(time))
-        points = series.get(test, ())
-        return when is not None and sum(p.time < when for p in points) >= params.cp_min_points
+    def judged(kind: str, test: int, status: str, time: object) -> bool:
+        """Whether this window can tell that a stored episode finding (in its weeks, not found
+        again) is not there, so that it goes. A fix of a test that did not fail in the window,
+        or is flaky, cannot: its failures are all before the window, whose recompute wrote it.
+        A regression found and fixed before its test turned flaky cannot: regressions are not
+        looked for in a flaky test (one still open goes: nothing would ever resolve it). A
+        slowdown can only with the cp_min_points commits before it that a change point there
+        needs."""
+        if kind == Finding.Kind.FIXED:
+            return test in failing and test not in flaky_tests
+        if kind == Finding.Kind.REGRESSION:
+            return not (test in flaky_tests and status == Finding.Status.RESOLVED)
+        if kind == Finding.Kind.DURATION_REGRESSION:
+            when = parse_datetime(str(time))
+            points = series.get(test, ())
+            return when is not None and sum(p.time < when for p in points) >= params.cp_min_points
+        return True
 
     used = params.as_dict()  # recorded on the service-week and on every finding it writes
     _write_test_weeks(service, week, week_trs, by_test, iso)
     changed_weeks = _write_findings(
-        service, week, as_of, findings, window_start=window_start,
-        refound=failing - flaky_tests, flaky=flaky_tests, slowdown_judged=slowdown_judged,
-        params=used,
-    )  # fmt: skip
+        service, week, as_of, findings, window_start=window_start, judged=judged, params=used
+    )
     stored = (row.metrics or {}).get("duration_improvements")
     changed_weeks |= _improvement_weeks(stored, improvements)
 
@@ -568,30 +577,24 @@ def _write_findings(
     new: list[_NewFinding],
     *,
     window_start: dt.date,
-    refound: set[int],
-    flaky: set[int],
-    slowdown_judged: Callable[[int, object], bool],
+    judged: Callable[[str, int, str, object], bool],
     params: dict[str, object],
 ) -> set[dt.date]:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
-    recompute whose window ends no earlier than the one that last wrote them. A stored fix of a
-    test outside `refound` (the tests that failed in the window and are not flaky) is kept: its
-    failures are all before the window, and the window that held them wrote it. So is a stored
-    regression of a test flaky now: regressions are not looked for in a flaky test, and one
-    found and fixed while it was not stays as it was (one still open goes: nothing would ever
-    resolve it while the test is flaky). And a stored duration regression this window holds
-    too few commits before to judge (`slowdown_judged` of its test and time): the window that
-    found it saw them. Returns the weeks whose reports this changes (see
-    _report_weeks; a weekly finding changing status changes its week's)."""
+    recompute whose window ends no earlier than the one that last wrote them, and a stored one
+    of the window's weeks that it did not find again goes only if `judged` (kind, test, status,
+    evidence time) says the window can tell it is not there. Returns the weeks whose reports
+    this changes (see _report_weeks; a weekly finding changing status changes its week's)."""
     now = timezone.now()
+    bases = {_base_key(f) for f in new}
     existing = {
         f.key: f
-        for f in Finding.objects.filter(
-            service=service, key__in=list({_base_key(f) for f in new})
-        ).annotate(last_run_started=F("last_run__started_at"))
+        for f in Finding.objects.filter(service=service, key__in=list(bases)).annotate(
+            last_run_started=F("last_run__started_at")
+        )
     }
     wanted = _keyed(new, {key: _Owner.of(row) for key, row in existing.items()})
-    suffixed = [key for key in wanted if key not in existing and key.count(":") > 3]
+    suffixed = [key for key in wanted if key not in existing and key not in bases]
     if suffixed:  # a second episode in a week: rare
         existing.update(
             (f.key, f) for f in Finding.objects.filter(service=service, key__in=suffixed)
@@ -602,18 +605,13 @@ def _write_findings(
     ).exclude(key__in=list(wanted))
     stale_episodes = [
         (pk, kind, first)
-        for pk, kind, first, test, time in Finding.objects.filter(
+        for pk, kind, first, test, status, time in Finding.objects.filter(
             service=service, week__gte=window_start, week__lte=week, as_of__lte=as_of
         )
         .exclude(kind__in=Finding.WEEKLY_KINDS)
         .exclude(key__in=list(wanted))
-        .exclude(Q(kind=Finding.Kind.FIXED) & ~Q(test_id__in=refound))
-        .exclude(
-            Q(kind=Finding.Kind.REGRESSION) & Q(test_id__in=flaky)
-            & Q(status=Finding.Status.RESOLVED)
-        )
-        .values_list("pk", "kind", "week", "test_id", "evidence__time")
-        if kind != Finding.Kind.DURATION_REGRESSION or slowdown_judged(test, time)
+        .values_list("pk", "kind", "week", "test_id", "status", "evidence__time")
+        if judged(kind, test, status, time)
     ]
     changed_weeks: set[dt.date] = set()
     for _, kind, first in stale_episodes:
