@@ -357,6 +357,11 @@ class ServiceDetail:
     budget_violations: list[FindingRow]
     tests: dict[int, Test]  # tests named in evidence (cascade followers, improvements)
 
+    @property
+    def polluters(self) -> int:
+        """Polluters the week's order-dependent findings name (victims: one finding each)."""
+        return len({r.finding.related_test_id for r in self.order_dependent} - {None})
+
 
 WINDOW_KINDS = ("regression", "fixed", "duration_regression")
 

@@ -315,11 +315,6 @@ def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         "next_week": _neighbour(weeks, week, -1),
         "current": current,
         "counts": {k: counts.get((service.name, week, k), 0) for k in Finding.Kind.values},
-        # Polluters named by the week's order-dependent findings, as the victims are counted.
-        "polluters": len({
-            row.finding.related_test_id for row in detail.order_dependent
-            if row.finding.related_test_id
-        }) if detail else 0,  # fmt: skip
         "figures": figures,
         "detail": detail,
         "pairs": pairs,
@@ -775,7 +770,7 @@ def report_download(request: HttpRequest, slug: str, report_id: int) -> HttpResp
     return response
 
 
-def resolve_or_none(path: str):  # type: ignore[no-untyped-def]
+def _resolve_or_none(path: str):  # type: ignore[no-untyped-def]
     try:
         return resolve(path)
     except Resolver404:
@@ -787,7 +782,7 @@ def api_not_found(request: HttpRequest) -> HttpResponse:
     """The API's JSON error shape for a path under /api/ that names no endpoint (a page of it
     read without its final slash, /api/docs, is sent to it, as CommonMiddleware would)."""
     if request.method in ("GET", "HEAD") and not request.path.endswith("/"):
-        match = resolve_or_none(f"{request.path_info}/")
+        match = _resolve_or_none(f"{request.path_info}/")
         if match is not None and match.func is not api_not_found:
             return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
     return JsonResponse(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import hashlib
+import re
 
 import pytest
 from django.urls import reverse
@@ -328,6 +329,15 @@ def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that
     assert f"{victims} victim{'s' if victims != 1 else ''}, one finding per victim and polluter" in (
         _html(listed)
     )
+    # The service page's card counts the week's victims and the polluters they name.
+    for service in {p.service for p in pairs.select_related("service")}:
+        mine = pairs.filter(service=service)
+        page = _html(_get(member_client, f"/p/{slug}/s/{service.name}/?week={week_label(latest)}"))
+        card = re.search(r'Victims / polluters</span><span class="kpi-value">(\d+) / (\d+)', page)
+        assert card is not None
+        assert (int(card[1]), int(card[2])) == (
+            mine.values("test").distinct().count(), mine.values("related_test").distinct().count()
+        )
 
 
 def test_the_slowest_tests_rank_as_the_weekly_report_ranks_them(member_client, dataset):  # type: ignore[no-untyped-def]
