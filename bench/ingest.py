@@ -169,12 +169,18 @@ def raw_copy_seconds(dsn: str, run_id: int) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--tests", type=int, default=100_000)
     parser.add_argument("--million", action="store_true", help="1,000,000 testcases")
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"))
-    parser.add_argument("--db", default="suitehealth_bench", help="scratch database (dropped first)")
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14")
+    )
+    parser.add_argument(
+        "--db", default="suitehealth_bench", help="scratch database (dropped first)"
+    )
     args = parser.parse_args()
     n = 1_000_000 if args.million else args.tests
 
@@ -247,8 +253,10 @@ def main() -> None:
     print(f"raw binary COPY of the same rows         {copy_s:8.2f} s   {limit:10,.0f} results/s")
     print(f"ratio ours / raw COPY, new tests         {ours / limit:8.2f}     (target >= 0.50)")
     print(f"ratio ours / raw COPY, known tests       {known / limit:8.2f}     (target >= 0.50)")
-    print(f"parse task peak RSS                      {rss:8.0f} MB   (worker idle: {rss_idle:.0f} MB,"
-          f" after a 100-test warm-up: {rss_before:.0f} MB; target <= 200 MB at 1,000,000)")
+    print(
+        f"parse task peak RSS                      {rss:8.0f} MB   (worker idle: {rss_idle:.0f} MB,"
+        f" after a 100-test warm-up: {rss_before:.0f} MB; target <= 200 MB at 1,000,000)"
+    )
     path.unlink()
 
 

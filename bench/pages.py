@@ -112,7 +112,6 @@ def phase_load(size: str, scale: float, part: int, parts: int) -> None:
     """Upload this process's share of the simulated runs (services with index % parts == part)."""
     import io
 
-
     from ingest.models import Project
     from ingest.services import UploadMeta, run_create
     from ingest.signals import run_parsed
@@ -154,7 +153,11 @@ def phase_recompute(size: str, part: int, parts: int, last_weeks: int) -> None:
     done = 0
     for service in mine:
         weeks = sorted(
-            set(Run.objects.filter(project=project, service=service.name).values_list("week", flat=True))
+            set(
+                Run.objects.filter(project=project, service=service.name).values_list(
+                    "week", flat=True
+                )
+            )
         )
         if last_weeks:
             weeks = weeks[-last_weeks:]
@@ -234,7 +237,10 @@ def _exists(admin_dsn: str, db: str) -> bool:
     import psycopg
 
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
-        return admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone() is not None
+        return (
+            admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", [db]).fetchone()
+            is not None
+        )
 
 
 # --- Measuring ----------------------------------------------------------------------------------
@@ -246,18 +252,36 @@ def page_urls(db_url: str, n: int, seed: int = 7) -> dict[str, list[str]]:
 
     rng = random.Random(seed)
     with psycopg.connect(db_url) as conn:
-        project_id = conn.execute("SELECT id FROM ingest_project WHERE slug = %s", [SLUG]).fetchone()[0]
-        services = [r[0] for r in conn.execute(
-            "SELECT name FROM ingest_service WHERE project_id = %s ORDER BY name", [project_id])]
-        weeks = [r[0] for r in conn.execute(
-            "SELECT DISTINCT week FROM reports_serviceweek WHERE project_id = %s ORDER BY week",
-            [project_id])]
-        tests = [r[0] for r in conn.execute(
-            "SELECT id FROM ingest_test WHERE project_id = %s ORDER BY random() LIMIT %s",
-            [project_id, n])]
-        runs = [r[0] for r in conn.execute(
-            "SELECT id FROM ingest_run WHERE project_id = %s ORDER BY random() LIMIT %s",
-            [project_id, n])]
+        project_id = conn.execute(
+            "SELECT id FROM ingest_project WHERE slug = %s", [SLUG]
+        ).fetchone()[0]
+        services = [
+            r[0]
+            for r in conn.execute(
+                "SELECT name FROM ingest_service WHERE project_id = %s ORDER BY name", [project_id]
+            )
+        ]
+        weeks = [
+            r[0]
+            for r in conn.execute(
+                "SELECT DISTINCT week FROM reports_serviceweek WHERE project_id = %s ORDER BY week",
+                [project_id],
+            )
+        ]
+        tests = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM ingest_test WHERE project_id = %s ORDER BY random() LIMIT %s",
+                [project_id, n],
+            )
+        ]
+        runs = [
+            r[0]
+            for r in conn.execute(
+                "SELECT id FROM ingest_run WHERE project_id = %s ORDER BY random() LIMIT %s",
+                [project_id, n],
+            )
+        ]
         unclean = [(s, w) for s, w in conn.execute(
             "SELECT s.name, sw.week FROM reports_serviceweek sw JOIN ingest_service s "
             "ON s.id = sw.service_id WHERE sw.project_id = %s ORDER BY random() LIMIT %s",
@@ -302,7 +326,9 @@ class Client:
         token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
         body = urllib.parse.urlencode({"username": USER, "password": PASSWORD,
                                        "csrfmiddlewaretoken": token}).encode()  # fmt: skip
-        req = urllib.request.Request(base + "/login/", data=body, headers={"Referer": base + "/login/"})
+        req = urllib.request.Request(
+            base + "/login/", data=body, headers={"Referer": base + "/login/"}
+        )
         opener.open(req).read()
         cookies = {c.name: c.value for c in jar}
         if "sessionid" not in cookies:
@@ -343,7 +369,9 @@ def serve(db_url: str, port: int, workers: int) -> subprocess.Popen:
     raise SystemExit("gunicorn did not answer within 60s")
 
 
-def measure(sizes: list[str], args: argparse.Namespace, admin_dsn: str) -> dict[str, dict[str, list[float]]]:
+def measure(
+    sizes: list[str], args: argparse.Namespace, admin_dsn: str
+) -> dict[str, dict[str, list[float]]]:
     """Serve every database at once (a gunicorn each), then page type by page type, request it
     on each database in turn: the two sets of figures are taken seconds apart, under the same
     load from whatever else the machine runs, so their ratio compares like with like."""
@@ -418,11 +446,15 @@ def result_count(admin_dsn: str, size: str) -> int:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes building a database")
     parser.add_argument("--requests", type=int, default=50, help="requests per page type")
     parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--server-workers", type=int, default=3, help="gunicorn workers (the README's -w 3)")
+    parser.add_argument(
+        "--server-workers", type=int, default=3, help="gunicorn workers (the README's -w 3)"
+    )
     parser.add_argument("--port", type=int, default=8742)
     parser.add_argument("--scale", type=float, default=1.0, help="large: tests per service / 200")
     parser.add_argument("--only", choices=["small", "large"])
@@ -432,11 +464,17 @@ def main() -> None:
         "pages show N computed weeks instead of 52)",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="leave the databases in place")
-    parser.add_argument("--reuse", action="store_true", help="measure databases built before (builds missing ones)")
-    parser.add_argument("--build-only", action="store_true", help="build (implies --keep), do not measure")
+    parser.add_argument(
+        "--reuse", action="store_true", help="measure databases built before (builds missing ones)"
+    )
+    parser.add_argument(
+        "--build-only", action="store_true", help="build (implies --keep), do not measure"
+    )
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
     # Internal: one build phase in a child process.
-    parser.add_argument("--phase", choices=["prepare", "load", "recompute", "analyze"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--phase", choices=["prepare", "load", "recompute", "analyze"], help=argparse.SUPPRESS
+    )
     parser.add_argument("--db-url", help=argparse.SUPPRESS)
     parser.add_argument("--size", choices=["small", "large"], help=argparse.SUPPRESS)
     parser.add_argument("--part", type=int, default=0, help=argparse.SUPPRESS)

@@ -522,9 +522,19 @@ def instructions(*args: str) -> int | None:
     counts = []
     for dry in ((), ("--dry",)):
         proc = subprocess.run(
-            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable,
-             __file__, "--child", *args, *dry],
-            cwd=REPO, capture_output=True, text=True,
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--callgrind-out-file=/dev/null",
+                sys.executable,
+                __file__,
+                "--child",
+                *args,
+                *dry,
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
         )
         found = re.search(r"I\s+refs:\s+([\d,]+)", proc.stderr)
         if proc.returncode != 0 or not found:
@@ -627,12 +637,16 @@ def main() -> int:
             path.unlink()
     print()
     print("ours/bare = our throughput as a share of a bare lxml iterparse pass over the same file,")
-    print("by CPU time; growth = peak RSS of the parsing process above its RSS once imports were done.")
+    print(
+        "by CPU time; growth = peak RSS of the parsing process above its RSS once imports were done."
+    )
     if counted:
         print(f"\n{'format':<7} {'ours MIr':>10} {'bare MIr':>10} {'ours/bare':>9}")
         print("-" * 39)
         print("\n".join(counted))
-        print("MIr = millions of instructions executed by the parse (callgrind); ours/bare = bare's")
+        print(
+            "MIr = millions of instructions executed by the parse (callgrind); ours/bare = bare's"
+        )
         print("instructions as a share of ours.")
     if junit_ratio is None:
         print("target: JUnit >= 50% of bare iterparse -- not measured (JUnit parser missing)")

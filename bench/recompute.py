@@ -33,7 +33,9 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--services", type=int, default=1)
     parser.add_argument("--scale", type=float, default=0.5, help="tests per service / 200")
     parser.add_argument("--repeat", type=int, default=5, help="timed uploads per project")

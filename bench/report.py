@@ -26,12 +26,20 @@ sys.path.insert(0, str(REPO))
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     parser.add_argument("--services", type=int, default=20)
     parser.add_argument("--weeks", type=int, default=52)
-    parser.add_argument("--scale", type=float, default=0.2, help="tests per service / 200 (0.2: 40)")
-    parser.add_argument("--commits-per-weekday", type=float, default=1.0,
-                        help="main commits a weekday (each runs every service's CI)")
+    parser.add_argument(
+        "--scale", type=float, default=0.2, help="tests per service / 200 (0.2: 40)"
+    )
+    parser.add_argument(
+        "--commits-per-weekday",
+        type=float,
+        default=1.0,
+        help="main commits a weekday (each runs every service's CI)",
+    )
     parser.add_argument("--feature-branches-per-week", type=float, default=0.5)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--admin-dsn", default="postgresql://postgres@127.0.0.1:5432/postgres")
@@ -57,9 +65,14 @@ def main() -> None:
     project = Project.objects.filter(slug=slug).first()
     if project is None or not Run.objects.filter(project=project).exists():
         project = project or project_create(slug=slug, name=f"Bench {args.services} services")
-        config = SimConfig.bench(scale=args.scale, services=args.services, weeks=args.weeks, now=now,
-                                 commits_per_weekday=args.commits_per_weekday,
-                                 feature_branches_per_week=args.feature_branches_per_week)
+        config = SimConfig.bench(
+            scale=args.scale,
+            services=args.services,
+            weeks=args.weeks,
+            now=now,
+            commits_per_weekday=args.commits_per_weekday,
+            feature_branches_per_week=args.feature_branches_per_week,
+        )
         started = time.perf_counter()
         # As the page tests and `manage.py demo` load history: uploads parsed in-process, then
         # every service-week computed once by the pipeline.

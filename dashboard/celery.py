@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
-
 import datetime as dt
+import os
 
 from celery import Celery
 from celery.schedules import crontab

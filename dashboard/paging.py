@@ -63,14 +63,15 @@ class UncountedPaginator(BoundedPaginator):
             rows = self._rows(number)
         return UncountedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
 
-
     def _rows(self, number: int) -> list:
         bottom = (number - 1) * self.per_page
         return list(self.object_list[bottom : bottom + self.per_page + 1])
 
 
 class UncountedPage(Page):
-    def __init__(self, object_list, number: int, paginator: UncountedPaginator, *, more: bool) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, object_list, number: int, paginator: UncountedPaginator, *, more: bool
+    ) -> None:  # type: ignore[no-untyped-def]
         super().__init__(object_list, number, paginator)
         self.more = more
 

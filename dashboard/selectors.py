@@ -14,15 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db.models.functions import Length
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
+from django.db.models.functions import Length
 from django.http import Http404
 
-from reports.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import Outcome
 from ingest.selectors import runs_of_service
 from ingest.weeks import parse_week, week_label
+from reports.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell
 from reports.models import Finding, ProjectSettings, Report, ServiceWeek, TestWeek
 from reports.selectors import (  # noqa: F401 (shared with the reports, used as sel.NAME)
     CAUSES,
@@ -32,11 +32,11 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     KIND_ORDER,
     KIND_PLURALS,
     OPEN_AT_END,
-    ProjectTrend,
     TREND_WEEKS,
+    ProjectTrend,
     WeekSummary,
-    _sw_rows,
     _summary,
+    _sw_rows,
     finding_summary,
     findings_url,
     open_regressions_at,
@@ -163,8 +163,9 @@ def overview_list(*, projects: Sequence[Project]) -> list[ProjectOverview]:
     by_slug = {p.slug: p for p in projects}
     if earliest is not None:
         rows = _sw_rows(
-            ServiceWeek.objects.filter(project__in=projects, computed__gt=0, week__gte=earliest)
-            .order_by("service__name", "week"),
+            ServiceWeek.objects.filter(
+                project__in=projects, computed__gt=0, week__gte=earliest
+            ).order_by("service__name", "week"),
             "project_id",
         )
         for row in rows:

@@ -229,8 +229,16 @@ SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = env_int("SUITEHEALTH_WEBHOOK_TIMEOUT_SECON
 # link-local range, where cloud metadata services answer. "none" lets webhooks reach everything.
 SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS = env_networks(
     "SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS",
-    ["127.0.0.0/8", "::1/128", "0.0.0.0/8", "::/128", "169.254.0.0/16", "fe80::/10",
-     "fd00:ec2::254/128", "100.100.100.200/32"],
+    [
+        "127.0.0.0/8",
+        "::1/128",
+        "0.0.0.0/8",
+        "::/128",
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",
+        "100.100.100.200/32",
+    ],
 )
 
 # --- Weekly reports -----------------------------------------------------------------------------

@@ -419,10 +419,16 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         **_base(request, project, "runs", projects),
         "runs": runs,
         "rows": [
-            {"run": r, "causes": causes.get(r.pk, []), "wall_ms": (walls or {}).get(r.pk),
-             "url": sel.run_url(project, r.pk),
-             # None until the run is parsed (its counts are empty while received or parsing).
-             "failed": (r.counts.get("failed", 0) + r.counts.get("error", 0)) if r.counts else None}
+            {
+                "run": r,
+                "causes": causes.get(r.pk, []),
+                "wall_ms": (walls or {}).get(r.pk),
+                "url": sel.run_url(project, r.pk),
+                # None until the run is parsed (its counts are empty while received or parsing).
+                "failed": (r.counts.get("failed", 0) + r.counts.get("error", 0))
+                if r.counts
+                else None,
+            }
             for r in runs.object_list
         ],  # fmt: skip
         "services": services,

@@ -67,7 +67,10 @@ class UploadCreateApi(APIView):
         )
         # Any http(s) URL: CI servers often have host names without a dot (http://jenkins:8080/).
         build_url = serializers.RegexField(
-            r"^https?://\S+$", max_length=1000, required=False, default="",
+            r"^https?://\S+$",
+            max_length=1000,
+            required=False,
+            default="",
             error_messages={"invalid": "must be an http:// or https:// URL"},
         )
         started_at = serializers.DateTimeField(required=False, default=None)
@@ -77,7 +80,9 @@ class UploadCreateApi(APIView):
         service = serializers.CharField(
             max_length=100, required=False, default="", validators=[_one_line]
         )
-        file = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False)
+        file = serializers.ListField(
+            child=serializers.FileField(allow_empty_file=True), required=False
+        )
 
         def validate_started_at(self, value):  # type: ignore[no-untyped-def]
             if value is not None and plausible(value) is None:
@@ -115,7 +120,9 @@ class UploadCreateApi(APIView):
         )
         run = result.run
         body = {"run": run.pk, "status": run.status, "url": f"/api/v1/runs/{run.pk}"}
-        return Response(body, status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK)
+        return Response(
+            body, status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
+        )
 
 
 class RunFileSerializer(serializers.Serializer):

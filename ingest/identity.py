@@ -169,7 +169,9 @@ class TestIds:
         scope = text(classname)
         hasher = None
         if scope:
-            hasher = hashlib.blake2b(f"{self.project_id}{_SEP}{scope}{_SEP}".encode(), digest_size=8)
+            hasher = hashlib.blake2b(
+                f"{self.project_id}{_SEP}{scope}{_SEP}".encode(), digest_size=8
+            )
             if len(self._hashers) >= self.CACHE_SIZE:
                 self._hashers.clear()
             self._hashers[classname] = hasher

@@ -221,7 +221,9 @@ class _Loader:
             _, records = iter_records(raw, staged.format, limit=settings.SUITEHEALTH_MAX_FILE_BYTES)
             try:
                 for record in records:
-                    timeline = (prefix + record.timeline)[:100] if record.timeline else default_timeline
+                    timeline = (
+                        (prefix + record.timeline)[:100] if record.timeline else default_timeline
+                    )
                     add(test_ids(record), service(record), position, timeline, record)
                     position += 1
                     start = record.started_at

@@ -169,7 +169,9 @@ class RunFile(models.Model):
     """A raw uploaded file, kept gzip-compressed so the run can be parsed again."""
 
     run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="files")
-    index = models.PositiveSmallIntegerField(help_text="Position in the upload; names its timeline.")
+    index = models.PositiveSmallIntegerField(
+        help_text="Position in the upload; names its timeline."
+    )
     name = models.CharField(max_length=500)
     format = models.CharField(max_length=20)
     size = models.BigIntegerField(help_text="Decompressed size in bytes.")
@@ -268,6 +270,10 @@ class Result(models.Model):
                 name="result_test_failures",
             ),
         ]
+
+    def __str__(self) -> str:
+        # ids only: an admin list or a log line must not cost a query per row
+        return f"run {self.run_id}, test {self.test_id}, attempt {self.attempt}"
 
     @property
     def outcome_label(self) -> str:

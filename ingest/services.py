@@ -35,7 +35,9 @@ _STATUS_FOR_CODE = {"unsupported_format": 415, "file_too_large": 413}
 # --- Projects and tokens ------------------------------------------------------------------------
 
 
-def project_create(*, slug: str, name: str = "", service_rules: list[tuple[str, str]] = ()) -> Project:
+def project_create(
+    *, slug: str, name: str = "", service_rules: list[tuple[str, str]] = ()
+) -> Project:
     """Create a project with its service rules, in order. Raises ValueError if the slug is taken."""
     with transaction.atomic():
         if Project.objects.filter(slug=slug).exists():
@@ -257,7 +259,9 @@ class UploadResult:
     files: list[_CheckedFile] = field(default_factory=list)
 
 
-def run_create(*, project: Project, meta: UploadMeta, files: list[tuple[str, BinaryIO]]) -> UploadResult:
+def run_create(
+    *, project: Project, meta: UploadMeta, files: list[tuple[str, BinaryIO]]
+) -> UploadResult:
     """Check every file (ingest.reading: JUnit by one syntax pass, the other formats by their
     parser), then store the run and its raw files in one transaction and enqueue parsing on
     commit.
@@ -288,7 +292,8 @@ def run_create(*, project: Project, meta: UploadMeta, files: list[tuple[str, Bin
                 raise IngestError(
                     "upload_too_large",
                     f"{name}: the upload's files decompress to more than {total:,} bytes",
-                    status_code=413, file=name,
+                    status_code=413,
+                    file=name,
                 ) from None
             raise
         budget -= checked[-1].size
@@ -607,7 +612,11 @@ def runs_sweep_stuck(*, older_than_seconds: int | None = None, limit: int = 100)
 
     from ingest.tasks import parse_run
 
-    age = settings.SUITEHEALTH_STUCK_AFTER_SECONDS if older_than_seconds is None else older_than_seconds
+    age = (
+        settings.SUITEHEALTH_STUCK_AFTER_SECONDS
+        if older_than_seconds is None
+        else older_than_seconds
+    )
     cutoff = timezone.now() - dt.timedelta(seconds=age)
     stuck = list(
         Run.objects.filter(

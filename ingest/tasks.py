@@ -17,8 +17,12 @@ log = logging.getLogger(__name__)
     # Only database trouble is transient; bad data marks the run failed inside the service.
     # The bulk load talks to psycopg directly: its errors (a deadlock, a dropped connection)
     # are psycopg's own, not Django's wrappers.
-    autoretry_for=(OperationalError, InterfaceError, psycopg.OperationalError,
-                   psycopg.InterfaceError),
+    autoretry_for=(
+        OperationalError,
+        InterfaceError,
+        psycopg.OperationalError,
+        psycopg.InterfaceError,
+    ),
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=5,

@@ -869,9 +869,7 @@ def main(argv: list[str] | None = None) -> int:
         status = outcome.body.get("status", "?")
         run_url = f"{url}/api/v1/runs/{run}"
         if outcome.status == 200:
-            say(
-                f"already uploaded: {run_url} (same build, job and files; status: {status})"
-            )
+            say(f"already uploaded: {run_url} (same build, job and files; status: {status})")
         else:
             say(f"uploaded {len(files)} file(s): {run_url} (status: {status})")
         if not args.wait:

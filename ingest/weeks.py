@@ -47,7 +47,7 @@ def days_to_go(week: dt.date, today: dt.date) -> int:
 
 
 def in_progress(week: dt.date, today: dt.date) -> str:
-    """"in progress: N days to go" (or "last day") while `week` holds `today`, else ""."""
+    """ "in progress: N days to go" (or "last day") while `week` holds `today`, else ""."""
     if not week <= today < week + dt.timedelta(days=7):
         return ""
     left = days_to_go(week, today)

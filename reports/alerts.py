@@ -520,9 +520,14 @@ def _facts(f: Finding, ev: Mapping[str, object]) -> list[tuple[str, str]]:
         return [
             ("failing runs while broken", _num(ev.get("failures"))),
             ("passes in a row", _num(len(passes) if isinstance(passes, list) else None)),
-            ("broken since its first run", "yes" if ev.get("broken_since_first_run")
-             else f"no: since before run {ev['broken_before_run']}" if ev.get("broken_before_run")
-             else "no"),  # fmt: skip
+            (
+                "broken since its first run",
+                "yes"
+                if ev.get("broken_since_first_run")
+                else f"no: since before run {ev['broken_before_run']}"
+                if ev.get("broken_before_run")
+                else "no",
+            ),  # fmt: skip
         ]
     if kind == Finding.Kind.DURATION_REGRESSION:
         ci = ev.get("shift_ci95_ms") or [None, None]

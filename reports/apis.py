@@ -18,6 +18,7 @@ from ingest.apis import _errors, _project
 from ingest.errors import IngestError
 from ingest.weeks import parse_week
 from reports.models import Finding, Report
+from reports.report_services import report_get_or_generate
 from reports.selectors import (
     finding_list,
     pytest_node_id,
@@ -26,7 +27,6 @@ from reports.selectors import (
     service_list,
     service_week_get,
 )
-from reports.report_services import report_get_or_generate
 from reports.subscriptions import subscription_create, subscription_delete, subscription_list
 from reports.weekly import ReportNotFound
 
@@ -56,7 +56,10 @@ class ServiceListApi(APIView):
         final_pass_rate = serializers.FloatField(source="latest.final_pass_rate", default=None)
         isolation_score = serializers.FloatField(source="latest.isolation_score", default=None)
 
-    @extend_schema(operation_id="service_list", responses={200: OutputSerializer(many=True), **_errors(401, 403)})
+    @extend_schema(
+        operation_id="service_list",
+        responses={200: OutputSerializer(many=True), **_errors(401, 403)},
+    )
     def get(self, request: Request, slug: str) -> Response:
         """The project's services, each with its latest computed week: runs, pass rates and
         isolation score (the week's full metrics: `services/NAME/weeks/WEEK`)."""
@@ -120,7 +123,9 @@ class FindingListApi(APIView):
             OpenApiParameter("week", str, description="ISO week, e.g. 2026-W45"),
             OpenApiParameter("status", enum=["open", "resolved"]),
             OpenApiParameter(
-                "page", int, description=f"page number, {settings.REST_FRAMEWORK['PAGE_SIZE']} a page"
+                "page",
+                int,
+                description=f"page number, {settings.REST_FRAMEWORK['PAGE_SIZE']} a page",
             ),
         ],
         responses={200: FindingPageSerializer, **_errors(400, 401, 403, 404)},
@@ -134,7 +139,9 @@ class FindingListApi(APIView):
         params = request.query_params
         kind = params.get("kind") or None
         if kind and kind not in Finding.Kind.values:
-            raise IngestError("invalid_kind", f"kind must be one of {', '.join(Finding.Kind.values)}")
+            raise IngestError(
+                "invalid_kind", f"kind must be one of {', '.join(Finding.Kind.values)}"
+            )
         status = params.get("status") or None
         if status and status not in Finding.Status.values:
             raise IngestError("invalid_status", "status must be open or resolved")
@@ -201,7 +208,9 @@ class WeeklyReportApi(APIView):
         operation_id="weekly_report",
         summary="The weekly status report of an ISO week: 2026-W45.md or 2026-W45.pdf",
         parameters=[
-            OpenApiParameter("week", str, OpenApiParameter.PATH, description="ISO week, e.g. 2026-W45"),
+            OpenApiParameter(
+                "week", str, OpenApiParameter.PATH, description="ISO week, e.g. 2026-W45"
+            ),
             OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["md", "pdf"]),
             OpenApiParameter("service", str, description="One service's report"),
         ],

@@ -235,7 +235,10 @@ def _run_facts_derive(project_id: int, start: dt.date, end: dt.date) -> int:
         return 0
     rows = [
         RunFacts(
-            run_id=run_id, service_id=service_id, project_id=project_id, week=missing[run_id],
+            run_id=run_id,
+            service_id=service_id,
+            project_id=project_id,
+            week=missing[run_id],
             data=encode_test_runs(group_test_runs(executions)),
         )  # fmt: skip
         for (run_id, service_id), executions in run_executions(
@@ -280,9 +283,8 @@ def service_history(
     )
     if branch is not None:
         facts = facts.filter(run__branch=branch)
-    facts = (
-        facts.order_by("run_id")
-        .values_list("token", "run_id", "run__commit", "run__branch", "run__started_at")
+    facts = facts.order_by("run_id").values_list(
+        "token", "run_id", "run__commit", "run__branch", "run__started_at"
     )
     rows = [(_uuid(token), *rest) for token, *rest in facts]
     unknown = [token for token, *_ in rows if token not in _DECODED]

@@ -21,7 +21,9 @@ from ingest.weeks import week_end, week_label
 class ProjectSettings(models.Model):
     """Per-project overrides of MetricParams (reports/metrics/params.py) and duration budgets."""
 
-    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="metric_settings")
+    project = models.OneToOneField(
+        Project, on_delete=models.CASCADE, related_name="metric_settings"
+    )
     params = models.JSONField(default=dict, blank=True, help_text="Overrides of MetricParams.")
     # [{"budget_ms": 1000, "test_glob": "*::test_*", "file_glob": "tests/unit/*"}], first match wins
     budgets = models.JSONField(default=list, blank=True)
@@ -127,6 +129,9 @@ class TestWeek(models.Model):
             models.Index(fields=["service", "week"], name="testweek_service_week"),
         ]
 
+    def __str__(self) -> str:
+        return f"test {self.test_id}, week of {self.week}"
+
 
 class RunFacts(models.Model):
     """One run's test-runs in one service (attempts collapsed, execution order resolved), derived
@@ -146,9 +151,7 @@ class RunFacts(models.Model):
     token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["run", "service"], name="runfacts_unique")
-        ]
+        constraints = [models.UniqueConstraint(fields=["run", "service"], name="runfacts_unique")]
         indexes = [
             models.Index(fields=["service", "week"], name="runfacts_service_week"),
             models.Index(fields=["project", "week"], name="runfacts_project_week"),
@@ -216,7 +219,8 @@ class Finding(models.Model):
             # With the service and test in the index, the pages' counts of tests with a finding
             # per service, week and kind read the index alone, not the wide evidence rows.
             models.Index(
-                fields=["project", "week", "kind"], include=["service", "test"],
+                fields=["project", "week", "kind"],
+                include=["service", "test"],
                 name="finding_project_week",
             ),  # fmt: skip
             models.Index(fields=["project", "status", "kind"], name="finding_project_status"),

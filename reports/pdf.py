@@ -60,7 +60,9 @@ def figures_to_svg(figures: list[dict], *, width: int = CHART_WIDTH,
 
     path = browser_path()
     if path is None:
-        raise RuntimeError("no Chromium or Chrome found for kaleido (set SUITEHEALTH_CHART_BROWSER)")
+        raise RuntimeError(
+            "no Chromium or Chrome found for kaleido (set SUITEHEALTH_CHART_BROWSER)"
+        )
     prepared = [_static(f) for f in figures]
 
     async def export() -> list[bytes]:
@@ -165,7 +167,8 @@ def _table(table: Table) -> str:
            for i, a in enumerate(align)]  # fmt: skip
     head = "".join(f"<th{c}>{escape(h)}</th>" for h, c in zip(table.header, cls, strict=True))
     body = "".join(
-        "<tr>" + "".join(f"<td{c}>{_inline(cell)}</td>" for cell, c in zip(row, cls, strict=True))
+        "<tr>"
+        + "".join(f"<td{c}>{_inline(cell)}</td>" for cell, c in zip(row, cls, strict=True))
         + "</tr>"
         for row in table.rows
     )
@@ -178,7 +181,7 @@ def _body(report: WeeklyReport, images: dict[str, ChartImage], note: str) -> str
     for block in report_blocks(report):
         if block.kind in ("h1", "h2", "h3"):
             if block.kind == "h2" and block.text.startswith("Trends") and note:
-                out.append(f"<h2>{escape(block.text)}</h2><p class=\"note\">{escape(note)}</p>")
+                out.append(f'<h2>{escape(block.text)}</h2><p class="note">{escape(note)}</p>')
                 continue
             out.append(f"<{block.kind}>{escape(block.text)}</{block.kind}>")
         elif block.kind == "p":

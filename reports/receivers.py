@@ -13,8 +13,15 @@ from ingest.signals import run_deleted, run_parsed, tests_remapped
 @receiver(run_parsed, dispatch_uid="reports.run_parsed")
 @receiver(run_deleted, dispatch_uid="reports.run_deleted")
 def mark_touched_service_weeks(
-    sender, *, run_id: int, project_id: int, week: dt.date, service_ids: list[int],
-    commit: str | None = None, started_at: dt.datetime | None = None, **kwargs,
+    sender,
+    *,
+    run_id: int,
+    project_id: int,
+    week: dt.date,
+    service_ids: list[int],
+    commit: str | None = None,
+    started_at: dt.datetime | None = None,
+    **kwargs,
 ) -> None:  # type: ignore[no-untyped-def]
     from reports.models import ServiceWeek
     from reports.staleness import service_weeks_mark

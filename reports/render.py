@@ -81,8 +81,6 @@ DEFINITIONS = (
 )  # fmt: skip
 
 
-
-
 # --- The document -------------------------------------------------------------------------------
 
 
@@ -128,7 +126,7 @@ def _rate(f: Figure, scale: float = 100.0) -> Inline:
 
 
 def _none(what: str, r: WeeklyReport) -> Block:
-    """"0 X in N runs over M commits": a nil statement always carries its coverage."""
+    """ "0 X in N runs over M commits": a nil statement always carries its coverage."""
     c = r.coverage
     return Block("p", inline=_t(f"0 {what} in {plural(c.runs, 'run')} over "
                                 f"{plural(c.commits, 'commit')}."))  # fmt: skip
@@ -193,11 +191,17 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
          "Flaky n / o / c", "p50", "Δ", "p95", "Δ", "Over budget", "Open regr."],
         rows, "lrrrrrrrrlrrrrrr",
     )))  # fmt: skip
-    b.append(Block("p", inline=_t(
-        "Pass rate of first attempts, and final: after retries; Δ against the week before, in "
-        "percentage points for rates; flaky tests by cause: n non-deterministic, o "
-        "order-dependent victims, c cascade roots; p50/p95 over the per-test medians of passed "
-        "first attempts; regressions open at the end of the week, whenever they began.")))
+    b.append(
+        Block(
+            "p",
+            inline=_t(
+                "Pass rate of first attempts, and final: after retries; Δ against the week before, in "
+                "percentage points for rates; flaky tests by cause: n non-deterministic, o "
+                "order-dependent victims, c cascade roots; p50/p95 over the per-test medians of passed "
+                "first attempts; regressions open at the end of the week, whenever they began."
+            ),
+        )
+    )
 
     b.append(Block("h2", "Isolation"))
     b.append(Block("p", inline=[Cell("Evidence: "),
@@ -279,15 +283,27 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
         b.append(Block("chart", chart=chart))
 
     b.append(Block("h2", "Method"))
-    b.append(Block("p", inline=_t(
-        "Definitions as in the product's docs/metrics.md, computed with algorithm version "
-        f"{r.version or '–'} and the settings below (the snapshot stored with the metrics).")))
+    b.append(
+        Block(
+            "p",
+            inline=_t(
+                "Definitions as in the product's docs/metrics.md, computed with algorithm version "
+                f"{r.version or '–'} and the settings below (the snapshot stored with the metrics)."
+            ),
+        )
+    )
     b.append(Block("ul", items=[[Cell(f"{name}: ", code=False), Cell(text)]
                                 for name, text in DEFINITIONS]))  # fmt: skip
     b.append(Block("table", table=Table(["Setting", "Value", "Meaning"], _param_rows(r))))
     if r.params_differ:
-        b.append(Block("p", inline=_t(
-            f"Computed with other settings: {', '.join(r.params_differ)} (see their pages).")))
+        b.append(
+            Block(
+                "p",
+                inline=_t(
+                    f"Computed with other settings: {', '.join(r.params_differ)} (see their pages)."
+                ),
+            )
+        )
     b.append(Block("p", inline=_t("Pages behind each section:")))
     b.append(Block("ul", items=[
         [Cell(f"{name}: "), Cell(r.links[key], r.links[key])]

@@ -87,8 +87,9 @@ def project_week_reports_ensure(*, project: Project, week: dt.date) -> int:
     with transaction.atomic():
         _lock(f"report:{project.pk}:{week.isoformat()}")
         fresh = set(
-            Report.objects.filter(Report.up_to_date(week), project=project, service=None, week=week)
-            .values_list("format", flat=True)
+            Report.objects.filter(
+                Report.up_to_date(week), project=project, service=None, week=week
+            ).values_list("format", flat=True)
         )
         for fmt in FORMATS:
             if fmt in fresh:

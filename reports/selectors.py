@@ -37,9 +37,9 @@ def service_list(*, project: Project) -> list[dict[str, object]]:
     }
     rows = {
         (sw.service_id, sw.week): sw
-        for sw in ServiceWeek.objects.filter(
-            project=project, week__in=set(latest.values())
-        ).only("service_id", "week", "pass_rate", "final_pass_rate", "isolation_score", "runs")
+        for sw in ServiceWeek.objects.filter(project=project, week__in=set(latest.values())).only(
+            "service_id", "week", "pass_rate", "final_pass_rate", "isolation_score", "runs"
+        )
     }
     out = []
     for service in services:
@@ -71,9 +71,7 @@ def finding_list(
     week: dt.date | None = None,
     status: str | None = None,
 ) -> QuerySet[Finding]:
-    qs = Finding.objects.filter(project=project).select_related(
-        "service", "test", "related_test"
-    )
+    qs = Finding.objects.filter(project=project).select_related("service", "test", "related_test")
     if kind:
         qs = qs.filter(kind=kind)
     if service:
@@ -98,7 +96,8 @@ def quarantine_list(*, project: Project) -> list[tuple[Finding, Test]]:
         return []
     findings = (
         Finding.objects.filter(
-            project=project, kind__in=[Finding.Kind.FLAKY, Finding.Kind.ORDER_DEPENDENT],
+            project=project,
+            kind__in=[Finding.Kind.FLAKY, Finding.Kind.ORDER_DEPENDENT],
             week__in=set(latest.values()),
         )  # fmt: skip
         .select_related("service", "test")
@@ -135,7 +134,7 @@ def pytest_node_id(test: Test) -> str:
         if classname == module or not classname:
             return f"{file}::{test.name}"
         if classname.startswith(module + "."):
-            return f"{file}::{classname[len(module) + 1:].replace('.', '::')}::{test.name}"
+            return f"{file}::{classname[len(module) + 1 :].replace('.', '::')}::{test.name}"
     return f"{classname}::{test.name}" if classname else test.name
 
 
@@ -496,7 +495,9 @@ def finding_summary(kind: str, evidence: dict) -> str:
         )
     if kind == "cascade":
         count, failures, tests = e.get("count", 0), e.get("followers", 0), e.get("follower_tests")
-        of = f" of {plural(tests, 'following test')}" if tests is not None else " of following tests"
+        of = (
+            f" of {plural(tests, 'following test')}" if tests is not None else " of following tests"
+        )
         return f"{plural(count, 'cascade')}: {plural(failures, 'failure')}{of}"
     if kind == "flaky":
         reasons = ", ".join(
@@ -512,8 +513,10 @@ def finding_summary(kind: str, evidence: dict) -> str:
                 f" · none in the flaky window, not cleared yet "
                 f"(passing streak {e.get('passing_streak', 0)})"
             )
-        return f"{e.get('status', '')}: {reasons}{rate_text}" if reasons else (
-            f"{e.get('status', '')}{rate_text}"
+        return (
+            f"{e.get('status', '')}: {reasons}{rate_text}"
+            if reasons
+            else (f"{e.get('status', '')}{rate_text}")
         )
     if kind == "regression":
         commit = str(e.get("first_failing_commit") or e.get("commit") or "")[:10]

@@ -46,7 +46,8 @@ def project_params(project_id: int) -> tuple[MetricParams, list[budget_metrics.B
     settings_row = ProjectSettings.objects.filter(project_id=project_id).first()
     overrides = dict(settings_row.params) if settings_row else {}
     overrides.setdefault(
-        "reference_branch", Project.objects.values_list("default_branch", flat=True).get(pk=project_id)
+        "reference_branch",
+        Project.objects.values_list("default_branch", flat=True).get(pk=project_id),
     )
     params = MetricParams.from_dict(overrides)
     budgets = [
@@ -222,7 +223,9 @@ def _compute(
     seen_previous = history.tests_of(
         rid for rid in earlier if week_start(runs[rid].started_at) == previous
     )
-    counts = service_week_counts(runs, week_trs, seen_before=seen_before, seen_previous=seen_previous)
+    counts = service_week_counts(
+        runs, week_trs, seen_before=seen_before, seen_previous=seen_previous
+    )
     by_test = durations_by_test(week_trs, params)
     svc_durations = service_week_durations(week_trs, params, by_test)
     flaky_tests = {t for t, s in iso.statuses.items() if s.status in (CONFIRMED, SUSPECTED)}
@@ -413,6 +416,7 @@ def _improvement_weeks(before: list[dict] | None, after: list[dict]) -> set[dt.d
     """The weeks of the speed-ups found by one computation of a service-week and not the other
     (a speed-up is its test, first commit after the change and that commit's time; its other
     evidence moving with new commits leaves past reports as they were made)."""
+
     def keyed(items: list[dict]) -> set[tuple[str, str, str]]:
         return {(str(i.get("test")), str(i.get("commit")), str(i.get("time", ""))) for i in items}
 
@@ -435,9 +439,7 @@ def _regression_history(
     *,
     since: dt.datetime,
     as_of: dt.datetime,
-) -> tuple[
-    dict[int, RunMeta], list[TestRun], frozenset[tuple[int, int]], frozenset[int], set[int]
-]:
+) -> tuple[dict[int, RunMeta], list[TestRun], frozenset[tuple[int, int]], frozenset[int], set[int]]:
     """The runs, test-runs, cascade followers and outage runs regression_findings reads, and the
     tests read only in part. `window_trs` are the window's test-runs (of the `known` runs),
     `pending` the tests observed to fail in them (regressions.failed_observed) that are not

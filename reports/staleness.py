@@ -82,9 +82,9 @@ def _episodes_reaching(service_id: int, week: dt.date) -> set[dt.date]:
     )
     found = dict(episodes.values_list("pk", "evidence__first_failing_run"))
     began = set(
-        Run.objects.filter(
-            pk__in={r for r in found.values() if r}, started_at__lt=end
-        ).values_list("pk", flat=True)
+        Run.objects.filter(pk__in={r for r in found.values() if r}, started_at__lt=end).values_list(
+            "pk", flat=True
+        )
     )
     reaching = episodes.filter(pk__in=[pk for pk, run in found.items() if run in began])
     written = reaching.values_list("as_of", flat=True)

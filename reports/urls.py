@@ -5,9 +5,9 @@ from reports.apis import (
     QuarantineApi,
     ServiceListApi,
     ServiceWeekApi,
-    WeeklyReportApi,
     SubscriptionDetailApi,
     SubscriptionListApi,
+    WeeklyReportApi,
 )
 
 urlpatterns = [

@@ -234,7 +234,10 @@ def ms_delta(delta: float | None) -> str:
 
 
 def weekly_report_build(
-    *, project: Project, week: dt.date, service: Service | None = None,
+    *,
+    project: Project,
+    week: dt.date,
+    service: Service | None = None,
     now: dt.datetime | None = None,
 ) -> WeeklyReport:
     """The report of `project` for the ISO week starting `week` (a Monday), as of `now` (the
@@ -451,7 +454,9 @@ def _confidence(e: dict) -> str:
     return ", ".join(dict.fromkeys(parts))
 
 
-def _new_flaky(findings: list[Finding], items: dict[str, list[Item]], week: dt.date) -> dict[str, list[Item]]:
+def _new_flaky(
+    findings: list[Finding], items: dict[str, list[Item]], week: dt.date
+) -> dict[str, list[Item]]:
     """Tests with an isolation finding this week and none of that cause the week before."""
     before = {(f.service_id, f.kind, f.test_id) for f in findings if f.week < week}
     out: dict[str, list[Item]] = {c: [] for c in CAUSES}
@@ -468,7 +473,10 @@ def _new_flaky(findings: list[Finding], items: dict[str, list[Item]], week: dt.d
 
 
 def _coverage(
-    project: Project, week: dt.date, this: list[WeekSummary], service: Service | None,
+    project: Project,
+    week: dt.date,
+    this: list[WeekSummary],
+    service: Service | None,
     today: dt.date,
 ) -> Coverage:
     start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
@@ -482,9 +490,15 @@ def _coverage(
     dates = [week + dt.timedelta(days=i) for i in range(7)]
     missing = [d.strftime("%a %d %b") for d in dates if d <= today and d not in days]
     # Services with data by the week's end: one created later is no gap in this week's coverage.
-    total = 1 if service else (
-        ServiceWeek.objects.filter(project=project, week__lte=week, computed__gt=0)
-        .values("service").distinct().count()
+    total = (
+        1
+        if service
+        else (
+            ServiceWeek.objects.filter(project=project, week__lte=week, computed__gt=0)
+            .values("service")
+            .distinct()
+            .count()
+        )
     )
     label = week_label(week)
     return Coverage(
@@ -502,10 +516,9 @@ def _slowest(project: Project, week: dt.date, service: Service | None) -> list[S
     qs = TestWeek.objects.filter(service__project=project, week=week, p50_ms__isnull=False)
     if service is not None:
         qs = qs.filter(service=service)
-    rows = (
-        qs.select_related("test", "service")
-        .order_by("-p50_ms", F("p95_ms").desc(nulls_last=True), "test_id")[:SLOWEST_LIMIT]
-    )
+    rows = qs.select_related("test", "service").order_by(
+        "-p50_ms", F("p95_ms").desc(nulls_last=True), "test_id"
+    )[:SLOWEST_LIMIT]
     return [
         Slowest(r.service.name, _ref(project, r.test), r.n_durations, r.p50_ms, r.p95_ms)
         for r in rows
@@ -611,8 +624,10 @@ def _summary_sentences(r: WeeklyReport) -> list[str]:
     )
     causes = ", ".join(f"{len(r.new_flaky[c])} {CAUSE_NAMES[c]}" for c in CAUSES)
     total_new = sum(len(v) for v in r.new_flaky.values())
-    out.append(f"{plural(total_new, 'test')} became flaky this week ({causes}; \"new this week\" "
-               "in the isolation tables).")
+    out.append(
+        f'{plural(total_new, "test")} became flaky this week ({causes}; "new this week" '
+        "in the isolation tables)."
+    )
     out.append(
         f"{plural(len(r.slowdowns), 'duration regression')} and "
         f"{plural(len(r.improvements), 'speed-up')} were detected; "
@@ -625,7 +640,8 @@ def _summary_sentences(r: WeeklyReport) -> list[str]:
         gap += f" so far (the week is in progress: {plural(c.days_to_go, 'day')} to go)"
     services = (
         f"{c.services_reporting} of {plural(c.services_total, 'service')} reporting"
-        if not r.service else "1 service"
+        if not r.service
+        else "1 service"
     )
     out.append(f"Coverage: {coverage}, {services}, {gap}.")
     return out

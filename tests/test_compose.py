@@ -526,9 +526,11 @@ def test_email_host_settings_can_be_used_instead_of_the_console_default(raw: dic
     variables be read, as the file's comment says."""
     default = app_environment(interpolate(raw, TRY_ENV))  # type: ignore[arg-type]
     assert default["EMAIL_URL"] == "console:"
-    chosen = app_environment(interpolate(  # type: ignore[arg-type]
-        raw, {**TRY_ENV, "EMAIL_URL": "", "EMAIL_HOST": "smtp.example.com"}
-    ))
+    chosen = app_environment(
+        interpolate(  # type: ignore[arg-type]
+            raw, {**TRY_ENV, "EMAIL_URL": "", "EMAIL_HOST": "smtp.example.com"}
+        )
+    )
     assert (chosen["EMAIL_URL"], chosen["EMAIL_HOST"]) == ("", "smtp.example.com")
 
 

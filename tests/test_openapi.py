@@ -41,7 +41,9 @@ def test_the_findings_page_is_described_as_it_is_served(ci_client, tmp_path):  #
     schema = yaml.safe_load(out.read_text())
     operation = schema["paths"]["/api/v1/projects/{slug}/findings"]["get"]
     assert "page" in {p["name"] for p in operation["parameters"]}
-    described = _resolve(schema, operation["responses"]["200"]["content"]["application/json"]["schema"])
+    described = _resolve(
+        schema, operation["responses"]["200"]["content"]["application/json"]["schema"]
+    )
     served = ci_client.get("/api/v1/projects/mediaserver/findings").json()
     assert described["type"] == "object" and set(described["properties"]) == set(served)
     assert described["properties"]["results"]["type"] == "array"

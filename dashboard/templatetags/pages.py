@@ -67,7 +67,7 @@ def week(value: dt.date | dt.datetime | None) -> str:
 
 @register.filter
 def progress(value: dt.date | None) -> str:
-    """"in progress: N days to go" for the week under way, "" for a week that is over."""
+    """ "in progress: N days to go" for the week under way, "" for a week that is over."""
     return "" if value is None else in_progress(value, timezone.now().date())
 
 
@@ -99,7 +99,9 @@ def figure_script(figure: object, element_id: str) -> SafeString:
     (json_script's `str.translate` took a project page 8 ms for its five figures)."""
     text = json.dumps(figure, cls=DjangoJSONEncoder, separators=(",", ":"))
     text = text.replace("&", "\\u0026").replace("<", "\\u003C").replace(">", "\\u003E")
-    return format_html('<script id="{}" type="application/json">{}</script>', element_id, mark_safe(text))
+    return format_html(
+        '<script id="{}" type="application/json">{}</script>', element_id, mark_safe(text)
+    )
 
 
 @register.simple_tag

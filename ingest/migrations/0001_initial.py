@@ -7,7 +7,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -16,168 +15,334 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slug', models.SlugField(max_length=60, unique=True)),
-                ('name', models.CharField(max_length=200)),
-                ('default_branch', models.CharField(default='main', max_length=200)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('members', models.ManyToManyField(blank=True, related_name='projects', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("slug", models.SlugField(max_length=60, unique=True)),
+                ("name", models.CharField(max_length=200)),
+                ("default_branch", models.CharField(default="main", max_length=200)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "members",
+                    models.ManyToManyField(
+                        blank=True, related_name="projects", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
             options={
-                'ordering': ['slug'],
+                "ordering": ["slug"],
             },
         ),
         migrations.CreateModel(
-            name='IngestToken',
+            name="IngestToken",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(default='ci', max_length=100)),
-                ('key_hash', models.CharField(max_length=64, unique=True)),
-                ('hint', models.CharField(help_text="The key's first characters, to recognise it.", max_length=12)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('last_used_at', models.DateTimeField(blank=True, null=True)),
-                ('revoked_at', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tokens', to='ingest.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(default="ci", max_length=100)),
+                ("key_hash", models.CharField(max_length=64, unique=True)),
+                (
+                    "hint",
+                    models.CharField(
+                        help_text="The key's first characters, to recognise it.", max_length=12
+                    ),
+                ),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("last_used_at", models.DateTimeField(blank=True, null=True)),
+                ("revoked_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tokens",
+                        to="ingest.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', '-created_at'],
+                "ordering": ["project", "-created_at"],
             },
         ),
         migrations.CreateModel(
-            name='Run',
+            name="Run",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('commit', models.CharField(max_length=100)),
-                ('branch', models.CharField(blank=True, max_length=255)),
-                ('build_id', models.CharField(blank=True, max_length=255)),
-                ('job', models.CharField(blank=True, max_length=255)),
-                ('build_url', models.URLField(blank=True, max_length=1000)),
-                ('environment', models.CharField(blank=True, max_length=255)),
-                ('service', models.CharField(blank=True, help_text='Service named by the upload; overrides the rules.', max_length=100)),
-                ('started_at', models.DateTimeField(help_text='From the upload, else the files, else receipt.')),
-                ('week', models.DateField(help_text='Monday (UTC) of the ISO week of started_at.')),
-                ('received_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('idempotency_key', models.CharField(max_length=64)),
-                ('status', models.CharField(choices=[('received', 'Received'), ('parsing', 'Parsing'), ('parsed', 'Parsed'), ('failed', 'Failed')], default='received', max_length=10)),
-                ('error', models.JSONField(blank=True, null=True)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('parse_attempts', models.PositiveSmallIntegerField(default=0)),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('parsed_at', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='runs', to='ingest.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("commit", models.CharField(max_length=100)),
+                ("branch", models.CharField(blank=True, max_length=255)),
+                ("build_id", models.CharField(blank=True, max_length=255)),
+                ("job", models.CharField(blank=True, max_length=255)),
+                ("build_url", models.URLField(blank=True, max_length=1000)),
+                ("environment", models.CharField(blank=True, max_length=255)),
+                (
+                    "service",
+                    models.CharField(
+                        blank=True,
+                        help_text="Service named by the upload; overrides the rules.",
+                        max_length=100,
+                    ),
+                ),
+                (
+                    "started_at",
+                    models.DateTimeField(
+                        help_text="From the upload, else the files, else receipt."
+                    ),
+                ),
+                ("week", models.DateField(help_text="Monday (UTC) of the ISO week of started_at.")),
+                ("received_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("idempotency_key", models.CharField(max_length=64)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("received", "Received"),
+                            ("parsing", "Parsing"),
+                            ("parsed", "Parsed"),
+                            ("failed", "Failed"),
+                        ],
+                        default="received",
+                        max_length=10,
+                    ),
+                ),
+                ("error", models.JSONField(blank=True, null=True)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("parse_attempts", models.PositiveSmallIntegerField(default=0)),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("parsed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="runs",
+                        to="ingest.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-started_at', '-id'],
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='RunFile',
+            name="RunFile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('index', models.PositiveSmallIntegerField(help_text='Position in the upload; names its timeline.')),
-                ('name', models.CharField(max_length=500)),
-                ('format', models.CharField(max_length=20)),
-                ('size', models.BigIntegerField(help_text='Decompressed size in bytes.')),
-                ('digest', models.CharField(help_text='SHA-256 of the decompressed content.', max_length=64)),
-                ('content', models.BinaryField(help_text='gzip-compressed content.')),
-                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='files', to='ingest.run')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "index",
+                    models.PositiveSmallIntegerField(
+                        help_text="Position in the upload; names its timeline."
+                    ),
+                ),
+                ("name", models.CharField(max_length=500)),
+                ("format", models.CharField(max_length=20)),
+                ("size", models.BigIntegerField(help_text="Decompressed size in bytes.")),
+                (
+                    "digest",
+                    models.CharField(
+                        help_text="SHA-256 of the decompressed content.", max_length=64
+                    ),
+                ),
+                ("content", models.BinaryField(help_text="gzip-compressed content.")),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="files",
+                        to="ingest.run",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['run', 'index'],
+                "ordering": ["run", "index"],
             },
         ),
         migrations.CreateModel(
-            name='Service',
+            name="Service",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=100)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='services', to='ingest.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("name", models.CharField(max_length=100)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="services",
+                        to="ingest.project",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'name'],
+                "ordering": ["project", "name"],
             },
         ),
         migrations.CreateModel(
-            name='ServiceRule',
+            name="ServiceRule",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pattern', models.CharField(max_length=500)),
-                ('order', models.PositiveIntegerField(default=0)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='service_rules', to='ingest.project')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='rules', to='ingest.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pattern", models.CharField(max_length=500)),
+                ("order", models.PositiveIntegerField(default=0)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="service_rules",
+                        to="ingest.project",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="rules",
+                        to="ingest.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'order', 'id'],
+                "ordering": ["project", "order", "id"],
             },
         ),
         migrations.CreateModel(
-            name='Test',
+            name="Test",
             fields=[
-                ('id', models.BigIntegerField(primary_key=True, serialize=False)),
-                ('suite', models.CharField(blank=True, max_length=1000)),
-                ('classname', models.CharField(blank=True, max_length=1000)),
-                ('name', models.CharField(max_length=1000)),
-                ('file', models.CharField(blank=True, max_length=1000)),
-                ('line', models.IntegerField(blank=True, null=True)),
-                ('first_seen_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tests', to='ingest.project')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tests', to='ingest.service')),
+                ("id", models.BigIntegerField(primary_key=True, serialize=False)),
+                ("suite", models.CharField(blank=True, max_length=1000)),
+                ("classname", models.CharField(blank=True, max_length=1000)),
+                ("name", models.CharField(max_length=1000)),
+                ("file", models.CharField(blank=True, max_length=1000)),
+                ("line", models.IntegerField(blank=True, null=True)),
+                ("first_seen_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="tests",
+                        to="ingest.project",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="tests",
+                        to="ingest.service",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Result',
+            name="Result",
             fields=[
-                ('id', models.BigAutoField(primary_key=True, serialize=False)),
-                ('run_week', models.DateField()),
-                ('outcome', models.PositiveSmallIntegerField(choices=[(0, 'passed'), (1, 'failed'), (2, 'error'), (3, 'skipped')])),
-                ('attempt', models.PositiveSmallIntegerField(default=1)),
-                ('duration_ms', models.IntegerField(null=True)),
-                ('timeline', models.CharField(max_length=100)),
-                ('position', models.IntegerField(help_text='Order in the upload (document order across files).')),
-                ('started_at', models.DateTimeField(null=True)),
-                ('message', models.TextField(blank=True)),
-                ('output', models.TextField(blank=True)),
-                ('run', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ingest.run')),
-                ('test', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to='ingest.test')),
+                ("id", models.BigAutoField(primary_key=True, serialize=False)),
+                ("run_week", models.DateField()),
+                (
+                    "outcome",
+                    models.PositiveSmallIntegerField(
+                        choices=[(0, "passed"), (1, "failed"), (2, "error"), (3, "skipped")]
+                    ),
+                ),
+                ("attempt", models.PositiveSmallIntegerField(default=1)),
+                ("duration_ms", models.IntegerField(null=True)),
+                ("timeline", models.CharField(max_length=100)),
+                (
+                    "position",
+                    models.IntegerField(
+                        help_text="Order in the upload (document order across files)."
+                    ),
+                ),
+                ("started_at", models.DateTimeField(null=True)),
+                ("message", models.TextField(blank=True)),
+                ("output", models.TextField(blank=True)),
+                (
+                    "run",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="ingest.run",
+                    ),
+                ),
+                (
+                    "test",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.DO_NOTHING,
+                        related_name="+",
+                        to="ingest.test",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['project', 'started_at'], name='run_project_started'),
+            model_name="run",
+            index=models.Index(fields=["project", "started_at"], name="run_project_started"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['project', 'commit'], name='run_project_commit'),
+            model_name="run",
+            index=models.Index(fields=["project", "commit"], name="run_project_commit"),
         ),
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(condition=models.Q(('status__in', ['received', 'parsing'])), fields=['status', 'claimed_at'], name='run_unfinished'),
+            model_name="run",
+            index=models.Index(
+                condition=models.Q(("status__in", ["received", "parsing"])),
+                fields=["status", "claimed_at"],
+                name="run_unfinished",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='run',
-            constraint=models.UniqueConstraint(fields=('project', 'idempotency_key'), name='run_unique_idempotency_key'),
+            model_name="run",
+            constraint=models.UniqueConstraint(
+                fields=("project", "idempotency_key"), name="run_unique_idempotency_key"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='runfile',
-            constraint=models.UniqueConstraint(fields=('run', 'index'), name='runfile_unique_index'),
+            model_name="runfile",
+            constraint=models.UniqueConstraint(
+                fields=("run", "index"), name="runfile_unique_index"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='service',
-            constraint=models.UniqueConstraint(fields=('project', 'name'), name='service_unique_name'),
+            model_name="service",
+            constraint=models.UniqueConstraint(
+                fields=("project", "name"), name="service_unique_name"
+            ),
         ),
         migrations.AddIndex(
-            model_name='test',
-            index=models.Index(fields=['service', 'classname', 'name'], name='test_service_name'),
+            model_name="test",
+            index=models.Index(fields=["service", "classname", "name"], name="test_service_name"),
         ),
         migrations.AddIndex(
-            model_name='result',
-            index=models.Index(fields=['test', 'run_week', 'run'], name='result_test_history'),
+            model_name="result",
+            index=models.Index(fields=["test", "run_week", "run"], name="result_test_history"),
         ),
         migrations.AddIndex(
-            model_name='result',
-            index=models.Index(fields=['run', 'timeline', 'position'], name='result_run_order'),
+            model_name="result",
+            index=models.Index(fields=["run", "timeline", "position"], name="result_run_order"),
         ),
     ]

@@ -5,20 +5,30 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingest', '0004_pages_indexes'),
+        ("ingest", "0004_pages_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='test',
-            name='project',
-            field=models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='tests', to='ingest.project'),
+            model_name="test",
+            name="project",
+            field=models.ForeignKey(
+                db_constraint=False,
+                on_delete=django.db.models.deletion.CASCADE,
+                related_name="tests",
+                to="ingest.project",
+            ),
         ),
         migrations.AlterField(
-            model_name='test',
-            name='service',
-            field=models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.PROTECT, related_name='tests', to='ingest.service'),
+            model_name="test",
+            name="service",
+            field=models.ForeignKey(
+                db_constraint=False,
+                db_index=False,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="tests",
+                to="ingest.service",
+            ),
         ),
     ]

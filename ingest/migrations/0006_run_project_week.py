@@ -4,14 +4,13 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingest', '0005_test_fks_without_constraints'),
+        ("ingest", "0005_test_fks_without_constraints"),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='run',
-            index=models.Index(fields=['project', 'week'], name='run_project_week'),
+            model_name="run",
+            index=models.Index(fields=["project", "week"], name="run_project_week"),
         ),
     ]

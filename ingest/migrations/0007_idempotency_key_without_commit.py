@@ -31,9 +31,8 @@ def rewrite_keys(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingest', '0006_run_project_week'),
+        ("ingest", "0006_run_project_week"),
     ]
 
     operations = [

@@ -90,7 +90,9 @@ _CHUNK = 16 * 1024  # also bounds the records held between two feeds
 # A testcase whose children are only these (properties of name/value pairs, at most one outcome
 # element, captured output), none with children of its own bar properties' property elements, is
 # read without building elements; anything else sends it down the element path.
-_CASE_CHILDREN = frozenset({"properties", "failure", "error", "skipped", "system-out", "system-err"})
+_CASE_CHILDREN = frozenset(
+    {"properties", "failure", "error", "skipped", "system-out", "system-err"}
+)
 _CASE_BODIES = {"error": Outcome.ERROR, "failure": Outcome.FAILED, "skipped": Outcome.SKIPPED}
 _CASE_FAST = True  # False reads every testcase with children through elements (tests compare)
 
@@ -156,7 +158,7 @@ def _as_text(head: bytes) -> str:
     wide = wide_text(head)
     if wide is not None:
         return wide
-    return head[len(_BOM):].decode("latin-1") if head.startswith(_BOM) else head.decode("latin-1")
+    return head[len(_BOM) :].decode("latin-1") if head.startswith(_BOM) else head.decode("latin-1")
 
 
 def _prolog_done(text: str, *, eof: bool) -> bool:
@@ -209,9 +211,9 @@ def _root_error(tag: str) -> ParseError | None:
     if name in ROOTS:
         return None
     return ParseError(
-            "unsupported_format",
-            f"the XML root element is <{name}>, not <testsuites> or <testsuite>",
-        )
+        "unsupported_format",
+        f"the XML root element is <{name}>, not <testsuites> or <testsuite>",
+    )
 
 
 # --- the walk -----------------------------------------------------------------------------------
@@ -638,9 +640,7 @@ class _Walker:
         self._parent = parent
         chain = [] if parent is None else [parent, *parent.iterancestors()]
         suites = [a for a in chain if isinstance(a.tag, str) and _local(a.tag) in ROOTS]
-        names = [
-            a.get("name") or "" for a in reversed(suites) if _local(a.tag) == "testsuite"
-        ]
+        names = [a.get("name") or "" for a in reversed(suites) if _local(a.tag) == "testsuite"]
         path = " / ".join(n for n in names if n)[:NAME_LIMIT]
         started_at = None
         for a in suites:

@@ -91,8 +91,14 @@ def parse_timestamp(text: str | None) -> dt.datetime | None:
         try:
             micro = int((frac or "0")[:6].ljust(6, "0"))
             value = dt.datetime(
-                int(year), int(month), int(day), int(hour or 0), int(minute or 0),
-                int(second or 0), micro, tzinfo=_zone(zone),
+                int(year),
+                int(month),
+                int(day),
+                int(hour or 0),
+                int(minute or 0),
+                int(second or 0),
+                micro,
+                tzinfo=_zone(zone),
             )
         except ValueError:
             return None

@@ -75,7 +75,9 @@ def group_test_runs(executions: list[Execution]) -> list[TestRun]:
         if len(attempts) == 1:  # the common case, kept cheap: no retries
             e = attempts[0]
             out.append(
-                TestRun(run, test, e.outcome, e.outcome, 1, False, e.duration_ms, e.timeline, e.order)
+                TestRun(
+                    run, test, e.outcome, e.outcome, 1, False, e.duration_ms, e.timeline, e.order
+                )
             )
             continue
         attempts.sort(key=lambda e: e.attempt)

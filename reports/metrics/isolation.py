@@ -265,7 +265,10 @@ def analyze_isolation(
 
     findings = (
         _flaky_findings(
-            known, statuses, flaky_now, attributed,
+            known,
+            statuses,
+            flaky_now,
+            attributed,
             since=as_of - dt.timedelta(days=params.flaky_window_days),
         )  # fmt: skip
         + _order_findings(known, victims)

@@ -6,99 +6,244 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('ingest', '0002_partition_results'),
+        ("ingest", "0002_partition_results"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ProjectSettings',
+            name="ProjectSettings",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('params', models.JSONField(blank=True, default=dict, help_text='Overrides of MetricParams.')),
-                ('budgets', models.JSONField(blank=True, default=list)),
-                ('project', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='metric_settings', to='ingest.project')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "params",
+                    models.JSONField(
+                        blank=True, default=dict, help_text="Overrides of MetricParams."
+                    ),
+                ),
+                ("budgets", models.JSONField(blank=True, default=list)),
+                (
+                    "project",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="metric_settings",
+                        to="ingest.project",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Finding',
+            name="Finding",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('flaky', 'Flaky'), ('order_dependent', 'Order Dependent'), ('cascade', 'Cascade'), ('regression', 'Regression'), ('fixed', 'Fixed'), ('duration_regression', 'Duration Regression'), ('budget_violation', 'Budget Violation')], max_length=30)),
-                ('week', models.DateField()),
-                ('key', models.CharField(max_length=120)),
-                ('status', models.CharField(choices=[('open', 'Open'), ('resolved', 'Resolved')], default='open', max_length=10)),
-                ('score', models.FloatField(null=True)),
-                ('evidence', models.JSONField(default=dict)),
-                ('as_of', models.DateTimeField()),
-                ('version', models.CharField(max_length=20)),
-                ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('updated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('first_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ingest.run')),
-                ('last_run', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ingest.run')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='findings', to='ingest.project')),
-                ('related_test', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='related_findings', to='ingest.test')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='findings', to='ingest.service')),
-                ('test', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='findings', to='ingest.test')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("flaky", "Flaky"),
+                            ("order_dependent", "Order Dependent"),
+                            ("cascade", "Cascade"),
+                            ("regression", "Regression"),
+                            ("fixed", "Fixed"),
+                            ("duration_regression", "Duration Regression"),
+                            ("budget_violation", "Budget Violation"),
+                        ],
+                        max_length=30,
+                    ),
+                ),
+                ("week", models.DateField()),
+                ("key", models.CharField(max_length=120)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("resolved", "Resolved")],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("score", models.FloatField(null=True)),
+                ("evidence", models.JSONField(default=dict)),
+                ("as_of", models.DateTimeField()),
+                ("version", models.CharField(max_length=20)),
+                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("updated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                (
+                    "first_run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="ingest.run",
+                    ),
+                ),
+                (
+                    "last_run",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="ingest.run",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="findings",
+                        to="ingest.project",
+                    ),
+                ),
+                (
+                    "related_test",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="related_findings",
+                        to="ingest.test",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="findings",
+                        to="ingest.service",
+                    ),
+                ),
+                (
+                    "test",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="findings",
+                        to="ingest.test",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-week', 'kind', 'id'],
-                'indexes': [models.Index(fields=['project', 'week', 'kind'], name='finding_project_week'), models.Index(fields=['project', 'status', 'kind'], name='finding_project_status'), models.Index(fields=['test', 'week'], name='finding_test')],
-                'constraints': [models.UniqueConstraint(fields=('service', 'key'), name='finding_unique_key')],
+                "ordering": ["-week", "kind", "id"],
+                "indexes": [
+                    models.Index(fields=["project", "week", "kind"], name="finding_project_week"),
+                    models.Index(
+                        fields=["project", "status", "kind"], name="finding_project_status"
+                    ),
+                    models.Index(fields=["test", "week"], name="finding_test"),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("service", "key"), name="finding_unique_key")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='ServiceWeek',
+            name="ServiceWeek",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('week', models.DateField(help_text='Monday (UTC) of the ISO week.')),
-                ('dirty', models.PositiveIntegerField(default=1)),
-                ('computed', models.PositiveIntegerField(default=0)),
-                ('marked_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('computed_at', models.DateTimeField(blank=True, null=True)),
-                ('version', models.CharField(blank=True, max_length=20)),
-                ('params', models.JSONField(blank=True, default=dict)),
-                ('runs', models.IntegerField(default=0)),
-                ('pass_rate', models.FloatField(null=True)),
-                ('final_pass_rate', models.FloatField(null=True)),
-                ('isolation_score', models.FloatField(null=True)),
-                ('flake_rate', models.FloatField(null=True)),
-                ('p50_ms', models.FloatField(null=True)),
-                ('p95_ms', models.FloatField(null=True)),
-                ('metrics', models.JSONField(blank=True, default=dict)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='service_weeks', to='ingest.project')),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='weeks', to='ingest.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("week", models.DateField(help_text="Monday (UTC) of the ISO week.")),
+                ("dirty", models.PositiveIntegerField(default=1)),
+                ("computed", models.PositiveIntegerField(default=0)),
+                ("marked_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("computed_at", models.DateTimeField(blank=True, null=True)),
+                ("version", models.CharField(blank=True, max_length=20)),
+                ("params", models.JSONField(blank=True, default=dict)),
+                ("runs", models.IntegerField(default=0)),
+                ("pass_rate", models.FloatField(null=True)),
+                ("final_pass_rate", models.FloatField(null=True)),
+                ("isolation_score", models.FloatField(null=True)),
+                ("flake_rate", models.FloatField(null=True)),
+                ("p50_ms", models.FloatField(null=True)),
+                ("p95_ms", models.FloatField(null=True)),
+                ("metrics", models.JSONField(blank=True, default=dict)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="service_weeks",
+                        to="ingest.project",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="weeks",
+                        to="ingest.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['service', 'week'],
-                'indexes': [models.Index(fields=['project', 'week'], name='serviceweek_project_week'), models.Index(condition=models.Q(('dirty__gt', models.F('computed'))), fields=['marked_at'], name='serviceweek_stale')],
-                'constraints': [models.UniqueConstraint(fields=('service', 'week'), name='serviceweek_unique')],
+                "ordering": ["service", "week"],
+                "indexes": [
+                    models.Index(fields=["project", "week"], name="serviceweek_project_week"),
+                    models.Index(
+                        condition=models.Q(("dirty__gt", models.F("computed"))),
+                        fields=["marked_at"],
+                        name="serviceweek_stale",
+                    ),
+                ],
+                "constraints": [
+                    models.UniqueConstraint(fields=("service", "week"), name="serviceweek_unique")
+                ],
             },
         ),
         migrations.CreateModel(
-            name='TestWeek',
+            name="TestWeek",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('week', models.DateField()),
-                ('runs', models.IntegerField()),
-                ('passed', models.IntegerField(help_text='First attempts.')),
-                ('failed', models.IntegerField(help_text='First attempts, errors included.')),
-                ('skipped', models.IntegerField()),
-                ('final_failed', models.IntegerField()),
-                ('flaky_results', models.IntegerField(default=0)),
-                ('pass_rate', models.FloatField(null=True)),
-                ('n_durations', models.IntegerField(default=0)),
-                ('p50_ms', models.FloatField(null=True)),
-                ('p95_ms', models.FloatField(null=True)),
-                ('service', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='test_weeks', to='ingest.service')),
-                ('test', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='weeks', to='ingest.test')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("week", models.DateField()),
+                ("runs", models.IntegerField()),
+                ("passed", models.IntegerField(help_text="First attempts.")),
+                ("failed", models.IntegerField(help_text="First attempts, errors included.")),
+                ("skipped", models.IntegerField()),
+                ("final_failed", models.IntegerField()),
+                ("flaky_results", models.IntegerField(default=0)),
+                ("pass_rate", models.FloatField(null=True)),
+                ("n_durations", models.IntegerField(default=0)),
+                ("p50_ms", models.FloatField(null=True)),
+                ("p95_ms", models.FloatField(null=True)),
+                (
+                    "service",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="test_weeks",
+                        to="ingest.service",
+                    ),
+                ),
+                (
+                    "test",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="weeks",
+                        to="ingest.test",
+                    ),
+                ),
             ],
             options={
-                'indexes': [models.Index(fields=['service', 'week'], name='testweek_service_week')],
-                'constraints': [models.UniqueConstraint(fields=('test', 'week'), name='testweek_unique')],
+                "indexes": [models.Index(fields=["service", "week"], name="testweek_service_week")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("test", "week"), name="testweek_unique")
+                ],
             },
         ),
     ]

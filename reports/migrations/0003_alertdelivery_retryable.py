@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reports', '0002_alerts'),
+        ("reports", "0002_alerts"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='alertdelivery',
-            name='retryable',
+            model_name="alertdelivery",
+            name="retryable",
             field=models.BooleanField(default=False),
         ),
     ]

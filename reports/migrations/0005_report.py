@@ -6,29 +6,63 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingest', '0003_test_service_pinned'),
-        ('reports', '0004_recompute_run_facts'),
+        ("ingest", "0003_test_service_pinned"),
+        ("reports", "0004_recompute_run_facts"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Report',
+            name="Report",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('week', models.DateField(help_text='Monday (UTC) of the ISO week.')),
-                ('format', models.CharField(choices=[('md', 'Markdown'), ('pdf', 'PDF')], max_length=5)),
-                ('content', models.BinaryField()),
-                ('generated_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('stale', models.BooleanField(default=False)),
-                ('stale_since', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='reports', to='ingest.project')),
-                ('service', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='reports', to='ingest.service')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("week", models.DateField(help_text="Monday (UTC) of the ISO week.")),
+                (
+                    "format",
+                    models.CharField(choices=[("md", "Markdown"), ("pdf", "PDF")], max_length=5),
+                ),
+                ("content", models.BinaryField()),
+                ("generated_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("stale", models.BooleanField(default=False)),
+                ("stale_since", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reports",
+                        to="ingest.project",
+                    ),
+                ),
+                (
+                    "service",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="reports",
+                        to="ingest.service",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-week', 'service', 'format'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('service__isnull', True)), fields=('project', 'week', 'format'), name='report_unique_all_services'), models.UniqueConstraint(condition=models.Q(('service__isnull', False)), fields=('project', 'service', 'week', 'format'), name='report_unique_service')],
+                "ordering": ["-week", "service", "format"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("service__isnull", True)),
+                        fields=("project", "week", "format"),
+                        name="report_unique_all_services",
+                    ),
+                    models.UniqueConstraint(
+                        condition=models.Q(("service__isnull", False)),
+                        fields=("project", "service", "week", "format"),
+                        name="report_unique_service",
+                    ),
+                ],
             },
         ),
     ]

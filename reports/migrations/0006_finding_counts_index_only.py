@@ -5,19 +5,22 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('ingest', '0005_test_fks_without_constraints'),
-        ('reports', '0005_report'),
+        ("ingest", "0005_test_fks_without_constraints"),
+        ("reports", "0005_report"),
     ]
 
     operations = [
         migrations.RemoveIndex(
-            model_name='finding',
-            name='finding_project_week',
+            model_name="finding",
+            name="finding_project_week",
         ),
         migrations.AddIndex(
-            model_name='finding',
-            index=models.Index(fields=['project', 'week', 'kind'], include=('service', 'test'), name='finding_project_week'),
+            model_name="finding",
+            index=models.Index(
+                fields=["project", "week", "kind"],
+                include=("service", "test"),
+                name="finding_project_week",
+            ),
         ),
     ]

@@ -5,15 +5,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('reports', '0006_finding_counts_index_only'),
+        ("reports", "0006_finding_counts_index_only"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='finding',
-            name='params',
+            model_name="finding",
+            name="params",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

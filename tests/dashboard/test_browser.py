@@ -143,7 +143,8 @@ def _assert_charts(driver, *names: str) -> dict[str, tuple[int, int]]:  # type: 
 def _in_view(driver, element) -> bool:  # type: ignore[no-untyped-def]
     return driver.execute_script(
         "var r = arguments[0].getBoundingClientRect();"
-        "return r.top >= 0 && r.bottom <= window.innerHeight;", element
+        "return r.top >= 0 && r.bottom <= window.innerHeight;",
+        element,
     )
 
 
@@ -226,7 +227,9 @@ def test_it_draws_the_overview_heatmaps(signed_in, server, dataset):  # type: ig
     assert driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")
 
 
-def test_a_narrow_screen_keeps_the_navigation_and_the_week_labels_readable(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_a_narrow_screen_keeps_the_navigation_and_the_week_labels_readable(
+    signed_in, server, dataset
+):  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
     driver = signed_in
@@ -240,7 +243,12 @@ def test_a_narrow_screen_keeps_the_navigation_and_the_week_labels_readable(signe
         assert len(links) >= 5
         for link in links:
             assert link.rect["x"] + link.rect["width"] <= width, link.text
-        ticks = [t.text for t in driver.find_elements(By.CSS_SELECTOR, "[data-figure=fig-pass-rate] .xtick text")]
+        ticks = [
+            t.text
+            for t in driver.find_elements(
+                By.CSS_SELECTOR, "[data-figure=fig-pass-rate] .xtick text"
+            )
+        ]
         assert ticks and all(t.startswith("W") for t in ticks), ticks  # "W42", not "2026-W42"
     finally:
         driver.set_window_size(size["width"], size["height"])
@@ -461,7 +469,9 @@ def test_it_lists_weekly_reports_and_generates_one_from_the_page(signed_in, serv
     from reports.models import Report, ServiceWeek
 
     driver = signed_in
-    weeks = sorted(set(ServiceWeek.objects.filter(project=dataset.sim).values_list("week", flat=True)))
+    weeks = sorted(
+        set(ServiceWeek.objects.filter(project=dataset.sim).values_list("week", flat=True))
+    )
     driver.get(f"{server}/p/{dataset.sim.slug}/")
     driver.find_element(By.LINK_TEXT, "Reports").click()
     _wait(driver, lambda d: d.current_url.endswith("/reports/") and _loaded(d))
@@ -480,7 +490,10 @@ def test_it_lists_weekly_reports_and_generates_one_from_the_page(signed_in, serv
             driver.find_element(By.CSS_SELECTOR, "#generate button").click()
             # The previous round's message names the same week: wait for the new page first.
             _wait(driver, staleness_of(page))
-            _wait(driver, lambda d: label in d.find_element(By.CSS_SELECTOR, ".alert").text)
+            _wait(
+                driver,
+                lambda d, label=label: label in d.find_element(By.CSS_SELECTOR, ".alert").text,
+            )
             assert "report" in driver.find_element(By.CSS_SELECTOR, ".alert").text
             assert "is ready below" in driver.find_element(By.CSS_SELECTOR, ".alert").text
     finally:

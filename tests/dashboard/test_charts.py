@@ -273,7 +273,9 @@ def test_names_from_uploads_reach_plotly_escaped():
                 charts.test_duration_figure(
                     attempts=[dataclasses.replace(attempt, outcome="passed")], changes=[],
                     reference_branch="main")):  # fmt: skip
-        custom = repr([t.get("customdata") for t in fig["data"]] + [t.get("y") for t in fig["data"]])
+        custom = repr(
+            [t.get("customdata") for t in fig["data"]] + [t.get("y") for t in fig["data"]]
+        )
         assert "<a" not in custom and "&lt;a" in custom
 
 

@@ -19,8 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from ingest.models import IngestToken, Result, Run, RunFile, Service, ServiceRule, Test
-from ingest.weeks import week_label
 from ingest.services import token_create
+from ingest.weeks import week_label
 from reports.alerts import alert_batch_send, alert_deliveries_sweep
 from reports.models import AlertDelivery, Finding, ProjectSettings, ServiceWeek, Subscription
 from reports.subscriptions import unsubscribe_url
@@ -314,7 +314,9 @@ def _runs_count(client, url: str) -> int:  # type: ignore[no-untyped-def]
     return _get(client, url).context["runs"].paginator.count
 
 
-def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that_is(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that_is(
+    member_client, dataset
+):  # type: ignore[no-untyped-def]
     slug = dataset.sim.slug
     latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
     pairs = Finding.objects.filter(project=dataset.sim, kind="order_dependent", week=latest)
@@ -326,8 +328,9 @@ def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that
     assert chip.count == victims
     listed = _get(member_client, f"/p/{slug}/?kind=order_dependent&week={week_label(latest)}")
     assert listed.context["findings"].paginator.count == pairs.count()
-    assert f"{victims} victim{'s' if victims != 1 else ''}, one finding per victim and polluter" in (
-        _html(listed)
+    assert (
+        f"{victims} victim{'s' if victims != 1 else ''}, one finding per victim and polluter"
+        in (_html(listed))
     )
     # The service page's card counts the week's victims and the polluters they name.
     for service in {p.service for p in pairs.select_related("service")}:
@@ -336,26 +339,34 @@ def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that
         card = re.search(r'Victims / polluters</span><span class="kpi-value">(\d+) / (\d+)', page)
         assert card is not None
         assert (int(card[1]), int(card[2])) == (
-            mine.values("test").distinct().count(), mine.values("related_test").distinct().count()
+            mine.values("test").distinct().count(),
+            mine.values("related_test").distinct().count(),
         )
 
 
 def test_the_slowest_tests_rank_as_the_weekly_report_ranks_them(member_client, dataset):  # type: ignore[no-untyped-def]
     from reports.weekly import _slowest
 
-    sw = ServiceWeek.objects.filter(project=dataset.sim).select_related("service").order_by(
-        "-runs"
-    ).first()
+    sw = (
+        ServiceWeek.objects.filter(project=dataset.sim)
+        .select_related("service")
+        .order_by("-runs")
+        .first()
+    )
     page = _get(member_client, f"/p/{dataset.sim.slug}/s/{sw.service.name}/?week={sw.week_label}")
     shown = [row.test_id for row in page.context["detail"].slowest]
     reported = [s.test.id for s in _slowest(dataset.sim, sw.week, sw.service)]
     assert len(reported) == 10 and shown[:10] == reported
 
 
-def test_the_slowest_tests_runs_and_timed_counts_link_to_exactly_the_rows_they_count(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_the_slowest_tests_runs_and_timed_counts_link_to_exactly_the_rows_they_count(
+    member_client, dataset
+):  # type: ignore[no-untyped-def]
     checked = 0
     for sw in ServiceWeek.objects.filter(project=dataset.sim).select_related("service"):
-        page = _get(member_client, f"/p/{dataset.sim.slug}/s/{sw.service.name}/?week={sw.week_label}")
+        page = _get(
+            member_client, f"/p/{dataset.sim.slug}/s/{sw.service.name}/?week={sw.week_label}"
+        )
         html = _html(page)
         for tw in page.context["detail"].slowest:
             retried = Result.objects.filter(test_id=tw.test_id, run_week=sw.week, attempt=2)
@@ -451,8 +462,11 @@ def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type:
         assert listed.paginator.count == value, (key, value, listed.paginator.count)
         if key == "flaky":  # each listed test failed and then passed in this run
             for row in listed.object_list:
-                attempts = list(Result.objects.filter(run_id=run.pk, test_id=row.test_id)
-                                .order_by("attempt").values_list("outcome", flat=True))
+                attempts = list(
+                    Result.objects.filter(run_id=run.pk, test_id=row.test_id)
+                    .order_by("attempt")
+                    .values_list("outcome", flat=True)
+                )
                 assert attempts[0] in (1, 2) and 0 in attempts, attempts
 
 
@@ -480,7 +494,9 @@ def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, 
         Run.objects.filter(project=dataset.sim).values_list("pk", flat=True)
     )
     hint = b"computed before its runs were listed"
-    assert hint not in _get(member_client, url + "&status=failed").content  # filtered out, not missing
+    assert (
+        hint not in _get(member_client, url + "&status=failed").content
+    )  # filtered out, not missing
     row.metrics = {k: v for k, v in row.metrics.items() if k != "wall_clock_runs"}
     row.save(update_fields=["metrics"])  # as computed before the list was stored (rolled back)
     assert hint in _get(member_client, url).content
@@ -488,7 +504,10 @@ def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, 
 
 def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(member_client, dataset):  # type: ignore[no-untyped-def]
     """Numbers no column holds (SQLite raised OverflowError) and weeks no run can have."""
-    slug, run = dataset.sim.slug, Run.objects.filter(project=dataset.sim).values_list("pk", flat=True)[0]
+    slug, run = (
+        dataset.sim.slug,
+        Run.objects.filter(project=dataset.sim).values_list("pk", flat=True)[0],
+    )
     huge = "99999999999999999999999"
     for odd in (huge, "--1", "²", "-"):
         assert member_client.get(f"/p/{slug}/runs/?ids={odd},{run}").status_code == 200, odd
@@ -578,7 +597,9 @@ def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset, 
     monkeypatch.setattr("dashboard.views.RESULTS_PER_PAGE", per_page)
     finding = Finding.objects.filter(project=dataset.sim, kind="flaky").first()
     url = f"/p/{dataset.sim.slug}/t/{finding.test_id}/"
-    newest = Result.objects.filter(test_id=finding.test_id).order_by("-run_week", "-run_id", "-attempt")
+    newest = Result.objects.filter(test_id=finding.test_id).order_by(
+        "-run_week", "-run_id", "-attempt"
+    )
     response = _get(member_client, url)
     results = response.context["results"]
     assert response.context["outcome"] == "failures"
@@ -615,7 +636,9 @@ def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset, 
 def test_it_counts_a_long_list_only_as_far_as_it_pages(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
     monkeypatch.setattr("dashboard.paging.MAX_ROWS", 120)
     newest = list(
-        Run.objects.filter(project=dataset.sim).order_by("-started_at", "-id").values_list("pk", flat=True)
+        Run.objects.filter(project=dataset.sim)
+        .order_by("-started_at", "-id")
+        .values_list("pk", flat=True)
     )
     assert len(newest) > 120
     url = f"/p/{dataset.sim.slug}/runs/"
@@ -658,10 +681,16 @@ def test_it_filters_runs_by_branch_status_service_and_week(member_client, datase
     )
 
 
-def test_it_lists_under_a_service_the_runs_whose_upload_named_none_but_hold_its_tests(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_under_a_service_the_runs_whose_upload_named_none_but_hold_its_tests(
+    member_client, dataset
+):  # type: ignore[no-untyped-def]
     slug = dataset.sim.slug
     run = Run.objects.filter(project=dataset.sim, service="cache").order_by("id").first()
-    named = Run.objects.filter(project=dataset.sim, service="cache", week=run.week).exclude(pk=run.pk).first()
+    named = (
+        Run.objects.filter(project=dataset.sim, service="cache", week=run.week)
+        .exclude(pk=run.pk)
+        .first()
+    )
     Run.objects.filter(pk=run.pk).update(service="")  # as if the upload named no service
     url = f"/p/{slug}/runs/?week={run.week_label}&service="
     response = _get(member_client, url + "cache")
@@ -670,7 +699,10 @@ def test_it_lists_under_a_service_the_runs_whose_upload_named_none_but_hold_its_
     # its service column says where its tests went instead of a bare dash
     assert _html(response).count(">by rules</span>") == 1
     assert {run.pk, named.pk} <= listed
-    assert cache.paginator.count == Run.objects.filter(project=dataset.sim, week=run.week, service__in=["cache", ""]).count()
+    assert (
+        cache.paginator.count
+        == Run.objects.filter(project=dataset.sim, week=run.week, service__in=["cache", ""]).count()
+    )
     plex = _get(member_client, url + "plex").context["runs"]
     assert run.pk not in {r.pk for r in plex.object_list} and plex.paginator.count > 0
 
@@ -906,7 +938,6 @@ def test_it_generates_lists_and_serves_a_weekly_report(
 ):  # type: ignore[no-untyped-def]
     from django.test import Client
 
-
     from reports.models import Report
     from reports.tasks import report_generate
 
@@ -972,13 +1003,18 @@ def test_it_shows_a_dash_for_a_figure_a_service_week_could_not_compute(member_cl
     row.metrics["duration"] = {**row.metrics.get("duration", {}), "wall_clock_p50_ms": None,
                                "wall_clock_p95_ms": None}  # fmt: skip
     row.save(update_fields=["metrics"])
-    for url in (f"/p/{project.slug}/?week={row.week_label}", f"/p/{project.slug}/s/{row.service.name}/"):
+    for url in (
+        f"/p/{project.slug}/?week={row.week_label}",
+        f"/p/{project.slug}/s/{row.service.name}/",
+    ):
         response = member_client.get(url)
         assert response.status_code == 200, url
         assert b"null ms" not in response.content
 
 
-def test_it_marks_the_week_under_way_as_so_far_and_a_finished_week_as_not(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+def test_it_marks_the_week_under_way_as_so_far_and_a_finished_week_as_not(
+    member_client, dataset, monkeypatch
+):  # type: ignore[no-untyped-def]
     """Compared with full weeks, a week in progress looks like a drop in runs: the pages say it
     is under way, and how many days it has to go, until it is over."""
     import json

@@ -21,7 +21,12 @@ def upload(client, files, **fields):  # type: ignore[no-untyped-def]
 
 
 def db_state() -> tuple[int, int, int, int]:
-    return (Run.objects.count(), RunFile.objects.count(), Test.objects.count(), Result.objects.count())
+    return (
+        Run.objects.count(),
+        RunFile.objects.count(),
+        Test.objects.count(),
+        Result.objects.count(),
+    )
 
 
 def test_it_accepts_an_upload_and_enqueues_parsing_on_commit(
@@ -97,7 +102,8 @@ def test_the_same_content_twice_in_one_upload_is_one_file(ci_client):  # type: i
     assert response.status_code == 202, response.content
     run = Run.objects.get(pk=response.json()["run"])
     assert sorted(RunFile.objects.filter(run=run).values_list("name", flat=True)) == [
-        "other.xml", "r.xml"
+        "other.xml",
+        "r.xml",
     ]
     run_parse(run_id=run.pk)
     run.refresh_from_db()
@@ -119,7 +125,9 @@ def test_an_upload_is_its_build_job_and_files_and_without_a_build_id_its_commit(
 def test_it_makes_a_new_run_for_another_job_or_other_files(ci_client):  # type: ignore[no-untyped-def]
     upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
     assert upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="e2e").status_code == 202
-    assert upload(ci_client, [("a.xml", junit_xml(3))], build_id="42", job="unit").status_code == 202
+    assert (
+        upload(ci_client, [("a.xml", junit_xml(3))], build_id="42", job="unit").status_code == 202
+    )
     assert Run.objects.count() == 3
 
 
@@ -153,10 +161,15 @@ def test_a_files_placeholder_timestamps_are_unknown(ci_client):  # type: ignore[
     assert Result.objects.filter(run=run).count() == 2
 
 
-@pytest.mark.parametrize("codec,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"),
-                                       ("utf-16-le", b"")])
+@pytest.mark.parametrize(
+    "codec,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-16-le", b"")]
+)
 def test_it_reads_utf16_xml(ci_client, codec, bom):  # type: ignore[no-untyped-def]
-    text = junit_xml(3, failed={1}).decode().replace('encoding="utf-8"', f'encoding="{codec[:6].upper()}"')
+    text = (
+        junit_xml(3, failed={1})
+        .decode()
+        .replace('encoding="utf-8"', f'encoding="{codec[:6].upper()}"')
+    )
     response = upload(ci_client, [("wide.xml", bom + text.encode(codec))])
     assert response.status_code == 202, response.content
     run_parse(run_id=response.json()["run"])
@@ -225,7 +238,10 @@ def test_it_validates_ownership_of_runs_and_status(ci_client, other_key, client)
     hidden = client.get(f"/api/v1/runs/{run_id}", **other)
     assert hidden.status_code == 404 and hidden.json()["error"] == "not_found"
     refused = client.get("/api/v1/projects/mediaserver/status", **other)
-    assert refused.status_code == 403 and refused.json()["error"] in ("wrong_project", "permission_denied")
+    assert refused.status_code == 403 and refused.json()["error"] in (
+        "wrong_project",
+        "permission_denied",
+    )
     assert ci_client.get(f"/api/v1/runs/{run_id}").status_code == 200
 
 

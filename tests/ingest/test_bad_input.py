@@ -53,7 +53,9 @@ def multipart(files: list[tuple[str, bytes]], fields: dict[str, str]) -> tuple[b
     for filename, content in files:
         parts.append(
             f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{filename}"\r\n\r\n'.encode() + content + b"\r\n"
+            f'filename="{filename}"\r\n\r\n'.encode()
+            + content
+            + b"\r\n"
         )
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
 
@@ -120,7 +122,15 @@ CASES = [
     ids=[c[0] for c in CASES],
 )
 def test_it_refuses_bad_input_and_stores_nothing(
-    transactional_db, live_server, project_key, files, fields, status, code, names_file, has_position
+    transactional_db,
+    live_server,
+    project_key,
+    files,
+    fields,
+    status,
+    code,
+    names_file,
+    has_position,
 ):  # type: ignore[no-untyped-def]
     form = {"commit": "abc", "build_id": "1", **fields}
     form = {k: v for k, v in form.items() if v is not None}

@@ -23,7 +23,9 @@ def test_it_creates_a_project_with_rules_and_prints_a_working_key() -> None:
     token = IngestToken.objects.get(project=project)
     assert token.key_hash == IngestToken.hash_key(key)
     assert key not in token.key_hash
-    rules = list(ServiceRule.objects.filter(project=project).values_list("service__name", "pattern"))
+    rules = list(
+        ServiceRule.objects.filter(project=project).values_list("service__name", "pattern")
+    )
     assert rules == [("cache", "tests/cache/*"), ("plex", "tests/plex/*")]
 
 

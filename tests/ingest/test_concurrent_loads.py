@@ -95,9 +95,11 @@ def test_two_loads_of_the_same_tests_in_opposite_orders_both_finish(postgres_onl
         run_parse(run_id=run_create(project=project, meta=UploadMeta(commit="c", build_id="a"),
                                     files=[("r.xml", io.BytesIO(forward))]).run.pk)  # fmt: skip
     runs = [
-        run_create(project=project, meta=UploadMeta(commit="c", build_id="b", job=job,
-                                                    service=service),
-                   files=[("r.xml", io.BytesIO(content))]).run.pk  # fmt: skip
+        run_create(
+            project=project,
+            meta=UploadMeta(commit="c", build_id="b", job=job, service=service),
+            files=[("r.xml", io.BytesIO(content))],
+        ).run.pk  # fmt: skip
         for job, content in (("one", forward), ("two", backward))
     ]
     errors: list[BaseException] = []

@@ -21,7 +21,11 @@ def _upload(client, path: str):  # type: ignore[no-untyped-def]
     content = (SAMPLES / path).read_bytes()
     return client.post(
         "/api/v1/uploads",
-        {"commit": "c0ffee", "build_id": path, "file": [SimpleUploadedFile(path.rsplit("/", 1)[-1], content)]},
+        {
+            "commit": "c0ffee",
+            "build_id": path,
+            "file": [SimpleUploadedFile(path.rsplit("/", 1)[-1], content)],
+        },
         format="multipart",
     )
 
@@ -41,7 +45,9 @@ def test_a_sample_uploaded_is_stored_as_expected(ci_client, path: str) -> None: 
     outcomes = Counter(labels[o] for o in results.values_list("outcome", flat=True))
     assert dict(outcomes) == exp.outcomes
     assert (run.counts["results"], run.counts["tests"], run.counts["retried"]) == (
-        exp.attempts, exp.tests, exp.retried
+        exp.attempts,
+        exp.tests,
+        exp.retried,
     )
     # One file per upload here: the file's own timeline is "file 1", the others as read.
     want = {t or "file 1" for t in exp.timelines}

@@ -71,7 +71,9 @@ def test_it_stores_the_ids_identity_gives(ci_client):  # type: ignore[no-untyped
     )  # fmt: skip
     run = upload(ci_client, [("ids.xml", content)])
     expected = [test_id(run.project_id, identity(r)) for r in parse(io.BytesIO(content))]
-    stored = list(Result.objects.filter(run_id=run.pk).order_by("position").values_list("test_id", flat=True))
+    stored = list(
+        Result.objects.filter(run_id=run.pk).order_by("position").values_list("test_id", flat=True)
+    )
     assert stored == expected
     assert len(set(expected)) == 3
 
@@ -96,7 +98,9 @@ def test_a_start_given_by_the_upload_wins_over_the_files(ci_client):  # type: ig
     run = upload(ci_client, [("a.xml", content)], started_at="2026-11-20T08:00:00Z")
     assert run.started_at.isoformat() == "2026-11-20T08:00:00+00:00"
     assert run.week_label == "2026-W47"
-    assert set(Result.objects.filter(run_id=run.pk).values_list("run_week", flat=True)) == {run.week}
+    assert set(Result.objects.filter(run_id=run.pk).values_list("run_week", flat=True)) == {
+        run.week
+    }
 
 
 def test_a_junit_file_with_a_test_that_logged_more_than_10_mb_is_parsed(ci_client):  # type: ignore[no-untyped-def]

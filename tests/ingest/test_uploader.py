@@ -807,7 +807,9 @@ def test_it_works_on_python_3_8(live_server, project_key, report):  # type: igno
 
 
 @pytest.mark.parametrize("suffix", ["/api/v1/", "/api/v1/uploads"])
-def test_the_api_root_or_endpoint_given_as_url_is_taken_as_the_base(live_server, project_key, report, suffix):  # type: ignore[no-untyped-def]
+def test_the_api_root_or_endpoint_given_as_url_is_taken_as_the_base(
+    live_server, project_key, report, suffix
+):  # type: ignore[no-untyped-def]
     env = base_env(SUITEHEALTH_URL=live_server.url + suffix, SUITEHEALTH_TOKEN=project_key)
     result = upload("--commit", SHA, "-q", str(report), cwd=report.parent, env=env)
     assert result.returncode == 0, result.stderr

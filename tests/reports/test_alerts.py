@@ -142,7 +142,9 @@ def test_it_sends_one_digest_when_two_regressions_open_in_one_recompute(
     assert set(AlertDelivery.objects.values_list("status", flat=True)) == {"sent"}
 
 
-def test_the_finding_link_of_a_message_opens_the_finding(client, project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_finding_link_of_a_message_opens_the_finding(
+    client, project, two_regressions, settings
+) -> None:  # type: ignore[no-untyped-def]
     from django.contrib.auth import get_user_model
 
     from reports.alerts import alert_items
@@ -196,7 +198,11 @@ def test_it_does_not_alert_again_when_a_regression_flaps_within_the_window(
     _recompute(project)
     # Two episodes of test_1 in one week: the first resolved, the second open.
     first, test_1 = Finding.objects.filter(kind="regression", test__name="test_1").order_by("key")
-    assert (first.status, test_1.status, test_1.first_run.commit) == ("resolved", "open", _commit(41))
+    assert (first.status, test_1.status, test_1.first_run.commit) == (
+        "resolved",
+        "open",
+        _commit(41),
+    )
     assert test_1.key == f"{first.key}:r{test_1.first_run_id}"
     transitions = AlertDelivery.objects.filter(subscription__target="oncall@example.com")
     assert transitions.count() == 2  # the two original regressions only
@@ -218,7 +224,9 @@ def test_it_alerts_a_reopened_regression_outside_the_window(
     assert _commit(41)[:12] in again.body
 
 
-def test_a_second_fix_of_a_test_in_the_same_week_is_told_too(project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_second_fix_of_a_test_in_the_same_week_is_told_too(
+    project, two_regressions, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 600  # the runs are 20 minutes apart
     # test_1: fixed at runs 7-9, broken again at 26-27, fixed again at 28-30 (enough passes in
     # between that it is no flaky suspect); test_2 fixed once.
@@ -233,7 +241,9 @@ def test_a_second_fix_of_a_test_in_the_same_week_is_told_too(project, two_regres
     assert told.filter(kind="regression").count() == 3
 
 
-def test_a_late_run_that_moves_a_regressions_first_failure_tells_nothing_new(project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_late_run_that_moves_a_regressions_first_failure_tells_nothing_new(
+    project, two_regressions, settings
+) -> None:  # type: ignore[no-untyped-def]
     settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 60  # no help from the flapping rule
     before = set(AlertDelivery.objects.values_list("subscription", "transition"))
     # Uploaded late: a run between runs 4 and 5 where test_1 already failed.
@@ -505,7 +515,9 @@ def _default_blocked_networks(settings) -> None:  # type: ignore[no-untyped-def]
     )
 
 
-def test_a_webhook_whose_name_resolves_to_a_blocked_address_is_not_posted(webhook, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_webhook_whose_name_resolves_to_a_blocked_address_is_not_posted(
+    webhook, settings
+) -> None:  # type: ignore[no-untyped-def]
     sink, sub = webhook
     # A name, not an address: the check happens when the POST connects, not when subscribing.
     Subscription.objects.filter(pk=sub.pk).update(
@@ -785,19 +797,15 @@ def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None
         return out.stdout.strip()
 
     assert backend() == "django.core.mail.backends.console.EmailBackend localhost 25"
-    assert (
-        backend(REDIS_URL="redis://x:6379/0")
-        == "reports.smtp.EmailBackend localhost 25"
-    )
+    assert backend(REDIS_URL="redis://x:6379/0") == "reports.smtp.EmailBackend localhost 25"
     assert backend(EMAIL_URL="smtp://mx:26") == "reports.smtp.EmailBackend mx 26"
-    assert (
-        backend(EMAIL_HOST="mx", EMAIL_USE_TLS="true")
-        == "reports.smtp.EmailBackend mx 587"
-    )
+    assert backend(EMAIL_HOST="mx", EMAIL_USE_TLS="true") == "reports.smtp.EmailBackend mx 587"
 
 
 @pytest.mark.parametrize("scheme", ["http", "https"])
-def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(project, settings, scheme, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(
+    project, settings, scheme, tmp_path, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
     """The timeout bounds each wait; a receiver dripping its answer never trips it, so the whole
     delivery has its own limit (three timeouts), over TLS too (Slack's webhooks are HTTPS)."""
     import socket as socketlib

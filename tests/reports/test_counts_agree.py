@@ -31,11 +31,15 @@ def _upload(project, i: int, started: dt.datetime, test_f: str) -> None:  # type
     ).encode()
     meta = UploadMeta(commit=f"{i:040x}", branch="main", build_id=str(i), job="test", service="api",
                       started_at=started)  # fmt: skip
-    run_parse(run_id=run_create(project=project, meta=meta, files=[("r.xml", io.BytesIO(data))]).run.pk)
+    run_parse(
+        run_id=run_create(project=project, meta=meta, files=[("r.xml", io.BytesIO(data))]).run.pk
+    )
 
 
 @pytest.mark.django_db
-def test_a_test_flaky_at_the_weeks_end_counts_alike_everywhere(project, client, django_user_model) -> None:  # type: ignore[no-untyped-def]
+def test_a_test_flaky_at_the_weeks_end_counts_alike_everywhere(
+    project, client, django_user_model
+) -> None:  # type: ignore[no-untyped-def]
     # 2026-W37: test_f passes on retry once. 2026-W38: it is only skipped, still flaky.
     for day in range(4):
         _upload(project, day, MONDAY + dt.timedelta(days=day), "retried" if day == 1 else "passed")

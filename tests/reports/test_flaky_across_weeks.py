@@ -17,7 +17,9 @@ from reports.services import project_recompute, service_week_recompute
 MONDAY = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # 2026-W37
 
 
-def _upload(project, i: int, started: dt.datetime, test_y: str, commit: str = "", service: str = "api"):  # type: ignore[no-untyped-def]
+def _upload(
+    project, i: int, started: dt.datetime, test_y: str, commit: str = "", service: str = "api"
+):  # type: ignore[no-untyped-def]
     body = '<failure message="boom">tb</failure>' if test_y == "failed" else ""
     data = (
         f'<testsuite name="pytest"><testcase classname="tests.test_{service}" name="test_y" time="0.01">{body}'
@@ -37,7 +39,9 @@ def test_a_failure_passed_by_its_commit_the_next_week_is_a_flaky_result_of_its_o
     commit = "ab" * 20
     for day in range(6):
         _upload(project, day, MONDAY + dt.timedelta(days=day, hours=1), "passed")
-    failed = _upload(project, 6, MONDAY + dt.timedelta(days=6, hours=23), "failed", commit)  # Sunday
+    failed = _upload(
+        project, 6, MONDAY + dt.timedelta(days=6, hours=23), "failed", commit
+    )  # Sunday
     project_recompute(project_id=project.pk)
     w37 = ServiceWeek.objects.get(project=project, week=MONDAY.date())
     assert w37.metrics["flaky_results"] == 0  # nothing yet says the failure was flaky

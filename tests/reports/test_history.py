@@ -26,7 +26,6 @@ from reports.models import RunFacts
 from tests.simulation import SimConfig, simulate
 
 
-
 @functools.cache
 def _runs() -> list:  # type: ignore[type-arg]
     """Every 10th run of the first 240 of a simulated history (every service, about three weeks,
@@ -36,8 +35,7 @@ def _runs() -> list:  # type: ignore[type-arg]
     return [
         run
         for i, run in enumerate(sim.runs[:240])
-        if i % 10 == 0
-        or (run.form_fields()["build_id"], run.form_fields()["service"]) in outages
+        if i % 10 == 0 or (run.form_fields()["build_id"], run.form_fields()["service"]) in outages
     ]
 
 
@@ -100,14 +98,18 @@ def test_stored_test_runs_are_the_results_grouped_and_read_by_week(project) -> N
     assert history.run_facts_derive(project_id=project.pk, start=start, end=end) == 0
     history.forget_decoded()
     service = services[0]
-    again = history.service_history(project_id=project.pk, service_id=service.pk, start=start, end=end)
+    again = history.service_history(
+        project_id=project.pk, service_id=service.pk, start=start, end=end
+    )
     assert again.test_runs == _expected(service)
 
     # A window reads only its weeks.
     assert start < end
     in_last_week = Result.objects.filter(run_week=end, test__service__project=project)
     service = Service.objects.get(pk=in_last_week.values_list("test__service", flat=True)[0])
-    loaded = history.service_history(project_id=project.pk, service_id=service.pk, start=end, end=end)
+    loaded = history.service_history(
+        project_id=project.pk, service_id=service.pk, start=end, end=end
+    )
     weeks = dict(RunFacts.objects.filter(service=service).values_list("run_id", "week"))
     assert loaded.runs and all(weeks[r] == end for r in loaded.runs)
     assert [tr for tr in _expected(service) if weeks.get(tr.run) == end] == loaded.test_runs
@@ -120,7 +122,9 @@ def test_tests_moving_between_services_are_read_in_their_new_service(project) ->
     first, second = list(Service.objects.filter(project=project).order_by("pk"))[:2]
     for service in (first, second):
         history.service_history(project_id=project.pk, service_id=service.pk, start=start, end=end)
-    moving = list(Test.objects.filter(service=first).order_by("pk").values_list("pk", flat=True)[:3])
+    moving = list(
+        Test.objects.filter(service=first).order_by("pk").values_list("pk", flat=True)[:3]
+    )
     Test.objects.filter(pk__in=moving).update(service=second)
     tests_remapped.send(
         sender=Test, project_id=project.pk, service_ids=[first.pk, second.pk],
@@ -131,7 +135,9 @@ def test_tests_moving_between_services_are_read_in_their_new_service(project) ->
             project_id=project.pk, service_id=service.pk, start=start, end=end
         )
         assert loaded.test_runs == _expected(service)
-    moved = history.service_history(project_id=project.pk, service_id=second.pk, start=start, end=end)
+    moved = history.service_history(
+        project_id=project.pk, service_id=second.pk, start=start, end=end
+    )
     assert set(moving) <= {tr.test for tr in moved.test_runs}
 
 
@@ -157,7 +163,9 @@ def _in_thread(fn):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db(transaction=True)
-def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_round(project) -> None:  # type: ignore[no-untyped-def]
+def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_round(
+    project,
+) -> None:  # type: ignore[no-untyped-def]
     """A derive reads the tests' services and stores facts grouped by them; tests moving in
     between must not leave facts of the old services behind (run_facts_lock)."""
     import threading
@@ -182,7 +190,9 @@ def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_r
 
     done, outcome = _in_thread(derive_in_progress)
     assert holding.wait(30)
-    forget = _in_thread(lambda: staleness.run_facts_forget(project_id=project.pk, weeks=[start, end]))
+    forget = _in_thread(
+        lambda: staleness.run_facts_forget(project_id=project.pk, weeks=[start, end])
+    )
     assert not forget[0].wait(0.5)  # blocked behind the derive
     release.set()
     assert done.wait(10) and forget[0].wait(10)
@@ -203,7 +213,9 @@ def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_r
 
     done, outcome = _in_thread(forget_in_progress)
     assert holding.wait(30)
-    derive = _in_thread(lambda: history.run_facts_derive(project_id=project.pk, start=start, end=end))
+    derive = _in_thread(
+        lambda: history.run_facts_derive(project_id=project.pk, start=start, end=end)
+    )
     assert not derive[0].wait(0.5)  # blocked behind the forget
     release.set()
     assert done.wait(10) and derive[0].wait(10)

@@ -13,8 +13,8 @@ read back through the API and compared with what the simulator planted:
 from __future__ import annotations
 
 import http.client
-import os
 import json
+import os
 import uuid
 from collections import defaultdict
 from urllib.parse import urlparse
@@ -46,7 +46,9 @@ class Api:
         for name, content in files:
             parts.append(
                 f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"'
-                "\r\n\r\n".encode() + content + b"\r\n"
+                "\r\n\r\n".encode()
+                + content
+                + b"\r\n"
             )
         body = b"".join(parts) + f"--{boundary}--\r\n".encode()
         conn = self._conn()
@@ -111,18 +113,22 @@ def test_findings_match_the_planted_truth(
     noise_hits: list[tuple] = []
     regression_status: dict[tuple, str] = {}
     snapshots = {}
-    with Worker(log_path=tmp_path / "worker.log", SUITEHEALTH_RECOMPUTE_DELAY_SECONDS="2") as worker:
+    with Worker(
+        log_path=tmp_path / "worker.log", SUITEHEALTH_RECOMPUTE_DELAY_SECONDS="2"
+    ) as worker:
         for seed, history in histories.items():
             slug = f"sim{seed}"
             project = project_create(slug=slug)
             api = Api(live_server.url, token_create(project=project)[1])
             _upload_history(api, slug, history)
-            wait_for(lambda: _settled(api, slug), timeout=900,
+            wait_for(lambda api=api, slug=slug: _settled(api, slug), timeout=900,
                      what=f"seed {seed} settled; worker log tail:\n{worker.log()[-2000:]}")  # fmt: skip
             from ingest.models import Run
 
             unparsed = list(
-                Run.objects.filter(project=project).exclude(status="parsed").values("pk", "status", "error")
+                Run.objects.filter(project=project)
+                .exclude(status="parsed")
+                .values("pk", "status", "error")
             )
             assert not unparsed, unparsed
             truth = history.truth
@@ -159,13 +165,18 @@ def test_findings_match_the_planted_truth(
         for run in history.runs[:50]:
             status, _ = project_api.upload({**run.form_fields(), "project": slug}, run.files)
             assert status == 200
-        assert sorted(json.dumps(f, sort_keys=True) for f in project_api.findings(slug)) == snapshots[seed]
+        assert (
+            sorted(json.dumps(f, sort_keys=True) for f in project_api.findings(slug))
+            == snapshots[seed]
+        )
 
     # Recomputed twice: identical findings.
     from reports.services import project_recompute
 
     project_recompute(project_id=_project(slug).pk)
-    assert sorted(json.dumps(f, sort_keys=True) for f in project_api.findings(slug)) == snapshots[seed]
+    assert (
+        sorted(json.dumps(f, sort_keys=True) for f in project_api.findings(slug)) == snapshots[seed]
+    )
 
     # A test with nothing planted may still be named where the truth allows it (a cascade
     # follower that looked flaky before the cascade could explain it); never otherwise.
@@ -204,7 +215,7 @@ def _runs_diff(row, history):  # type: ignore[no-untyped-def]
 
     from django.utils.dateparse import parse_datetime
 
-    from ingest.models import Run, Result
+    from ingest.models import Result, Run
 
     start = dt.datetime.combine(row.week, dt.time(), tzinfo=dt.UTC)
     out = []

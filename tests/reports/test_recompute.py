@@ -87,7 +87,9 @@ def test_a_finding_records_the_parameters_it_was_computed_with(project, ci_clien
     project_recompute(project_id=project.pk)
     finding.refresh_from_db()
     assert finding.params == {**MetricParams().as_dict(), "p50_min_n": 3}
-    [served] = ci_client.get("/api/v1/projects/mediaserver/findings?kind=regression").json()["results"]
+    [served] = ci_client.get("/api/v1/projects/mediaserver/findings?kind=regression").json()[
+        "results"
+    ]
     assert (served["algorithm_version"], served["params"]) == (ALGORITHM_VERSION, finding.params)
 
 

@@ -35,9 +35,7 @@ def _commit(i: int) -> str:
     return hashlib.sha1(f"commit {i}".encode()).hexdigest()
 
 
-def _history(
-    project, *, runs: int, hours: int, failing: Callable[[int], set[int]]
-) -> list[Run]:  # type: ignore[no-untyped-def]
+def _history(project, *, runs: int, hours: int, failing: Callable[[int], set[int]]) -> list[Run]:  # type: ignore[no-untyped-def]
     """Run i of service `api` on main, `hours` after run i-1, with tests failing(i) failing."""
     return [
         _upload(project, i, START + dt.timedelta(hours=hours * i), failing(i)) for i in range(runs)
@@ -197,9 +195,7 @@ def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
 
 
 @pytest.mark.django_db
-def test_runs_of_other_branches_inside_an_episode_change_nothing(
-    project, daily_regression
-) -> None:  # type: ignore[no-untyped-def]
+def test_runs_of_other_branches_inside_an_episode_change_nothing(project, daily_regression) -> None:  # type: ignore[no-untyped-def]
     # The daily history with a run of a feature branch every day in between, where test_3
     # passes and, every fifth day, half the tests fail (an outage there). The episode on main is
     # read back across them.
@@ -322,7 +318,8 @@ def test_two_episodes_of_one_test_in_one_week_are_two_regressions_and_two_fixes(
     assert sorted(f.evidence["first_failing_run"] for f in regressions) == [ids[6], ids[14]]
     assert {f.status for f in regressions} == {"resolved"}
     assert sorted((f.evidence["first_failing_run"], f.first_run_id) for f in fixes) == [
-        (ids[6], ids[8]), (ids[14], ids[16])
+        (ids[6], ids[8]),
+        (ids[14], ids[16]),
     ]
     assert {f.week for f in [*regressions, *fixes]} == {dt.date(2026, 9, 7)}
     # Computing again changes nothing.
@@ -374,7 +371,8 @@ def test_a_second_episode_of_the_week_that_outlasts_the_window_keeps_its_own_fin
     name = f"test_{REGRESSED}"
     regressions = Finding.objects.filter(project=project, kind="regression", test__name=name)
     assert sorted((f.evidence["first_failing_run"], f.status) for f in regressions) == [
-        (ids[6], "resolved"), (ids[13], "resolved"),
+        (ids[6], "resolved"),
+        (ids[13], "resolved"),
     ]
     fixes = Finding.objects.filter(project=project, kind="fixed", test__name=name)
     assert sorted(f.first_run_id for f in fixes) == [ids[8], ids[80]]
@@ -382,4 +380,6 @@ def test_a_second_episode_of_the_week_that_outlasts_the_window_keeps_its_own_fin
     assert open_regressions_at(project=project, week=last) == []
     # While the second one lasted, each week lists it once.
     middle = week_start(runs[40].started_at)
-    assert [f.evidence["first_failing_run"] for f in open_regressions_at(project=project, week=middle)] == [ids[13]]
+    assert [
+        f.evidence["first_failing_run"] for f in open_regressions_at(project=project, week=middle)
+    ] == [ids[13]]

@@ -31,7 +31,9 @@ def _upload(project, i: int, started: dt.datetime, seconds: float) -> None:  # t
         commit=hashlib.sha1(str(i).encode()).hexdigest(), branch="main", build_id=str(i),
         job="test", service="api", started_at=started,
     )  # fmt: skip
-    run_parse(run_id=run_create(project=project, meta=meta, files=[("r.xml", io.BytesIO(data))]).run.pk)
+    run_parse(
+        run_id=run_create(project=project, meta=meta, files=[("r.xml", io.BytesIO(data))]).run.pk
+    )
 
 
 @pytest.mark.django_db

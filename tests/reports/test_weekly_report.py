@@ -96,7 +96,7 @@ def _section(md: str, title: str) -> str:
     match = re.search(rf"^(#+) {re.escape(title)}\s*$", md, re.M)
     assert match, f"no section {title!r}"
     level = len(match.group(1))
-    rest = md[match.end():]
+    rest = md[match.end() :]
     end = re.search(rf"^#{{1,{level}}} ", rest, re.M)
     return rest[: end.start()] if end else rest
 
@@ -201,7 +201,11 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
             want = None if not b or b[key] is None else 100 * (m[key] - b[key])
             _close(_pp(row[col + 1]), want, 0.051, (name, key, "delta"))
         _close(_pct(row[7]), m["isolation_score"], 0.05, (name, "isolation"))
-        want = None if not b or b["isolation_score"] is None else m["isolation_score"] - b["isolation_score"]
+        want = (
+            None
+            if not b or b["isolation_score"] is None
+            else m["isolation_score"] - b["isolation_score"]
+        )
         _close(_pp(row[8]), want, 0.051, (name, "isolation delta"))
         by_cause = [len({f["test"]["id"] for f in findings
                          if f["service"] == name and f["kind"] == kind})
@@ -286,7 +290,9 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
             test_id = int(re.findall(r"/t/(\d+)/", line)[1 if kind == "order_dependent" else 0])
             assert ("new this week" in line) == ((service, test_id) in new_flaky[kind]), line
     # The figures of the findings' rows are their evidence's.
-    by_test = {(f["kind"], f["test"]["id"], (f["related_test"] or {}).get("id")): f for f in findings}
+    by_test = {
+        (f["kind"], f["test"]["id"], (f["related_test"] or {}).get("id")): f for f in findings
+    }
     for line in sections["order_dependent"].splitlines():
         if not line.startswith("| ") or "/t/" not in line:
             continue
@@ -311,7 +317,9 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
 
 
 @pytest.mark.django_db
-def test_open_regressions_link_to_those_open_at_the_weeks_end(api, history, client, django_user_model):  # type: ignore[no-untyped-def]
+def test_open_regressions_link_to_those_open_at_the_weeks_end(
+    api, history, client, django_user_model
+):  # type: ignore[no-untyped-def]
     """Each service's "Open regr." count links to a list of exactly those regressions, for a
     past week too: the ones fixed since are in it, the ones begun since are not."""
     from django.conf import settings
@@ -331,10 +339,13 @@ def test_open_regressions_link_to_those_open_at_the_weeks_end(api, history, clie
         fixed_since += sum(1 for f in wanted if f["status"] != "open")
         for row in report.services:
             assert row.regressions_url.startswith(settings.SITE_URL)
-            response = client.get(row.regressions_url[len(settings.SITE_URL):])
+            response = client.get(row.regressions_url[len(settings.SITE_URL) :])
             assert response.status_code == 200
             listed = {f.pk for f in response.context["findings"].object_list}
-            assert listed == {f["id"] for f in wanted if f["service"] == row.service}, (week, row.service)
+            assert listed == {f["id"] for f in wanted if f["service"] == row.service}, (
+                week,
+                row.service,
+            )
             assert len(listed) == row.open_regressions
     assert fixed_since, "no week had a regression fixed after it: the past-week case is untested"
 
@@ -367,9 +378,9 @@ def test_the_planted_regressions_pairs_and_cascades_of_the_week_are_named(
 
 @pytest.mark.django_db
 def test_markdown_is_deterministic_and_stored(api, history, report_week, markdown) -> None:  # type: ignore[no-untyped-def]
+    from ingest.weeks import parse_week
     from reports.models import Report
     from reports.report_services import report_content
-    from ingest.weeks import parse_week
 
     monday = parse_week(report_week)
     again = report_content(project=history[0], week=monday, fmt="md").decode()
@@ -412,7 +423,9 @@ def _content_streams(data: bytes) -> list[bytes]:
 
 
 @pytest.mark.django_db
-def test_pdf_has_the_figures_pages_and_vector_charts(api, history, report_week, markdown, tmp_path, settings) -> None:  # type: ignore[no-untyped-def]
+def test_pdf_has_the_figures_pages_and_vector_charts(
+    api, history, report_week, markdown, tmp_path, settings
+) -> None:  # type: ignore[no-untyped-def]
     from PIL import Image, ImageStat
 
     from reports.pdf import browser_path
@@ -460,15 +473,20 @@ def test_pdf_has_the_figures_pages_and_vector_charts(api, history, report_week, 
     assert response.content.count(b"/Subtype /Form") >= 3
     assert without.count(b"/Subtype /Form") == 0
     assert with_charts.count(b"/Subtype /Form") >= 3
-    assert segments(with_charts) - segments(without) > 50, (segments(with_charts), segments(without))
+    assert segments(with_charts) - segments(without) > 50, (
+        segments(with_charts),
+        segments(without),
+    )
     # The charts' axis labels are text: the weeks of the trend window.
     assert _previous(report_week) in text and "Isolation score" in text
 
 
 @pytest.mark.django_db
-def test_pdf_without_a_browser_notes_the_missing_charts(history, report_week, settings, tmp_path, caplog) -> None:  # type: ignore[no-untyped-def]
-    from reports.report_services import report_content
+def test_pdf_without_a_browser_notes_the_missing_charts(
+    history, report_week, settings, tmp_path, caplog
+) -> None:  # type: ignore[no-untyped-def]
     from ingest.weeks import parse_week
+    from reports.report_services import report_content
 
     settings.SUITEHEALTH_CHART_BROWSER = str(tmp_path / "no-such-browser")
     pdf = tmp_path / "report.pdf"
@@ -487,7 +505,9 @@ def test_the_quarantine_lists_the_latest_weeks_flaky_tests_as_json_and_as_text(a
     listed = _get(api, url)["tests"]
     latest = history[2].weeks[-1]  # every simulated service reports every week
     open_flaky = {
-        f["test"]["id"] for f in _findings(api, week=latest) if f["kind"] in ("flaky", "order_dependent")
+        f["test"]["id"]
+        for f in _findings(api, week=latest)
+        if f["kind"] in ("flaky", "order_dependent")
     }
     assert listed and {t["id"] for t in listed} == open_flaky
     assert {t["cause"] for t in listed} <= {"flaky", "order_dependent"}
@@ -549,7 +569,9 @@ def test_a_tests_weekly_flaky_results_add_up_to_its_services_week(history):  # t
 
 
 @pytest.mark.django_db
-def test_a_report_made_while_its_week_was_in_progress_is_made_again_once_it_is_over(history, report_week):  # type: ignore[no-untyped-def]
+def test_a_report_made_while_its_week_was_in_progress_is_made_again_once_it_is_over(
+    history, report_week
+):  # type: ignore[no-untyped-def]
     from ingest.weeks import parse_week
     from reports.models import Report
     from reports.report_services import project_week_reports_ensure, report_get_or_generate
@@ -668,7 +690,9 @@ def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):  # ty
     stored = Report.objects.get(pk=stored.pk)
     assert stored.stale, "the computation that found the speed-up leaves the report as it was"
     items = weekly_report_build(project=project, week=week).improvements
-    assert [(i.test.name.rsplit(":", 1)[-1], i.commit) for i in items] == [("slow", f"c{change:03d}")]
+    assert [(i.test.name.rsplit(":", 1)[-1], i.commit) for i in items] == [
+        ("slow", f"c{change:03d}")
+    ]
     assert items[0].ratio is not None and items[0].ratio < 0.5
     later = weekly_report_build(project=project, week=week + dt.timedelta(weeks=1)).improvements
     assert later == []

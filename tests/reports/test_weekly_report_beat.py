@@ -39,7 +39,10 @@ def test_the_beat_schedule_runs_the_weekly_reports_on_monday_0600_utc() -> None:
 
     assert "reports.report_weekly" in app.tasks
     assert app.amqp.router.route({}, "reports.report_weekly")["queue"].name == "reports"
-    assert app.conf.beat_schedule["reports-sweep-stale-reports"]["task"] == "reports.report_sweep_stale"
+    assert (
+        app.conf.beat_schedule["reports-sweep-stale-reports"]["task"]
+        == "reports.report_sweep_stale"
+    )
 
 
 @pytest.mark.timeout(400)
@@ -83,7 +86,9 @@ def test_one_report_per_project_and_week_even_when_run_twice(worker) -> None:  #
         lambda: not Report.objects.filter(week=week, stale=True).exists(), timeout=180,
         what=f"stale reports regenerated; worker log:\n{worker.log()[-3000:]}",
     )  # fmt: skip
-    redone = {r.format: r.generated_at for r in Report.objects.filter(project=projects[0], week=week)}
+    redone = {
+        r.format: r.generated_at for r in Report.objects.filter(project=projects[0], week=week)
+    }
     assert all(redone[fmt] > first[("beat-a", fmt)] for fmt in ("md", "pdf"))
     assert Report.objects.filter(project=projects[1], week=week).count() == 2
     assert Report.objects.count() == 4

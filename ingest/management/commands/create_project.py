@@ -14,7 +14,9 @@ from ingest.services import project_create, token_create
 def _rule(text: str) -> tuple[str, str]:
     service, sep, glob = text.partition("=")
     if not sep or not service.strip() or not glob.strip():
-        raise CommandError(f"--service-rule {text!r}: expected SERVICE=GLOB, e.g. cache=tests/cache/*")
+        raise CommandError(
+            f"--service-rule {text!r}: expected SERVICE=GLOB, e.g. cache=tests/cache/*"
+        )
     if CONTROL_CHARACTERS.search(service):
         raise CommandError(f"--service-rule {text!r}: a service name holds no control characters")
     return service.strip(), glob.strip()
@@ -39,7 +41,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
         rules = [_rule(text) for text in options["service_rule"]]
         try:
-            project = project_create(slug=options["slug"], name=options["name"], service_rules=rules)
+            project = project_create(
+                slug=options["slug"], name=options["name"], service_rules=rules
+            )
         except ValueError as exc:
             raise CommandError(str(exc)) from None
         except Exception as exc:  # ValidationError from full_clean: show the field messages

@@ -3,8 +3,6 @@ the parser's 64 KB blocks), documents that are JSON but not CTRF, attempts, and 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import json
 import tracemalloc
@@ -15,6 +13,7 @@ import pytest
 
 from ingest.parsers import ctrf
 from ingest.parsers.records import Outcome, ParseError, TestRecord
+from tests.ingest.parsers.heap import c_heap_in_use
 
 
 def parse(data: bytes) -> list[TestRecord]:
@@ -29,8 +28,14 @@ def refused(data: bytes) -> ParseError:
 
 def report(tests: list[dict[str, Any]], **results: Any) -> bytes:
     return json.dumps(
-        {"results": {"tool": {"name": "t"}, "summary": {"tests": len(tests)}, "tests": tests,
-                     **results}},
+        {
+            "results": {
+                "tool": {"name": "t"},
+                "summary": {"tests": len(tests)},
+                "tests": tests,
+                **results,
+            }
+        },
         indent=2,
         ensure_ascii=False,
     ).encode()
@@ -149,16 +154,26 @@ def test_a_bom_is_ignored_and_not_counted_in_columns() -> None:
         (b'{"results": {"tool": {"name": "x"}, "summary": {}}}', "no `tests` array"),
         (b'{"results": {"tests": {"a": 1}}}', "`results.tests` is not an array"),
         # Tests as the schema requires them: objects with a name and a status.
-        (b'{"results": {"tool": {"name": "x"}, "tests": [1, "a", null]}}',
-         "results.tests[0] is not an object"),
-        (b'{"results": {"tests": [{"name": "a", "status": "passed"}, {"status": "passed"}]}}',
-         "results.tests[1] has no `name` string"),
-        (b'{"results": {"tests": [{"name": {"a": 1}, "status": "passed"}]}}',
-         "results.tests[0] has no `name` string"),
-        (b'{"results": {"tests": [{"name": "a", "status": null}]}}',
-         "results.tests[0] has no `status` string"),
-        (b'{"results": {"tests": [{"name": " ", "status": "passed"}]}}',
-         "results.tests[0] has no `name` string"),
+        (
+            b'{"results": {"tool": {"name": "x"}, "tests": [1, "a", null]}}',
+            "results.tests[0] is not an object",
+        ),
+        (
+            b'{"results": {"tests": [{"name": "a", "status": "passed"}, {"status": "passed"}]}}',
+            "results.tests[1] has no `name` string",
+        ),
+        (
+            b'{"results": {"tests": [{"name": {"a": 1}, "status": "passed"}]}}',
+            "results.tests[0] has no `name` string",
+        ),
+        (
+            b'{"results": {"tests": [{"name": "a", "status": null}]}}',
+            "results.tests[0] has no `status` string",
+        ),
+        (
+            b'{"results": {"tests": [{"name": " ", "status": "passed"}]}}',
+            "results.tests[0] has no `name` string",
+        ),
     ],
 )
 def test_json_that_is_not_ctrf(document: bytes, detail: str) -> None:
@@ -168,14 +183,16 @@ def test_json_that_is_not_ctrf(document: bytes, detail: str) -> None:
 
 
 def test_summary_and_environment_may_come_after_the_tests() -> None:
-    data = json.dumps({
-        "results": {
-            "tests": [{"name": "a", "status": "failed", "duration": 3, "message": "m"}],
-            "summary": {"tests": 1, "failed": 1},
-            "environment": {"branchName": "main"},
-        },
-        "reportFormat": "CTRF",
-    }).encode()
+    data = json.dumps(
+        {
+            "results": {
+                "tests": [{"name": "a", "status": "failed", "duration": 3, "message": "m"}],
+                "summary": {"tests": 1, "failed": 1},
+                "environment": {"branchName": "main"},
+            },
+            "reportFormat": "CTRF",
+        }
+    ).encode()
     (record,) = parse(data)
     assert (record.outcome, record.message) == (Outcome.FAILED, "m")
 
@@ -184,17 +201,35 @@ def test_summary_and_environment_may_come_after_the_tests() -> None:
 
 
 def test_fields() -> None:
-    (record,) = parse(report([{
-        "name": "renders", "status": "failed", "start": 1_700_000_000_000,
-        "stop": 1_700_000_001_250, "suite": ["ui", "", "button"], "filePath": "src/b.test.ts",
-        "line": 12, "threadId": "w3", "trace": "Error: boom\n  at b.ts:3",
-        "stdout": ["out 1", "out 2"], "stderr": ["err"], "tags": ["smoke", "ui"],
-        "labels": {"owner": "web", "nested": {"no": 1}}, "browser": "firefox",
-    }]))
+    (record,) = parse(
+        report(
+            [
+                {
+                    "name": "renders",
+                    "status": "failed",
+                    "start": 1_700_000_000_000,
+                    "stop": 1_700_000_001_250,
+                    "suite": ["ui", "", "button"],
+                    "filePath": "src/b.test.ts",
+                    "line": 12,
+                    "threadId": "w3",
+                    "trace": "Error: boom\n  at b.ts:3",
+                    "stdout": ["out 1", "out 2"],
+                    "stderr": ["err"],
+                    "tags": ["smoke", "ui"],
+                    "labels": {"owner": "web", "nested": {"no": 1}},
+                    "browser": "firefox",
+                }
+            ]
+        )
+    )
     assert record.duration_ms == 1250  # from stop - start, as duration is missing
     assert record.started_at is not None and record.started_at.year == 2023
     assert (record.suite, record.file, record.line, record.timeline) == (
-        "ui / button", "src/b.test.ts", 12, "w3"
+        "ui / button",
+        "src/b.test.ts",
+        12,
+        "w3",
     )
     assert record.message == "Error: boom"  # no message: the trace's first line
     assert record.output == "Error: boom\n  at b.ts:3\nout 1\nout 2\nerr"
@@ -224,40 +259,75 @@ def _attempts(test: dict[str, Any]) -> list[tuple[Outcome, int | None, str]]:
 
 
 def test_retry_attempts_including_the_final_one_are_not_counted_twice() -> None:
-    assert _attempts({
-        "name": "a", "status": "passed", "duration": 999, "retries": 1, "flaky": True,
-        "retryAttempts": [
-            {"attempt": 2, "status": "passed", "duration": 20},
-            {"attempt": 1, "status": "failed", "duration": 10, "message": "first"},
-        ],
-    }) == [(Outcome.FAILED, 10, "first"), (Outcome.PASSED, 20, "")]
+    assert _attempts(
+        {
+            "name": "a",
+            "status": "passed",
+            "duration": 999,
+            "retries": 1,
+            "flaky": True,
+            "retryAttempts": [
+                {"attempt": 2, "status": "passed", "duration": 20},
+                {"attempt": 1, "status": "failed", "duration": 10, "message": "first"},
+            ],
+        }
+    ) == [(Outcome.FAILED, 10, "first"), (Outcome.PASSED, 20, "")]
 
 
 def test_retry_attempts_listing_only_earlier_runs() -> None:
-    assert _attempts({
-        "name": "a", "status": "passed", "duration": 30, "retries": 2, "message": "",
-        "retryAttempts": [
-            {"attempt": 1, "status": "failed", "duration": 10, "message": "one"},
-            {"attempt": 2, "status": "failed", "duration": 20, "trace": "two\nmore"},
-        ],
-    }) == [(Outcome.FAILED, 10, "one"), (Outcome.FAILED, 20, "two"), (Outcome.PASSED, 30, "")]
+    assert _attempts(
+        {
+            "name": "a",
+            "status": "passed",
+            "duration": 30,
+            "retries": 2,
+            "message": "",
+            "retryAttempts": [
+                {"attempt": 1, "status": "failed", "duration": 10, "message": "one"},
+                {"attempt": 2, "status": "failed", "duration": 20, "trace": "two\nmore"},
+            ],
+        }
+    ) == [(Outcome.FAILED, 10, "one"), (Outcome.FAILED, 20, "two"), (Outcome.PASSED, 30, "")]
 
 
 def test_retry_attempts_without_retries_compare_the_last_status() -> None:
-    earlier_only = {"name": "a", "status": "passed", "duration": 5,
-                    "retryAttempts": [{"attempt": 1, "status": "failed", "duration": 4}]}
-    with_final = {"name": "a", "status": "failed", "duration": 5, "message": "final",
-                  "retryAttempts": [{"attempt": 1, "status": "failed", "duration": 4},
-                                    {"attempt": 2, "status": "failed", "duration": 6}]}
+    earlier_only = {
+        "name": "a",
+        "status": "passed",
+        "duration": 5,
+        "retryAttempts": [{"attempt": 1, "status": "failed", "duration": 4}],
+    }
+    with_final = {
+        "name": "a",
+        "status": "failed",
+        "duration": 5,
+        "message": "final",
+        "retryAttempts": [
+            {"attempt": 1, "status": "failed", "duration": 4},
+            {"attempt": 2, "status": "failed", "duration": 6},
+        ],
+    }
     assert _attempts(earlier_only) == [(Outcome.FAILED, 4, ""), (Outcome.PASSED, 5, "")]
     assert _attempts(with_final) == [(Outcome.FAILED, 4, ""), (Outcome.FAILED, 6, "final")]
 
 
 def test_legacy_retries_of_a_failed_test_are_failed_attempts() -> None:
-    records = parse(report([{"name": "a", "status": "failed", "duration": 7, "retries": 2,
-                             "message": "still broken"}]))
+    records = parse(
+        report(
+            [
+                {
+                    "name": "a",
+                    "status": "failed",
+                    "duration": 7,
+                    "retries": 2,
+                    "message": "still broken",
+                }
+            ]
+        )
+    )
     assert [(r.outcome, r.duration_ms, r.message) for r in records] == [
-        (Outcome.FAILED, None, ""), (Outcome.FAILED, None, ""),
+        (Outcome.FAILED, None, ""),
+        (Outcome.FAILED, None, ""),
         (Outcome.FAILED, 7, "still broken"),
     ]
     assert [r.properties.get(ctrf.INFERRED_ATTEMPT) for r in records] == ["true", "true", None]
@@ -280,7 +350,8 @@ def test_legacy_flaky_flag(test: dict[str, Any], attempts: int) -> None:
 def test_a_non_object_entry_after_real_tests_refuses_the_file() -> None:
     error = refused(report([{"name": "real", "status": "passed", "duration": 1}, "two"]))
     assert (error.code, error.detail) == (
-        "not_ctrf", "results.tests[1] is not an object, so this is not CTRF"
+        "not_ctrf",
+        "results.tests[1] is not an object, so this is not CTRF",
     )
 
 
@@ -307,27 +378,7 @@ def _write_large_report(path: Path) -> None:
             if i % 20 == 0:
                 test["message"] = f"expected {i} to be 0"
             out.write(("," if i else "") + json.dumps(test) + "\n")
-        out.write(' ],\n "summary": {"tests": %d}\n}}\n' % TESTS)
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                     "uordblks", "fordblks", "keepcost")
-    ]
-
-
-def _c_heap_in_use() -> int | None:
-    """Bytes malloc has handed out (glibc), where yajl keeps its buffers; None elsewhere."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        mallinfo2 = libc.mallinfo2
-    except (OSError, AttributeError, TypeError):
-        return None
-    mallinfo2.restype = _MallInfo2
-    info = mallinfo2()
-    return int(info.uordblks + info.hblkhd)
+        out.write(f' ],\n "summary": {{"tests": {TESTS}}}\n}}}}\n')
 
 
 def test_memory_stays_bounded_on_a_large_report(tmp_path: Path) -> None:
@@ -337,7 +388,7 @@ def test_memory_stays_bounded_on_a_large_report(tmp_path: Path) -> None:
 
     failed = count = 0
     timelines: set[str] = set()
-    base = _c_heap_in_use()
+    base = c_heap_in_use()
     peak_heap = base or 0
     tracemalloc.start()
     try:
@@ -347,7 +398,7 @@ def test_memory_stays_bounded_on_a_large_report(tmp_path: Path) -> None:
                 failed += record.outcome is Outcome.FAILED
                 timelines.add(record.timeline)
                 if count % 5000 == 0 and base is not None:
-                    peak_heap = max(peak_heap, _c_heap_in_use() or 0)
+                    peak_heap = max(peak_heap, c_heap_in_use() or 0)
         _, peak_traced = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

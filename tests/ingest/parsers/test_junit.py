@@ -3,8 +3,6 @@ known position, attempts of every Surefire kind, inheritance from suites, and bo
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import io
 import time
 import tracemalloc
@@ -16,6 +14,7 @@ from ingest.parsers import junit
 from ingest.parsers.records import NAME_LIMIT, Outcome, ParseError, TestRecord
 from ingest.parsers.streams import BoundedReader, buffered
 from ingest.reading import detect_format
+from tests.ingest.parsers.heap import c_heap_in_use
 
 
 def parse(data: bytes) -> list[TestRecord]:
@@ -138,9 +137,11 @@ def test_reading_refuses_a_doctype_before_the_parser_runs() -> None:
 
 
 def test_invalid_utf8_in_the_middle_reports_line_and_column() -> None:
-    lines = [b'<testsuites>'] + [b'  <testsuite name="s">'] + [
-        b'    <testcase name="t%d"/>' % i for i in range(500)
-    ]
+    lines = (
+        [b"<testsuites>"]
+        + [b'  <testsuite name="s">']
+        + [b'    <testcase name="t%d"/>' % i for i in range(500)]
+    )
     lines.append(b'    <testcase name="caf\xe9"/>')  # Latin-1 byte in a UTF-8 file
     lines += [b"  </testsuite>", b"</testsuites>"]
     error = refused(b"\n".join(lines))
@@ -252,14 +253,18 @@ def test_rerun_errors_come_after_the_testcase_own_error() -> None:
     ],
 )
 def test_status_attributes(attributes: str, outcome: Outcome) -> None:
-    (record,) = parse(f'<testsuites><testsuite><testcase name="a" {attributes}/>'
-                      "</testsuite></testsuites>".encode())
+    (record,) = parse(
+        f'<testsuites><testsuite><testcase name="a" {attributes}/>'
+        "</testsuite></testsuites>".encode()
+    )
     assert record.outcome is outcome
 
 
 def test_child_elements_win_over_status_attributes() -> None:
-    (record,) = parse(b'<testsuite><testcase name="a" status="disabled"><failure message="m"/>'
-                      b"</testcase></testsuite>")
+    (record,) = parse(
+        b'<testsuite><testcase name="a" status="disabled"><failure message="m"/>'
+        b"</testcase></testsuite>"
+    )
     assert (record.outcome, record.message) == (Outcome.FAILED, "m")
 
 
@@ -284,7 +289,10 @@ def test_suite_level_failure_in_a_nested_suite() -> None:
     error, test = records
     assert (error.name, error.classname, error.suite) == ("[suite error]", "inner", "outer / inner")
     assert (error.outcome, error.message, error.output, error.file) == (
-        Outcome.ERROR, "setUpClass failed", "Traceback", "x.py"
+        Outcome.ERROR,
+        "setUpClass failed",
+        "Traceback",
+        "x.py",
     )
     assert error.started_at is not None and error.started_at.hour == 10
     assert (test.suite, test.file, test.started_at) == ("outer", "", None)
@@ -319,14 +327,15 @@ def test_worker_property_becomes_the_timeline() -> None:
         <testsuite name="b"><testcase name="none"/></testsuite></testsuites>"""
     )
     assert {r.name: r.timeline for r in records} == {
-        "inherits": "gw1", "own": "gw3", "nested inherits": "gw1", "none": "",
+        "inherits": "gw1",
+        "own": "gw3",
+        "nested inherits": "gw1",
+        "none": "",
     }
 
 
 def test_properties_are_merged_innermost_first_and_capped() -> None:
-    many = "".join(
-        f'<property name="jvm.{i:03d}" value="{"v" * 200}"/>' for i in range(100)
-    )
+    many = "".join(f'<property name="jvm.{i:03d}" value="{"v" * 200}"/>' for i in range(100))
     (record,) = parse(
         f"""<testsuites><properties><property name="run" value="root"/>
         <property name="shared" value="root"/></properties>
@@ -359,8 +368,13 @@ def test_attribute_layouts_can_change_from_one_testcase_to_the_next() -> None:
         <testcase duration="4" name="d" line="x"/>
         </testsuite>"""
     )
-    assert (a.name, a.classname, a.duration_ms, a.file, a.line) == ("a", "A", 1000, "suite.py",
-                                                                     None)
+    assert (a.name, a.classname, a.duration_ms, a.file, a.line) == (
+        "a",
+        "A",
+        1000,
+        "suite.py",
+        None,
+    )
     assert (b.name, b.classname, b.duration_ms, b.line) == ("b", "", 2000, 7)
     assert (c.classname, c.file, c.line) == ("C", "c.py", 3)
     assert (d.name, d.duration_ms, d.line) == ("d", 4000, None)  # Bazel's duration; bad line
@@ -369,8 +383,10 @@ def test_attribute_layouts_can_change_from_one_testcase_to_the_next() -> None:
 
 def test_long_names_are_clipped() -> None:
     long = "n" * (NAME_LIMIT + 50)
-    (record,) = parse(f'<testsuite name="{long}"><testcase classname="{long}" name="{long}" '
-                      f'file="{long}"/></testsuite>'.encode())
+    (record,) = parse(
+        f'<testsuite name="{long}"><testcase classname="{long}" name="{long}" '
+        f'file="{long}"/></testsuite>'.encode()
+    )
     assert {len(record.name), len(record.classname), len(record.file), len(record.suite)} == {
         NAME_LIMIT
     }
@@ -424,14 +440,18 @@ def test_message_and_output_keep_4_and_64_kb_of_utf8_in_whole_characters(char: s
         size = len(kept.encode())
         assert limit - len(char.encode()) < size <= limit
         assert kept.endswith("\n[... truncated]") and kept.startswith(char * 100)
-    (short,) = parse(f"<testsuite><testcase name='a'><failure message='{char * 900}'/>"
-                     "</testcase></testsuite>".encode())
+    (short,) = parse(
+        f"<testsuite><testcase name='a'><failure message='{char * 900}'/>"
+        "</testcase></testsuite>".encode()
+    )
     assert short.message == char * 900
 
 
 def test_a_default_namespace_does_not_hide_the_tests() -> None:
-    (record,) = parse(b'<testsuites xmlns="urn:example"><testsuite name="s"><testcase name="t">'
-                      b'<skipped message="later"/></testcase></testsuite></testsuites>')
+    (record,) = parse(
+        b'<testsuites xmlns="urn:example"><testsuite name="s"><testcase name="t">'
+        b'<skipped message="later"/></testcase></testsuite></testsuites>'
+    )
     assert (record.suite, record.outcome, record.message) == ("s", Outcome.SKIPPED, "later")
 
 
@@ -443,8 +463,9 @@ TESTCASES = 100_000
 def _write_large_report(path: Path) -> None:
     with path.open("w", encoding="utf-8") as out:
         out.write('<?xml version="1.0" encoding="utf-8"?>\n<testsuites name="pytest tests">\n')
-        out.write('<testsuite name="pytest" tests="%d" timestamp="2025-01-01T00:00:00">\n'
-                  % TESTCASES)
+        out.write(
+            f'<testsuite name="pytest" tests="{TESTCASES}" timestamp="2025-01-01T00:00:00">\n'
+        )
         for i in range(TESTCASES):
             head = (
                 f'<testcase classname="tests.test_module_{i // 500}.'
@@ -454,33 +475,13 @@ def _write_large_report(path: Path) -> None:
                 f'time="{(i % 1000) / 1000:.3f}"'
             )
             if i % 20 == 0:
-                out.write(f'{head}><failure message="assert {i} == 0">E assert {i} == 0'
-                          "</failure></testcase>\n")
+                out.write(
+                    f'{head}><failure message="assert {i} == 0">E assert {i} == 0'
+                    "</failure></testcase>\n"
+                )
             else:
                 out.write(head + "/>\n")
         out.write("</testsuite>\n</testsuites>\n")
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-                     "uordblks", "fordblks", "keepcost")
-    ]
-
-
-def _c_heap_in_use() -> int | None:
-    """Bytes malloc has handed out (glibc), where libxml2 keeps its tree; None elsewhere.
-
-    Resident memory would not do: pages freed earlier in the process are reused silently."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
-        mallinfo2 = libc.mallinfo2
-    except (OSError, AttributeError, TypeError):
-        return None
-    mallinfo2.restype = _MallInfo2
-    info = mallinfo2()
-    return int(info.uordblks + info.hblkhd)
 
 
 def test_memory_stays_bounded_on_a_large_report(tmp_path: Path) -> None:
@@ -489,7 +490,7 @@ def test_memory_stays_bounded_on_a_large_report(tmp_path: Path) -> None:
     assert path.stat().st_size > 20_000_000
 
     failed = count = 0
-    base = _c_heap_in_use()
+    base = c_heap_in_use()
     peak_heap = base or 0
     tracemalloc.start()
     try:
@@ -498,7 +499,7 @@ def test_memory_stays_bounded_on_a_large_report(tmp_path: Path) -> None:
                 count += 1
                 failed += record.outcome is Outcome.FAILED
                 if count % 5000 == 0 and base is not None:
-                    peak_heap = max(peak_heap, _c_heap_in_use() or 0)
+                    peak_heap = max(peak_heap, c_heap_in_use() or 0)
         _, peak_traced = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

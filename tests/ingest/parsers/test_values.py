@@ -42,8 +42,16 @@ def test_seconds_to_ms(text: str | None, ms: int | None) -> None:
 
 @pytest.mark.parametrize(
     ("value", "ms"),
-    [(150, 150), (5100.4, 5100), ("300", 300), (-1, None), (True, None), (None, None),
-     ("x", None), (float("nan"), None)],
+    [
+        (150, 150),
+        (5100.4, 5100),
+        ("300", 300),
+        (-1, None),
+        (True, None),
+        (None, None),
+        ("x", None),
+        (float("nan"), None),
+    ],
 )
 def test_ms_to_ms(value: object, ms: int | None) -> None:
     assert ms_to_ms(value) == ms
@@ -62,8 +70,10 @@ def test_ms_to_ms(value: object, ms: int | None) -> None:
         ("2024-01-03T12:27:15+01:00", dt.datetime(2024, 1, 3, 11, 27, 15, tzinfo=UTC)),
         ("2021-03-07T10:36:56 UTC", dt.datetime(2021, 3, 7, 10, 36, 56, tzinfo=UTC)),
         ("2021-04-04T16:42:06.1234567", dt.datetime(2021, 4, 4, 16, 42, 6, 123456, tzinfo=UTC)),
-        ("2025-11-15T11:51:49.548396-05:00",
-         dt.datetime(2025, 11, 15, 16, 51, 49, 548396, tzinfo=UTC)),
+        (
+            "2025-11-15T11:51:49.548396-05:00",
+            dt.datetime(2025, 11, 15, 16, 51, 49, 548396, tzinfo=UTC),
+        ),
         ("Sat, 03 Dec 2022 23:10:07 GMT", dt.datetime(2022, 12, 3, 23, 10, 7, tzinfo=UTC)),
         ("06/15/2018 18:09:29", dt.datetime(2018, 6, 15, 18, 9, 29, tzinfo=UTC)),
         ("0001-01-01T00:00:00Z", None),  # Go's zero time means "unknown"
@@ -90,8 +100,9 @@ def test_parse_timestamp(text: str | None, expected: dt.datetime | None) -> None
 
 
 def test_epoch_ms_to_datetime() -> None:
-    assert epoch_ms_to_datetime(1609459203500) == dt.datetime(2021, 1, 1, 0, 0, 3, 500_000,
-                                                              tzinfo=UTC)
+    assert epoch_ms_to_datetime(1609459203500) == dt.datetime(
+        2021, 1, 1, 0, 0, 3, 500_000, tzinfo=UTC
+    )
     assert epoch_ms_to_datetime(0) is None
     assert epoch_ms_to_datetime("soon") is None
     assert epoch_ms_to_datetime(10**20) is None  # beyond any calendar

@@ -52,13 +52,19 @@ def test_the_analyses_find_the_same_from_carried_columns() -> None:
         sim.history.runs, test_runs, as_of=sim.as_of, params=PARAMS, exclude_runs=outages
     )
     assert found  # the planted pairs: the comparison means something
-    assert infer_order_dependence(
-        sim.history.runs, carried, as_of=sim.as_of, params=PARAMS, exclude_runs=outages
-    ) == found
+    assert (
+        infer_order_dependence(
+            sim.history.runs, carried, as_of=sim.as_of, params=PARAMS, exclude_runs=outages
+        )
+        == found
+    )
     series = reference_series(
         sim.history.runs, test_runs, as_of=sim.as_of, params=PARAMS, exclude_runs=outages
     )
     assert series and any(s.failures for s in series.values())
-    assert reference_series(
-        sim.history.runs, carried, as_of=sim.as_of, params=PARAMS, exclude_runs=outages
-    ) == series
+    assert (
+        reference_series(
+            sim.history.runs, carried, as_of=sim.as_of, params=PARAMS, exclude_runs=outages
+        )
+        == series
+    )

@@ -219,9 +219,10 @@ def test_a_reference_branch_of_skips_or_explained_failures_has_no_series():
     failing = {(e.run, e.test) for e in explained.executions}
     for h, ignore in ((skips, frozenset()), (explained, failing)):
         trs = group_test_runs(h.executions)
-        assert reference_series(
-            h.runs, trs, as_of=at(days=10), params=PARAMS, ignore_failures=ignore
-        ) == {}
+        assert (
+            reference_series(h.runs, trs, as_of=at(days=10), params=PARAMS, ignore_failures=ignore)
+            == {}
+        )
 
 
 def test_ignored_failures_leave_the_series_and_the_streak():

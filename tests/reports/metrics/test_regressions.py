@@ -396,8 +396,7 @@ def test_only_tests_observed_to_fail_need_observing() -> None:
         spec = "".join(rng.choice("PPPPFFRES") for _ in range(rng.randint(1, 30)))
         runs, test_runs = history(spec, step=DAY)
         runs = [
-            RunMeta(r.id, r.commit, rng.choice(("main", "main", "dev")), r.started_at)
-            for r in runs
+            RunMeta(r.id, r.commit, rng.choice(("main", "main", "dev")), r.started_at) for r in runs
         ]
         outages = {r.id for r in runs if rng.random() < 0.2}
         followers = {(tr.run, tr.test) for tr in test_runs if rng.random() < 0.2}

@@ -249,11 +249,20 @@ EXPECTED = {
         attempts=3,
         retried=1,
         records=(
-            {"attempt": 1, "outcome": "failed", "message": "first failure",
-             "output": "First attempt failed", "line": 10},
+            {
+                "attempt": 1,
+                "outcome": "failed",
+                "message": "first failure",
+                "output": "First attempt failed",
+                "line": 10,
+            },
             {"attempt": 2, "outcome": "failed", "message": "second failure"},
-            {"attempt": 3, "outcome": "error", "message": "third error",
-             "output": "Third attempt errored"},
+            {
+                "attempt": 3,
+                "outcome": "error",
+                "message": "third error",
+                "output": "Third attempt errored",
+            },
         ),
     ),
     # The comma time is on a suite (suite times are not used); nesting beside testcases.
@@ -263,8 +272,12 @@ EXPECTED = {
         tests=8,
         attempts=8,
         records=(
-            {"classname": "test.Rest.get", "name": "testInterface", "duration_ms": 13_000,
-             "suite": "test.lib.Rest / test.RestMethods"},
+            {
+                "classname": "test.Rest.get",
+                "name": "testInterface",
+                "duration_ms": 13_000,
+                "suite": "test.lib.Rest / test.RestMethods",
+            },
             {"classname": "test.Rest.cleanup", "name": "testFinish", "suite": "test.lib.Rest"},
         ),
     ),
@@ -277,14 +290,18 @@ EXPECTED = {
         records=(
             {"name": "testOffset", "started_at": _at(2024, 1, 3, 11, 23, 0), "duration_ms": 10_450},
             {"name": "invalid if password is weak test", "started_at": _at(2024, 1, 3, 12, 27, 18)},
-            {"name": "home button redirects to home test",
-             "suite": "functional tests / test.RestMethods",
-             "started_at": _at(2024, 1, 3, 12, 40, 13)},
+            {
+                "name": "home button redirects to home test",
+                "suite": "functional tests / test.RestMethods",
+                "started_at": _at(2024, 1, 3, 12, 40, 13),
+            },
             {"name": "testExperience", "started_at": _at(2024, 1, 3, 12, 27, 44)},
             {"name": "testGet", "started_at": _at(2024, 1, 3, 12, 27, 54), "duration_ms": 133_010},
             {"name": "testPopup", "started_at": _at(2024, 1, 3, 0, 0, 0)},
-            {"name": "testResize", "started_at": dt.datetime(2024, 1, 3, 13, 27, 11, 210_000,
-                                                              tzinfo=UTC)},
+            {
+                "name": "testResize",
+                "started_at": dt.datetime(2024, 1, 3, 13, 27, 11, 210_000, tzinfo=UTC),
+            },
             {"name": "testShop", "started_at": _at(2024, 1, 3, 11, 27, 15)},
         ),
     ),
@@ -296,10 +313,17 @@ EXPECTED = {
         attempts=7,
         records=(
             {"name": "test 1 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓", "file": "test/test-1.py", "line": 1},
-            {"name": "test 4", "outcome": "failed",
-             "message": "Some unsupported unicode characters: 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓"},
-            {"name": "test 7", "outcome": "error", "message": "message",
-             "output": "Some unsupported unicode characters: 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓"},
+            {
+                "name": "test 4",
+                "outcome": "failed",
+                "message": "Some unsupported unicode characters: 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓",
+            },
+            {
+                "name": "test 7",
+                "outcome": "error",
+                "message": "message",
+                "output": "Some unsupported unicode characters: 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓",
+            },
         ),
     ),
     # Entities decoded in names, messages and bodies; the suite has no name.
@@ -309,12 +333,22 @@ EXPECTED = {
         tests=4,
         attempts=4,
         records=(
-            {"name": 'Test with "quotes" in the test name', "outcome": "skipped",
-             "message": 'A message with "quotes"', "output": 'Content with "quotes"'},
-            {"name": "Test with & in the test name", "outcome": "error",
-             "message": "A message with &"},
-            {"name": "Test with < and > in the test name", "output": "Content with < and >",
-             "suite": ""},
+            {
+                "name": 'Test with "quotes" in the test name',
+                "outcome": "skipped",
+                "message": 'A message with "quotes"',
+                "output": 'Content with "quotes"',
+            },
+            {
+                "name": "Test with & in the test name",
+                "outcome": "error",
+                "message": "A message with &",
+            },
+            {
+                "name": "Test with < and > in the test name",
+                "output": "Content with < and >",
+                "suite": "",
+            },
         ),
     ),
     # Build/setup failures as synthetic error testcases.
@@ -324,9 +358,14 @@ EXPECTED = {
         tests=5,
         attempts=5,
         records=(
-            {"name": "[build failed]", "classname": "package/name/failing1", "outcome": "error",
-             "message": "Build error", "output": "failing1/failing_test.go:15: undefined: x",
-             "properties": {"go.version": "1.0"}},
+            {
+                "name": "[build failed]",
+                "classname": "package/name/failing1",
+                "outcome": "error",
+                "message": "Build error",
+                "output": "failing1/failing_test.go:15: undefined: x",
+                "properties": {"go.version": "1.0"},
+            },
             {"name": "TestA", "duration_ms": 100, "started_at": _at(2022, 1, 1, 0, 0, 0)},
         ),
     ),
@@ -338,10 +377,17 @@ EXPECTED = {
         attempts=11,
         records=(
             {"name": "TestSubtests", "outcome": "failed", "message": "Failed", "output": ""},
-            {"name": "TestSubtests/Subtest", "outcome": "passed",
-             "output": "    subtests_test.go:7: ok"},
-            {"name": "TestSubtests/Subtest#02", "outcome": "skipped", "message": "Skipped",
-             "output": "    subtests_test.go:13: skip message"},
+            {
+                "name": "TestSubtests/Subtest",
+                "outcome": "passed",
+                "output": "    subtests_test.go:7: ok",
+            },
+            {
+                "name": "TestSubtests/Subtest#02",
+                "outcome": "skipped",
+                "message": "Skipped",
+                "output": "    subtests_test.go:13: skip message",
+            },
         ),
     ),
     # Suite says tests=6 but holds one; CDATA body ending in "false >".
@@ -351,9 +397,14 @@ EXPECTED = {
         tests=1,
         attempts=1,
         records=(
-            {"classname": "Fails", "name": "Test", "suite": "Test", "message": "error",
-             "duration_ms": 0,
-             "output": "error.cpp:01\n      Expected: true\n      Which is: false >"},
+            {
+                "classname": "Fails",
+                "name": "Test",
+                "suite": "Test",
+                "message": "error",
+                "duration_ms": 0,
+                "output": "error.cpp:01\n      Expected: true\n      Which is: false >",
+            },
         ),
     ),
     # 60 testcases: badmain 1, good 18, parallelfails 12, withfails 29; 13 failures, 5 skips.
@@ -364,18 +415,28 @@ EXPECTED = {
         tests=60,
         attempts=60,
         records=(
-            {"name": "TestMain", "classname": "",
-             "suite": "gotest.tools/gotestsum/testjson/internal/badmain",
-             "outcome": "failed", "started_at": None, "message": "Failed",
-             "properties": {"go.version": "go7.7.7"}},
-            {"name": "TestParallelTheFirst",
-             "classname": "gotest.tools/gotestsum/testjson/internal/withfails",
-             "outcome": "passed", "duration_ms": 10},
-            {"name": "TestSkippedWitLog",
-             "classname": "gotest.tools/gotestsum/testjson/internal/good",
-             "outcome": "skipped",
-             "message": "=== RUN   TestSkippedWitLog\n    good_test.go:27: the skip message\n"
-             "--- SKIP: TestSkippedWitLog (0.00s)\n"},
+            {
+                "name": "TestMain",
+                "classname": "",
+                "suite": "gotest.tools/gotestsum/testjson/internal/badmain",
+                "outcome": "failed",
+                "started_at": None,
+                "message": "Failed",
+                "properties": {"go.version": "go7.7.7"},
+            },
+            {
+                "name": "TestParallelTheFirst",
+                "classname": "gotest.tools/gotestsum/testjson/internal/withfails",
+                "outcome": "passed",
+                "duration_ms": 10,
+            },
+            {
+                "name": "TestSkippedWitLog",
+                "classname": "gotest.tools/gotestsum/testjson/internal/good",
+                "outcome": "skipped",
+                "message": "=== RUN   TestSkippedWitLog\n    good_test.go:27: the skip message\n"
+                "--- SKIP: TestSkippedWitLog (0.00s)\n",
+            },
         ),
     ),
     # describe chain joined with " › "; failures with a body but no message attribute.
@@ -385,10 +446,19 @@ EXPECTED = {
         tests=6,
         attempts=6,
         records=(
-            {"classname": "Test 1 › Test 1.1", "name": "Failing test", "outcome": "failed",
-             "message": "Error: expect(received).toBeTruthy()", "duration_ms": 2},
-            {"classname": "", "name": "Skipped test", "suite": "__tests__\\second.test.js",
-             "outcome": "skipped"},
+            {
+                "classname": "Test 1 › Test 1.1",
+                "name": "Failing test",
+                "outcome": "failed",
+                "message": "Error: expect(received).toBeTruthy()",
+                "duration_ms": 2,
+            },
+            {
+                "classname": "",
+                "name": "Skipped test",
+                "suite": "__tests__\\second.test.js",
+                "outcome": "skipped",
+            },
         ),
     ),
     # <flakyFailure> with a CDATA stackTrace and no message: a failed attempt, then the pass.
@@ -399,11 +469,19 @@ EXPECTED = {
         attempts=2,
         retried=1,
         records=(
-            {"attempt": 1, "outcome": "failed", "duration_ms": None,
-             "message": "junit.framework.AssertionFailedError",
-             "output": "junit.framework.AssertionFailedError"},
-            {"attempt": 2, "outcome": "passed", "duration_ms": 1860,
-             "started_at": _at(2024, 1, 21, 8, 17, 32)},
+            {
+                "attempt": 1,
+                "outcome": "failed",
+                "duration_ms": None,
+                "message": "junit.framework.AssertionFailedError",
+                "output": "junit.framework.AssertionFailedError",
+            },
+            {
+                "attempt": 2,
+                "outcome": "passed",
+                "duration_ms": 1860,
+                "started_at": _at(2024, 1, 21, 8, 17, 32),
+            },
         ),
     ),
     # RFC 1123 timestamp; 109 testcases of which 8 repeat an earlier (classname, name) in
@@ -417,9 +495,12 @@ EXPECTED = {
         attempts=109,
         retried=7,
         records=(
-            {"name": "test latexParser.findNodeAt", "attempt": 3,
-             "classname": "latexParser matchers latexParser findNodeAt",
-             "started_at": _at(2022, 12, 3, 23, 10, 7)},
+            {
+                "name": "test latexParser.findNodeAt",
+                "attempt": 3,
+                "classname": "latexParser matchers latexParser findNodeAt",
+                "started_at": _at(2022, 12, 3, 23, 10, 7),
+            },
             {"name": "parse \\begin{center}\\endcommand", "classname": "latexParser parse"},
             {"name": 'parse \\"\\i', "classname": "latexParser parse 2"},
         ),
@@ -431,8 +512,12 @@ EXPECTED = {
         tests=1,
         attempts=1,
         records=(
-            {"name": "L123: ...", "classname": "t.Foo.Bar.Blah.Blah.Blah.FileName_t",
-             "duration_ms": 0, "suite": "common"},
+            {
+                "name": "L123: ...",
+                "classname": "t.Foo.Bar.Blah.Blah.Blah.FileName_t",
+                "duration_ms": 0,
+                "suite": "common",
+            },
         ),
     ),
     # .phpt cases have only name and file; class="A\B" is ignored for classname="A.B".
@@ -442,15 +527,23 @@ EXPECTED = {
         tests=12,
         attempts=12,
         records=(
-            {"name": "targeting-traits-with-usesclass-attribute-is-deprecated.phpt",
-             "classname": "", "line": None, "outcome": "failed", "suite": "CLI Arguments",
-             "file": "/home/matteo/OSS/phpunit/tests/end-to-end/metadata/"
-             "targeting-traits-with-usesclass-attribute-is-deprecated.phpt"},
-            {"name": "testFlushesCollectedEvents",
-             "classname": "PHPUnit.Event.DeferringDispatcherTest", "line": 35,
-             "suite": "CLI Arguments / PHPUnit\\Event\\DeferringDispatcherTest",
-             "file": "/home/matteo/OSS/phpunit/tests/unit/Event/Dispatcher/"
-             "DeferringDispatcherTest.php"},
+            {
+                "name": "targeting-traits-with-usesclass-attribute-is-deprecated.phpt",
+                "classname": "",
+                "line": None,
+                "outcome": "failed",
+                "suite": "CLI Arguments",
+                "file": "/home/matteo/OSS/phpunit/tests/end-to-end/metadata/"
+                "targeting-traits-with-usesclass-attribute-is-deprecated.phpt",
+            },
+            {
+                "name": "testFlushesCollectedEvents",
+                "classname": "PHPUnit.Event.DeferringDispatcherTest",
+                "line": 35,
+                "suite": "CLI Arguments / PHPUnit\\Event\\DeferringDispatcherTest",
+                "file": "/home/matteo/OSS/phpunit/tests/unit/Event/Dispatcher/"
+                "DeferringDispatcherTest.php",
+            },
         ),
     ),
     # file= and line= on testcases; the skip message attribute.
@@ -460,11 +553,19 @@ EXPECTED = {
         tests=5,
         attempts=5,
         records=(
-            {"name": "test_rsh_events", "outcome": "failed", "file": "test/test_spark.py",
-             "line": 819, "duration_ms": 7541},
-            {"name": "test_get_available_devices", "outcome": "skipped",
-             "message": "get_available_devices only supported in Spark 3.0 and above",
-             "started_at": dt.datetime(2020, 9, 4, 16, 18, 4, 966371, tzinfo=UTC)},
+            {
+                "name": "test_rsh_events",
+                "outcome": "failed",
+                "file": "test/test_spark.py",
+                "line": 819,
+                "duration_ms": 7541,
+            },
+            {
+                "name": "test_get_available_devices",
+                "outcome": "skipped",
+                "message": "get_available_devices only supported in Spark 3.0 and above",
+                "started_at": dt.datetime(2020, 9, 4, 16, 18, 4, 966371, tzinfo=UTC),
+            },
         ),
     ),
     # Suite and testcase properties; xfail as <skipped type="pytest.xfail" message="">.
@@ -474,10 +575,16 @@ EXPECTED = {
         tests=10,
         attempts=10,
         records=(
-            {"name": "test_with_record_property",
-             "properties": {"example_key": "1", "custom_prop": "custom_val"}},
-            {"name": "test_expected_failure", "outcome": "skipped", "message": "pytest.xfail",
-             "started_at": dt.datetime(2025, 11, 15, 16, 51, 49, 548396, tzinfo=UTC)},
+            {
+                "name": "test_with_record_property",
+                "properties": {"example_key": "1", "custom_prop": "custom_val"},
+            },
+            {
+                "name": "test_expected_failure",
+                "outcome": "skipped",
+                "message": "pytest.xfail",
+                "started_at": dt.datetime(2025, 11, 15, 16, 51, 49, 548396, tzinfo=UTC),
+            },
             {"name": "test_error", "outcome": "failed", "message": "Exception: error"},
         ),
     ),
@@ -488,9 +595,14 @@ EXPECTED = {
         tests=8,
         attempts=8,
         records=(
-            {"name": "test_error", "outcome": "error", "message": "error",
-             "file": "tests/test_lib.py", "line": 30,
-             "started_at": _at(2025, 11, 14, 21, 49, 22)},
+            {
+                "name": "test_error",
+                "outcome": "error",
+                "message": "error",
+                "file": "tests/test_lib.py",
+                "line": 30,
+                "started_at": _at(2025, 11, 14, 21, 49, 22),
+            },
             {"name": "test_always_skip", "outcome": "skipped", "message": "skipped"},
         ),
     ),
@@ -501,11 +613,17 @@ EXPECTED = {
         tests=3,
         attempts=3,
         records=(
-            {"name": "test_failure", "outcome": "failed",
-             "message": "thread 'test_failure' panicked at tests/parry3d.rs:154:5:",
-             "started_at": dt.datetime(2024, 12, 2, 20, 6, 10, 513000, tzinfo=UTC)},
-            {"name": "test_annotations", "duration_ms": 945,
-             "started_at": dt.datetime(2024, 12, 2, 20, 6, 10, 512000, tzinfo=UTC)},
+            {
+                "name": "test_failure",
+                "outcome": "failed",
+                "message": "thread 'test_failure' panicked at tests/parry3d.rs:154:5:",
+                "started_at": dt.datetime(2024, 12, 2, 20, 6, 10, 513000, tzinfo=UTC),
+            },
+            {
+                "name": "test_annotations",
+                "duration_ms": 945,
+                "started_at": dt.datetime(2024, 12, 2, 20, 6, 10, 512000, tzinfo=UTC),
+            },
         ),
     ),
     "scalatest/scalatest-maven-plugin.xml": Expect(
@@ -514,9 +632,12 @@ EXPECTED = {
         tests=5,
         attempts=5,
         records=(
-            {"name": "diff options left and right prefixes", "duration_ms": 1959,
-             "classname": "uk.co.gresearch.spark.diff.DiffOptionsSuite",
-             "started_at": _at(2020, 9, 10, 13, 34, 55)},
+            {
+                "name": "diff options left and right prefixes",
+                "duration_ms": 1959,
+                "classname": "uk.co.gresearch.spark.diff.DiffOptionsSuite",
+                "started_at": _at(2020, 9, 10, 13, 34, 55),
+            },
         ),
     ),
     # Two <flakyFailure>s, then the final pass: three attempts, each with its own message.
@@ -574,16 +695,20 @@ EXPECTED = {
         tests=2,
         attempts=2,
         records=(
-            {"name": "mytestapp.Tests.AttriubteTests.SetTestNoFeature", "classname": "",
-             "suite": "Rhino Collection", "duration_ms": 454,
-             "properties": {
-                 "skipped": "1",
-                 "date": "2021-03-05",
-                 "nunit-version": "xUnit.net 2.4.1.0",
-                 "clr-version": "64-bit .NET 4.0.30319.42000 [collection-per-class, "
-                 "parallel (8 threads)]",
-                 "result": "Success",
-             }},
+            {
+                "name": "mytestapp.Tests.AttriubteTests.SetTestNoFeature",
+                "classname": "",
+                "suite": "Rhino Collection",
+                "duration_ms": 454,
+                "properties": {
+                    "skipped": "1",
+                    "date": "2021-03-05",
+                    "nunit-version": "xUnit.net 2.4.1.0",
+                    "clr-version": "64-bit .NET 4.0.30319.42000 [collection-per-class, "
+                    "parallel (8 threads)]",
+                    "result": "Success",
+                },
+            },
         ),
     ),
 }
