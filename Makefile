@@ -12,7 +12,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 EMBEDDED_TESTS ?= tests/dashboard/test_views.py tests/ingest/test_deleting.py tests/dashboard/test_demo.py
 PORT ?= 8000
 
-.PHONY: run test install services browser clean
+.PHONY: run test lint install services browser clean
 
 install: $(STAMP)
 
@@ -32,13 +32,18 @@ run: install
 	SITE_URL=$${SITE_URL:-http://127.0.0.1:$(PORT)} $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 # The whole suite against real PostgreSQL, Redis and Celery worker processes.
-test: install services browser
+test: install lint services browser
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 	@if [ -z "$(PYTEST_ARGS)" ]; then \
 		echo "--- the pages and deletes again on SQLite (embedded mode's database)"; \
 		env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider $(EMBEDDED_TESTS); \
 	fi
+
+# ruff for lint and formatting (the settings are in pyproject.toml); part of `make test`.
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 services:
 	@bash .ci/services
