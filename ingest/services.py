@@ -23,6 +23,7 @@ from ingest.errors import IngestError
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import ParseError
 from ingest.parsers.streams import is_gzip, open_bounded
+from ingest.queueing import enqueue_on_commit
 from ingest.reading import SYNTAX_CHECKED_FORMATS, SyntaxCheck, detect_format, iter_records
 from ingest.signals import run_deleted
 
@@ -364,7 +365,7 @@ def run_enqueue_parse(*, run_id: int) -> None:
     must see the run)."""
     from ingest.tasks import parse_run
 
-    transaction.on_commit(lambda: parse_run.delay(run_id))
+    enqueue_on_commit(parse_run, run_id, swept_by="ingest.sweep_stuck_runs")
 
 
 def _check_file(name: str, stream: BinaryIO, *, limit: int) -> _CheckedFile:

@@ -67,6 +67,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from ingest.models import Project, Result, Run, Service
+from ingest.queueing import enqueue_on_commit
 from reports.models import AlertDelivery, Finding, Subscription
 
 log = logging.getLogger(__name__)
@@ -168,7 +169,7 @@ def findings_changed(
     from reports.tasks import alert_send
 
     for batch in sorted(batches, key=str):
-        transaction.on_commit(lambda b=str(batch): alert_send.delay(b))
+        enqueue_on_commit(alert_send, str(batch), swept_by="reports.alert_sweep")
     return len(batches)
 
 
@@ -763,7 +764,7 @@ def alert_delivery_retry(*, project: Project, delivery_id: int) -> int:
             batch=batch, status=AlertDelivery.Status.FAILED, retryable=True
         ).update(status=AlertDelivery.Status.PENDING, retryable=False, claimed_at=None)
         if count:
-            transaction.on_commit(lambda: alert_send.delay(str(batch)))
+            enqueue_on_commit(alert_send, str(batch), swept_by="reports.alert_sweep")
     return count
 
 

@@ -12,6 +12,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ingest.models import Project, Service
+from ingest.queueing import enqueue_on_commit
 from ingest.weeks import week_start
 from reports.models import Report, ServiceWeek
 from reports.render import weekly_report_markdown
@@ -130,9 +131,10 @@ def reports_mark_stale(*, project_id: int, weeks: set[dt.date]) -> None:
     weeks = set(stale.values_list("week", flat=True).distinct())  # those with reports
     delay = settings.SUITEHEALTH_RECOMPUTE_DELAY_SECONDS
     for w in sorted(weeks):
-        transaction.on_commit(
-            lambda w=w: report_regenerate.apply_async((project_id, w.isoformat()), countdown=delay)
-        )
+        enqueue_on_commit(
+            report_regenerate, project_id, w.isoformat(), countdown=delay,
+            swept_by="reports.report_sweep_stale",
+        )  # fmt: skip
 
 
 def reports_regenerate_stale(*, project_id: int, week: dt.date) -> int:

@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from ingest.models import Run
+from ingest.queueing import enqueue_on_commit
 from ingest.weeks import week_end
 from reports.models import Finding, RunFacts, ServiceWeek
 
@@ -56,11 +57,10 @@ def service_weeks_mark(
     for service_id, w in marked:
         # Delayed so a burst of uploads (a CI pipeline's jobs) collapses into one recompute:
         # the first task to run covers every mark made before it, the others find nothing to do.
-        transaction.on_commit(
-            lambda s=service_id, w=w: recompute_service_week.apply_async(
-                (s, w.isoformat()), countdown=delay
-            )
-        )
+        enqueue_on_commit(
+            recompute_service_week, service_id, w.isoformat(), countdown=delay,
+            swept_by="reports.recompute_sweep_stale",
+        )  # fmt: skip
     return marked
 
 

@@ -22,6 +22,7 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from ingest.models import Run, Service
+from ingest.queueing import QueueCall
 from ingest.services import UploadMeta, run_create, run_parse
 from reports.alerts import (
     TransientDeliveryError,
@@ -264,7 +265,9 @@ def test_it_queues_the_sending_after_the_recompute_commits(
     batches = set(AlertDelivery.objects.values_list("batch", flat=True))
     assert len(batches) == 2  # team@ and oncall@
     # One on-commit callback per batch (the recompute queues its own recomputes too).
-    alert_callbacks = [c for c in callbacks if c.__qualname__.startswith("findings_changed.")]
+    alert_callbacks = [
+        c for c in callbacks if isinstance(c, QueueCall) and c.task.name == "reports.alert_send"
+    ]
     assert len(alert_callbacks) == 2
 
 
