@@ -82,6 +82,10 @@ class ServiceWeekApi(APIView):
                 "week": row.week_label,
                 "stale": row.is_stale,
                 "computed_at": row.computed_at,
+                # the moment the figures judge at: the week's end, or a time within the week
+                # while it was in progress (docs/metrics.md, "Time")
+                "as_of": row.as_of,
+                "in_progress": row.in_progress,
                 "algorithm_version": row.version,
                 "params": row.params,
                 **row.metrics,

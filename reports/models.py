@@ -62,6 +62,11 @@ class ServiceWeek(models.Model):
     computed_at = models.DateTimeField(null=True, blank=True)
     version = models.CharField(max_length=20, blank=True)
     params = models.JSONField(default=dict, blank=True)
+    # The moment the metrics judge at (runs started from then on are unknown to them): the week's
+    # end, or, for the week in progress, the time of the computation (`in_progress`). A week
+    # computed in progress is computed again once it has ended (reports.staleness).
+    as_of = models.DateTimeField(null=True, blank=True)
+    in_progress = models.BooleanField(default=False)
     # The headline numbers as columns (charts and the overview heatmap read them) ...
     runs = models.IntegerField(default=0)
     pass_rate = models.FloatField(null=True)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -35,7 +35,7 @@ from reports.metrics.regressions import (
     regression_findings,
 )
 from reports.models import Finding, ProjectSettings, ServiceWeek, TestWeek
-from reports.staleness import run_facts_lock
+from reports.staleness import ended_in_progress, run_facts_lock
 
 log = logging.getLogger(__name__)
 
@@ -194,12 +194,23 @@ def _compute(
     week = row.week
     start = dt.datetime.combine(week, dt.time(), tzinfo=dt.UTC)
     end = start + dt.timedelta(days=7)
-    as_of = end
-    window_start = week_start(history_start(as_of, params))
+    # The window loaded is the same whenever the week is computed: the weeks whose data the
+    # windows ending at the week's end read.
+    window_start = week_start(history_start(end, params))
     history = service_history(
         project_id=service.project_id, service_id=service.pk, start=window_start, end=week
     )
     runs = history.runs
+    # A week that has ended is judged at its end; the week in progress now ("flaky: a flaky
+    # result in the last 14 days" must not count days that have not come), or at its latest run
+    # when that run's clock is ahead of ours. Its windows then start no earlier than the loaded
+    # window does: the longest (28 days of order data) are up to 6 days short until it ends.
+    as_of = end
+    if timezone.now() < end:
+        latest = max((r.started_at for r in runs.values() if r.started_at < end), default=None)
+        moment = timezone.now() if latest is None else max(timezone.now(), latest)
+        as_of = min(end, moment + dt.timedelta(microseconds=1))
+    row.as_of, row.in_progress = as_of, as_of < end
     known = [rid for rid, r in runs.items() if r.started_at < as_of]
     all_trs = history.test_runs_of(known)
     iso = analyze_isolation(
@@ -399,7 +410,7 @@ def _later_passes(
     ).exists():  # fmt: skip
         return {}  # no later run of a commit that failed: the usual case, one query
     later = service_history(
-        project_id=service.project_id, service_id=service.pk, start=as_of.date(),
+        project_id=service.project_id, service_id=service.pk, start=week_start(as_of),
         end=week_start(until - dt.timedelta(microseconds=1)),
     )  # fmt: skip
     ids = [rid for rid, r in later.runs.items() if as_of <= r.started_at < until]
@@ -685,13 +696,29 @@ def _report_weeks(kind: str, first: dt.date, week: dt.date) -> set[dt.date]:
     return {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
 
 
+# How old a computation of the week in progress may get before the sweeper has it judged again
+# without new data (days pass: a flaky result leaves the 14-day window).
+IN_PROGRESS_REFRESH = dt.timedelta(hours=6)
+
+
 def service_weeks_sweep_stale(*, older_than_seconds: int = 300, limit: int = 200) -> int:
     """Re-enqueue recomputes of service-weeks stale for longer than the threshold (a lost
-    message, a killed worker). Safe to run twice: recomputes are idempotent."""
+    message, a killed worker), after marking the weeks computed in progress that have ended
+    since, or whose computation is older than IN_PROGRESS_REFRESH. Safe to run twice:
+    recomputes are idempotent."""
     from reports.tasks import recompute_service_week
 
-    cutoff = timezone.now() - dt.timedelta(seconds=older_than_seconds)
-    stale = list(
+    now = timezone.now()
+    due = ServiceWeek.objects.filter(dirty__lte=F("computed")).filter(
+        Q(pk__in=ended_in_progress(now))
+        | Q(in_progress=True, computed_at__lte=now - IN_PROGRESS_REFRESH)
+    )
+    marked = list(due.order_by("week").values_list("pk", "service_id", "week")[:limit])
+    ServiceWeek.objects.filter(pk__in=[pk for pk, _s, _w in marked]).update(
+        dirty=F("dirty") + 1, marked_at=now
+    )
+    cutoff = now - dt.timedelta(seconds=older_than_seconds)
+    stale = [(s, w) for _pk, s, w in marked] + list(
         ServiceWeek.objects.filter(dirty__gt=F("computed"), marked_at__lte=cutoff)
         .order_by("marked_at")
         .values_list("service_id", "week")[:limit]

@@ -12,12 +12,12 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 from django.utils import timezone
 
 from ingest.models import Run
 from ingest.queueing import enqueue_on_commit
-from ingest.weeks import week_end
+from ingest.weeks import week_end, week_start
 from reports.models import Finding, RunFacts, ServiceWeek
 
 # A week's data feeds the windows of the weeks after it (28 days of order data, 14+7 of flaky
@@ -28,8 +28,9 @@ FOLLOWING_WEEKS = 6
 def service_weeks_mark(
     *, project_id: int, service_ids: Iterable[int], week: dt.date
 ) -> list[tuple[int, dt.date]]:
-    """Mark (service, week), the existing following weeks and the weeks whose recompute last
-    wrote a regression or fix of an episode that began by then (see _episodes_reaching) stale,
+    """Mark (service, week), the existing following weeks, the weeks whose recompute last
+    wrote a regression or fix of an episode that began by then (see _episodes_reaching) and the
+    service's weeks computed while in progress that have ended since (ended_in_progress) stale,
     and enqueue their recompute after commit. Marking is a counter increment, so it is never
     lost to a running recompute."""
     from reports.tasks import recompute_service_week
@@ -44,11 +45,17 @@ def service_weeks_mark(
         if not created:
             ServiceWeek.objects.filter(pk=row.pk).update(dirty=F("dirty") + 1, marked_at=now)
         marked.append((service_id, week))
-        later_weeks = set(
-            ServiceWeek.objects.filter(
-                service_id=service_id, week__gt=week, week__lte=until
-            ).values_list("week", flat=True)
-        ) | _episodes_reaching(service_id, week)
+        later_weeks = (
+            set(
+                ServiceWeek.objects.filter(
+                    service_id=service_id, week__gt=week, week__lte=until
+                ).values_list("week", flat=True)
+            )
+            | _episodes_reaching(service_id, week)
+            | set(
+                ended_in_progress(now).filter(service_id=service_id).values_list("week", flat=True)
+            )
+        ) - {week}
         ServiceWeek.objects.filter(service_id=service_id, week__in=later_weeks).update(
             dirty=F("dirty") + 1, marked_at=now
         )
@@ -62,6 +69,12 @@ def service_weeks_mark(
             swept_by="reports.recompute_sweep_stale",
         )  # fmt: skip
     return marked
+
+
+def ended_in_progress(now: dt.datetime) -> QuerySet[ServiceWeek]:
+    """Service-weeks computed while their week was in progress, whose week has ended since:
+    what they say is as of that computation, not of the week's end (reports.services._compute)."""
+    return ServiceWeek.objects.filter(in_progress=True, week__lt=week_start(now))
 
 
 def _episodes_reaching(service_id: int, week: dt.date) -> set[dt.date]:
@@ -88,7 +101,8 @@ def _episodes_reaching(service_id: int, week: dt.date) -> set[dt.date]:
     )
     reaching = episodes.filter(pk__in=[pk for pk, run in found.items() if run in began])
     written = reaching.values_list("as_of", flat=True)
-    writers = {(as_of - dt.timedelta(days=7)).date() for as_of in written}
+    # a window's as_of is its week's end, or within its week while the week was in progress
+    writers = {week_start(as_of - dt.timedelta(microseconds=1)) for as_of in written}
     reaching.update(as_of=end)
     return writers
 
