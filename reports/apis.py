@@ -179,12 +179,17 @@ class QuarantineApi(APIView):
     @extend_schema(
         operation_id="quarantine",
         summary="Tests currently flaky, with their cause; ?format=text gives one test id a line",
-        parameters=[OpenApiParameter("format", enum=["json", "text"])],
-        responses={200: OpenApiTypes.OBJECT, **_errors(401, 403)},
+        parameters=[
+            OpenApiParameter("format", enum=["json", "text"]),
+            OpenApiParameter("service", str, description="One service's tests (a CI job's)"),
+        ],
+        responses={200: OpenApiTypes.OBJECT, **_errors(401, 403, 404)},
     )
     def get(self, request: Request, slug: str) -> Response:
         project = _project(request, slug=slug)
-        entries = quarantine_list(project=project)
+        name = request.query_params.get("service") or None
+        service = service_get(project=project, name=name) if name else None
+        entries = quarantine_list(project=project, service=service)
         if request.accepted_renderer.format == "text":
             lines = sorted({pytest_node_id(test) for _, test in entries})
             return Response("".join(f"{line}\n" for line in lines))

@@ -83,14 +83,17 @@ def finding_list(
     return qs.order_by("-week", "kind", "service__name", "id")
 
 
-def quarantine_list(*, project: Project) -> list[tuple[Finding, Test]]:
-    """Tests flaky in their service's latest computed week: flaky tests and order-dependent
-    victims (cascade roots break others and are reported, not quarantined)."""
+def quarantine_list(
+    *, project: Project, service: Service | None = None
+) -> list[tuple[Finding, Test]]:
+    """Tests flaky in their service's latest computed week (of every service, or of
+    `service`): flaky tests and order-dependent victims (cascade roots break others and are
+    reported, not quarantined)."""
+    weeks = ServiceWeek.objects.filter(project=project, computed__gt=0)
+    if service is not None:
+        weeks = weeks.filter(service=service)
     latest = dict(
-        ServiceWeek.objects.filter(project=project, computed__gt=0)
-        .values("service_id")
-        .annotate(week=Max("week"))
-        .values_list("service_id", "week")
+        weeks.values("service_id").annotate(week=Max("week")).values_list("service_id", "week")
     )
     if not latest:
         return []
@@ -98,6 +101,7 @@ def quarantine_list(*, project: Project) -> list[tuple[Finding, Test]]:
         Finding.objects.filter(
             project=project,
             kind__in=[Finding.Kind.FLAKY, Finding.Kind.ORDER_DEPENDENT],
+            service_id__in=latest,
             week__in=set(latest.values()),
         )  # fmt: skip
         .select_related("service", "test")

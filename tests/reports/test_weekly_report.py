@@ -521,6 +521,14 @@ def test_the_quarantine_lists_the_latest_weeks_flaky_tests_as_json_and_as_text(a
     refused = APIClient().get(url + "?format=text", HTTP_AUTHORIZATION="Token nope")
     assert refused.status_code in (401, 403) and b"error" in refused.content
 
+    # One CI job's list: ?service=
+    services = {t["service"] for t in listed}
+    assert len(services) > 1
+    for name in services:
+        own = _get(api, f"{url}?service={name}")["tests"]
+        assert own == [t for t in listed if t["service"] == name]
+    assert api.get(f"{url}?service=nope").status_code == 404
+
 
 @pytest.mark.django_db
 def test_a_week_in_progress_counts_no_days_still_to_come_as_days_without_runs(history, report_week):  # type: ignore[no-untyped-def]
