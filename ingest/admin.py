@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
-from ingest.services import project_delete, run_delete, tests_enqueue_remap
+from ingest.services import project_delete, run_delete, runs_parse_again, tests_enqueue_remap
 
 
 class ServiceRuleInline(admin.TabularInline):
@@ -93,6 +93,13 @@ class RunAdmin(admin.ModelAdmin):
     readonly_fields = ["idempotency_key", "counts", "error", "week", "parse_attempts", "claimed_at"]
     inlines = [RunFileInline]
     date_hierarchy = "started_at"
+
+    actions = ["parse_again"]
+
+    @admin.action(description="Parse the selected failed runs again (from their stored files)")
+    def parse_again(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+        ids = runs_parse_again(run_ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{len(ids)} failed run(s) queued for parsing again.")
 
     # Deleting goes through the service: results are reached by no cascade, and the services
     # the run touched must be computed again.

@@ -360,6 +360,26 @@ def run_create(
     return UploadResult(run, True, checked)
 
 
+def runs_parse_again(*, run_ids: list[int]) -> list[int]:
+    """Put `failed` runs back to `received` (attempts and error cleared) and queue their parse
+    after commit: the stored files are parsed again, after a transient trouble that used up the
+    attempts, or with a parser that has learnt to read them. Returns the ids put back; runs in
+    another state are left alone, so calling it twice queues nothing more."""
+    with transaction.atomic():
+        ids = list(
+            Run.objects.select_for_update()
+            .filter(pk__in=run_ids, status=Run.Status.FAILED)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        Run.objects.filter(pk__in=ids).update(
+            status=Run.Status.RECEIVED, error=None, parse_attempts=0, claimed_at=None
+        )
+        for run_id in ids:
+            run_enqueue_parse(run_id=run_id)
+    return ids
+
+
 def run_enqueue_parse(*, run_id: int) -> None:
     """Queue the parse task once the current transaction commits (never before: the worker
     must see the run)."""

@@ -45,3 +45,42 @@ def test_it_refuses_a_taken_slug_and_a_malformed_rule() -> None:
     with pytest.raises(CommandError, match="SERVICE=GLOB"):
         call_command("create_project", "other", "--service-rule", "nonsense", stdout=io.StringIO())
     assert Project.objects.count() == 1
+
+
+def test_parse_again_brings_back_a_run_whose_attempts_ran_out(
+    project, settings, django_capture_on_commit_callbacks
+) -> None:  # type: ignore[no-untyped-def]
+    from ingest.models import Result, Run
+    from ingest.queueing import QueueCall
+    from ingest.services import UploadMeta, run_create, run_parse
+    from tests.resultfiles import junit_xml
+
+    meta = UploadMeta(commit="c" * 40, branch="main", build_id="5", job="unit")
+    files = [("a.xml", io.BytesIO(junit_xml(12, failed={1})))]
+    with django_capture_on_commit_callbacks(execute=False):
+        run = run_create(project=project, meta=meta, files=files).run
+    # Its attempts were used up by trouble that has passed (killed workers, dropped connections).
+    Run.objects.filter(pk=run.pk).update(parse_attempts=settings.SUITEHEALTH_MAX_PARSE_ATTEMPTS)
+    run_parse(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.error["error"]) == ("failed", "gave_up")
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command("parse_again", str(run.pk), "999999", stdout=out, stderr=out)
+    assert out.getvalue().splitlines() == [
+        f"run {run.pk}: queued for parsing again",
+        "run 999999: no such run",
+    ]
+    assert [(c.task.name, c.args) for c in callbacks if isinstance(c, QueueCall)] == [
+        ("ingest.parse_run", (run.pk,))
+    ]
+    run.refresh_from_db()
+    assert (run.status, run.error, run.parse_attempts) == ("received", None, 0)
+    run_parse(run_id=run.pk)  # what the queued task does
+    run.refresh_from_db()
+    assert run.status == "parsed" and Result.objects.filter(run=run).count() == 12
+
+    again = io.StringIO()
+    call_command("parse_again", str(run.pk), stdout=again)
+    assert again.getvalue() == f"run {run.pk}: parsed, not failed: left alone\n"
