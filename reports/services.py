@@ -205,11 +205,10 @@ def _compute(
     # result in the last 14 days" must not count days that have not come), or at its latest run
     # when that run's clock is ahead of ours. Its windows then start no earlier than the loaded
     # window does: the longest (28 days of order data) are up to 6 days short until it ends.
-    as_of = end
-    if timezone.now() < end:
-        latest = max((r.started_at for r in runs.values() if r.started_at < end), default=None)
-        moment = timezone.now() if latest is None else max(timezone.now(), latest)
-        as_of = min(end, moment + dt.timedelta(microseconds=1))
+    as_of, now = end, timezone.now()
+    if now < end:
+        latest = max((r.started_at for r in runs.values() if r.started_at < end), default=now)
+        as_of = min(end, max(now, latest) + dt.timedelta(microseconds=1))
     row.as_of, row.in_progress = as_of, as_of < end
     known = [rid for rid, r in runs.items() if r.started_at < as_of]
     all_trs = history.test_runs_of(known)
@@ -709,19 +708,25 @@ def service_weeks_sweep_stale(*, older_than_seconds: int = 300, limit: int = 200
     from reports.tasks import recompute_service_week
 
     now = timezone.now()
-    due = ServiceWeek.objects.filter(dirty__lte=F("computed")).filter(
-        Q(pk__in=ended_in_progress(now))
-        | Q(in_progress=True, computed_at__lte=now - IN_PROGRESS_REFRESH)
+    due = ServiceWeek.objects.filter(
+        ended_in_progress(now) | Q(in_progress=True, computed_at__lte=now - IN_PROGRESS_REFRESH),
+        dirty__lte=F("computed"),
     )
     marked = list(due.order_by("week").values_list("pk", "service_id", "week")[:limit])
     ServiceWeek.objects.filter(pk__in=[pk for pk, _s, _w in marked]).update(
         dirty=F("dirty") + 1, marked_at=now
     )
     cutoff = now - dt.timedelta(seconds=older_than_seconds)
-    stale = [(s, w) for _pk, s, w in marked] + list(
-        ServiceWeek.objects.filter(dirty__gt=F("computed"), marked_at__lte=cutoff)
-        .order_by("marked_at")
-        .values_list("service_id", "week")[:limit]
+    # each once: a row just marked is also old enough when the threshold is 0
+    stale = list(
+        dict.fromkeys(
+            [(s, w) for _pk, s, w in marked]
+            + list(
+                ServiceWeek.objects.filter(dirty__gt=F("computed"), marked_at__lte=cutoff)
+                .order_by("marked_at")
+                .values_list("service_id", "week")[:limit]
+            )
+        )
     )
     for service_id, week in stale:
         recompute_service_week.delay(service_id, week.isoformat())

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, QuerySet
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ingest.models import Run
@@ -53,7 +53,9 @@ def service_weeks_mark(
             )
             | _episodes_reaching(service_id, week)
             | set(
-                ended_in_progress(now).filter(service_id=service_id).values_list("week", flat=True)
+                ServiceWeek.objects.filter(
+                    ended_in_progress(now), service_id=service_id
+                ).values_list("week", flat=True)
             )
         ) - {week}
         ServiceWeek.objects.filter(service_id=service_id, week__in=later_weeks).update(
@@ -71,10 +73,10 @@ def service_weeks_mark(
     return marked
 
 
-def ended_in_progress(now: dt.datetime) -> QuerySet[ServiceWeek]:
-    """Service-weeks computed while their week was in progress, whose week has ended since:
+def ended_in_progress(now: dt.datetime) -> Q:
+    """The service-weeks computed while their week was in progress, whose week has ended since:
     what they say is as of that computation, not of the week's end (reports.services._compute)."""
-    return ServiceWeek.objects.filter(in_progress=True, week__lt=week_start(now))
+    return Q(in_progress=True, week__lt=week_start(now))
 
 
 def _episodes_reaching(service_id: int, week: dt.date) -> set[dt.date]:

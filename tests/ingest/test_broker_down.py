@@ -15,20 +15,15 @@ import pytest
 from ingest.models import Run
 from ingest.services import runs_sweep_stuck
 from tests.ingest.test_worker import post_upload, results_of, run_status
+from tests.reports.receivers import free_port
 from tests.resultfiles import junit_xml
 from tests.workers import REPO, worker_env
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def server_without_broker(transactional_db, served_only, tmp_path) -> Iterator[tuple[str, str]]:  # type: ignore[no-untyped-def]
     """(base URL, log path) of `manage.py runserver` with a broker URL nobody answers."""
-    port, dead = _free_port(), _free_port()
+    port, dead = free_port(), free_port()
     log = tmp_path / "web.log"
     with log.open("wb") as out:
         proc = subprocess.Popen(

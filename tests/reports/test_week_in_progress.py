@@ -97,6 +97,11 @@ def test_a_week_computed_in_progress_is_computed_again_once_it_has_ended(project
     row.refresh_from_db()
     assert not row.is_stale and not row.in_progress and row.as_of == MONDAY + dt.timedelta(days=7)
 
+    # A threshold of 0: the row just marked is also old enough, and is queued once.
+    ServiceWeek.objects.filter(pk=row.pk).update(in_progress=True)
+    assert service_weeks_sweep_stale(older_than_seconds=0) == 1
+    assert service_week_recompute(service_id=service.pk, week=MONDAY.date())
+
     # Embedded mode has no sweeper: the service's next upload marks such a week too.
     ServiceWeek.objects.filter(pk=row.pk).update(in_progress=True)
     _upload(project, 9, MONDAY + dt.timedelta(days=15))
