@@ -91,12 +91,20 @@ TEMPLATES = [
 ]
 
 # --- Database -----------------------------------------------------------------------------------
+# Seconds to wait for PostgreSQL and Redis to answer a connection (and Redis a command).
+DATABASE_CONNECT_TIMEOUT = 5
+REDIS_SOCKET_TIMEOUT = 5
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'suitehealth.sqlite3'}")
 if not DATABASE_URL.startswith(("sqlite:", "postgres:", "postgresql:")):
     raise ImproperlyConfigured(
         f"DATABASE_URL={DATABASE_URL!r}: only sqlite:///PATH and postgres://... are supported"
     )
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A server that accepts the connection and never answers fails a request within seconds
+    # (answered 503, see dashboard/views.py server_error) instead of holding it until the web
+    # worker's timeout.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = DATABASE_CONNECT_TIMEOUT
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # A busy timeout lets the in-process task and a request share the file without
@@ -137,6 +145,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # Redelivery delay for unacknowledged messages of a dead worker. Parse tasks are far shorter;
     # the sweeper re-enqueues stuck runs sooner anyway.
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
+    # A broker that accepts connections and never answers: a publish (an upload's parse task)
+    # fails within seconds and is logged for the sweeper (ingest/queueing.py), instead of
+    # hanging the request. The worker's blocking reads wait 1 s at a time, well inside this.
+    "socket_timeout": REDIS_SOCKET_TIMEOUT,
+    "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
 }
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 if CELERY_TASK_SOFT_TIME_LIMIT >= CELERY_TASK_TIME_LIMIT:
@@ -150,13 +163,17 @@ if REDIS_URL:
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "suitehealth",
+            "OPTIONS": {
+                "socket_timeout": REDIS_SOCKET_TIMEOUT,
+                "socket_connect_timeout": REDIS_SOCKET_TIMEOUT,
+            },
         }
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-# Sessions are read from the cache and written through to the database: a page view costs no
-# session query, and a cache that loses its keys logs nobody out.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions live in the database only: pages and login keep working while Redis is down (uploads
+# do too, see ingest/queueing.py), at the cost of one indexed query a page view.
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 # --- Uploads ------------------------------------------------------------------------------------
 # Largest request body accepted, compressed or not (the Content-Length is checked before reading).

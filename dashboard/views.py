@@ -7,12 +7,15 @@ import datetime as dt
 import json
 import os
 import re
+import sys
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Page
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
+from django.template import loader
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
@@ -20,7 +23,6 @@ from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from django.views.defaults import page_not_found
-from django.views.defaults import server_error as defaults_server_error
 
 from dashboard import selectors as sel
 from dashboard.forms import (
@@ -48,6 +50,8 @@ NEW_SECRET_SESSION = "dashboard.new_webhook_secret"
 # The settings page lists the latest deliveries and the latest failed ones, not all of them.
 DELIVERIES_SHOWN = 15
 FAILED_SHOWN = 10
+# Seconds a client is asked to wait after a 503 (database unreachable) before sending again.
+UNAVAILABLE_RETRY_AFTER_SECONDS = 30
 
 
 def _page(request: HttpRequest, items, per_page: int) -> Page:  # type: ignore[no-untyped-def]
@@ -808,10 +812,21 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """500: the API's JSON error shape under /api/, else the page."""
+    """500, or 503 when the database cannot be reached (a client should retry: nothing was
+    stored): the API's JSON error shape under /api/, else a page that needs no database."""
+    unavailable = isinstance(sys.exc_info()[1], (OperationalError, InterfaceError))
+    status = 503 if unavailable else 500
     if request.path.startswith("/api/"):
-        return JsonResponse(
-            {"error": "server_error", "detail": "The server failed to answer; it is logged."},
-            status=500,
-        )
-    return defaults_server_error(request)
+        if unavailable:
+            body = {
+                "error": "service_unavailable",
+                "detail": "The database cannot be reached; nothing was stored. Retry later.",
+            }
+        else:
+            body = {"error": "server_error", "detail": "The server failed to answer; it is logged."}
+        response: HttpResponse = JsonResponse(body, status=status)
+    else:
+        response = HttpResponse(loader.render_to_string(f"{status}.html"), status=status)
+    if unavailable:
+        response["Retry-After"] = str(UNAVAILABLE_RETRY_AFTER_SECONDS)
+    return response
