@@ -588,13 +588,20 @@ def _facts(f: Finding, ev: Mapping[str, object]) -> list[tuple[str, str]]:
 # --- Sending ------------------------------------------------------------------------------------
 
 
+# Sends a delivery is tried at most: the first and five retries. Counted on the rows (each claim
+# is an attempt), not per task message: a batch can be queued again by the sweeper while a
+# retry of its task is still waiting, and neither message may add attempts of its own.
+ALERT_SEND_ATTEMPTS = 6
+
+
 def alert_batch_send(*, batch: str, final_attempt: bool = True) -> int:
     """Send one batch's pending deliveries as one message; returns how many were sent.
 
     At most once per delivery: each row is claimed with a conditional UPDATE (pending ->
     sending) before sending and marked sent after, so a second run of the task, or a
     redelivered message, finds nothing to claim. A transient error releases the claim and
-    raises TransientDeliveryError (unless `final_attempt`); anything else marks the rows failed.
+    raises TransientDeliveryError, unless this is the `final_attempt` of the task or the rows'
+    ALERT_SEND_ATTEMPTS-th; anything else marks the rows failed.
     """
     from reports import emails, webhooks
 
@@ -648,7 +655,8 @@ def alert_batch_send(*, batch: str, final_attempt: bool = True) -> int:
     except Exception as exc:  # classified below; nothing may leave a claim dangling
         transient = _is_transient(exc)
         error = _error_text(exc)[:2000]
-        if transient and not final_attempt:
+        attempts_left = all(d.attempts < ALERT_SEND_ATTEMPTS for d in deliveries)
+        if transient and not final_attempt and attempts_left:
             AlertDelivery.objects.filter(pk__in=claimed).update(
                 status=AlertDelivery.Status.PENDING, error=error
             )

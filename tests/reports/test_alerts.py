@@ -25,6 +25,7 @@ from ingest.models import Run, Service
 from ingest.queueing import QueueCall
 from ingest.services import UploadMeta, run_create, run_parse
 from reports.alerts import (
+    ALERT_SEND_ATTEMPTS,
     TransientDeliveryError,
     alert_batch_send,
     alert_delivery_list,
@@ -353,6 +354,26 @@ def test_it_retries_a_transient_smtp_error_and_then_sends(project, two_regressio
     assert "tests.test_api.TestApi::test_1" in received.text
     assert "tests.test_api.TestApi::test_1" in received.html
     assert {(d.status, d.attempts, d.error) for d in rows.all()} == {("sent", 2, "")}
+
+
+def test_a_transient_error_is_tried_six_times_at_most_however_often_the_batch_is_queued(  # type: ignore[no-untyped-def]
+    project, two_regressions, smtp
+) -> None:
+    """The sweeper may queue a batch again while a retry of its task waits: each message then
+    counts its own retries. The limit is on the rows: the sixth send fails them for good."""
+    smtp.replies = ["451 4.3.0 try again later"] * 10
+    batch = str(AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch)
+    raised = 0
+    for _ in range(8):  # as many messages as the sweeper and retries could bring, none final
+        try:
+            alert_batch_send(batch=batch, final_attempt=False)
+        except TransientDeliveryError:
+            raised += 1
+    rows = AlertDelivery.objects.filter(batch=batch)
+    assert raised == ALERT_SEND_ATTEMPTS - 1 == 5
+    assert {(d.status, d.attempts) for d in rows} == {("failed", ALERT_SEND_ATTEMPTS)}
+    assert "451" in rows[0].error
+    assert len(smtp.replies) == 10 - ALERT_SEND_ATTEMPTS and not smtp.mails
 
 
 def test_it_records_a_permanent_smtp_failure(project, two_regressions, smtp) -> None:  # type: ignore[no-untyped-def]
