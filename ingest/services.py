@@ -14,8 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
+import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -28,6 +29,15 @@ from ingest.reading import SYNTAX_CHECKED_FORMATS, SyntaxCheck, detect_format, i
 from ingest.signals import run_deleted
 
 log = logging.getLogger(__name__)
+
+# Errors of a database that is (for now) unreachable or interrupted: the parse is retried. The
+# bulk load talks to psycopg directly, so its errors come unwrapped.
+TRANSIENT_DB_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
 
 # ParseError codes that mean "not a format we read" (415) or "too big" (413); the rest are 400.
 _STATUS_FOR_CODE = {"unsupported_format": 415, "file_too_large": 413}
@@ -479,9 +489,6 @@ def run_parse(*, run_id: int) -> None:
     """
     from django.db.models import F
 
-    from ingest.loading import LoadError, load_week, run_load, staged_files
-    from ingest.signals import run_parsed
-
     claimed = Run.objects.filter(
         pk=run_id, status__in=[Run.Status.RECEIVED, Run.Status.PARSING]
     ).update(
@@ -502,6 +509,34 @@ def run_parse(*, run_id: int) -> None:
             },
         )
         return
+    try:
+        _parse_claimed(run)
+    except TRANSIENT_DB_ERRORS:
+        _attempt_give_back(run_id)
+        raise
+
+
+def _attempt_give_back(run_id: int) -> None:
+    """An attempt ended by a database error (a dropped connection, a deadlock, a restart) is
+    not counted: the task retries it, and the attempts limit is for parses that never end (a
+    worker killed by the run's size, say). Best effort: a database still away keeps the count."""
+    from django.db import DatabaseError
+    from django.db.models import F
+
+    connection.close_if_unusable_or_obsolete()
+    try:
+        Run.objects.filter(pk=run_id, status=Run.Status.PARSING, parse_attempts__gt=0).update(
+            parse_attempts=F("parse_attempts") - 1
+        )
+    except DatabaseError as exc:
+        log.warning("run %s: could not give back the attempt: %s", run_id, exc)
+
+
+def _parse_claimed(run: Run) -> None:
+    from ingest.loading import LoadError, load_week, run_load, staged_files
+    from ingest.signals import run_parsed
+
+    run_id = run.pk
     # The stored files go to temporary files and the week's partition is made sure of before
     # the transaction: neither may hold locks or memory for the length of the load.
     with staged_files(run) as files:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 
-import psycopg
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
+
+from ingest.services import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
 
@@ -15,14 +16,7 @@ log = logging.getLogger(__name__)
     name="ingest.parse_run",
     ignore_result=True,
     # Only database trouble is transient; bad data marks the run failed inside the service.
-    # The bulk load talks to psycopg directly: its errors (a deadlock, a dropped connection)
-    # are psycopg's own, not Django's wrappers.
-    autoretry_for=(
-        OperationalError,
-        InterfaceError,
-        psycopg.OperationalError,
-        psycopg.InterfaceError,
-    ),
+    autoretry_for=TRANSIENT_DB_ERRORS,
     retry_backoff=5,
     retry_backoff_max=300,
     max_retries=5,
