@@ -44,10 +44,18 @@ class RunRefSerializer(serializers.Serializer):
 
 
 def _one_line(value: str) -> str:
-    """Names and labels are shown in pages, links and headers: no control characters."""
+    """Names and labels are shown in pages, links and headers: no control characters, and only
+    what was sent (a form field that is not UTF-8 is decoded with U+FFFD in place of its bytes)."""
     if CONTROL_CHARACTERS.search(value):
         raise serializers.ValidationError("must not contain control characters (newline, tab, ...)")
+    if "\ufffd" in value:
+        raise serializers.ValidationError("must be UTF-8 text (it holds bytes that are not)")
     return value
+
+
+@extend_schema_field({"type": "string", "format": "binary"})
+class _UploadedFile(serializers.FileField):
+    """A file part of the form: documented as binary, so /api/docs/ offers a file picker."""
 
 
 class UploadCreateApi(APIView):
@@ -72,6 +80,7 @@ class UploadCreateApi(APIView):
             required=False,
             default="",
             error_messages={"invalid": "must be an http:// or https:// URL"},
+            validators=[_one_line],
         )
         started_at = serializers.DateTimeField(required=False, default=None)
         environment = serializers.CharField(
@@ -80,9 +89,7 @@ class UploadCreateApi(APIView):
         service = serializers.CharField(
             max_length=100, required=False, default="", validators=[_one_line]
         )
-        file = serializers.ListField(
-            child=serializers.FileField(allow_empty_file=True), required=False
-        )
+        file = serializers.ListField(child=_UploadedFile(allow_empty_file=True), required=False)
 
         def validate_started_at(self, value):  # type: ignore[no-untyped-def]
             if value is not None and plausible(value) is None:

@@ -27,6 +27,10 @@ def test_schema_generates_without_warnings_and_validates(tmp_path):  # type: ign
     assert {"Run", "ServiceSummary"} <= set(components), sorted(components)
     files = components["Run"]["properties"]["files"]
     assert files["type"] == "array" and "$ref" in files["items"], files
+    # The upload's files are binary: /api/docs/ offers a file picker for them.
+    upload = schema["paths"]["/api/v1/uploads"]["post"]["requestBody"]["content"]
+    form = _resolve(schema, upload["multipart/form-data"]["schema"])
+    assert form["properties"]["file"]["items"] == {"type": "string", "format": "binary"}
 
 
 def _resolve(schema: dict, node: dict) -> dict:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from dashboard.env import env_bool, env_int, env_list, env_networks, env_secret
+from dashboard.env import (
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_networks,
+    env_secret,
+    env_url,
+)
 
 
 def test_it_reads_booleans_and_rejects_unknown_words(monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -57,6 +65,26 @@ def test_it_reads_networks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
         env_networks("NETS", [])
 
 
+def test_it_reads_choices_and_urls(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    levels = ["DEBUG", "INFO", "WARNING"]
+    monkeypatch.setenv("LEVEL", " warning ")
+    assert env_choice("LEVEL", "INFO", levels) == "WARNING"
+    monkeypatch.setenv("LEVEL", "LOUD")
+    with pytest.raises(
+        ImproperlyConfigured, match="LEVEL='LOUD' is not one of DEBUG, INFO, WARNING"
+    ):
+        env_choice("LEVEL", "INFO", levels)
+    monkeypatch.setenv("SITE", "https://health.example.com:8443/suite/")
+    assert env_url("SITE", "http://x") == "https://health.example.com:8443/suite"
+    for bad in ("notaurl", "health.example.com", "ftp://health.example.com", "https://",
+                "https://h.example/?a=1", "http://h.example:port"):  # fmt: skip
+        monkeypatch.setenv("SITE", bad)
+        with pytest.raises(ImproperlyConfigured, match="is not an http\\(s\\) URL with a host"):
+            env_url("SITE", "http://x")
+    monkeypatch.delenv("SITE")
+    assert env_url("SITE", "http://127.0.0.1:8000") == "http://127.0.0.1:8000"
+
+
 def _setup_fails(**environ: str) -> str:
     """Django's setup in a fresh process with these variables: its stderr (it must fail)."""
     import os
@@ -75,6 +103,11 @@ def _setup_fails(**environ: str) -> str:
 
 def test_settings_refuse_an_unknown_database_url() -> None:
     assert "DATABASE_URL='mysql://x/y'" in _setup_fails(DATABASE_URL="mysql://x/y")
+
+
+def test_settings_name_a_wrong_log_level_and_site_url() -> None:
+    assert "LOG_LEVEL='LOUD' is not one of" in _setup_fails(LOG_LEVEL="LOUD")
+    assert "SITE_URL='notaurl'" in _setup_fails(SITE_URL="notaurl")
 
 
 def test_settings_refuse_production_without_a_secret_key() -> None:

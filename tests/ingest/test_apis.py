@@ -191,6 +191,29 @@ def test_it_refuses_control_characters_in_names_and_stores_nothing(ci_client, fi
     assert db_state() == (0, 0, 0, 0)
 
 
+@pytest.mark.parametrize("field", ["branch", "commit", "environment", "build_url"])
+def test_it_refuses_form_fields_that_are_not_utf8_and_stores_nothing(ci_client, field):  # type: ignore[no-untyped-def]
+    # Django decodes them with U+FFFD in place of the bytes: the name stored would not be the
+    # name the CI sent, and two different ones could become the same.
+    value = b"https://ci.example/\xff\xfe" if field == "build_url" else b"feature/\xe9t\xe9"
+    fields = {"commit": b"abc123", field: value}
+    body = b"".join(
+        b'--b0undary\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n'
+        % (name.encode(), raw)
+        for name, raw in fields.items()
+    )
+    body += (
+        b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="a.xml"\r\n'
+        b"Content-Type: application/xml\r\n\r\n" + junit_xml(1) + b"\r\n--b0undary--\r\n"
+    )
+    response = ci_client.generic(
+        "POST", "/api/v1/uploads", body, content_type="multipart/form-data; boundary=b0undary"
+    )
+    assert response.status_code == 400, response.content
+    assert "UTF-8" in str(response.json()["fields"][field])
+    assert db_state() == (0, 0, 0, 0)
+
+
 def test_it_caps_what_all_files_of_an_upload_decompress_to(ci_client, settings):  # type: ignore[no-untyped-def]
     one, two = junit_xml(20), junit_xml(20, prefix="t.Other")
     settings.SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES = len(one) + len(two) // 2
