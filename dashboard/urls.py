@@ -82,5 +82,6 @@ urlpatterns = [
     path("", include(pages)),
 ]
 
+handler400 = "dashboard.views.bad_request"
 handler404 = "dashboard.views.not_found"
 handler500 = "dashboard.views.server_error"

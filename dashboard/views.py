@@ -11,6 +11,7 @@ import sys
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import DisallowedHost
 from django.core.paginator import Page
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
@@ -22,6 +23,7 @@ from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from django.views.defaults import bad_request as defaults_bad_request
 from django.views.defaults import page_not_found
 
 from dashboard import selectors as sel
@@ -809,6 +811,22 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if request.path.startswith("/api/"):
         return api_not_found(request)
     return page_not_found(request, exception)
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400 raised before any view (a Host not allowed, a malformed request): the API's JSON
+    error shape under /api/, which the uploader shows, else Django's page."""
+    if not request.path.startswith("/api/"):
+        return defaults_bad_request(request, exception)
+    if isinstance(exception, DisallowedHost):
+        body = {
+            "error": "host_not_allowed",
+            "detail": "This server does not answer to the host name in the URL; use the name "
+            "it is configured with, or add this one to its ALLOWED_HOSTS.",
+        }
+    else:
+        body = {"error": "bad_request", "detail": "The request is malformed."}
+    return JsonResponse(body, status=400)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

@@ -495,6 +495,11 @@ def post_once(url: str, body: Body, token: str, timeout: float) -> Outcome:
             text = raw.decode("utf-8", "replace").strip()[:300]
             if status == 404:
                 text = f"nothing answers at {url}; is --url the server's base URL?"
+            elif text.startswith("<") and status == 400:
+                text = (
+                    f"{exc.reason} (a web page, not a Suitehealth answer; a server that does not"
+                    " answer to the host name in --url says so: check its ALLOWED_HOSTS)"
+                )
             elif text.startswith("<"):
                 text = f"{exc.reason} (a web page, not a Suitehealth answer)"
             return Outcome("rejected", status, reason=f"HTTP {status}: {text or exc.reason}")

@@ -96,7 +96,8 @@ def report(tmp_path: Path) -> Path:
 
 class FlakyProxy:
     """An HTTP proxy in front of the live server that plays a script, one action per POST:
-    "503" / "429" / "400" answer that status without forwarding; "forward" relays the request
+    "503" / "429" / "400" answer that status without forwarding ("400-page": as an HTML page,
+    not JSON); "forward" relays the request
     and the answer; "forward-then-502" relays the request but answers 502, as a load balancer
     that loses the response does. POSTs past the script are forwarded. GETs are answered with
     status `get` ("403": a gateway that lets only uploads through)."""
@@ -117,6 +118,8 @@ class FlakyProxy:
                 if action in ("503", "429", "400"):
                     answer = json.dumps({"error": "test", "detail": f"scripted {action}"}).encode()
                     return self.answer(int(action), answer, "application/json")
+                if action == "400-page":  # what Django answers a Host it does not serve
+                    return self.answer(400, b"<h1>Bad Request (400)</h1>", "text/html")
                 status, content_type, answer = proxy.forward(self, body)
                 if action == "forward-then-502":
                     return self.answer(502, b"bad gateway", "text/plain")
@@ -378,6 +381,27 @@ def test_a_bad_or_foreign_key_is_rejected(live_server, project_key, other_key, r
     )  # fmt: skip
     assert foreign.returncode == 4
     assert "wrong_project" in foreign.stderr
+    assert Run.objects.count() == 0
+
+
+def test_a_server_that_does_not_answer_to_the_url_host_says_what_to_change(  # type: ignore[no-untyped-def]
+    live_server, project_key, report, settings
+):
+    settings.ALLOWED_HOSTS = ["suitehealth.example.com"]
+    refused = upload(
+        "--url", live_server.url, "--token", project_key, "--commit", SHA, str(report),
+        cwd=report.parent,
+    )  # fmt: skip
+    assert refused.returncode == 4, refused.stderr
+    assert "host_not_allowed" in refused.stderr and "ALLOWED_HOSTS" in refused.stderr
+    # An older server, or a proxy, answers a web page: the hint is the uploader's.
+    with FlakyProxy(live_server.url, ["400-page"]) as proxy:
+        page = upload(
+            "--url", proxy.url, "--token", project_key, "--commit", SHA, str(report),
+            cwd=report.parent,
+        )  # fmt: skip
+    assert page.returncode == 4, page.stderr
+    assert "a web page" in page.stderr and "ALLOWED_HOSTS" in page.stderr
     assert Run.objects.count() == 0
 
 
