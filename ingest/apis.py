@@ -41,6 +41,15 @@ class RunRefSerializer(serializers.Serializer):
     run = serializers.IntegerField()
     status = serializers.CharField()
     url = serializers.CharField()
+    ignored = serializers.DictField(
+        child=inline_serializer(
+            "IgnoredField", {"stored": serializers.CharField(), "sent": serializers.CharField()}
+        ),
+        required=False,
+        help_text="The same upload again (200) with other values for fields outside its "
+        "identity (commit, branch, build_url, environment, service, started_at): the stored "
+        "run keeps its own; each such field with both values.",
+    )
 
 
 def _one_line(value: str) -> str:
@@ -126,7 +135,16 @@ class UploadCreateApi(APIView):
             project=project, meta=meta, files=[(f.name or "upload", f) for f in uploads]
         )
         run = result.run
-        body = {"run": run.pk, "status": run.status, "url": f"/api/v1/runs/{run.pk}"}
+        body: dict[str, object] = {
+            "run": run.pk,
+            "status": run.status,
+            "url": f"/api/v1/runs/{run.pk}",
+        }
+        if result.ignored:
+            body["ignored"] = {
+                name: {"stored": stored, "sent": sent}
+                for name, (stored, sent) in result.ignored.items()
+            }
         return Response(
             body, status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK
         )

@@ -268,6 +268,25 @@ class UploadResult:
     run: Run
     created: bool
     files: list[_CheckedFile] = field(default_factory=list)
+    # The same upload again (created False): the fields it sent that differ from the stored
+    # run's, {name: (stored, sent)}. The stored run is kept as it is.
+    ignored: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+# What an upload's identity leaves out (the key is project, build id, job and file digests):
+# sent again with other values, they are not applied to the stored run.
+_NOT_IN_IDENTITY = ("commit", "branch", "build_url", "environment", "service")
+
+
+def _ignored_fields(run: Run, meta: UploadMeta) -> dict[str, tuple[str, str]]:
+    ignored = {
+        name: (getattr(run, name), getattr(meta, name))
+        for name in _NOT_IN_IDENTITY
+        if getattr(meta, name) and getattr(meta, name) != getattr(run, name)
+    }
+    if meta.started_at is not None and meta.started_at != run.started_at:
+        ignored["started_at"] = (run.started_at.isoformat(), meta.started_at.isoformat())
+    return ignored
 
 
 def run_create(
@@ -320,7 +339,7 @@ def run_create(
 
     existing = Run.objects.filter(project=project, idempotency_key=key).first()
     if existing is not None:
-        return UploadResult(existing, False, checked)
+        return UploadResult(existing, False, checked, _ignored_fields(existing, meta))
 
     for (_, stream), check in zip(files, checked, strict=True):
         if check.compressed is None:

@@ -875,6 +875,11 @@ def main(argv: list[str] | None = None) -> int:
         run_url = f"{url}/api/v1/runs/{run}"
         if outcome.status == 200:
             say(f"already uploaded: {run_url} (same build, job and files; status: {status})")
+            for name, values in sorted(outcome.body.get("ignored", {}).items()):
+                warn(
+                    f"{name} {values.get('sent')!r} was not applied; the stored run keeps"
+                    f" {values.get('stored')!r} (a new upload needs another --build-id or --job)"
+                )
         else:
             say(f"uploaded {len(files)} file(s): {run_url} (status: {status})")
         if not args.wait:

@@ -92,7 +92,19 @@ def test_it_returns_the_same_run_for_the_same_upload(ci_client):  # type: ignore
     assert again.status_code == 200
     assert zipped.status_code == 200
     assert first.json()["run"] == again.json()["run"] == zipped.json()["run"]
+    assert "ignored" not in again.json()
     assert Run.objects.count() == 1
+
+
+def test_the_same_upload_with_other_labels_says_they_were_not_applied(ci_client):  # type: ignore[no-untyped-def]
+    first = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit",
+                   environment="linux", branch="main")  # fmt: skip
+    again = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit",
+                   environment="macos", branch="main")  # fmt: skip
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["run"] == first.json()["run"]
+    assert again.json()["ignored"] == {"environment": {"stored": "linux", "sent": "macos"}}
+    assert Run.objects.get().environment == "linux"
 
 
 def test_the_same_content_twice_in_one_upload_is_one_file(ci_client):  # type: ignore[no-untyped-def]
@@ -115,6 +127,7 @@ def test_an_upload_is_its_build_job_and_files_and_without_a_build_id_its_commit(
     first = upload(ci_client, files, build_id="42", job="unit", commit="aaa")
     assert upload(ci_client, files, build_id="42", job="unit", commit="bbb").json() == {
         **first.json(), "status": "received",
+        "ignored": {"commit": {"stored": "aaa", "sent": "bbb"}},
     }  # fmt: skip
     loose = [upload(ci_client, files, job="unit", commit=c) for c in ("aaa", "bbb", "bbb")]
     assert [r.status_code for r in loose] == [202, 202, 200]

@@ -276,6 +276,12 @@ def test_it_sends_every_matched_file_in_one_run_and_gzip_changes_nothing(
     assert "already uploaded" in again.stdout
     assert run_id_in(again.stdout) == run.pk
     assert Run.objects.count() == 1
+    assert "not applied" not in again.stderr
+    # Sent again from another environment: still the stored run, and a warning says so.
+    other = upload(*args, "--environment", "windows", "again/*", cwd=tmp_path)
+    assert other.returncode == 0, other.stderr
+    assert run_id_in(other.stdout) == run.pk
+    assert "warning: environment 'windows' was not applied" in other.stderr
 
 
 # --- 2. A flaky server --------------------------------------------------------------------------
