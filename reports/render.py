@@ -78,6 +78,11 @@ DEFINITIONS = (
      "commit after the change."),
     ("Regression", "a test that failed every attempt on the reference branch after passing its "
      "baseline runs, confirmed by failing again; fixed after consecutive passes."),
+    ("Ranking", "each table lists the largest impact first: regressions and fixes by failures "
+     "on the reference branch, order-dependent pairs by failures after the polluter, cascades "
+     "by follower failures, flaky tests by flaky runs in the flaky window, duration "
+     "regressions by the time added (shift × passed runs since), budget violations by how far "
+     "over budget; then by service and test."),
 )  # fmt: skip
 
 
@@ -237,9 +242,10 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
                 followers.append(Cell(", "))
             followers.extend(_test(t))
         cascade_rows.append([_t(i.service), _test(i.test, i.url), _t(since(i)), _t(str(i.count)),
-                             followers or _t("–")])  # fmt: skip
-    b.append(_table_or_none(Table(["Service", "Root", "Since", "Cascades", "Followers"],
-                                  cascade_rows, "lllrl"), "cascades", r))  # fmt: skip
+                             followers or _t("–"), _t(i.impact)])  # fmt: skip
+    b.append(_table_or_none(Table(["Service", "Root", "Since", "Cascades", "Followers",
+                                   "Follower failures"],
+                                  cascade_rows, "lllrlr"), "cascades", r))  # fmt: skip
 
     b.append(Block("h2", "Performance"))
     b.append(Block("p", inline=[Cell("Evidence: "),
@@ -260,7 +266,7 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
         ("Duration improvements", r.improvements, "duration improvements"),
     ):
         b.append(Block("h3", title))
-        b.append(_table_or_none(_change_table(items), what, r))
+        b.append(_table_or_none(_change_table(items, impact=items is r.slowdowns), what, r))
     b.append(Block("h3", "Budget violations"))
     b.append(_table_or_none(Table(
         ["Service", "Test", "Evidence"],
@@ -315,14 +321,16 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
     return b
 
 
-def _change_table(items: list[Item]) -> Table:
+def _change_table(items: list[Item], *, impact: bool = False) -> Table:
+    """Duration changes; `impact`: with the time each added (what slowdowns are ranked by)."""
     return Table(
-        ["Service", "Test", "Before", "After", "Ratio", "Confidence", "First commit after"],
+        ["Service", "Test", "Before", "After", "Ratio", "Confidence", "First commit after",
+         *(["Time added"] if impact else [])],
         [[_t(i.service), _test(i.test, i.url), _t(ms(i.before_ms)), _t(ms(i.after_ms)),
           _t("–" if i.ratio is None else f"×{i.ratio:.2f}"), _t(i.confidence or "–"),
-          [Cell(i.commit[:10], i.run_url, code=True)]]
+          [Cell(i.commit[:10], i.run_url, code=True)], *([_t(i.impact)] if impact else [])]
          for i in items],
-        "llrrrll",
+        "llrrrllr" if impact else "llrrrll",
     )  # fmt: skip
 
 

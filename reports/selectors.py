@@ -172,6 +172,97 @@ KIND_LABELS = {
 }
 
 
+# --- Ranking: what matters first ----------------------------------------------------------------
+#
+# Within a week and a kind, findings are listed by impact, largest first (docs/metrics.md
+# "Ranking"), then by service, test and id so that equal impacts keep one order. Each kind's
+# measure is a number its evidence already holds, in runs or failures it cost:
+IMPACT_MEASURES = {
+    "regression": "failures on the reference branch so far (`failures`)",
+    "fixed": "failures of the episode it ended (`failures`)",
+    "order_dependent": "victim failures after the polluter (`a`)",
+    "cascade": "follower failures (`followers`)",
+    "flaky": "flaky results in the flaky window (`flaky_results_in_window` = flake rate × "
+    "decided runs); a suspected test without one: its failures in the reference-branch series",
+    "duration_regression": "time added: the shift × passed runs since the change "
+    "(`shift_ms` × `n_after_durations`)",
+    "budget_violation": "how far over budget (`score`: p95, or the maximum, ÷ budget)",
+}
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def finding_impact(kind: str, evidence: dict, score: float | None = None) -> float | None:
+    """The measure a finding is ranked by within its week and kind (IMPACT_MEASURES); None when
+    its evidence lacks it (ranked last). finding_impact_order is the same in SQL."""
+    e = evidence or {}
+    if kind in ("regression", "fixed"):
+        return _number(e.get("failures"))
+    if kind == "order_dependent":
+        return _number(e.get("a"))
+    if kind == "cascade":
+        return _number(e.get("followers"))
+    if kind == "flaky":
+        if e.get("status") == "suspected":
+            return _number((e.get("series") or {}).get("failures"))
+        return _number(e.get("flaky_results_in_window"))
+    if kind == "duration_regression":
+        shift, n = _number(e.get("shift_ms")), _number(e.get("n_after_durations"))
+        return None if shift is None or n is None else shift * n
+    if kind == "budget_violation":
+        return score
+    return None
+
+
+def finding_impact_label(kind: str, evidence: dict, score: float | None = None) -> str:
+    """The impact as the tables show it: "12 failures", "5 flaky runs", "+2.1 min over 40 runs"."""
+    value = finding_impact(kind, evidence, score)
+    if value is None:
+        return "–"
+    e = evidence or {}
+    n = int(value)
+    if kind in ("regression", "fixed"):
+        return plural(n, "failure")
+    if kind == "order_dependent":
+        return plural(n, "failure") + " after it"
+    if kind == "cascade":
+        return plural(n, "follower failure")
+    if kind == "flaky":
+        if e.get("status") == "suspected":
+            return plural(n, "failure") + " on the reference branch"
+        return plural(n, "flaky run")
+    if kind == "duration_regression":
+        runs = int(e.get("n_after_durations") or 0)
+        return f"+{_ms(value)} over {plural(runs, 'run')}"
+    if kind == "budget_violation":
+        return f"×{value:.2f} budget"
+    return f"{value:g}"
+
+
+def finding_impact_order() -> object:
+    """finding_impact as an SQL expression over Finding rows (PostgreSQL and SQLite alike)."""
+    from django.db.models import Case, FloatField, Value, When
+    from django.db.models.fields.json import KT
+    from django.db.models.functions import Cast
+
+    def num(path: str):  # type: ignore[no-untyped-def]
+        return Cast(KT(f"evidence__{path}"), FloatField())
+
+    return Case(
+        When(kind__in=("regression", "fixed"), then=num("failures")),
+        When(kind="order_dependent", then=num("a")),
+        When(kind="cascade", then=num("followers")),
+        When(kind="flaky", evidence__status="suspected", then=num("series__failures")),
+        When(kind="flaky", then=num("flaky_results_in_window")),
+        When(kind="duration_regression", then=num("shift_ms") * num("n_after_durations")),
+        When(kind="budget_violation", then=F("score")),
+        default=Value(None, output_field=FloatField()),
+        output_field=FloatField(),
+    )
+
+
 # --- URLs (every number on a page links to the list it was computed from) -----------------------
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -28,6 +29,8 @@ from reports.selectors import (
     OPEN_AT_END,
     TREND_WEEKS,
     WeekSummary,
+    finding_impact,
+    finding_impact_label,
     finding_summary,
     findings_url,
     open_regressions_at,
@@ -126,6 +129,7 @@ class Item:
     run_url: str = ""
     week: str = ""
     status: str = ""
+    impact: str = ""  # what the item is ranked by in its section (finding_impact_label)
 
 
 @dataclass
@@ -264,7 +268,7 @@ def weekly_report_build(
     tests = _tests(project, findings)
     items = _items(project, findings, tests, week)
 
-    open_episodes = open_regressions_at(project=project, week=week, service=service)
+    open_episodes = _ranked(open_regressions_at(project=project, week=week, service=service))
     open_items = _items(project, open_episodes, tests, week)
     open_by_service: dict[str, int] = defaultdict(int)
     for f in open_episodes:
@@ -365,11 +369,19 @@ def _findings(project: Project, week: dt.date, service: Service | None) -> list[
                                 week__lte=week)  # fmt: skip
     if service is not None:
         qs = qs.filter(service=service)
-    return list(
-        qs.select_related("service", "test", "related_test").order_by(
-            "service__name", "kind", "-score", "test__classname", "test__name", "id"
-        )
-    )
+    return _ranked(qs.select_related("service", "test", "related_test"))
+
+
+def _ranked(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings by impact, largest first (each section holds one kind: docs/metrics.md
+    "Ranking", as the pages rank them), then by service and test; no impact ranks last."""
+    return sorted(
+        findings,
+        key=lambda f: (
+            -(finding_impact(f.kind, f.evidence, f.score) or float("-inf")),
+            f.service.name, f.test.classname, f.test.name, f.pk,
+        ),
+    )  # fmt: skip
 
 
 def _tests(project: Project, findings: list[Finding]) -> dict[int, Test]:
@@ -403,6 +415,7 @@ def _items(
             url=absolute(test_url(project, f.test_id)) + f"#finding-{f.pk}",
             week=label,
             status=f.status,
+            impact=finding_impact_label(f.kind, e, f.score),
         )
         if f.kind == "order_dependent" and f.related_test is not None:
             item.related = _ref(project, f.related_test)
