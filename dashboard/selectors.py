@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
@@ -37,6 +37,9 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     WeekSummary,
     _summary,
     _sw_rows,
+    finding_impact,
+    finding_impact_label,
+    finding_impact_order,
     finding_summary,
     findings_url,
     open_regressions_at,
@@ -284,13 +287,50 @@ class FindingRow:
     related_url: str | None
     node_id: str
     related_node_id: str | None
+    impact: float | None = None  # what the tables rank by (reports.selectors.IMPACT_MEASURES)
+    impact_label: str = "–"
+    evidence_url: str = ""  # the runs or results the summary's main figure counts
+    cascade_runs: list[int] = field(default_factory=list)
+    failures_url: str = ""  # a regression's failures on the reference branch
+
+
+def finding_evidence_url(project: Project, f: Finding) -> tuple[str, list[int], str]:
+    """(where a finding's main figure leads, a cascade's runs, a regression's failures list).
+    No query: everything comes from the finding's own row."""
+    e = f.evidence or {}
+    cascade_runs: list[int] = []
+    failures = ""
+    if f.kind == Finding.Kind.ORDER_DEPENDENT:
+        url = runs_url(project, finding=f.pk, cell="a")
+    elif f.kind == Finding.Kind.CASCADE:
+        cascade_runs = cascade_run_ids(f)
+        url = runs_url(project, ids=",".join(map(str, cascade_runs)), test=f.test_id)
+    elif f.kind in (Finding.Kind.REGRESSION, Finding.Kind.FIXED):
+        branch = (f.params or {}).get("reference_branch") or project.default_branch
+        first = e.get("first_failing_run") or f.first_run_id
+        last = e.get("fixing_run") if f.kind == Finding.Kind.FIXED else f.last_run_id
+        failures = test_url(
+            project, f.test_id, branch=branch, outcome="failures", attempt="final",
+            from_run=first, to_run=last,
+        ) + "#results"  # fmt: skip
+        url = failures
+    elif f.kind == Finding.Kind.FLAKY:
+        url = f"{test_url(project, f.test_id)}#finding-{f.pk}"
+    elif f.kind == Finding.Kind.BUDGET_VIOLATION:
+        week = week_label(f.week)
+        url = test_url(project, f.test_id, week=week, outcome="passed", attempt="first")
+        url += "#results"
+    else:
+        url = f"{test_url(project, f.test_id)}#duration"
+    return url, cascade_runs, failures
 
 
 def finding_rows(project: Project, findings: Iterable[Finding]) -> list[FindingRow]:
     """Findings (loaded with their service, test and related test) with their label, one-line
-    summary and links, ready for a table."""
+    summary, impact and links, ready for a table."""
     rows = []
     for f in findings:
+        url, cascade_runs, failures = finding_evidence_url(project, f)
         rows.append(
             FindingRow(
                 finding=f,
@@ -300,6 +340,11 @@ def finding_rows(project: Project, findings: Iterable[Finding]) -> list[FindingR
                 related_url=test_url(project, f.related_test_id) if f.related_test_id else None,
                 node_id=pytest_node_id(f.test),
                 related_node_id=pytest_node_id(f.related_test) if f.related_test else None,
+                impact=finding_impact(f.kind, f.evidence, f.score),
+                impact_label=finding_impact_label(f.kind, f.evidence, f.score),
+                evidence_url=url,
+                cascade_runs=cascade_runs,
+                failures_url=failures,
             )
         )
     return rows
@@ -333,9 +378,14 @@ def finding_table(
         qs = qs.filter(week=week)
     if status:
         qs = qs.filter(status=status)
-    # Within a week, the kinds in the order a reader acts on them: regressions first.
+    # Within a week, the kinds in the order a reader acts on them (regressions first), then
+    # each kind by its impact, largest first (docs/metrics.md "Ranking"); equal impacts keep
+    # one order by service, test and id.
     rank = Case(*(When(kind=k, then=Value(i)) for i, k in enumerate(KIND_ORDER)), default=Value(99))
-    return qs.order_by("-week", rank, "service__name", "test__name", "id")
+    impact = finding_impact_order()
+    return qs.annotate(impact=impact).order_by(
+        "-week", rank, F("impact").desc(nulls_last=True), "service__name", "test__name", "id"
+    )
 
 
 def stale_count(*, project: Project) -> int:
@@ -388,7 +438,8 @@ def service_detail(
         Finding.objects.filter(service=service, week__gte=start, week__lte=week)
         .filter(Q(week=week) | Q(kind__in=WINDOW_KINDS))
         .select_related("test", "related_test")
-        .order_by("-week", "kind", "-score", "id")
+        .annotate(impact=finding_impact_order())
+        .order_by("-week", "kind", F("impact").desc(nulls_last=True), "-score", "id")
     )
     rows = finding_rows(project, findings)
     this_week = [r for r in rows if r.finding.week == week]
@@ -525,15 +576,37 @@ def change_marks(project: Project, test: Test, rows: Sequence[FindingRow]) -> li
 ATTEMPT_FILTERS = ("any", "first", "final")
 
 
+def run_span(*, project: Project, first: int | None, last: int | None) -> tuple[Run, Run] | None:
+    """Two runs of the project, the bounds of a span of runs (a regression's failures), or None
+    when either is not one of its runs."""
+    if not first or not last:
+        return None
+    runs = {r.pk: r for r in Run.objects.filter(project=project, pk__in=(first, last))
+            .only("id", "started_at", "week")}  # fmt: skip
+    if first not in runs or last not in runs:
+        return None
+    return runs[first], runs[last]
+
+
 def test_results(
-    *, test: Test, week: dt.date | None, outcome: str | None, attempt: str = "any"
-) -> QuerySet[Result]:
+    *, test: Test, week: dt.date | None, outcome: str | None, attempt: str = "any",
+    branch: str | None = None, span: tuple[Run, Run] | None = None,
+) -> QuerySet[Result]:  # fmt: skip
     """The test's results, newest first, by the (test_id, run_week) index (paginated by the
     view); the failure messages list. `attempt`: "first" keeps each run's first attempt (what
-    the week-by-week counts count), "final" its last."""
+    the week-by-week counts count), "final" its last. `branch`: in runs of that branch only;
+    `span`: in runs started from the first run of the pair to the second, both included."""
     qs = Result.objects.filter(test_id=test.pk)
     if week:
         qs = qs.filter(run_week=week)
+    if branch:
+        qs = qs.filter(run__branch=branch)
+    if span:
+        first, last = span
+        qs = qs.filter(
+            run_week__gte=first.week, run_week__lte=last.week,
+            run__started_at__gte=first.started_at, run__started_at__lte=last.started_at,
+        )  # fmt: skip
     if outcome in OUTCOME_FILTERS:
         qs = qs.filter(outcome__in=OUTCOME_FILTERS[outcome])
     if attempt == "first":
@@ -566,9 +639,10 @@ def run_list(
     week: dt.date | None = None,
     ids: Sequence[int] | None = None,
     longest_first: bool = False,
+    commit: str | None = None,
 ) -> QuerySet[Run]:
     """The project's runs, newest first, filtered; with `longest_first`, in the order of `ids`
-    (a service-week's wall clocks, longest first).
+    (a service-week's wall clocks, longest first). `commit`: a sha or its prefix.
 
     A run belongs to a service as ingest.selectors.runs_of_service says."""
     qs = Run.objects.filter(project=project)
@@ -580,6 +654,11 @@ def run_list(
             order = (Case(*(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids))), "-id")
     if branch:
         qs = qs.filter(branch=branch)
+    if commit:
+        # A sha prefix, as a range the (project, commit) index answers under any collation
+        # (LIKE 'abc%' uses a plain btree index only under the C collation): every sha that
+        # starts with it sorts from it to it + "g", the character after the hex digits.
+        qs = qs.filter(commit__gte=commit, commit__lt=f"{commit}g", commit__startswith=commit)
     if status:
         qs = qs.filter(status=status)
     if week:
@@ -816,3 +895,157 @@ def report_get(*, project: Project, report_id: int) -> Report:
     if row is None:
         raise Http404("no such report in this project")
     return row
+
+
+# --- Test search ----------------------------------------------------------------------------------
+
+SEARCH_MAX_ROWS = 1000  # a search is refined, not paged through: past this, say "more than"
+
+
+def test_search(*, project: Project, text: str, service: Service | None = None) -> QuerySet[Test]:
+    """The project's tests (or one service's) whose name, class or file holds `text`, any
+    case, by name. One query a page, with the service joined (no query per row); the pages
+    count at most SEARCH_MAX_ROWS of them. A substring match cannot use a btree index, so it
+    reads the project's (or the service's, by test_service_name) test rows: about 100 ms at
+    100,000 tests on PostgreSQL. A trigram index would serve it from the index (see
+    docs/metrics.md "Finding a test")."""
+    qs = Test.objects.filter(project=project)
+    if service is not None:
+        qs = qs.filter(service=service)
+    qs = qs.filter(Q(name__icontains=text) | Q(classname__icontains=text) | Q(file__icontains=text))
+    return (
+        qs.select_related("service")
+        .only("id", "classname", "name", "file", "line", "service__name")
+        .order_by("name", "classname", "id")
+    )
+
+
+# --- Evidence behind a finding --------------------------------------------------------------------
+
+# The cells of an order-dependent finding's 2×2 table, as the runs list describes them.
+ORDER_CELLS = {
+    "a": ("the polluter ran earlier on the victim's worker", "failed"),
+    "b": ("the polluter ran earlier on the victim's worker", "passed"),
+    "c": ("the polluter ran in the run, not earlier on the victim's worker", "failed"),
+    "d": ("the polluter ran in the run, not earlier on the victim's worker", "passed"),
+}
+
+
+def order_finding_get(*, project: Project, finding_id: int | None) -> Finding | None:
+    """An order-dependent finding of the project, with its victim and polluter, or None."""
+    if finding_id is None:
+        return None
+    return (
+        Finding.objects.filter(project=project, pk=finding_id, kind=Finding.Kind.ORDER_DEPENDENT)
+        .select_related("test", "related_test")
+        .first()
+    )
+
+
+def order_cell_runs(*, finding: Finding) -> dict[str, list[int]]:
+    """The runs each cell of an order-dependent finding's 2×2 table counts, from the stored
+    results, as reports/metrics/order.py counts them: the victim's decided first attempts in
+    the runs of the od_window_days before the finding's `as_of` (infra-outage runs left out),
+    in the runs where the polluter had a decided first attempt too; "earlier" is earlier on the
+    victim's timeline (start time where known, then upload order). A polluter found at a later
+    explain-away step is counted without the runs its victim's earlier polluters explain, as the
+    finding was. Four queries, whatever the size of the history; the stored evidence keeps the
+    counts and (capped) the runs of cell a only."""
+    from ingest.weeks import week_start
+
+    params = finding.params or {}
+    days = int(params.get("od_window_days") or 28)
+    as_of = finding.as_of
+    start = as_of - dt.timedelta(days=days)
+    weeks = (week_start(start), week_start(as_of - dt.timedelta(microseconds=1)))
+    step = int((finding.evidence or {}).get("step") or 1)
+    # The polluters the explain-away took before this one, for the same victim and week.
+    earlier = [
+        pk
+        for pk, s in Finding.objects.filter(
+            service_id=finding.service_id,
+            week=finding.week,
+            test_id=finding.test_id,
+            kind=Finding.Kind.ORDER_DEPENDENT,
+        ).values_list("related_test_id", "evidence__step")  # fmt: skip
+        if pk is not None and pk != finding.related_test_id and int(s or 1) < step
+    ]
+    outages: set[int] = set()
+    for ids in ServiceWeek.objects.filter(
+        service_id=finding.service_id, week__gte=weeks[0], week__lte=weeks[1]
+    ).values_list("metrics__outage_run_ids", flat=True):
+        outages.update(int(r) for r in ids or ())
+    victim = finding.test_id
+    polluter = finding.related_test_id
+    rows = (
+        Result.objects.filter(
+            test_id__in=[victim, polluter, *earlier],
+            run_week__gte=weeks[0],
+            run_week__lte=weeks[1],
+            attempt=1,
+            run__started_at__gte=start,
+            run__started_at__lt=as_of,
+            run__status=Run.Status.PARSED,
+        )  # fmt: skip
+        .exclude(outcome=Outcome.SKIPPED)
+        .values_list("run_id", "test_id", "outcome", "timeline", "started_at", "position")
+    )
+    # run -> test -> (timeline, order key, failed)
+    seen: dict[int, dict[int, tuple[str, tuple, bool]]] = defaultdict(dict)
+    for run_id, test_id, outcome, timeline, started_at, position in rows:
+        if run_id in outages:
+            continue
+        key = (started_at is None, started_at or dt.datetime.min.replace(tzinfo=dt.UTC), position)
+        seen[run_id][test_id] = (timeline, key, outcome in (Outcome.FAILED, Outcome.ERROR))
+
+    def ran_earlier(tests: dict, other: int, timeline: str, key: tuple) -> bool:
+        mine = tests.get(other)
+        return mine is not None and mine[0] == timeline and mine[1] < key
+
+    cells: dict[str, list[int]] = {"a": [], "b": [], "c": [], "d": []}
+    for run_id in sorted(seen):
+        tests = seen[run_id]
+        if victim not in tests or polluter not in tests:
+            continue
+        timeline, key, failed = tests[victim]
+        if any(ran_earlier(tests, q, timeline, key) for q in earlier):
+            continue  # explained by a polluter an earlier step took
+        if ran_earlier(tests, polluter, timeline, key):
+            cells["a" if failed else "b"].append(run_id)
+        else:
+            cells["c" if failed else "d"].append(run_id)
+    return cells
+
+
+def cascade_run_ids(finding: Finding) -> list[int]:
+    """The runs of a cascade finding's listed cascades (the latest MAX_EVIDENCE_RUNS), once each."""
+    cascades = (finding.evidence or {}).get("cascades") or []
+    return list(dict.fromkeys(int(c["run"]) for c in cascades if c.get("run")))
+
+
+def test_outcomes_in_runs(*, test_id: int, runs: Sequence[Run]) -> dict[int, tuple[str, str]]:
+    """The test's first-attempt and final outcome labels in each of these runs (one query, by
+    the (test_id, run_week) index)."""
+    if not runs:
+        return {}
+    rows = (
+        Result.objects.filter(
+            test_id=test_id, run_id__in=[r.pk for r in runs], run_week__in={r.week for r in runs}
+        )
+        .order_by("run_id", "attempt")
+        .values_list("run_id", "attempt", "outcome")
+    )
+    labels = {o.value: o.label for o in Outcome}
+    first: dict[int, str] = {}
+    final: dict[int, str] = {}
+    for run_id, attempt, outcome in rows:
+        if attempt == 1:
+            first[run_id] = labels[outcome]
+        final[run_id] = labels[outcome]
+    return {run_id: (first.get(run_id, ""), label) for run_id, label in final.items()}
+
+
+def test_in_project(*, project: Project, test_id: int | None) -> Test | None:
+    if test_id is None:
+        return None
+    return Test.objects.filter(project=project, pk=test_id).only("id", "classname", "name").first()

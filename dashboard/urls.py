@@ -13,6 +13,7 @@ pages = (
         # `path`: a service name may hold a slash (services are named by uploads and rules).
         path("p/<slug:slug>/s/<path:name>/", views.service_detail, name="service"),
         path("p/<slug:slug>/t/<int:test_id>/", views.test_detail, name="test"),
+        path("p/<slug:slug>/tests/", views.test_search, name="tests"),
         path("p/<slug:slug>/runs/", views.run_list, name="runs"),
         path("p/<slug:slug>/runs/<int:run_id>/", views.run_detail, name="run"),
         path(

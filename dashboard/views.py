@@ -354,11 +354,20 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
     outcome = outcome if outcome in sel.OUTCOME_FILTERS else "all"
     results_week = sel.week_or_none(request.GET.get("week"))
     attempt = _choice(request.GET.get("attempt"), sel.ATTEMPT_FILTERS) or "any"
+    branch = (request.GET.get("branch") or "").strip()[:200] or None
+    # A regression's failures: the results from its first failing run to its latest (or fix).
+    span = sel.run_span(
+        project=project, first=_bigint(request.GET.get("from_run")),
+        last=_bigint(request.GET.get("to_run")),
+    )  # fmt: skip
     # Over every week a test's results grow with the history: paged without a count then.
-    # One week's are counted (one partition), so the week-by-week figures match their lists.
+    # One week's are counted (one partition), so the week-by-week figures match their lists;
+    # so are a span's (a regression's failures, which its evidence counts).
     results = page_of(
-        sel.test_results(test=test, week=results_week, outcome=outcome, attempt=attempt),
-        RESULTS_PER_PAGE, request.GET.get("page"), count=results_week is not None,
+        sel.test_results(test=test, week=results_week, outcome=outcome, attempt=attempt,
+                         branch=branch, span=span),
+        RESULTS_PER_PAGE, request.GET.get("page"),
+        count=results_week is not None or span is not None,
     )  # fmt: skip
     ctx = {
         **_base(request, project, "project", projects),
@@ -382,12 +391,47 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
         "attempt": attempt,
         "attempts": sel.ATTEMPT_FILTERS,
         "results_week": week_label(results_week) if results_week else "",
+        "branch": branch or "",
+        "span": span,
+        "clear_span": _without(request, "from_run", "to_run", "page"),
         "results_weeks": [r.week for r in reversed(recent)],
     }
     return render(request, "dashboard/test.html", ctx)
 
 
+# --- Test search --------------------------------------------------------------------------------
+
+TESTS_PER_PAGE = 50
+
+
+@login_required
+def test_search(request: HttpRequest, slug: str) -> HttpResponse:
+    project, projects = _project(request, slug)
+    services = sel.service_list(project=project, with_tests=True)
+    text = (request.GET.get("q") or "").strip()[:200]
+    name = _choice(request.GET.get("service"), [s.name for s in services])
+    service = next((s for s in services if s.name == name), None)
+    tests = None
+    if text:
+        tests = page_of(
+            sel.test_search(project=project, text=text, service=service), TESTS_PER_PAGE,
+            request.GET.get("page"), max_rows=sel.SEARCH_MAX_ROWS,
+        )  # fmt: skip
+    ctx = {
+        **_base(request, project, "project", projects),
+        "q": text,
+        "services": services,
+        "service": service,
+        "tests": tests,
+        "rows": [(t, sel.test_url(project, t.pk)) for t in tests.object_list] if tests else [],
+    }
+    return render(request, "dashboard/tests.html", ctx)
+
+
 # --- Runs ---------------------------------------------------------------------------------------
+
+
+COMMIT_PREFIX_MIN = 7  # a shorter prefix names too many commits to be a filter worth its scan
 
 
 @login_required
@@ -398,10 +442,20 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     service = _choice(request.GET.get("service"), [s.name for s in services])
     status = _choice(request.GET.get("status"), Run.Status.values)
     branch = (request.GET.get("branch") or "").strip() or None
+    commit = (request.GET.get("commit") or "").strip().lower() or None
+    if commit and not re.fullmatch(rf"[0-9a-f]{{{COMMIT_PREFIX_MIN},64}}", commit):
+        messages.warning(
+            request, f"“{commit[:70]}” is not a commit: give at least {COMMIT_PREFIX_MIN} "
+            "hexadecimal characters of its sha. Showing every commit.",
+        )  # fmt: skip
+        commit = None
     causes: dict[int, list[str]] = {}
     walls: dict[int, float] | None = {}
     drill = None
     ids = None
+    cell = None
+    finding = None
+    test_id = _bigint(request.GET.get("test"))
     if service and week and request.GET.get("wall"):
         drill = "wall"
         walls = sel.wall_clock_runs(project=project, service=service, week=week)
@@ -412,15 +466,28 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
             project=project, service=service, week=week, outages=drill == "outages"
         )
         ids = list(causes)
+    elif request.GET.get("cell") in sel.ORDER_CELLS and (
+        finding := sel.order_finding_get(
+            project=project, finding_id=_bigint(request.GET.get("finding"))
+        )
+    ):
+        drill, cell = "cell", request.GET["cell"]
+        ids = sel.order_cell_runs(finding=finding)[cell]
+        test_id = finding.test_id  # the cell counts the victim's first attempts
     elif request.GET.get("ids"):
         ids = [i for i in map(_bigint, request.GET["ids"].split(",")) if i is not None]
         drill = "ids"
+    # (a cell's victim came with its finding)
+    test = finding.test if finding else sel.test_in_project(project=project, test_id=test_id)
     runs = _page(
         request,
         sel.run_list(project=project, branch=branch, status=status, service=service, week=week,
-                     ids=ids, longest_first=drill == "wall"),
+                     ids=ids, longest_first=drill == "wall", commit=commit),
         RUNS_PER_PAGE,
     )  # fmt: skip
+    # With a test named, each run links to that test's results in it, and the list shows the
+    # test's own outcome there: its first attempt (what isolation evidence counts) and its final.
+    outcomes = sel.test_outcomes_in_runs(test_id=test.pk, runs=runs.object_list) if test else {}
     ctx = {
         **_base(request, project, "runs", projects),
         "runs": runs,
@@ -430,10 +497,12 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
                 "causes": causes.get(r.pk, []),
                 "wall_ms": (walls or {}).get(r.pk),
                 "url": sel.run_url(project, r.pk),
+                "test_url": sel.run_url(project, r.pk, test=test.pk) + "#results" if test else "",
+                "outcomes": outcomes.get(r.pk, ("", "")),
+                "commit_url": sel.runs_url(project, commit=r.commit),
                 # None until the run is parsed (its counts are empty while received or parsing).
-                "failed": (r.counts.get("failed", 0) + r.counts.get("error", 0))
-                if r.counts
-                else None,
+                "failed": r.counts.get("failed", 0) if r.counts else None,
+                "errors": r.counts.get("error", 0) if r.counts else None,
             }
             for r in runs.object_list
         ],  # fmt: skip
@@ -444,14 +513,32 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
             "service": service or "",
             "status": status or "",
             "branch": branch or "",
+            "commit": commit or "",
             "week": week_label(week) if week else "",
         },  # fmt: skip
         "drill": drill,
+        "test": test,
+        "test_page": sel.test_url(project, test.pk) if test else "",
+        "finding": finding,
+        "cell": cell,
+        "cell_text": sel.ORDER_CELLS.get(cell or ""),
+        "cell_window": (finding.params or {}).get("od_window_days", 28) if finding else None,
+        "cell_counted": (finding.evidence or {}).get(cell) if finding and cell else None,
         "walls_unstored": drill == "wall" and walls is None,
         # The runs found: an id may name a run deleted since, or of another project.
         "drill_count": runs.paginator.count if ids is not None else None,
+        "clear_commit": _without(request, "commit", "page"),
+        "clear_test": _without(request, "test", "page"),
     }
     return render(request, "dashboard/runs.html", ctx)
+
+
+def _without(request: HttpRequest, *names: str) -> str:
+    """The page's URL less some of its query parameters (an active filter's "clear" link)."""
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return f"{request.path}?{query.urlencode()}" if query else request.path
 
 
 @login_required
@@ -512,6 +599,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
         },  # fmt: skip
         "outcomes": list(sel.OUTCOME_FILTERS),
         "runs_url": sel.runs_url(project, week=run.week_label),
+        "commit_url": sel.runs_url(project, commit=run.commit),
     }
     return render(request, "dashboard/run.html", ctx)
 

@@ -299,11 +299,12 @@ def test_it_shows_a_service_with_its_order_dependent_evidence(signed_in, server,
     assert "pytest " in pair.find_element(By.CSS_SELECTOR, ".repro code").text
     assert "-p no:randomly" in pair.text
     _screenshot(driver, "service")
-    # The 2x2's "failed after the polluter" count lists exactly those runs.
+    # The 2x2's "failed after the polluter" count lists exactly those runs, each with the
+    # victim's first attempt.
     cell = pair.find_element(By.CSS_SELECTOR, "table.twobytwo tbody tr td a")
     expected = int(cell.text)
     cell.click()
-    _wait(driver, lambda d: "ids=" in d.current_url and _loaded(d))
+    _wait(driver, lambda d: "cell=a" in d.current_url and _loaded(d))
     assert len(driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")) == expected
 
 
