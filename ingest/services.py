@@ -530,15 +530,32 @@ def run_parse(*, run_id: int) -> None:
         return
     try:
         _parse_claimed(run)
-    except TRANSIENT_DB_ERRORS:
-        _attempt_give_back(run_id)
+    except TRANSIENT_DB_ERRORS as exc:
+        if _not_the_runs_fault(exc):
+            _attempt_give_back(run_id)
         raise
 
 
+# SQLSTATE classes of errors that say nothing about the run: connection exceptions, operator
+# intervention (a restart, pg_terminate_backend), transaction rollback (a deadlock). Others that
+# arrive as OperationalError (out of memory, a program limit) may come again with the same run.
+_NOT_THE_RUNS_FAULT = ("08", "57", "40")
+
+
+def _not_the_runs_fault(exc: BaseException) -> bool:
+    """Whether a database error came from the database's side: the connection failed or was
+    cut (no SQLSTATE, or one of _NOT_THE_RUNS_FAULT); Django's wrappers carry psycopg's error
+    as their cause."""
+    error = exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else exc
+    sqlstate = getattr(error, "sqlstate", None)
+    return sqlstate is None or sqlstate[:2] in _NOT_THE_RUNS_FAULT
+
+
 def _attempt_give_back(run_id: int) -> None:
-    """An attempt ended by a database error (a dropped connection, a deadlock, a restart) is
-    not counted: the task retries it, and the attempts limit is for parses that never end (a
-    worker killed by the run's size, say). Best effort: a database still away keeps the count."""
+    """An attempt ended by trouble on the database's side (a dropped connection, a deadlock, a
+    restart) is not counted: the task retries it, and the attempts limit is for parses that
+    never end (a worker killed by the run's size, say) or fail the same way each time. Best
+    effort: a database still away keeps the count."""
     from django.db import DatabaseError
     from django.db.models import F
 

@@ -72,3 +72,22 @@ def test_cut_connections_do_not_use_up_the_parse_attempts(  # type: ignore[no-un
     run.refresh_from_db()
     assert (run.status, run.parse_attempts) == ("parsed", 1)
     assert Result.objects.filter(run=run).count() == 30
+
+
+@pytest.mark.parametrize(
+    ("sqlstate", "theirs"),
+    [("40P01", True), ("57P01", True), ("08006", True), ("54000", False), ("53200", False)],
+)
+def test_only_the_databases_own_trouble_gives_the_attempt_back(  # type: ignore[no-untyped-def]
+    transactional_db, served_only, sqlstate, theirs
+):
+    """A deadlock, a shutdown or a lost connection say nothing about the run; a program limit
+    or memory exhausted may come again with it, so those attempts count."""
+    from django.db import transaction
+
+    from ingest.services import _not_the_runs_fault
+
+    with pytest.raises(TRANSIENT_DB_ERRORS) as raised, transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '{sqlstate}'; END $$")
+    assert _not_the_runs_fault(raised.value) is theirs
