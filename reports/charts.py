@@ -35,6 +35,7 @@ class WeekPoint:
     isolation_score: float | None = None  # 0..100
     clean_runs: int | None = None
     scored_runs: int | None = None  # runs in the score's denominator (outages left out)
+    outage_runs: int = 0  # infra-outage runs: left out of isolation, kept in the pass rate
     p50_ms: float | None = None  # test medians: p50 and p95 over the per-test medians
     p95_ms: float | None = None
     wall_p50_ms: float | None = None  # suite wall clock per run
@@ -282,19 +283,29 @@ def heatmap_figure(
     }
 
 
+def _outage_note(runs: int) -> str:
+    if not runs:
+        return ""
+    return f"<br>includes {runs} infra-outage run{'' if runs == 1 else 's'} (see the week's runs)"
+
+
 def pass_rate_figure(
     *, points: Sequence[WeekPoint], weeks: Sequence[str], final: bool = True
 ) -> dict:
     """Per service and week: first-attempt pass rate (solid) and, if `final`, the final pass
-    rate after retries (dotted). A click opens that week's runs of the service."""
+    rate after retries (dotted). A click opens that week's runs of the service. A week with
+    infra-outage runs (counted in the pass rate, by definition) has a diamond marker and says
+    so in its hover: a dip there may be the outage, not the tests."""
     colors = series_colors([p.series for p in points])
     data = []
     for name, pts in _by_series(points).items():
         custom = [
             [p.runs_url, p.passed if p.passed is not None else "–",
-             p.failed if p.failed is not None else "–", p.runs]
+             p.failed if p.failed is not None else "–", p.runs,
+             _outage_note(p.outage_runs)]
             for p in pts
         ]  # fmt: skip
+        symbols = ["diamond" if p.outage_runs else "circle" for p in pts]
         data.append(
             {
                 "type": "scatter",
@@ -305,11 +316,11 @@ def pass_rate_figure(
                 "y": [_pct(p.pass_rate) for p in pts],
                 "customdata": custom,
                 "line": {"color": colors[name], "width": 2},
-                "marker": {"size": 7},
+                "marker": {"size": 7, "symbol": symbols},
                 "hovertemplate": f"<b>{_h(name)}</b> · %{{x}}<br>"
                 "first-attempt pass rate: %{y:.2f}%"
                 "<br>%{customdata[1]} passed / %{customdata[2]} failed"
-                " · %{customdata[3]} runs<extra></extra>",
+                " · %{customdata[3]} runs%{customdata[4]}<extra></extra>",
             }
         )
         if final:
@@ -330,6 +341,18 @@ def pass_rate_figure(
                     " %{y:.2f}%<extra></extra>",
                 }
             )
+    if any(p.outage_runs for p in points):  # the diamond's meaning, as a legend entry
+        data.append(
+            {
+                "type": "scatter",
+                "mode": "markers",
+                "name": "week with infra-outage runs",
+                "x": [None],
+                "y": [None],
+                "marker": {"symbol": "diamond", "size": 7, "color": MUTED},
+                "hoverinfo": "skip",
+            }
+        )
     return _week_figure(
         data,
         weeks,

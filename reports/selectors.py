@@ -478,6 +478,7 @@ def _summary(project: Project, row: dict) -> WeekSummary:
         isolation_score=row["isolation_score"],
         clean_runs=_int(m.get("clean_runs")),
         scored_runs=scored if scored is not None else runs - outages,
+        outage_runs=outages,
         p50_ms=row["p50_ms"],
         p95_ms=row["p95_ms"],
         wall_p50_ms=m.get("wall_p50_ms"),

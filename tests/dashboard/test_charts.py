@@ -49,6 +49,20 @@ def test_it_draws_pass_rates_per_service_first_attempt_and_final():
     assert fig["layout"]["xaxis"]["categoryarray"] == WEEKS
 
 
+def test_a_week_with_outage_runs_is_marked_and_says_so():
+    points = [_point("plex", "2026-W42"), _point("plex", "2026-W43", outage_runs=2)]
+    plex = charts.pass_rate_figure(points=points, weeks=WEEKS)["data"][0]
+    assert plex["marker"]["symbol"] == ["circle", "diamond"]
+    notes = [c[4] for c in plex["customdata"]]
+    assert notes[0] == "" and "includes 2 infra-outage runs" in notes[1]
+    assert "%{customdata[4]}" in plex["hovertemplate"]
+    # The diamond's meaning is a legend entry, there only when a week has outage runs.
+    names = [t["name"] for t in charts.pass_rate_figure(points=points, weeks=WEEKS)["data"]]
+    assert names == ["plex", "plex (final)", "week with infra-outage runs"]
+    plain = charts.pass_rate_figure(points=points[:1], weeks=WEEKS)["data"]
+    assert [t["name"] for t in plain] == ["plex", "plex (final)"]
+
+
 def test_it_can_leave_out_the_final_pass_rate():
     fig = charts.pass_rate_figure(points=_points(), weeks=WEEKS, final=False)
     assert [t["name"] for t in fig["data"]] == ["cache", "plex"]
