@@ -937,7 +937,7 @@ def order_finding_get(*, project: Project, finding_id: int | None) -> Finding | 
         return None
     return (
         Finding.objects.filter(project=project, pk=finding_id, kind=Finding.Kind.ORDER_DEPENDENT)
-        .select_related("test", "related_test")
+        .select_related("service", "test", "related_test")
         .first()
     )
 

@@ -385,7 +385,7 @@ def run_create(
         existing = Run.objects.filter(project=project, idempotency_key=key).first()
         if existing is None:
             raise
-        return UploadResult(existing, False, checked)
+        return UploadResult(existing, False, checked, _ignored_fields(existing, meta))
     return UploadResult(run, True, checked)
 
 

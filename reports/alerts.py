@@ -770,7 +770,7 @@ def alert_delivery_retry(*, project: Project, delivery_id: int) -> int:
     with transaction.atomic():
         count = AlertDelivery.objects.filter(
             batch=batch, status=AlertDelivery.Status.FAILED, retryable=True
-        ).update(status=AlertDelivery.Status.PENDING, retryable=False, claimed_at=None)
+        ).update(status=AlertDelivery.Status.PENDING, retryable=False, claimed_at=None, attempts=0)
         if count:
             enqueue_on_commit(alert_send, str(batch), swept_by="reports.alert_sweep")
     return count

@@ -374,6 +374,11 @@ def test_a_transient_error_is_tried_six_times_at_most_however_often_the_batch_is
     assert {(d.status, d.attempts) for d in rows} == {("failed", ALERT_SEND_ATTEMPTS)}
     assert "451" in rows[0].error
     assert len(smtp.replies) == 10 - ALERT_SEND_ATTEMPTS and not smtp.mails
+    # A retry from the settings page starts a new round of six, not one last send.
+    assert alert_delivery_retry(project=project, delivery_id=rows[0].pk) == 2
+    with pytest.raises(TransientDeliveryError):
+        alert_batch_send(batch=batch, final_attempt=False)
+    assert {(d.status, d.attempts) for d in rows.all()} == {("pending", 1)}
 
 
 def test_it_records_a_permanent_smtp_failure(project, two_regressions, smtp) -> None:  # type: ignore[no-untyped-def]
