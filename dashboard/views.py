@@ -13,7 +13,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import DisallowedHost
 from django.core.paginator import Page
-from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
@@ -36,6 +35,7 @@ from dashboard.forms import (
 )
 from dashboard.paging import page_of
 from dashboard.services import project_metric_settings_update
+from ingest.dberrors import connection_lost
 from ingest.models import Project, Run
 from ingest.services import service_rules_replace, token_create, token_revoke
 from ingest.weeks import in_progress, week_label
@@ -920,7 +920,8 @@ def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
 def server_error(request: HttpRequest) -> HttpResponse:
     """500, or 503 when the database cannot be reached (a client should retry: nothing was
     stored): the API's JSON error shape under /api/, else a page that needs no database."""
-    unavailable = isinstance(sys.exc_info()[1], (OperationalError, InterfaceError))
+    error = sys.exc_info()[1]
+    unavailable = error is not None and connection_lost(error)
     status = 503 if unavailable else 500
     if request.path.startswith("/api/"):
         if unavailable:

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-import psycopg
 from django.conf import settings
-from django.db import IntegrityError, InterfaceError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from ingest.dberrors import TRANSIENT_DB_ERRORS, not_the_datas_fault
 from ingest.errors import IngestError
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import ParseError
@@ -30,14 +30,6 @@ from ingest.signals import run_deleted
 
 log = logging.getLogger(__name__)
 
-# Errors of a database that is (for now) unreachable or interrupted: the parse is retried. The
-# bulk load talks to psycopg directly, so its errors come unwrapped.
-TRANSIENT_DB_ERRORS = (
-    OperationalError,
-    InterfaceError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-)
 
 # ParseError codes that mean "not a format we read" (415) or "too big" (413); the rest are 400.
 _STATUS_FOR_CODE = {"unsupported_format": 415, "file_too_large": 413}
@@ -531,24 +523,9 @@ def run_parse(*, run_id: int) -> None:
     try:
         _parse_claimed(run)
     except TRANSIENT_DB_ERRORS as exc:
-        if _not_the_runs_fault(exc):
+        if not_the_datas_fault(exc):
             _attempt_give_back(run_id)
         raise
-
-
-# SQLSTATE classes of errors that say nothing about the run: connection exceptions, operator
-# intervention (a restart, pg_terminate_backend), transaction rollback (a deadlock). Others that
-# arrive as OperationalError (out of memory, a program limit) may come again with the same run.
-_NOT_THE_RUNS_FAULT = ("08", "57", "40")
-
-
-def _not_the_runs_fault(exc: BaseException) -> bool:
-    """Whether a database error came from the database's side: the connection failed or was
-    cut (no SQLSTATE, or one of _NOT_THE_RUNS_FAULT); Django's wrappers carry psycopg's error
-    as their cause."""
-    error = exc.__cause__ if isinstance(exc.__cause__, psycopg.Error) else exc
-    sqlstate = getattr(error, "sqlstate", None)
-    return sqlstate is None or sqlstate[:2] in _NOT_THE_RUNS_FAULT
 
 
 def _attempt_give_back(run_id: int) -> None:

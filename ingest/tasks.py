@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
-from ingest.services import TRANSIENT_DB_ERRORS
+from ingest.dberrors import TRANSIENT_DB_ERRORS
 
 log = logging.getLogger(__name__)
 

@@ -5,6 +5,7 @@ parses that never end, not for trouble on the database's side."""
 from __future__ import annotations
 
 import io
+import sqlite3
 import threading
 import time
 
@@ -13,8 +14,9 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from ingest.dberrors import TRANSIENT_DB_ERRORS, connection_lost, not_the_datas_fault
 from ingest.models import Result
-from ingest.services import TRANSIENT_DB_ERRORS, UploadMeta, run_create, run_parse
+from ingest.services import UploadMeta, run_create, run_parse
 from tests.resultfiles import junit_xml
 
 
@@ -75,19 +77,40 @@ def test_cut_connections_do_not_use_up_the_parse_attempts(  # type: ignore[no-un
 
 
 @pytest.mark.parametrize(
-    ("sqlstate", "theirs"),
-    [("40P01", True), ("57P01", True), ("08006", True), ("54000", False), ("53200", False)],
+    ("sqlstate", "lost", "theirs"),
+    [
+        ("57P01", True, True),  # pg_terminate_backend
+        ("08006", True, True),  # connection failure
+        ("40P01", False, True),  # deadlock: rolled back, try again
+        ("57014", False, False),  # query cancelled (a statement timeout): may come again
+        ("54000", False, False),  # program limit exceeded
+        ("53200", False, False),  # out of memory
+    ],
 )
 def test_only_the_databases_own_trouble_gives_the_attempt_back(  # type: ignore[no-untyped-def]
-    transactional_db, served_only, sqlstate, theirs
+    transactional_db, served_only, sqlstate, lost, theirs
 ):
-    """A deadlock, a shutdown or a lost connection say nothing about the run; a program limit
-    or memory exhausted may come again with it, so those attempts count."""
+    """A shutdown, a lost connection or a deadlock say nothing about the run; a cancelled
+    statement, a program limit or memory exhausted may come again with it, so those attempts
+    count. Only a lost connection is answered 503 by the web process."""
     from django.db import transaction
-
-    from ingest.services import _not_the_runs_fault
 
     with pytest.raises(TRANSIENT_DB_ERRORS) as raised, transaction.atomic():
         with connection.cursor() as cursor:
             cursor.execute(f"DO $$ BEGIN RAISE EXCEPTION 'x' USING ERRCODE = '{sqlstate}'; END $$")
-    assert _not_the_runs_fault(raised.value) is theirs
+    assert (connection_lost(raised.value), not_the_datas_fault(raised.value)) == (lost, theirs)
+
+
+def test_sqlite_gives_the_attempt_back_only_when_its_file_is_busy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "db.sqlite3"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    other = sqlite3.connect(path, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked") as busy:
+        other.execute("SELECT * FROM t")
+    with pytest.raises(sqlite3.OperationalError, match="no such table") as missing:
+        sqlite3.connect(":memory:").execute("SELECT * FROM nope")
+    holder.execute("ROLLBACK")
+    assert not_the_datas_fault(busy.value) and not connection_lost(busy.value)
+    assert not not_the_datas_fault(missing.value)

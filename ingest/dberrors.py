@@ -1,0 +1,59 @@
+"""Which database errors are the database's own trouble, not the request's or the data's.
+
+Django wraps the driver's errors (psycopg, sqlite3) and keeps the original as `__cause__`; the
+original carries the SQLSTATE (PostgreSQL) or the result code (SQLite) read here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+from django.db import InterfaceError, OperationalError
+
+# What a task retries: a database unreachable or interrupted, for now. The bulk load talks to
+# psycopg directly, so its errors come unwrapped.
+TRANSIENT_DB_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+)
+
+# Connection exceptions (08xxx) and the server going away: admin shutdown (pg_terminate_backend),
+# crash shutdown, cannot connect now (starting up or in recovery).
+_CONNECTION_STATES = ("57P01", "57P02", "57P03")
+# A transaction rolled back by the server (serialization failure, deadlock): try it again.
+_ROLLBACK_STATES = ("40001", "40P01")
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+
+
+def _driver_error(exc: BaseException) -> BaseException:
+    cause = exc.__cause__
+    return cause if isinstance(cause, psycopg.Error | sqlite3.Error) else exc
+
+
+def connection_lost(exc: BaseException) -> bool:
+    """The database could not be reached or the connection was cut: nothing the request did."""
+    error = _driver_error(exc)
+    if isinstance(error, psycopg.Error):
+        sqlstate = error.sqlstate
+        if sqlstate is None:  # raised by the driver itself: refused, timed out, closed
+            return isinstance(error, psycopg.OperationalError | psycopg.InterfaceError)
+        return sqlstate.startswith("08") or sqlstate in _CONNECTION_STATES
+    # Django's own: "connection already closed" and the like.
+    return isinstance(error, InterfaceError)
+
+
+def not_the_datas_fault(exc: BaseException) -> bool:
+    """The connection was lost, the server rolled the transaction back, or SQLite's file was
+    busy: the same work may well succeed next time. Anything else (a statement cancelled or
+    timed out, out of memory, a program limit, a full disk) may come again with the same data."""
+    if connection_lost(exc):
+        return True
+    error = _driver_error(exc)
+    if isinstance(error, psycopg.Error):
+        return error.sqlstate in _ROLLBACK_STATES
+    if isinstance(error, sqlite3.Error):
+        return getattr(error, "sqlite_errorcode", 0) & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+    return False
