@@ -9,6 +9,7 @@ number of queries whatever the size of the history, which tests/dashboard/test_v
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -630,6 +631,15 @@ def test_results(
 RUN_LIST_IDS_LIMIT = 1000
 
 
+COMMIT_PREFIX_MIN = 7  # a shorter sha prefix names too many commits to be a filter
+_SHA = re.compile(rf"[0-9a-fA-F]{{{COMMIT_PREFIX_MIN},64}}")
+
+
+def is_short_sha(text: str) -> bool:
+    """Hexadecimal, but shorter than a sha prefix the runs list filters by."""
+    return len(text) < COMMIT_PREFIX_MIN and re.fullmatch(r"[0-9a-fA-F]+", text) is not None
+
+
 def run_list(
     *,
     project: Project,
@@ -654,11 +664,14 @@ def run_list(
             order = (Case(*(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids))), "-id")
     if branch:
         qs = qs.filter(branch=branch)
-    if commit:
+    if commit and _SHA.fullmatch(commit):
         # A sha prefix, as a range the (project, commit) index answers under any collation
         # (LIKE 'abc%' uses a plain btree index only under the C collation): every sha that
         # starts with it sorts from it to it + "g", the character after the hex digits.
+        # Commits are compared as uploaded (their case kept).
         qs = qs.filter(commit__gte=commit, commit__lt=f"{commit}g", commit__startswith=commit)
+    elif commit:
+        qs = qs.filter(commit=commit)  # a commit that is not a sha (a tag, a version): as is
     if status:
         qs = qs.filter(status=status)
     if week:

@@ -354,7 +354,7 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
     outcome = outcome if outcome in sel.OUTCOME_FILTERS else "all"
     results_week = sel.week_or_none(request.GET.get("week"))
     attempt = _choice(request.GET.get("attempt"), sel.ATTEMPT_FILTERS) or "any"
-    branch = (request.GET.get("branch") or "").strip()[:200] or None
+    branch = _text(request, "branch") or None
     # A regression's failures: the results from its first failing run to its latest (or fix).
     span = sel.run_span(
         project=project, first=_bigint(request.GET.get("from_run")),
@@ -408,7 +408,7 @@ TESTS_PER_PAGE = 50
 def test_search(request: HttpRequest, slug: str) -> HttpResponse:
     project, projects = _project(request, slug)
     services = sel.service_list(project=project, with_tests=True)
-    text = (request.GET.get("q") or "").strip()[:200]
+    text = _text(request, "q")
     name = _choice(request.GET.get("service"), [s.name for s in services])
     service = next((s for s in services if s.name == name), None)
     tests = None
@@ -431,9 +431,6 @@ def test_search(request: HttpRequest, slug: str) -> HttpResponse:
 # --- Runs ---------------------------------------------------------------------------------------
 
 
-COMMIT_PREFIX_MIN = 7  # a shorter prefix names too many commits to be a filter worth its scan
-
-
 @login_required
 def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     project, projects = _project(request, slug)
@@ -441,12 +438,12 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     week = sel.week_or_none(request.GET.get("week"))
     service = _choice(request.GET.get("service"), [s.name for s in services])
     status = _choice(request.GET.get("status"), Run.Status.values)
-    branch = (request.GET.get("branch") or "").strip() or None
-    commit = (request.GET.get("commit") or "").strip().lower() or None
-    if commit and not re.fullmatch(rf"[0-9a-f]{{{COMMIT_PREFIX_MIN},64}}", commit):
+    branch = _text(request, "branch") or None
+    commit = _text(request, "commit", limit=100) or None
+    if commit and sel.is_short_sha(commit):
         messages.warning(
-            request, f"“{commit[:70]}” is not a commit: give at least {COMMIT_PREFIX_MIN} "
-            "hexadecimal characters of its sha. Showing every commit.",
+            request, f"“{commit}” is too short a commit sha: give at least "
+            f"{sel.COMMIT_PREFIX_MIN} of its characters. Showing every commit.",
         )  # fmt: skip
         commit = None
     causes: dict[int, list[str]] = {}
@@ -531,6 +528,12 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "clear_test": _without(request, "test", "page"),
     }
     return render(request, "dashboard/runs.html", ctx)
+
+
+def _text(request: HttpRequest, name: str, limit: int = 200) -> str:
+    """A free-text query parameter as filters use it: trimmed, cut to `limit`, without NUL
+    characters (PostgreSQL text cannot hold them, and no name stored here has one)."""
+    return (request.GET.get(name) or "").replace("\x00", "").strip()[:limit]
 
 
 def _without(request: HttpRequest, *names: str) -> str:
