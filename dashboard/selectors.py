@@ -440,7 +440,7 @@ def service_detail(
         .filter(Q(week=week) | Q(kind__in=WINDOW_KINDS))
         .select_related("test", "related_test")
         .annotate(impact=finding_impact_order())
-        .order_by("-week", "kind", F("impact").desc(nulls_last=True), "-score", "id")
+        .order_by("-week", "kind", F("impact").desc(nulls_last=True), "test__name", "id")
     )
     rows = finding_rows(project, findings)
     this_week = [r for r in rows if r.finding.week == week]
@@ -1016,7 +1016,7 @@ def order_cell_runs(*, finding: Finding) -> dict[str, list[int]]:
         return mine is not None and mine[0] == timeline and mine[1] < key
 
     cells: dict[str, list[int]] = {"a": [], "b": [], "c": [], "d": []}
-    for run_id in sorted(seen):
+    for run_id in sorted(seen, reverse=True):  # newest first: a capped list keeps these
         tests = seen[run_id]
         if victim not in tests or polluter not in tests:
             continue

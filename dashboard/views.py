@@ -451,6 +451,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     drill = None
     ids = None
     cell = None
+    cell_total = None
     finding = None
     test_id = _bigint(request.GET.get("test"))
     if service and week and request.GET.get("wall"):
@@ -469,7 +470,8 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         )
     ):
         drill, cell = "cell", request.GET["cell"]
-        ids = sel.order_cell_runs(finding=finding)[cell]
+        ids = sel.order_cell_runs(finding=finding)[cell]  # newest first
+        cell_total = len(ids)
         test_id = finding.test_id  # the cell counts the victim's first attempts
     elif request.GET.get("ids"):
         ids = [i for i in map(_bigint, request.GET["ids"].split(",")) if i is not None]
@@ -521,6 +523,8 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "cell_text": sel.ORDER_CELLS.get(cell or ""),
         "cell_window": (finding.params or {}).get("od_window_days", 28) if finding else None,
         "cell_counted": (finding.evidence or {}).get(cell) if finding and cell else None,
+        "cell_total": cell_total,
+        "ids_limit": sel.RUN_LIST_IDS_LIMIT,
         "walls_unstored": drill == "wall" and walls is None,
         # The runs found: an id may name a run deleted since, or of another project.
         "drill_count": runs.paginator.count if ids is not None else None,

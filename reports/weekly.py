@@ -374,14 +374,14 @@ def _findings(project: Project, week: dt.date, service: Service | None) -> list[
 
 def _ranked(findings: Iterable[Finding]) -> list[Finding]:
     """Findings by impact, largest first (each section holds one kind: docs/metrics.md
-    "Ranking", as the pages rank them), then by service and test; no impact ranks last."""
-    return sorted(
-        findings,
-        key=lambda f: (
-            -(finding_impact(f.kind, f.evidence, f.score) or float("-inf")),
-            f.service.name, f.test.classname, f.test.name, f.pk,
-        ),
-    )  # fmt: skip
+    "Ranking", as the pages rank them), then by service, test name and id; no impact (None,
+    not 0) ranks last."""
+
+    def key(f: Finding) -> tuple[bool, float, str, str, int]:
+        impact = finding_impact(f.kind, f.evidence, f.score)
+        return (impact is None, -(impact or 0.0), f.service.name, f.test.name, f.pk)
+
+    return sorted(findings, key=key)
 
 
 def _tests(project: Project, findings: list[Finding]) -> dict[int, Test]:

@@ -136,3 +136,25 @@ def test_the_tests_results_can_be_filtered_by_branch(member_client, dataset):  #
     url = f"/p/{dataset.sim.slug}/t/{r.test_id}/?outcome=all&branch={r.run.branch}"
     results = member_client.get(url).context["results"].object_list
     assert results and all(x.run.branch == r.run.branch for x in results)
+
+
+def test_a_cells_runs_list_says_when_it_is_cut_or_filtered(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+    f = (
+        Finding.objects.filter(project=dataset.sim, kind="order_dependent", evidence__d__gt=5)
+        .order_by("id")
+        .first()
+    )
+    cells = sel.order_cell_runs(finding=f)
+    url = f"/p/{dataset.sim.slug}/runs/?finding={f.pk}&cell=d"
+    monkeypatch.setattr(sel, "RUN_LIST_IDS_LIMIT", 5)
+    cut = member_client.get(url)
+    html = _html(cut)
+    assert f"The newest 5 of its {len(cells['d'])} runs are listed." in html
+    assert "runs were deleted" not in html  # the finding's count still matches
+    newest = sorted(cells["d"], reverse=True)[:5]
+    assert sorted(r["run"].pk for r in cut.context["rows"]) == sorted(newest)
+    monkeypatch.undo()
+    filtered = member_client.get(url + "&branch=no-such-branch")
+    html = _html(filtered)
+    assert f"0 of its {len(cells['d'])} runs match the filters." in html
+    assert "runs were deleted" not in html

@@ -794,3 +794,27 @@ def test_a_markdown_report_viewed_as_html_escapes_uploaded_text() -> None:
     assert "<code>&lt;script&gt;x&lt;/script&gt;</code>" in html and "<table>" in html
     assert '<a href="http://example.com/p/x/runs/1/">run</a>' in html
     assert "javascript:" not in html
+
+
+def test_the_report_ranks_as_the_pages_do_zero_before_unknown_then_service_test_and_id() -> None:
+    from ingest.models import Service, Test
+    from reports.models import Finding
+    from reports.weekly import _ranked
+
+    cache, plex = Service(name="cache"), Service(name="plex")
+
+    def regression(pk: int, failures: object, service: Service, test: str) -> Finding:
+        return Finding(pk=pk, kind="regression", evidence={"failures": failures}, service=service,
+                       test=Test(name=test, classname="Z" if pk % 2 else "A"))  # fmt: skip
+
+    ranked = _ranked(
+        [
+            regression(1, None, cache, "a"),
+            regression(2, 0, plex, "a"),
+            regression(3, 5, plex, "b"),
+            regression(4, 5, cache, "z"),
+            regression(5, 5, cache, "b"),
+            regression(6, 5, cache, "b"),
+        ]
+    )
+    assert [f.pk for f in ranked] == [5, 6, 4, 3, 2, 1]
