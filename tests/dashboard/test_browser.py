@@ -257,11 +257,23 @@ def test_a_narrow_screen_keeps_the_navigation_and_the_week_labels_readable(
 def test_it_draws_the_project_trends_and_links_a_point_to_its_runs(signed_in, server, dataset):  # type: ignore[no-untyped-def]
     from selenium.webdriver.common.by import By
 
+    from reports.models import ServiceWeek
+
     driver = signed_in
     driver.get(f"{server}/p/{dataset.sim.slug}/")
     charts = _assert_charts(driver, "pass-rate", "isolation", "causes", "durations", "runs")
     services = 5
-    assert charts["fig-pass-rate"] == (2 * services, 2 * services)
+    # Two lines a service, and the legend entry of the diamond when a week had outage runs.
+    outages = any(
+        (sw.metrics or {}).get("outage_runs")
+        for sw in ServiceWeek.objects.filter(service__project=dataset.sim)
+    )
+    traces = 2 * services + (1 if outages else 0)
+    assert charts["fig-pass-rate"] == (traces, traces)
+    legend = driver.execute_script(
+        "return document.querySelector('[data-figure=\"fig-pass-rate\"]').data.map(t => t.name)"
+    )
+    assert ("week with infra-outage runs" in legend) == outages
     assert charts["fig-runs"] == (services, services)
     assert driver.find_elements(By.CSS_SELECTOR, "#findings table tbody tr")
     _screenshot(driver, "project")
