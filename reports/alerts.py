@@ -588,9 +588,10 @@ def _facts(f: Finding, ev: Mapping[str, object]) -> list[tuple[str, str]]:
 # --- Sending ------------------------------------------------------------------------------------
 
 
-# Sends a delivery is tried at most: the first and five retries. Counted on the rows (each claim
-# is an attempt), not per task message: a batch can be queued again by the sweeper while a
-# retry of its task is still waiting, and neither message may add attempts of its own.
+# Sends a delivery is tried at most: the first and five retries (again after each retry from
+# the settings page). Counted on the rows (each claim is an attempt), not per task message: a
+# batch can be queued again by the sweeper while a retry of its task is still waiting, and
+# neither message may add attempts of its own.
 ALERT_SEND_ATTEMPTS = 6
 
 
@@ -655,7 +656,9 @@ def alert_batch_send(*, batch: str, final_attempt: bool = True) -> int:
     except Exception as exc:  # classified below; nothing may leave a claim dangling
         transient = _is_transient(exc)
         error = _error_text(exc)[:2000]
-        attempts_left = all(d.attempts < ALERT_SEND_ATTEMPTS for d in deliveries)
+        attempts_left = all(
+            d.attempts - d.attempts_before_retry < ALERT_SEND_ATTEMPTS for d in deliveries
+        )
         if transient and not final_attempt and attempts_left:
             AlertDelivery.objects.filter(pk__in=claimed).update(
                 status=AlertDelivery.Status.PENDING, error=error
@@ -770,7 +773,12 @@ def alert_delivery_retry(*, project: Project, delivery_id: int) -> int:
     with transaction.atomic():
         count = AlertDelivery.objects.filter(
             batch=batch, status=AlertDelivery.Status.FAILED, retryable=True
-        ).update(status=AlertDelivery.Status.PENDING, retryable=False, claimed_at=None, attempts=0)
+        ).update(
+            status=AlertDelivery.Status.PENDING,
+            retryable=False,
+            claimed_at=None,
+            attempts_before_retry=F("attempts"),
+        )
         if count:
             enqueue_on_commit(alert_send, str(batch), swept_by="reports.alert_sweep")
     return count

@@ -343,6 +343,9 @@ class AlertDelivery(models.Model):
     batch = models.UUIDField(db_index=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # `attempts` when it was last retried from the settings page: each retry gets a new round
+    # of sends (reports/alerts.py ALERT_SEND_ATTEMPTS), while `attempts` keeps counting them all.
+    attempts_before_retry = models.PositiveSmallIntegerField(default=0)
     error = models.TextField(blank=True)
     # A failure known to have left nothing with the recipient (the mail server or the webhook
     # answered with a refusal, or no connection was made): sending it again cannot make a
