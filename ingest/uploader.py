@@ -69,6 +69,7 @@ import urllib.parse  # noqa: E402
 import urllib.request  # noqa: E402
 import uuid  # noqa: E402
 from collections.abc import Callable, Iterator, Mapping  # noqa: E402
+from email.message import Message  # noqa: E402
 from typing import IO  # noqa: E402
 
 # Annotations are never evaluated (see the __future__ import), so builtin generics and `X | None`
@@ -441,7 +442,7 @@ def _json_body(raw: bytes) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
+def _retry_after(headers: Message | Mapping[str, str] | None) -> float | None:
     value = (headers or {}).get("Retry-After", "")
     try:
         return max(0.0, float(value))
@@ -897,7 +898,9 @@ def main(argv: list[str] | None = None) -> int:
         if detail.get("status") == "failed":
             print(describe_parse_failure(run_url, detail.get("error")), file=sys.stderr, flush=True)
             return EXIT_REJECTED
-        counts = detail.get("counts") if isinstance(detail.get("counts"), dict) else {}
+        counts = detail.get("counts")
+        if not isinstance(counts, dict):
+            counts = {}
         say(f"parsed: {describe_counts(counts)}")
         if not counts.get("tests"):
             warn(

@@ -368,8 +368,9 @@ def _attempt_entries(value: Any) -> list[dict[str, Any]]:
         return []
     entries = [e for e in value if isinstance(e, dict)]
     numbers = [_int(e.get("attempt")) for e in entries]
-    if all(n is not None for n in numbers):
-        entries = [e for _, e in sorted(zip(numbers, entries, strict=True), key=lambda p: p[0])]
+    known = [n for n in numbers if n is not None]
+    if len(known) == len(numbers):
+        entries = [e for _, e in sorted(zip(known, entries, strict=True), key=lambda p: p[0])]
     return entries
 
 

@@ -82,7 +82,9 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
             test = event.get("test")
             if not isinstance(test, dict):
                 continue
-            metadata = test.get("metadata") if isinstance(test.get("metadata"), dict) else {}
+            metadata = test.get("metadata")
+            if not isinstance(metadata, dict):
+                metadata = {}
             line = test.get("root_line") if test.get("root_line") is not None else test.get("line")
             running[test.get("id")] = _Test(
                 name=str(test.get("name") or "")[:NAME_LIMIT],

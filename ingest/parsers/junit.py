@@ -55,7 +55,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 
 from lxml import etree
 
@@ -587,6 +587,7 @@ class _Walker:
 
     def _build_pending(self) -> None:
         tag, attrib = self._pending_tag, self._pending
+        assert attrib is not None  # called only while a testcase start is held back
         self._pending = None
         self._texts.clear()  # the testcase's own text, never read
         self._stack.append(self._builder.start(tag, _unescaped(attrib)))
@@ -698,9 +699,8 @@ class _Walker:
         elif (chosen := found.get("skipped")) is not None:
             outcome = _SKIPPED
         else:
-            outcome = _attribute_outcome(el.get)
-            if outcome is None:
-                outcome = _PASSED
+            given = _attribute_outcome(el.get)
+            outcome = _PASSED if given is None else given
 
         get = el.get
         seconds = get("time")
@@ -810,6 +810,10 @@ def _attribute_outcome(get: Callable[[str], str | None]) -> Outcome | None:
     return None
 
 
+@overload
+def _unescape(value: str) -> str: ...
+@overload
+def _unescape(value: str | None) -> str | None: ...
 def _unescape(value: str | None) -> str | None:
     """An attribute value as the document means it. Without entity substitution, libxml2 hands
     parser targets every `&` of an attribute value (from `&amp;`, `&#38;`, `&#x26;`) as the text

@@ -88,7 +88,9 @@ def _record(item: dict[str, Any], outcome: Outcome) -> TestRecord:
     title = str(item.get("title") or "")
     full = str(item.get("fullTitle") or title)
     classname = full[: -len(title)].rstrip() if title and full.endswith(title) else ""
-    err = item.get("err") if isinstance(item.get("err"), dict) else {}
+    err = item.get("err")
+    if not isinstance(err, dict):
+        err = {}
     stack = str(err.get("stack") or "")
     message = str(err.get("message") or "") or stack.split("\n", 1)[0]
     return TestRecord(

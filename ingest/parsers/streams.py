@@ -18,7 +18,9 @@ class BoundedReader(io.RawIOBase):
     """A read-only stream that refuses to yield more than `limit` bytes (a gzip bomb stops here)
     and can hash everything it yields."""
 
-    def __init__(self, inner: BinaryIO, limit: int, *, digest: bool = False) -> None:
+    def __init__(
+        self, inner: BinaryIO | gzip.GzipFile, limit: int, *, digest: bool = False
+    ) -> None:
         self._inner = inner
         self._limit = limit
         self._count = 0
@@ -62,7 +64,7 @@ def is_gzip(raw: BinaryIO) -> bool:
 
 def open_bounded(raw: BinaryIO, *, limit: int, digest: bool = False) -> BoundedReader:
     """The decompressed content of `raw` (gzip or plain), read from the start, at most `limit` bytes."""
-    inner: BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(raw) else raw
+    inner = gzip.GzipFile(fileobj=raw, mode="rb") if is_gzip(raw) else raw
     raw.seek(0)
     return BoundedReader(inner, limit, digest=digest)
 

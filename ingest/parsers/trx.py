@@ -148,8 +148,8 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
                     if len(definitions_to_join) >= BATCH:
                         yield from _join_definitions(definitions_to_join, waiting)
                 else:
-                    for result in waiting.pop(test_id):
-                        yield _record(_Result(*result), definition)
+                    for held in waiting.pop(test_id):
+                        yield _record(_Result(*held), definition)
                 if not results_done:
                     definitions.add(test_id, definition)
             elif kind == "results":
@@ -164,8 +164,8 @@ def parse(stream: BinaryIO) -> Iterator[TestRecord]:
                 xmlstream.release(elem)
         yield from _join_results(results_to_join, definitions, waiting)
         yield from _join_definitions(definitions_to_join, waiting)
-        for result in waiting.drain():
-            yield _record(_Result(*result), None)
+        for held in waiting.drain():
+            yield _record(_Result(*held), None)
     finally:
         definitions.close()
         waiting.close()
