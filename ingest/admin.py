@@ -81,7 +81,7 @@ class RunFileInline(admin.TabularInline):
     model = RunFile
     extra = 0
     fields = ["index", "name", "format", "size", "digest"]
-    readonly_fields = fields
+    readonly_fields = ["index", "name", "format", "size", "digest"]
     can_delete = False
 
 

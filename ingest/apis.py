@@ -52,14 +52,13 @@ class RunRefSerializer(serializers.Serializer):
     )
 
 
-def _one_line(value: str) -> str:
+def _one_line(value: str) -> None:
     """Names and labels are shown in pages, links and headers: no control characters, and only
     what was sent (a form field that is not UTF-8 is decoded with U+FFFD in place of its bytes)."""
     if CONTROL_CHARACTERS.search(value):
         raise serializers.ValidationError("must not contain control characters (newline, tab, ...)")
     if "\ufffd" in value:
         raise serializers.ValidationError("must be UTF-8 text (it holds bytes that are not)")
-    return value
 
 
 @extend_schema_field({"type": "string", "format": "binary"})
@@ -233,7 +232,8 @@ class ServiceRulesApi(APIView):
     # Named components: nested Input/Output classes would all be "Input" and "Output" in the schema.
     @extend_schema_serializer(component_name="ServiceRulesReplace")
     class InputSerializer(serializers.Serializer):
-        rules = ServiceRuleSerializer(many=True, allow_empty=True, max_length=1000)
+        # With many=True DRF hands max_length to the ListSerializer; the stubs leave it out.
+        rules = ServiceRuleSerializer(many=True, allow_empty=True, max_length=1000)  # type: ignore[call-arg]
 
     @extend_schema_serializer(component_name="ServiceRules")
     class OutputSerializer(serializers.Serializer):

@@ -15,7 +15,7 @@ from rest_framework.views import exception_handler
 class IngestError(Exception):
     """An upload that is refused. `extra` carries where (file, line, column)."""
 
-    status_code = status.HTTP_400_BAD_REQUEST
+    status_code: int = status.HTTP_400_BAD_REQUEST
 
     def __init__(self, code: str, detail: str, *, status_code: int | None = None, **extra: Any):
         super().__init__(detail)

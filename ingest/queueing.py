@@ -31,7 +31,8 @@ class QueueCall:
 
     def __call__(self) -> None:
         try:
-            self.task.apply_async(self.args, countdown=self.countdown)
+            # None is celery's own default (no delay); the stubs accept only a number.
+            self.task.apply_async(self.args, countdown=self.countdown)  # type: ignore[arg-type]
         except Exception as exc:  # kombu.OperationalError and whatever the transport raises
             log.error(
                 "could not queue %s%r, %s will queue it again: %s: %s",

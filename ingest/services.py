@@ -10,7 +10,7 @@ import logging
 import shutil
 import tempfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
@@ -39,7 +39,7 @@ _STATUS_FOR_CODE = {"unsupported_format": 415, "file_too_large": 413}
 
 
 def project_create(
-    *, slug: str, name: str = "", service_rules: list[tuple[str, str]] = ()
+    *, slug: str, name: str = "", service_rules: Sequence[tuple[str, str]] = ()
 ) -> Project:
     """Create a project with its service rules, in order. Raises ValueError if the slug is taken."""
     with transaction.atomic():
@@ -659,7 +659,8 @@ def _tests_delete(project_id: int) -> None:
     tests = Test.objects.filter(project_id=project_id)
     relations = [
         f for f in Test._meta.get_fields(include_hidden=True)
-        if f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
+        if isinstance(f, models.ForeignObjectRel)  # the reverse side of a relation to Test
+        and f.auto_created and not f.concrete and (f.one_to_many or f.one_to_one)
         and f.on_delete is not models.DO_NOTHING
     ]  # fmt: skip
     if any(r.on_delete is not models.CASCADE for r in relations):
