@@ -57,7 +57,7 @@ import socket
 import uuid
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -173,7 +173,7 @@ def findings_changed(
     return len(batches)
 
 
-def _later_episode(rows: list[Finding], before: Mapping[str, FindingState]) -> set[int]:
+def _later_episode(rows: Sequence[Finding], before: Mapping[str, FindingState]) -> set[int]:
     """Regression and fixed rows (one per test and week) that another episode of the same week
     took over: the stored one ended before the new one's first failure. Where they overlap, a
     late or deleted run moved the same episode's first run: nothing new to tell."""
@@ -188,7 +188,10 @@ def _later_episode(rows: list[Finding], before: Mapping[str, FindingState]) -> s
         f.pk: (f.evidence or {}).get("first_failing_run") or f.first_run_id for f, _ in moved
     }
     ids = {was.last_run for _, was in moved} | set(opening.values())
-    times = dict(Run.objects.filter(pk__in=ids - {None}).values_list("pk", "started_at"))
+    # Looked up by run ids that may be None (and are then not in it).
+    times: dict[int | None, dt.datetime] = dict(
+        Run.objects.filter(pk__in={i for i in ids if i is not None}).values_list("pk", "started_at")
+    )
     return {
         f.pk for f, was in moved
         if was.last_run in times and opening[f.pk] in times
@@ -197,7 +200,7 @@ def _later_episode(rows: list[Finding], before: Mapping[str, FindingState]) -> s
 
 
 def _candidates(
-    rows: list[Finding], before: Mapping[str, FindingState], later: set[int]
+    rows: Sequence[Finding], before: Mapping[str, FindingState], later: set[int]
 ) -> list[_Candidate]:
     out = []
     for f in rows:
@@ -302,12 +305,12 @@ def _deliveries(
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
     told: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
     withdrawn: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    for sub, kind, test, related, at, finding in AlertDelivery.objects.filter(
+    for sub_id, kind, test, related, at, finding in AlertDelivery.objects.filter(
         subscription__in=subs, test_id__in={c.finding.test_id for c in candidates}
     ).values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at", "finding"):
-        told[(sub, kind, test, related)].append(at)
+        told[(sub_id, kind, test, related)].append(at)
         if finding is None:
-            withdrawn[(sub, kind, test, related)].append(at)
+            withdrawn[(sub_id, kind, test, related)].append(at)
     batches: dict[tuple[str, str], uuid.UUID] = {}
     out = []
     for c in candidates:
@@ -439,10 +442,10 @@ def alert_items(deliveries: list[AlertDelivery]) -> list[AlertItem]:
     }
     items = []
     for d in deliveries:
-        f = d.finding
-        if f is None:
+        finding = d.finding
+        if finding is None:
             continue
-        items.append(_item(d, f, runs))
+        items.append(_item(d, finding, runs))
     return items
 
 
@@ -531,7 +534,9 @@ def _facts(f: Finding, ev: Mapping[str, object]) -> list[tuple[str, str]]:
             ),  # fmt: skip
         ]
     if kind == Finding.Kind.DURATION_REGRESSION:
-        ci = ev.get("shift_ci95_ms") or [None, None]
+        ci = ev.get("shift_ci95_ms")
+        if not isinstance(ci, list) or not ci:
+            ci = [None, None]
         return [
             ("median before", _num(ev.get("before_median_ms"), "{:,.0f} ms")),
             ("median after", _num(ev.get("after_median_ms"), "{:,.0f} ms")),

@@ -239,7 +239,9 @@ class WeeklyReportApi(APIView):
         except ReportNotFound as exc:
             raise IngestError("no_data", str(exc), status_code=404) from None
         response = HttpResponse(bytes(row.content), content_type=Report.CONTENT_TYPES[fmt])
-        response["Content-Disposition"] = content_disposition_header(False, row.filename)
+        disposition = content_disposition_header(False, row.filename)
+        assert disposition is not None  # None only without a filename; a report always has one
+        response["Content-Disposition"] = disposition
         return response
 
 

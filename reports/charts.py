@@ -16,7 +16,7 @@ import html
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 # --- Data shapes (what the selectors hand over) ---------------------------------------------------
 
@@ -159,7 +159,7 @@ def _layout(*, title: str = "", y_title: str = "", height: int = 300, **extra: o
     return layout
 
 
-def _week_figure(data: list[dict], weeks: Sequence[str], yaxis: dict, **layout: object) -> dict:
+def _week_figure(data: list[dict], weeks: Sequence[str], yaxis: dict, **layout: Any) -> dict:
     """A figure over the week axis; `yaxis` is laid over the common grid colour."""
     return {
         "data": data,
@@ -297,7 +297,7 @@ def pass_rate_figure(
     infra-outage runs (counted in the pass rate, by definition) has a diamond marker and says
     so in its hover: a dip there may be the outage, not the tests."""
     colors = series_colors([p.series for p in points])
-    data = []
+    data: list[dict[str, object]] = []
     for name, pts in _by_series(points).items():
         custom = [
             [p.runs_url, p.passed if p.passed is not None else "–",
@@ -560,7 +560,7 @@ def test_duration_figure(
         a for a in attempts
         if a.outcome == "passed" and a.attempt == 1 and a.duration_ms is not None
     ]  # fmt: skip
-    data = []
+    data: list[dict[str, object]] = []
     for label, pts, color in (
         (reference_branch, [a for a in passed if a.branch == reference_branch], "#0072b2"),
         ("other branches", [a for a in passed if a.branch != reference_branch], "#9aa5b1"),
@@ -584,7 +584,8 @@ def test_duration_figure(
     if changes:
         # Each change point is a flag above every point, on its vertical line: nothing sits on
         # top of it, so hovering or clicking it always reaches the finding.
-        highest = max([a.duration_ms for a in passed] + [c.after_ms for c in changes]
+        highest = max([a.duration_ms for a in passed if a.duration_ms is not None]
+                      + [c.after_ms for c in changes]
                       + [c.before_ms for c in changes])  # fmt: skip
         flag = highest * (1.25 if _wide(passed) else 1.12)
         data.append(
@@ -731,11 +732,11 @@ def sparkline_paths(*, values: Sequence[float | None], partial: bool, low: float
     known = [v for v in values if v is not None and not math.isnan(v)]
     if not known or not partial or len(values) < 2:
         return sparkline_path(values=values, low=low, high=high), ""
-    scale = {"low": min(known) if low is None else low,
-             "high": max(known) if high is None else high}  # fmt: skip
+    low = min(known) if low is None else low
+    high = max(known) if high is None else high
     return (
-        sparkline_path(values=[*values[:-1], None], **scale),
-        sparkline_path(values=[*([None] * (len(values) - 2)), *values[-2:]], **scale),
+        sparkline_path(values=[*values[:-1], None], low=low, high=high),
+        sparkline_path(values=[*([None] * (len(values) - 2)), *values[-2:]], low=low, high=high),
     )
 
 

@@ -61,7 +61,7 @@ def _context(subscription: Subscription, items: list[AlertItem]) -> dict[str, ob
     return {
         "project": project,
         "subscription": subscription,
-        "scope": subscription.service.name if subscription.service_id else "all services",
+        "scope": subscription.service.name if subscription.service is not None else "all services",
         "items": items,
         "site_url": settings.SITE_URL,
         "unsubscribe_url": unsubscribe_url(subscription),
@@ -78,9 +78,8 @@ def _unsubscribe_headers(subscription: Subscription) -> dict[str, str]:
 
 
 def _send(name: str, *, to: str, context: dict[str, object], headers: dict[str, str]) -> None:
-    subject = render_to_string(f"emails/{name}-subject.html", context)
     # A subject is one line: templates may wrap for readability.
-    subject = " ".join(subject.split())
+    subject = " ".join(render_to_string(f"emails/{name}-subject.html", context).split())
     text = render_to_string(f"emails/{name}-body-text.html", context)
     html = render_to_string(f"emails/{name}-body-html.html", context)
     message = EmailMultiAlternatives(

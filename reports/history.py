@@ -140,7 +140,7 @@ def _digest(token: uuid.UUID, run_id: int, data: dict[str, list]) -> RunDigest: 
     )
 
 
-def encode_test_runs(test_runs: Sequence[TestRun]) -> dict[str, list[object]]:
+def encode_test_runs(test_runs: Sequence[TestRun]) -> dict[str, Sequence[object]]:
     """One list per field (the run is the row's): compact JSON, decoded without per-key work."""
     timelines = sorted({tr.timeline for tr in test_runs})
     index = {name: i for i, name in enumerate(timelines)}
@@ -283,10 +283,13 @@ def service_history(
     )
     if branch is not None:
         facts = facts.filter(run__branch=branch)
-    facts = facts.order_by("run_id").values_list(
+    picked = facts.order_by("run_id").values_list(
         "token", "run_id", "run__commit", "run__branch", "run__started_at"
     )
-    rows = [(_uuid(token), *rest) for token, *rest in facts]
+    rows = [
+        (_uuid(token), run_id, commit, run_branch, started_at)
+        for token, run_id, commit, run_branch, started_at in picked
+    ]
     unknown = [token for token, *_ in rows if token not in _DECODED]
     for token, run_id, data in RunFacts.objects.filter(token__in=unknown).values_list(
         "token", "run_id", "data"

@@ -443,5 +443,5 @@ class Report(models.Model):
 
     @property
     def filename(self) -> str:
-        scope = f"-{self.service.name.replace('/', '-')}" if self.service_id else ""
+        scope = f"-{self.service.name.replace('/', '-')}" if self.service is not None else ""
         return f"{self.project.slug}{scope}-{self.week_label}.{self.format}"

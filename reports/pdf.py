@@ -148,7 +148,7 @@ def chart_images(report: WeeklyReport) -> tuple[list[ChartImage], str]:
 def _inline(inline: Inline) -> str:
     parts = []
     for cell in inline:
-        text = escape(cell.text)
+        text: str = escape(cell.text)
         if cell.code:
             # Long test ids break after their separators, not anywhere.
             for sep in ("/", "::"):

@@ -41,7 +41,7 @@ def service_list(*, project: Project) -> list[dict[str, object]]:
             "service_id", "week", "pass_rate", "final_pass_rate", "isolation_score", "runs"
         )
     }
-    out = []
+    out: list[dict[str, object]] = []
     for service in services:
         week = latest.get(service.pk)
         sw = rows.get((service.pk, week)) if week else None

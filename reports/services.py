@@ -124,6 +124,7 @@ def _keyed(new: list[_NewFinding], owners: dict[str, _Owner]) -> dict[str, _NewF
             out[key] = same[0]
             continue
         same.sort(key=lambda f: (f.at or _EARLIEST, f.first_run or 0))
+        plain: _NewFinding | None
         if owner is None:
             plain = same[0]
         else:
@@ -257,29 +258,29 @@ def _compute(
     reg_runs, reg_trs, followers, outages, in_part = _regression_history(
         service, history, known, all_trs, pending, iso, params, since=since, as_of=as_of
     )
-    for f in regression_findings(
+    for reg in regression_findings(
         reg_runs, reg_trs, flaky_tests=flaky_tests, cascade_followers=followers,
         outage_runs=outages, params=params, since=since, read_in_part=in_part,
     ):  # fmt: skip
-        if f.kind == "regression" and not f.confirmed:
+        if reg.kind == "regression" and not reg.confirmed:
             # One failure that did not repeat on the same or the next commit is a suspicion, not
             # a regression (DESIGN: confirmed when it fails again); it is not published.
             continue
         evidence = {
-            **f.evidence,
-            "confirmed": f.confirmed,
-            "commit": f.commit,
-            "first_failing_run": f.first_failing_run,
-            "first_failing_commit": f.first_failing_commit,
-            "last_passing_run": f.last_passing_run,
-            "last_passing_commit": f.last_passing_commit,
-            "fixing_run": f.fixing_run,
-            "fixing_commit": f.fixing_commit,
+            **reg.evidence,
+            "confirmed": reg.confirmed,
+            "commit": reg.commit,
+            "first_failing_run": reg.first_failing_run,
+            "first_failing_commit": reg.first_failing_commit,
+            "last_passing_run": reg.last_passing_run,
+            "last_passing_commit": reg.last_passing_commit,
+            "fixing_run": reg.fixing_run,
+            "fixing_commit": reg.fixing_commit,
         }
         findings.append(
             _NewFinding(
-                f.kind, f.test, None, week_start(f.started_at), f.status, None, evidence,
-                f.first_run, f.last_run, f.started_at,
+                reg.kind, reg.test, None, week_start(reg.started_at), reg.status, None, evidence,
+                reg.first_run, reg.last_run, reg.started_at,
             )
         )  # fmt: skip
     improvements = []
@@ -599,7 +600,7 @@ def _write_findings(
     this changes (see _report_weeks; a weekly finding changing status changes its week's)."""
     now = timezone.now()
     bases = {_base_key(f) for f in new}
-    existing = {
+    existing: dict[str, Finding] = {
         f.key: f
         for f in Finding.objects.filter(service=service, key__in=list(bases)).annotate(
             last_run_started=F("last_run__started_at")
@@ -753,10 +754,10 @@ def project_recompute(
     if until is not None:
         runs = runs.filter(week__lte=until)
     weeks = sorted(set(runs.values_list("week", flat=True)))
-    services = Service.objects.filter(project_id=project_id).order_by("name")
+    chosen = Service.objects.filter(project_id=project_id).order_by("name")
     if service_id is not None:
-        services = services.filter(pk=service_id)
-    services = list(services)
+        chosen = chosen.filter(pk=service_id)
+    services = list(chosen)
     done = 0
     for week in weeks:
         for service in services:

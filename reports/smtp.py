@@ -11,8 +11,12 @@ are sent at most once, docs/alerts.md). Every earlier failure leaves nothing wit
 from __future__ import annotations
 
 import smtplib
+from typing import TYPE_CHECKING
 
 from django.core.mail.backends.smtp import EmailBackend as DjangoEmailBackend
+
+if TYPE_CHECKING:
+    from _typeshed import ReadableBuffer
 
 _END_OF_DATA = b"\r\n.\r\n"
 
@@ -27,12 +31,12 @@ class _Tracking:
     _in_data = False
     _body_sent = False
 
-    def send(self, s: bytes | str) -> None:
+    def send(self, s: ReadableBuffer | str) -> None:
         super().send(s)  # type: ignore[misc]
         if self._in_data and isinstance(s, bytes) and s.endswith(_END_OF_DATA):
             self._body_sent = True
 
-    def data(self, msg: bytes | str) -> tuple[int, bytes]:
+    def data(self, msg: ReadableBuffer | str) -> tuple[int, bytes]:
         self._in_data, self._body_sent = True, False
         try:
             return super().data(msg)  # type: ignore[misc]

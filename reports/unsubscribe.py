@@ -34,7 +34,7 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "alerts/unsubscribe.html", {"error": exc.detail}, status=400)
     ctx = {
         "subscription": sub,
-        "scope": sub.service.name if sub.service_id else "all services",
+        "scope": sub.service.name if sub.service is not None else "all services",
         "done": done,
     }
     return render(request, "alerts/unsubscribe.html", ctx)

@@ -221,7 +221,8 @@ def _connect(address, timeout=None, source_address=None, **kwargs):  # type: ign
     networks."""
     host, port = address
     infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
-    allowed = [info for info in infos if not address_blocked(info[4][0])]
+    # An AF_INET or AF_INET6 sockaddr (SOCK_STREAM) starts with the address as text.
+    allowed = [info for info in infos if not address_blocked(str(info[4][0]))]
     if not allowed:
         first = infos[0][4][0]
         where = f"{host} resolves to {first}," if first != host else f"{host} is"
@@ -268,7 +269,8 @@ class _GuardedHTTPHandler(urllib.request.HTTPHandler):
 
 class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
     def https_open(self, req):  # type: ignore[no-untyped-def]
-        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)
+        # HTTPSHandler keeps its SSL context in _context, which typeshed does not declare.
+        return self.do_open(_GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
 
 
 class _NoRedirects(urllib.request.HTTPRedirectHandler):

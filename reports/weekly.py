@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db.models import F, Max
@@ -290,17 +291,24 @@ def weekly_report_build(
                 runs=s.point.runs,
                 runs_url=absolute(runs_url(project, service=name, week=label)),
                 tests=s.tests_executed,
-                pass_rate=Figure(s.point.pass_rate, p and p.point.pass_rate,
+                pass_rate=Figure(s.point.pass_rate,
+                                 p.point.pass_rate if p is not None else None,
                                  absolute(runs_url(project, service=name, week=label))),
-                final_pass_rate=Figure(s.point.final_pass_rate, p and p.point.final_pass_rate,
+                final_pass_rate=Figure(s.point.final_pass_rate,
+                                       p.point.final_pass_rate if p is not None else None,
                                        absolute(runs_url(project, service=name, week=label))),
-                isolation_score=Figure(s.point.isolation_score, p and p.point.isolation_score,
+                isolation_score=Figure(s.point.isolation_score,
+                                       p.point.isolation_score if p is not None else None,
                                        absolute(s.point.unclean_url)),
                 flaky={c: len(flaky_counts.get((name, c), ())) for c in CAUSES},
                 flaky_urls={c: absolute(findings_url(project, kind=c, week=label, service=name))
                             for c in CAUSES},
-                p50_ms=Figure(s.point.p50_ms, p and p.point.p50_ms, absolute(s.point.week_url)),
-                p95_ms=Figure(s.point.p95_ms, p and p.point.p95_ms, absolute(s.point.week_url)),
+                p50_ms=Figure(s.point.p50_ms,
+                              p.point.p50_ms if p is not None else None,
+                              absolute(s.point.week_url)),
+                p95_ms=Figure(s.point.p95_ms,
+                              p.point.p95_ms if p is not None else None,
+                              absolute(s.point.week_url)),
                 budget_violations=s.budget_violations or 0,
                 budget_url=absolute(findings_url(project, kind="budget_violation", week=label,
                                                  service=name)),
@@ -602,7 +610,7 @@ def _charts(project, summaries, window, service: str | None, label: str) -> list
     ]  # fmt: skip
 
 
-def _params_differ(meta: list[dict]) -> list[str]:
+def _params_differ(meta: Sequence[Mapping[str, Any]]) -> list[str]:
     """Services whose metrics were computed with other settings than the first service's."""
     if not meta:
         return []

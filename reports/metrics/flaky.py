@@ -157,9 +157,9 @@ def find_flaky_results(
                     break
                 if other == tr.run:
                     continue
-                key = (abs(started - meta.started_at), other)  # nearest in time, then lowest id
-                if best is None or key < best:
-                    best = key
+                rank = (abs(started - meta.started_at), other)  # nearest in time, then lowest id
+                if best is None or rank < best:
+                    best = rank
             evidence = best[1] if best else None
         if tr.passed_on_retry:
             out.append(FlakyResult(tr.run, tr.test, RETRY, evidence))

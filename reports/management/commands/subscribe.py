@@ -45,7 +45,7 @@ class Command(BaseCommand):
             )
         except SubscriptionError as exc:
             raise CommandError(exc.detail) from None
-        scope = f"service {sub.service.name}" if sub.service_id else "all services"
+        scope = f"service {sub.service.name}" if sub.service is not None else "all services"
         verb = "subscribed" if created else "updated"
         self.stdout.write(
             f"{verb} {sub.target} ({sub.channel}) to {project.slug}, {scope}: "
