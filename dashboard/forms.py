@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import fields
+from typing import Any
 
 from django import forms
 
@@ -123,7 +124,7 @@ class MetricSettingsForm(forms.Form):
                 out[f.name] = value
         return out
 
-    def clean(self) -> dict:
+    def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
         try:
             MetricParams.from_dict(self.params())
@@ -172,8 +173,9 @@ class SubscriptionForm(forms.Form):
             (k, kind_labels.get(k, k)) for k in Subscription.KINDS
         ]
 
-    def clean(self) -> dict:
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any] | None:
+        super().clean()
+        cleaned = self.cleaned_data  # what Form.clean returns
         if self.errors:
             return cleaned
         try:

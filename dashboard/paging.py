@@ -9,13 +9,17 @@ filters (a week, a service), which every such list has.
 from __future__ import annotations
 
 from functools import cached_property
+from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
 
 MAX_ROWS = 5000
 
 
 class BoundedPaginator(Paginator):
+    # A queryset, counted up to `max_rows` + 1; or a list already read, counted by its length.
+    object_list: QuerySet[Any] | list[Any]
     counted = True
 
     def __init__(self, object_list, per_page: int, max_rows: int | None = None) -> None:  # type: ignore[no-untyped-def]
@@ -46,22 +50,23 @@ class UncountedPaginator(BoundedPaginator):
     have no filter to bound them (a test's results over every week), so a page costs the same
     on a year of history as on a week. The deepest page is the one holding row `max_rows`."""
 
+    object_list: QuerySet[Any]
     counted = False
 
     def get_page(self, number: str | int | None) -> UncountedPage:  # type: ignore[override]
         try:
-            number = int(number or 1)
+            page = int(number or 1)
         except (TypeError, ValueError):
-            number = 1
-        number = min(max(number, 1), max(1, -(-self.max_rows // self.per_page)))
-        rows = self._rows(number)
-        if not rows and number > 1:
+            page = 1
+        page = min(max(page, 1), max(1, -(-self.max_rows // self.per_page)))
+        rows = self._rows(page)
+        if not rows and page > 1:
             # A page past the end (an old link, an edited URL): the last page, found by one
             # count bounded like the pages themselves.
             last = self.object_list[: self.max_rows].count()
-            number = max(1, -(-last // self.per_page))
-            rows = self._rows(number)
-        return UncountedPage(rows[: self.per_page], number, self, more=len(rows) > self.per_page)
+            page = max(1, -(-last // self.per_page))
+            rows = self._rows(page)
+        return UncountedPage(rows[: self.per_page], page, self, more=len(rows) > self.per_page)
 
     def _rows(self, number: int) -> list:
         bottom = (number - 1) * self.per_page
@@ -69,6 +74,8 @@ class UncountedPaginator(BoundedPaginator):
 
 
 class UncountedPage(Page):
+    paginator: UncountedPaginator
+
     def __init__(
         self, object_list, number: int, paginator: UncountedPaginator, *, more: bool
     ) -> None:  # type: ignore[no-untyped-def]

@@ -14,7 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import User as AuthUser
 from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Value, When
 from django.db.models.functions import Length
 from django.http import Http404
@@ -56,7 +57,7 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     week_window,
 )
 
-User = AbstractBaseUser | AnonymousUser
+User = AuthUser | AnonymousUser
 
 OUTCOME_FILTERS = {
     "passed": [Outcome.PASSED],
@@ -184,14 +185,14 @@ def overview_list(*, projects: Sequence[Project]) -> list[ProjectOverview]:
     episodes = Q(project__in=projects, status=Finding.Status.OPEN, kind__in=EPISODE_KINDS)
     counts: dict[int, dict[str, int]] = defaultdict(dict)
     if latest:
-        for row in (
+        for count in (
             Finding.objects.filter(weekly | episodes)
             .values("project_id", "kind")
             # Tests, as the pages' tables count them: a victim with two polluters is one.
             .annotate(n=Count("test", distinct=True))
             .order_by()
         ):
-            counts[row["project_id"]][row["kind"]] = row["n"]
+            counts[count["project_id"]][count["kind"]] = count["n"]
     out = []
     for project in projects:
         end = latest.get(project.pk)
@@ -449,7 +450,7 @@ def service_detail(
         return [r for r in source if r.finding.kind == kind]
 
     # Every later week repeats the improvements found before it: keep each (test, commit) once.
-    seen: set[tuple[int, str]] = set()
+    seen: set[tuple[object, object]] = set()
     improvements = []
     for s in sorted(summaries, key=lambda s: s.week, reverse=True):
         for imp in s.improvements:

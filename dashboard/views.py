@@ -98,7 +98,7 @@ def overview(request: HttpRequest) -> HttpResponse:
             figures[fig_id] = _heatmap(ov, metric)
         trend = sel.project_trend(ov.summaries, ov.weeks)
         partial = bool(ov.latest and in_progress(ov.latest, timezone.now().date()))
-        sparks = {
+        sparks: dict[str, tuple[list[float | None], float | None, float | None]] = {
             "runs": ([t.runs for t in trend], 0, None),
             "pass rate": ([t.pass_rate for t in trend], None, None),
             "isolation": ([t.isolation_score for t in trend], 0, 100),
@@ -220,7 +220,7 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         {
             "service": svc.name,
             "summary": this_week.get(svc.name),
-            "counts": {k: counts.get((svc.name, week, k), 0) for k in Finding.Kind.values},
+            "counts": _kind_counts(counts, svc.name, week),
             "url": sel.service_url(project, svc.name, week=week_label(week) if week else None),
         }
         for svc in services
@@ -258,6 +258,15 @@ def project_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "stale": sel.stale_count(project=project),
     }  # fmt: skip
     return render(request, "dashboard/project.html", ctx)
+
+
+def _kind_counts(
+    counts: dict[tuple[str, dt.date, str], int], service: str, week: dt.date | None
+) -> dict[str, int]:
+    """The tests with a finding of each kind in `service` and `week` (none without a week)."""
+    if week is None:
+        return dict.fromkeys(Finding.Kind.values, 0)
+    return {k: counts.get((service, week, k), 0) for k in Finding.Kind.values}
 
 
 def _bigint(text: str | None) -> int | None:
@@ -320,7 +329,7 @@ def service_detail(request: HttpRequest, slug: str, name: str) -> HttpResponse:
         "prev_week": _neighbour(weeks, week, +1),
         "next_week": _neighbour(weeks, week, -1),
         "current": current,
-        "counts": {k: counts.get((service.name, week, k), 0) for k in Finding.Kind.values},
+        "counts": _kind_counts(counts, service.name, week),
         "figures": figures,
         "detail": detail,
         "pairs": pairs,
@@ -486,7 +495,9 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     )  # fmt: skip
     # With a test named, each run links to that test's results in it, and the list shows the
     # test's own outcome there: its first attempt (what isolation evidence counts) and its final.
-    outcomes = sel.test_outcomes_in_runs(test_id=test.pk, runs=runs.object_list) if test else {}
+    outcomes = (
+        sel.test_outcomes_in_runs(test_id=test.pk, runs=list(runs.object_list)) if test else {}
+    )
     ctx = {
         **_base(request, project, "runs", projects),
         "runs": runs,
@@ -556,8 +567,7 @@ def run_detail(request: HttpRequest, slug: str, run_id: int) -> HttpResponse:
     outcome = _choice(request.GET.get("outcome"), list(sel.OUTCOME_FILTERS))
     timeline = request.GET.get("timeline")
     timeline = timeline if timeline in timelines else None
-    test_id = request.GET.get("test")
-    test_id = _bigint(test_id)
+    test_id = _bigint(request.GET.get("test"))
     retried = bool(request.GET.get("retried"))
     final = bool(request.GET.get("final"))
     passed_on_retry = bool(request.GET.get("passed_on_retry"))
@@ -770,7 +780,7 @@ def subscription_create_view(request: HttpRequest, slug: str) -> HttpResponse:
         project=project, target=data["target"], service=data["service"] or None,
         kinds=data["kinds"] or [],
     )  # fmt: skip
-    scope = sub.service.name if sub.service_id else "all services"
+    scope = sub.service.name if sub.service is not None else "all services"
     if created and sub.secret:
         # Shown once, like a new ingest key: the receiver needs it to verify signatures.
         request.session[NEW_SECRET_SESSION] = {"target": sub.target, "secret": sub.secret}
@@ -871,9 +881,9 @@ def report_download(request: HttpRequest, slug: str, report_id: int) -> HttpResp
         }
         return render(request, "dashboard/report_view.html", ctx)
     response = HttpResponse(bytes(row.content), content_type=row.CONTENT_TYPES[row.format])
-    response["Content-Disposition"] = content_disposition_header(
-        as_attachment=download, filename=row.filename
-    )
+    disposition = content_disposition_header(as_attachment=download, filename=row.filename)
+    assert disposition is not None  # None only without a filename, and a report always has one
+    response["Content-Disposition"] = disposition
     return response
 
 

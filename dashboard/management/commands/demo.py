@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import time
+from typing import BinaryIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -79,7 +80,9 @@ class Command(BaseCommand):
         count = 0
         for run in Simulator(config).runs():
             meta = UploadMeta.from_fields(run.form_fields())
-            files = [(name, io.BytesIO(content)) for name, content in run.files]
+            files: list[tuple[str, BinaryIO]] = [
+                (name, io.BytesIO(content)) for name, content in run.files
+            ]
             run_create(project=project, meta=meta, files=files)
             count += 1
             if count % 100 == 0:
