@@ -40,10 +40,12 @@ test: install lint services browser
 		env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider $(EMBEDDED_TESTS); \
 	fi
 
-# ruff for lint and formatting (the settings are in pyproject.toml); part of `make test`.
+# ruff for lint and formatting, mypy for types (the settings of both are in pyproject.toml); part
+# of `make test`. mypy's cache (.mypy_cache) makes a run after a small change take seconds.
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 services:
 	@bash .ci/services
@@ -53,4 +55,4 @@ browser:
 	@bash .ci/browser
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache
