@@ -641,6 +641,16 @@ def is_short_sha(text: str) -> bool:
     return len(text) < COMMIT_PREFIX_MIN and re.fullmatch(r"[0-9a-fA-F]+", text) is not None
 
 
+def is_sha_prefix(text: str) -> bool:
+    """What the runs list matches as the start of commits (else: one commit exactly)."""
+    return _SHA.fullmatch(text) is not None
+
+
+def commit_exists(*, project: Project, commit: str) -> bool:
+    """Whether a run has exactly this commit (a revision number such as 2024 is one)."""
+    return Run.objects.filter(project=project, commit=commit).exists()
+
+
 def run_list(
     *,
     project: Project,
@@ -665,7 +675,7 @@ def run_list(
             order = (Case(*(When(pk=pk, then=Value(i)) for i, pk in enumerate(ids))), "-id")
     if branch:
         qs = qs.filter(branch=branch)
-    if commit and _SHA.fullmatch(commit):
+    if commit and is_sha_prefix(commit):
         # A sha prefix, as a range the (project, commit) index answers under any collation
         # (LIKE 'abc%' uses a plain btree index only under the C collation): every sha that
         # starts with it sorts from it to it + "g", the character after the hex digits.

@@ -35,7 +35,7 @@ from dashboard.forms import (
 )
 from dashboard.paging import page_of
 from dashboard.services import project_metric_settings_update
-from ingest.dberrors import connection_lost
+from ingest.dberrors import connection_lost, sqlite_busy
 from ingest.models import Project, Run
 from ingest.services import service_rules_replace, token_create, token_revoke
 from ingest.weeks import in_progress, week_label
@@ -449,7 +449,11 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     status = _choice(request.GET.get("status"), Run.Status.values)
     branch = _text(request, "branch") or None
     commit = _text(request, "commit", limit=100) or None
-    if commit and sel.is_short_sha(commit):
+    if (
+        commit
+        and sel.is_short_sha(commit)
+        and not sel.commit_exists(project=project, commit=commit)
+    ):
         messages.warning(
             request, f"“{commit}” is too short a commit sha: give at least "
             f"{sel.COMMIT_PREFIX_MIN} of its characters. Showing every commit.",
@@ -540,6 +544,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         # The runs found: an id may name a run deleted since, or of another project.
         "drill_count": runs.paginator.count if ids is not None else None,
         "clear_commit": _without(request, "commit", "page"),
+        "commit_is_prefix": bool(commit) and sel.is_sha_prefix(commit or ""),
         "clear_test": _without(request, "test", "page"),
     }
     return render(request, "dashboard/runs.html", ctx)
@@ -938,7 +943,8 @@ def server_error(request: HttpRequest) -> HttpResponse:
     """500, or 503 when the database cannot be reached (a client should retry: nothing was
     stored): the API's JSON error shape under /api/, else a page that needs no database."""
     error = sys.exc_info()[1]
-    unavailable = error is not None and connection_lost(error)
+    # The database cannot answer now: unreachable, or (embedded) its file busy past the timeout.
+    unavailable = error is not None and (connection_lost(error) or sqlite_busy(error))
     status = 503 if unavailable else 500
     if request.path.startswith("/api/"):
         if unavailable:

@@ -20,9 +20,10 @@ TRANSIENT_DB_ERRORS = (
     psycopg.InterfaceError,
 )
 
-# Connection exceptions (08xxx) and the server going away: admin shutdown (pg_terminate_backend),
-# crash shutdown, cannot connect now (starting up or in recovery).
-_CONNECTION_STATES = ("57P01", "57P02", "57P03")
+# Connection exceptions (08xxx) and the server ending the session: admin shutdown
+# (pg_terminate_backend), crash shutdown, cannot connect now (starting up or in recovery), the
+# database dropped, an idle-session timeout.
+_CONNECTION_STATES = ("57P01", "57P02", "57P03", "57P04", "57P05")
 # A transaction rolled back by the server (serialization failure, deadlock): try it again.
 _ROLLBACK_STATES = ("40001", "40P01")
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
@@ -45,6 +46,13 @@ def connection_lost(exc: BaseException) -> bool:
     return isinstance(error, InterfaceError)
 
 
+def sqlite_busy(exc: BaseException) -> bool:
+    """SQLite's file stayed locked by another connection past the busy timeout."""
+    error = _driver_error(exc)
+    code = getattr(error, "sqlite_errorcode", 0) if isinstance(error, sqlite3.Error) else 0
+    return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
+
+
 def not_the_datas_fault(exc: BaseException) -> bool:
     """The connection was lost, the server rolled the transaction back, or SQLite's file was
     busy: the same work may well succeed next time. Anything else (a statement cancelled or
@@ -54,6 +62,4 @@ def not_the_datas_fault(exc: BaseException) -> bool:
     error = _driver_error(exc)
     if isinstance(error, psycopg.Error):
         return error.sqlstate in _ROLLBACK_STATES
-    if isinstance(error, sqlite3.Error):
-        return getattr(error, "sqlite_errorcode", 0) & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
-    return False
+    return sqlite_busy(exc)

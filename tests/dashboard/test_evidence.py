@@ -149,7 +149,7 @@ def test_a_cells_runs_list_says_when_it_is_cut_or_filtered(member_client, datase
     monkeypatch.setattr(sel, "RUN_LIST_IDS_LIMIT", 5)
     cut = member_client.get(url)
     html = _html(cut)
-    assert f"The newest 5 of its {len(cells['d'])} runs are listed." in html
+    assert f"Only the 5 uploaded last of its {len(cells['d'])} runs are looked at." in html
     assert "runs were deleted" not in html  # the finding's count still matches
     newest = sorted(cells["d"], reverse=True)[:5]
     assert sorted(r["run"].pk for r in cut.context["rows"]) == sorted(newest)

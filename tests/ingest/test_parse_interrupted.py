@@ -14,7 +14,12 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from ingest.dberrors import TRANSIENT_DB_ERRORS, connection_lost, not_the_datas_fault
+from ingest.dberrors import (
+    TRANSIENT_DB_ERRORS,
+    connection_lost,
+    not_the_datas_fault,
+    sqlite_busy,
+)
 from ingest.models import Result
 from ingest.services import UploadMeta, run_create, run_parse
 from tests.resultfiles import junit_xml
@@ -81,6 +86,7 @@ def test_cut_connections_do_not_use_up_the_parse_attempts(  # type: ignore[no-un
     [
         ("57P01", True, True),  # pg_terminate_backend
         ("08006", True, True),  # connection failure
+        ("57P05", True, True),  # idle-session timeout
         ("40P01", False, True),  # deadlock: rolled back, try again
         ("57014", False, False),  # query cancelled (a statement timeout): may come again
         ("54000", False, False),  # program limit exceeded
@@ -112,5 +118,6 @@ def test_sqlite_gives_the_attempt_back_only_when_its_file_is_busy(tmp_path) -> N
     with pytest.raises(sqlite3.OperationalError, match="no such table") as missing:
         sqlite3.connect(":memory:").execute("SELECT * FROM nope")
     holder.execute("ROLLBACK")
-    assert not_the_datas_fault(busy.value) and not connection_lost(busy.value)
+    assert not_the_datas_fault(busy.value) and sqlite_busy(busy.value)
+    assert not connection_lost(busy.value)
     assert not not_the_datas_fault(missing.value)

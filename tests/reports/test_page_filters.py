@@ -19,7 +19,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def runs(project, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
     made = {}
-    for i, commit in enumerate(["ABCDEF0123456789", "abcdef0123456789", "release-2024.1 rc&1"]):
+    for i, commit in enumerate(
+        ["ABCDEF0123456789", "abcdef0123456789", "release-2024.1 rc&1", "2024"]
+    ):
         meta = UploadMeta(commit=commit, branch="main", build_id=str(i), job="unit")
         with django_capture_on_commit_callbacks(execute=False):
             run = run_create(
@@ -55,7 +57,10 @@ def test_each_runs_commit_link_lists_that_commits_runs(member, project, runs) ->
     ]
     # A hexadecimal text too short to be a prefix is refused with a message.
     short = member.get(f"/p/{project.slug}/runs/?commit=abcd")
-    assert len(_listed(short)) == 3 and "too short a commit sha" in short.content.decode()
+    assert len(_listed(short)) == 4 and "too short a commit sha" in short.content.decode()
+    # A commit that is not a sha prefix is shown as it is, and the form takes it back as is.
+    html = member.get(f"/p/{project.slug}/runs/?commit=2024").content.decode()
+    assert "Runs of commit <code>2024</code> <a" in html and 'pattern="' not in html
 
 
 @pytest.mark.parametrize("param", ["q", "branch", "commit"])
