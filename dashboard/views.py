@@ -363,7 +363,7 @@ def test_detail(request: HttpRequest, slug: str, test_id: int) -> HttpResponse:
     outcome = outcome if outcome in sel.OUTCOME_FILTERS else "all"
     results_week = sel.week_or_none(request.GET.get("week"))
     attempt = _choice(request.GET.get("attempt"), sel.ATTEMPT_FILTERS) or "any"
-    branch = _text(request, "branch") or None
+    branch = _text(request, "branch", limit=BRANCH_MAX) or None
     # A regression's failures: the results from its first failing run to its latest (or fix).
     span = sel.run_span(
         project=project, first=_bigint(request.GET.get("from_run")),
@@ -447,7 +447,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     week = sel.week_or_none(request.GET.get("week"))
     service = _choice(request.GET.get("service"), [s.name for s in services])
     status = _choice(request.GET.get("status"), Run.Status.values)
-    branch = _text(request, "branch") or None
+    branch = _text(request, "branch", limit=BRANCH_MAX) or None
     commit = _text(request, "commit", limit=100) or None
     if (
         commit
@@ -548,6 +548,10 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "clear_test": _without(request, "test", "page"),
     }
     return render(request, "dashboard/runs.html", ctx)
+
+
+# As long as a run's branch may be (ingest.models.Run.branch): a filter must reach every one.
+BRANCH_MAX = Run._meta.get_field("branch").max_length or 255
 
 
 def _text(request: HttpRequest, name: str, limit: int = 200) -> str:

@@ -73,3 +73,11 @@ def test_a_nul_character_in_a_filter_is_dropped_not_a_server_error(
         assert response.status_code == 200, (path, param)
     listed = _listed(member.get(f"/p/{project.slug}/runs/", {"branch": "ma\x00in"}))
     assert sorted(listed) == sorted(r.pk for r in Run.objects.filter(project=project))
+
+
+def test_a_branch_as_long_as_uploads_may_send_is_a_filter(member, project, runs) -> None:  # type: ignore[no-untyped-def]
+    long_branch = "feature/" + "x" * 240  # 248 characters: the upload API takes up to 255
+    Run.objects.filter(pk=runs["2024"].pk).update(branch=long_branch)
+    assert _listed(member.get(f"/p/{project.slug}/runs/", {"branch": long_branch})) == [
+        runs["2024"].pk
+    ]
