@@ -62,6 +62,8 @@ PARAM_NOTES = {
     "regression_baseline_runs": "passing runs before a failure that make it a regression",
     "fixed_passes": "consecutive passes that make a regression fixed",
     "regression_read_back_weeks": "weeks before the window an episode going on is followed back",
+    "removed_after_days": "days without a result after which an open regression's test is removed",
+    "removed_after_commits": "commits run without the test before its open regression is removed",
 }
 DEFINITIONS = (
     ("Pass rate", "passed ÷ (passed + failed) over first attempts; skips never count. The final "

@@ -15,9 +15,10 @@ from django.db import connection
 from django.db.models import F, Func, JSONField, Max, QuerySet
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
+from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Service, Test
-from ingest.weeks import week_label
+from ingest.weeks import week_label, week_start
 from reports.charts import WeekPoint
 from reports.models import Finding, ServiceWeek
 
@@ -301,7 +302,8 @@ def open_regressions_at(
     A fix names the episode it ends by its first failing run. A fix of an episode that began
     before the earliest run its window read (`broken_before_run` in its evidence, see
     regression_read_back_weeks) names a later one: it ends the test's regression that no fix
-    names, begun before it (the one services._write_findings resolves)."""
+    names, begun before it (the one services._write_findings resolves). A regression resolved
+    because its test stopped running is open until the week it counted as removed."""
     scope = {"service": service} if service is not None else {}
     episodes = list(
         Finding.objects.filter(project=project, kind=Finding.Kind.REGRESSION, week__lte=week,
@@ -324,12 +326,21 @@ def open_regressions_at(
         fix_week = named.get((f.test_id, str(f.evidence.get("first_failing_run"))))
         if fix_week is None:
             fix_week = min((w for w in unnamed.get(f.test_id, ()) if w >= f.week), default=None)
+        if fix_week is None:
+            fix_week = removed_in(f)
         return fix_week
 
     return [
         f for f in episodes
         if f.status == Finding.Status.OPEN or (fixed_in(f) or week) > week
     ]  # fmt: skip
+
+
+def removed_in(f: Finding) -> dt.date | None:
+    """The week a regression's test counted as removed (regressions.removed_at), if it did."""
+    removed = (f.evidence or {}).get("removed")
+    at = parse_datetime(str(removed.get("removed_at"))) if isinstance(removed, dict) else None
+    return week_start(at) if at is not None else None
 
 
 def findings_url(project: Project, **query: object) -> str:
@@ -619,7 +630,12 @@ def finding_summary(kind: str, evidence: dict) -> str:
         state = "confirmed" if e.get("confirmed") else "unconfirmed"
         failures = e.get("failures")
         counted = plural(failures, "failure") if isinstance(failures, int) else "? failures"
-        return f"{state}, failing since {commit} ({counted} on the reference branch)"
+        text = f"{state}, failing since {commit} ({counted} on the reference branch)"
+        removed = e.get("removed")
+        if isinstance(removed, dict):
+            seen = str(removed.get("last_seen_at") or "")[:10]
+            text += f"; test removed: no result since run #{removed.get('last_seen_run')} ({seen})"
+        return text
     if kind == "fixed":
         commit = str(e.get("fixing_commit") or "")[:10]
         what = (

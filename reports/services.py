@@ -14,10 +14,10 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ingest.models import Run, Service, Test
+from ingest.models import Result, Run, Service, Test
 from ingest.weeks import week_start
 from reports import alerts
-from reports.history import ServiceHistory, service_history
+from reports.history import ServiceHistory, run_facts_derive, service_history
 from reports.metrics import budgets as budget_metrics
 from reports.metrics.cascades import cascade_followers, detect_cascades
 from reports.metrics.changepoints import SLOWDOWN, changes_by_test
@@ -33,8 +33,9 @@ from reports.metrics.regressions import (
     failed_observed,
     observe,
     regression_findings,
+    removed_at,
 )
-from reports.models import Finding, ProjectSettings, ServiceWeek, TestWeek
+from reports.models import Finding, ProjectSettings, RunFacts, ServiceWeek, TestWeek
 from reports.staleness import ended_in_progress, run_facts_lock
 
 log = logging.getLogger(__name__)
@@ -283,6 +284,12 @@ def _compute(
                 reg.first_run, reg.last_run, reg.started_at,
             )
         )  # fmt: skip
+    removals = _removals(service, week, as_of, params, findings)
+    for new in findings:
+        removal = removals.get(new.test)
+        if new.kind == Finding.Kind.REGRESSION and new.status == Finding.Status.OPEN and removal:
+            new.status = Finding.Status.RESOLVED
+            new.evidence = {**new.evidence, "removed": removal.evidence}
     improvements = []
     series = history.commit_points(known, reference_branch=params.reference_branch)
     for test, changes in changes_by_test(series, params).items():
@@ -340,6 +347,7 @@ def _compute(
     changed_weeks = _write_findings(
         service, week, as_of, findings, window_start=window_start, judged=judged, params=used
     )
+    changed_weeks |= _resolve_removed(service, week, as_of, removals)
     stored = (row.metrics or {}).get("duration_improvements")
     changed_weeks |= _improvement_weeks(stored, improvements)
 
@@ -470,11 +478,12 @@ def _regression_history(
     followers, outages = iso.cascade_followers, iso.all_outage_runs
     # An open regression an earlier window wrote is read back to its opening, so this window
     # writes it again with its failures so far; a test failing with none open (broken since its
-    # first run, say) is not: it has no regression to extend.
+    # first run, say) is not: it has no regression to extend. One resolved because its test
+    # stopped running is open again if the test is back and still failing.
     open_regressions = set(
         Finding.objects.filter(
-            service=service, kind=Finding.Kind.REGRESSION, status=Finding.Status.OPEN,
-            test_id__in=list(pending),
+            Q(status=Finding.Status.OPEN) | Q(evidence__has_key="removed"),
+            service=service, kind=Finding.Kind.REGRESSION, test_id__in=list(pending),
         ).values_list("test_id", flat=True)
     ) if pending else set()  # fmt: skip
 
@@ -545,6 +554,113 @@ def _regression_history(
         return runs, window_trs, followers, outages, in_part
     trs = [tr for tr in earlier_trs if tr.test in read_back] + window_trs
     return {**earlier_runs, **runs}, trs, followers, outages, in_part
+
+
+@dataclass(frozen=True)
+class _Removal:
+    """An open regression whose test no longer runs (regressions.removed_at)."""
+
+    test: int
+    last_seen: RunMeta
+    at: dt.datetime
+    was_open: bool  # its stored row is open: resolving it changes reports from its week on
+    stored: int | None  # the open row this window does not write again, if any
+    evidence: dict[str, object]
+
+
+def _removals(
+    service: Service,
+    week: dt.date,
+    as_of: dt.datetime,
+    params: MetricParams,
+    findings: list[_NewFinding],
+) -> dict[int, _Removal]:
+    """The tests with an open regression that count as removed at `as_of`: open in this window's
+    findings, or stored open and not written again by it (its test did not fail in the window).
+    A few queries per such test, and none when the service has no open regression."""
+    found = {f.test for f in findings if f.kind == Finding.Kind.REGRESSION}
+    reopened = {
+        f.test for f in findings
+        if f.kind == Finding.Kind.REGRESSION and f.status == Finding.Status.OPEN
+    }  # fmt: skip
+    stored: dict[int, int] = {}
+    open_rows: set[int] = set()
+    for pk, test in (
+        Finding.objects.filter(
+            service=service, kind=Finding.Kind.REGRESSION, status=Finding.Status.OPEN,
+            week__lte=week, as_of__lte=as_of,
+        ).order_by("week", "pk").values_list("pk", "test_id")
+    ):  # fmt: skip
+        open_rows.add(test)
+        if test not in found:
+            stored.setdefault(test, pk)
+    out: dict[int, _Removal] = {}
+    for test in sorted(reopened | stored.keys()):
+        last = (
+            Result.objects.filter(
+                test_id=test, run__branch=params.reference_branch,
+                run__status=Run.Status.PARSED, run__started_at__lt=as_of,
+            )
+            .order_by("-run__started_at", "-run_id")
+            .values_list("run_id", "run__commit", "run__started_at")
+            .first()
+        )  # fmt: skip
+        if last is None:
+            continue
+        seen = RunMeta(last[0], last[1], params.reference_branch, last[2])
+        if seen.started_at + dt.timedelta(days=params.removed_after_days) >= as_of:
+            continue  # seen too recently, whatever ran since
+        run_facts_derive(project_id=service.project_id, start=week_start(seen.started_at), end=week)
+        later = (
+            RunMeta(run, commit, params.reference_branch, started)
+            for run, commit, started in RunFacts.objects.filter(
+                service=service, week__gte=week_start(seen.started_at), week__lte=week,
+                run__branch=params.reference_branch, run__status=Run.Status.PARSED,
+                run__started_at__gt=seen.started_at, run__started_at__lt=as_of,
+            )
+            .order_by("run__started_at", "run_id")
+            .values_list("run_id", "run__commit", "run__started_at")
+            .iterator(chunk_size=500)
+        )  # fmt: skip
+        at = removed_at(seen, later, params)
+        if at is None or at >= as_of:
+            continue
+        out[test] = _Removal(
+            test, seen, at, was_open=test in open_rows, stored=stored.get(test),
+            evidence={
+                "last_seen_run": seen.id,
+                "last_seen_commit": seen.commit,
+                "last_seen_at": seen.started_at.isoformat(),
+                "removed_at": at.isoformat(),
+                "after_days": params.removed_after_days,
+                "after_commits": params.removed_after_commits,
+            },
+        )  # fmt: skip
+    return out
+
+
+def _resolve_removed(
+    service: Service, week: dt.date, as_of: dt.datetime, removals: dict[int, _Removal]
+) -> set[dt.date]:
+    """Resolve the stored open regressions of removed tests that this window did not write
+    again, and return the weeks whose reports change: from the week the test counted as removed
+    to this one (a report lists the regressions open at its week's end)."""
+    now = timezone.now()
+    changed: set[dt.date] = set()
+    for removal in removals.values():
+        if removal.stored is not None:
+            row = Finding.objects.filter(pk=removal.stored, status=Finding.Status.OPEN).first()
+            if row is None:
+                continue  # this window's writes took it (a stale episode that went)
+            row.status = Finding.Status.RESOLVED
+            row.evidence = {**row.evidence, "removed": removal.evidence}
+            row.as_of, row.updated_at = as_of, now
+            row.save(update_fields=["status", "evidence", "as_of", "updated_at"])
+        elif not removal.was_open:
+            continue  # written resolved before: no report changes
+        first = week_start(removal.at)
+        changed |= {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
+    return changed
 
 
 def _first_run_of_commit(runs, commit: str, branch: str) -> int | None:  # type: ignore[no-untyped-def]

@@ -12,17 +12,21 @@ def junit_xml(
     *,
     failed: set[int] = frozenset(),
     skipped: set[int] = frozenset(),
+    absent: set[int] = frozenset(),
     prefix: str = "tests.test_app.TestApp",
     timestamp: str = "2026-11-02T10:00:00Z",
     worker: str | None = None,
     message_size: int = 40,
 ) -> bytes:
-    """A pytest-style JUnit document with tests test_0..test_{n-1}."""
+    """A pytest-style JUnit document with tests test_0..test_{n-1}, but for the `absent` ones."""
+    count = n - len(set(absent) & set(range(n)))
     parts = [
         '<?xml version="1.0" encoding="utf-8"?>',
-        f'<testsuites><testsuite name="pytest" tests="{n}" timestamp="{timestamp}">',
+        f'<testsuites><testsuite name="pytest" tests="{count}" timestamp="{timestamp}">',
     ]
     for i in range(n):
+        if i in absent:
+            continue
         props = (
             f'<properties><property name="worker" value="{worker}"/></properties>' if worker else ""
         )

@@ -54,6 +54,11 @@ class MetricParams:
     # How far before a recompute's window an episode going on at its start is followed back:
     # one that began earlier is reported as broken since before the earliest run read.
     regression_read_back_weeks: int = 26
+    # An open regression whose test stopped running on the reference branch (deleted, renamed)
+    # is resolved as removed once both hold since its last result: this many days, and runs of
+    # its service on this many other commits without it.
+    removed_after_days: int = 14
+    removed_after_commits: int = 5
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -113,6 +118,8 @@ PARAM_BOUNDS: dict[str, tuple[float, float]] = {
     "regression_baseline_runs": (1, 100),
     "fixed_passes": (1, 100),
     "regression_read_back_weeks": (1, 104),
+    "removed_after_days": (1, 365),
+    "removed_after_commits": (1, 1000),
 }
 
 

@@ -387,3 +387,30 @@ def regression_findings(
                               began_before=test in in_part)
         )  # fmt: skip
     return out
+
+
+def removed_at(
+    last_seen: RunMeta, later: Iterable[RunMeta], params: MetricParams
+) -> dt.datetime | None:
+    """When a test whose last result on the reference branch came in run `last_seen` counts as
+    removed (deleted or renamed): removed_after_days after that run, and not before the
+    service's reference-branch runs without it reached removed_after_commits commits other than
+    that run's; None while they have not. `later`: the service's reference-branch runs started
+    after `last_seen` (none of them has the test), in any order.
+
+    An open regression of a removed test is resolved as removed, without a fixed finding: it was
+    never seen passing again. A shard that did not upload, a run that stopped early or a branch
+    of CI that skips the test for a few days does not make it removed; a test skipped on every
+    run is not removed either (a skipped result is a result)."""
+    commits: set[str] = {last_seen.commit}
+    reached: dt.datetime | None = None
+    for run in sorted(later, key=lambda r: (r.started_at, r.id)):
+        if run.started_at <= last_seen.started_at or run.commit in commits:
+            continue
+        commits.add(run.commit)
+        if len(commits) - 1 >= params.removed_after_commits:
+            reached = run.started_at
+            break
+    if reached is None:
+        return None
+    return max(reached, last_seen.started_at + dt.timedelta(days=params.removed_after_days))

@@ -30,6 +30,7 @@ from reports.metrics.regressions import (
     failed_observed,
     observe,
     regression_findings,
+    removed_at,
 )
 
 PARAMS = MetricParams()
@@ -419,3 +420,33 @@ def test_only_tests_observed_to_fail_need_observing() -> None:
                 assert not earlier_history_needed(seen, since=_at(window), params=PARAMS,
                                                   all_fixes=False)  # fmt: skip
     assert checked > 50  # the case the test is about came up often enough to mean something
+
+
+def _later(*runs: tuple[int, str, float]) -> list[RunMeta]:
+    """Runs (id, commit, days after T0) of the service without the test."""
+    return [RunMeta(i, c, "main", T0 + dt.timedelta(days=d)) for i, c, d in runs]
+
+
+def test_a_test_is_removed_when_both_the_days_and_the_commits_without_it_are_reached() -> None:
+    seen = RunMeta(0, "c0", "main", T0)
+    days = dt.timedelta(days=PARAMS.removed_after_days)
+    daily = _later(*((i, f"c{i}", i) for i in range(1, 31)))
+    assert removed_at(seen, daily, PARAMS) == T0 + days  # 5 commits in 5 days: the days decide
+    # One commit a week: the fifth other commit, in the fifth week, decides.
+    weekly = _later(*((i, f"c{i}", 7 * i) for i in range(1, 7)))
+    assert removed_at(seen, weekly, PARAMS) == weekly[PARAMS.removed_after_commits - 1].started_at
+    # The order the runs are given in does not matter.
+    assert removed_at(seen, list(reversed(weekly)), PARAMS) == weekly[4].started_at
+
+
+def test_runs_of_the_last_commit_it_ran_on_or_repeated_commits_do_not_count() -> None:
+    seen = RunMeta(0, "c0", "main", T0)
+    # Other shards and reruns of its last commit, and reruns of 4 other commits, over 60 days.
+    reruns = _later(*((i, "c0", i) for i in range(1, 30)), *((100 + i, f"c{i % 4 + 1}", 30 + i)
+                                                            for i in range(30)))  # fmt: skip
+    assert removed_at(seen, reruns, PARAMS) is None
+    # A run that started before its last result (uploaded later) is not "after" it.
+    early = _later(*((i, f"c{i}", -i) for i in range(1, 30)))
+    assert removed_at(seen, early, PARAMS) is None
+    fewer = MetricParams(removed_after_commits=4, removed_after_days=1)
+    assert removed_at(seen, reruns, fewer) == T0 + dt.timedelta(days=33)  # c1..c4 by day 33

@@ -1,0 +1,180 @@
+"""A regression whose test stops running, on the real database.
+
+One service on `main`, one run a day on a new commit, uploaded and parsed by ingest's own
+services and recomputed by reports' own recompute. test_3 passes, breaks, and then leaves the
+suite while broken (deleted, or renamed): nothing will ever pass it three times, so without a
+rule of its own its regression would stay open for good. It is resolved as removed once
+removed_after_days have passed since its last result and the service ran on
+removed_after_commits other commits without it (docs/metrics.md "Regressions"); a test missing
+for less, or from fewer commits, or back again, keeps its regression open.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+
+import pytest
+
+from ingest.models import Run, Service
+from ingest.services import UploadMeta, run_create, run_parse
+from ingest.weeks import week_start
+from reports.metrics.params import MetricParams
+from reports.models import Finding
+from reports.selectors import finding_summary, open_regressions_at
+from reports.services import project_recompute, service_week_recompute
+from tests.resultfiles import junit_xml
+
+START = dt.datetime(2026, 9, 7, 6, 0, tzinfo=dt.UTC)  # Monday of 2026-W37
+TESTS = 6
+GONE = 3
+BREAKS, LAST_SEEN = 10, 29  # test_3 passes runs 0-9, fails runs 10-29
+DEFAULTS = MetricParams()
+
+
+def _upload(project, i: int, *, failing: set[int], absent: set[int], commit: int) -> Run:  # type: ignore[no-untyped-def]
+    started = START + dt.timedelta(days=i)
+    data = junit_xml(
+        TESTS, failed=failing, absent=absent, prefix="tests.test_api.TestApi",
+        timestamp=started.isoformat().replace("+00:00", "Z"),
+    )  # fmt: skip
+    meta = UploadMeta(
+        commit=hashlib.sha1(f"commit {commit}".encode()).hexdigest(), branch="main",
+        build_id=str(i), job="test", service="api", started_at=started,
+    )  # fmt: skip
+    run = run_create(project=project, meta=meta, files=[("results.xml", io.BytesIO(data))]).run
+    run_parse(run_id=run.pk)
+    return run
+
+
+def _history(project, runs: int, *, absent_from: int, back_at: int | None = None,  # type: ignore[no-untyped-def]
+             back_failing: bool = True, commit_every: int = 1) -> list[Run]:  # fmt: skip
+    """Runs 0..runs-1, a day apart: test_3 breaks at run 10, is missing from run `absent_from`
+    (until `back_at`, then failing or passing again); during its absence the commit changes
+    every `commit_every` runs, otherwise with every run."""
+    out = []
+    for i in range(runs):
+        missing = absent_from <= i and (back_at is None or i < back_at)
+        back = back_at is not None and i >= back_at
+        failing = {GONE} if BREAKS <= i and not missing and (not back or back_failing) else set()
+        commit = absent_from + (i - absent_from) // commit_every if missing else i + 1000
+        out.append(
+            _upload(project, i, failing=failing, absent={GONE} if missing else set(), commit=commit)
+        )
+    return out
+
+
+def _regression(project) -> Finding:  # type: ignore[no-untyped-def]
+    [finding] = Finding.objects.filter(project=project, kind="regression", test__name="test_3")
+    return finding
+
+
+def _open_at(project, week: dt.date) -> bool:  # type: ignore[no-untyped-def]
+    return any(f.test.name == "test_3" for f in open_regressions_at(project=project, week=week))
+
+
+@pytest.mark.django_db
+def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project) -> None:  # type: ignore[no-untyped-def]
+    runs = _history(project, 70, absent_from=LAST_SEEN + 1)
+    ids = [r.pk for r in runs]
+    service = Service.objects.get(project=project, name="api")
+    weeks = sorted({week_start(r.started_at) for r in runs})
+    # Removed when both hold: 14 days after its last result (run 29 + 14 days, the start of run
+    # 43) and 5 other commits without it (runs 30-34): the later of the two.
+    removed = runs[LAST_SEEN].started_at + dt.timedelta(days=DEFAULTS.removed_after_days)
+    assert removed == runs[LAST_SEEN + DEFAULTS.removed_after_days].started_at
+    assert DEFAULTS.removed_after_commits < DEFAULTS.removed_after_days
+    for week in weeks:  # as the runs came in
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        if week < week_start(runs[BREAKS + 1].started_at):
+            continue  # not confirmed yet
+        regression = _regression(project)
+        ended = dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+        assert regression.status == ("resolved" if ended > removed else "open"), week
+    e = regression.evidence
+    assert e["first_failing_run"] == ids[BREAKS] and e["failures"] == LAST_SEEN - BREAKS + 1
+    assert e["removed"] == {
+        "last_seen_run": ids[LAST_SEEN],
+        "last_seen_commit": runs[LAST_SEEN].commit,
+        "last_seen_at": runs[LAST_SEEN].started_at.isoformat(),
+        "removed_at": removed.isoformat(),
+        "after_days": DEFAULTS.removed_after_days,
+        "after_commits": DEFAULTS.removed_after_commits,
+    }
+    # Never seen passing again: no fix is announced.
+    assert not Finding.objects.filter(project=project, kind="fixed").exists()
+    assert "test removed: no result since run #" in finding_summary("regression", e)
+    # Open at the end of every week from the one it broke in to the one before its removal.
+    assert [w for w in weeks if _open_at(project, w)] == [
+        w for w in weeks if week_start(runs[BREAKS].started_at) <= w < week_start(removed)
+    ]
+    # The same rows when every week is computed again, oldest first.
+    before = Finding.objects.filter(project=project).values_list(
+        "key", "status", "evidence", "updated_at"
+    )
+    before = sorted(before)
+    project_recompute(project_id=project.pk)
+    assert (
+        sorted(
+            Finding.objects.filter(project=project).values_list(
+                "key", "status", "evidence", "updated_at"
+            )
+        )
+        == before
+    )
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("missing_days", "commit_every"),
+    [
+        (20, 5),  # long enough, but the service ran on 4 other commits only
+        (10, 1),  # 10 other commits, but 10 days only
+    ],
+)
+def test_a_test_missing_for_less_keeps_its_regression_open(  # type: ignore[no-untyped-def]
+    project, missing_days: int, commit_every: int
+) -> None:
+    back = LAST_SEEN + 1 + missing_days
+    runs = _history(project, back + 10, absent_from=LAST_SEEN + 1, back_at=back,
+                    commit_every=commit_every)  # fmt: skip
+    project_recompute(project_id=project.pk)
+    regression = _regression(project)
+    assert regression.status == "open" and "removed" not in regression.evidence
+    assert regression.evidence["failures"] == (LAST_SEEN - BREAKS + 1) + 10
+    assert all(_open_at(project, w) for w in {week_start(r.started_at) for r in runs[BREAKS:]})
+
+
+@pytest.mark.django_db
+def test_a_removed_test_that_comes_back_broken_reopens_its_regression(project) -> None:  # type: ignore[no-untyped-def]
+    runs = _history(project, 70, absent_from=LAST_SEEN + 1, back_at=60)
+    ids = [r.pk for r in runs]
+    service = Service.objects.get(project=project, name="api")
+    for week in sorted({week_start(r.started_at) for r in runs}):
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        if week == week_start(runs[59].started_at) - dt.timedelta(weeks=1):
+            assert _regression(project).status == "resolved"  # removed by then, not yet back
+    regression = _regression(project)
+    # The same episode, open again, with the failures from both sides of the gap.
+    assert regression.status == "open" and "removed" not in regression.evidence
+    assert regression.evidence["first_failing_run"] == ids[BREAKS]
+    assert regression.evidence["failures"] == (LAST_SEEN - BREAKS + 1) + 10
+    assert _open_at(project, week_start(runs[-1].started_at))
+
+
+@pytest.mark.django_db
+def test_a_removed_test_back_and_passing_while_its_failures_are_in_the_window_is_fixed(
+    project,
+) -> None:  # type: ignore[no-untyped-def]
+    # Missing for 18 days (removed on day 14), back and passing from run 48: the week of run 49
+    # reads its 28 days from Monday 2026-10-05, which holds the last failures (runs 28-29).
+    runs = _history(project, 56, absent_from=LAST_SEEN + 1, back_at=48, back_failing=False)
+    ids = [r.pk for r in runs]
+    project_recompute(project_id=project.pk)
+    regression = _regression(project)
+    assert regression.status == "resolved" and "removed" not in regression.evidence
+    assert regression.evidence["fixing_runs"] == ids[48:51]
+    [fixed] = Finding.objects.filter(project=project, kind="fixed", test__name="test_3")
+    assert fixed.evidence["first_failing_run"] == ids[BREAKS]
+    assert fixed.week == week_start(runs[48].started_at)
