@@ -79,7 +79,8 @@ DEFINITIONS = (
      "reference branch, confirmed by a Mann–Whitney test; it belongs to the week of the first "
      "commit after the change."),
     ("Regression", "a test that failed every attempt on the reference branch after passing its "
-     "baseline runs, confirmed by failing again; fixed after consecutive passes."),
+     "baseline runs, confirmed by failing again; fixed after consecutive passes, closed when "
+     "its test stops running (removed_after_days and removed_after_commits below)."),
     ("Ranking", "each table lists the largest impact first: regressions and fixes by failures "
      "on the reference branch, order-dependent pairs by failures after the polluter, cascades "
      "by follower failures, flaky tests by flaky runs in the flaky window, duration "
@@ -282,6 +283,8 @@ def report_blocks(r: WeeklyReport) -> list[Block]:
         ("New this week", r.new_regressions, "new regressions"),
         ("Still open from earlier weeks", r.open_regressions, "regressions still open"),
         ("Fixed this week", r.fixed, "fixed tests"),
+        # Shown only in a week that has some: most never do.
+        *([("Test removed while failing", r.removed, "removed tests")] if r.removed else []),
     ):
         b.append(Block("h3", title))
         b.append(_table_or_none(_regression_table(items, fixed=what == "fixed tests"), what, r))

@@ -38,6 +38,7 @@ from reports.selectors import (
     plural,
     project_trend,
     pytest_node_id,
+    removed_in,
     reproduce_command,
     run_url,
     runs_url,
@@ -184,6 +185,7 @@ class WeeklyReport:
     new_regressions: list[Item]
     open_regressions: list[Item]
     fixed: list[Item]
+    removed: list[Item]  # regressions resolved this week because their test stopped running
     charts: list[Chart]
     params: dict[str, object]
     params_differ: list[str]
@@ -271,6 +273,8 @@ def weekly_report_build(
 
     open_episodes = _ranked(open_regressions_at(project=project, week=week, service=service))
     open_items = _items(project, open_episodes, tests, week)
+    removed_episodes = _ranked(_removed_in(project, week, service))
+    removed_items = _items(project, removed_episodes, tests, week)
     open_by_service: dict[str, int] = defaultdict(int)
     for f in open_episodes:
         open_by_service[f.service.name] += 1
@@ -345,6 +349,7 @@ def weekly_report_build(
         new_regressions=[i for i in items["this"] if i.kind == "regression"],
         open_regressions=[i for i in open_items["all"] if i.week != label],
         fixed=[i for i in items["this"] if i.kind == "fixed"],
+        removed=removed_items["all"],
         charts=_charts(project, summaries, window, scope_service, label),
         params=dict(meta[0]["params"]) if meta else {},
         params_differ=_params_differ(meta),
@@ -370,6 +375,17 @@ def _project_url(project: Project, label: str, service: str | None) -> str:
     if service:
         return service_url(project, service, week=label)
     return reverse("pages:project", args=[project.slug]) + f"?week={label}"
+
+
+def _removed_in(project: Project, week: dt.date, service: Service | None) -> list[Finding]:
+    """Regressions resolved because their test stopped running, in this week (removed_in)."""
+    qs = Finding.objects.filter(
+        project=project, kind=Finding.Kind.REGRESSION, status=Finding.Status.RESOLVED,
+        week__lte=week, evidence__has_key="removed",
+    ).select_related("service", "test")  # fmt: skip
+    if service is not None:
+        qs = qs.filter(service=service)
+    return [f for f in qs if removed_in(f) == week]
 
 
 def _findings(project: Project, week: dt.date, service: Service | None) -> list[Finding]:
@@ -641,7 +657,8 @@ def _summary_sentences(r: WeeklyReport) -> list[str]:
     fixed = plural(len(r.fixed), "test")
     out.append(
         f"{plural(len(r.new_regressions), 'new regression')} and {fixed} fixed in {coverage}; "
-        f"{plural(len(r.open_regressions), 'earlier regression')} still open."
+        f"{plural(len(r.open_regressions), 'earlier regression')} still open"
+        + (f" ({plural(len(r.removed), 'regression')} closed: test removed)." if r.removed else ".")
     )
     causes = ", ".join(f"{len(r.new_flaky[c])} {CAUSE_NAMES[c]}" for c in CAUSES)
     total_new = sum(len(v) for v in r.new_flaky.values())

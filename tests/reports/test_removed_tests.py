@@ -22,8 +22,10 @@ from ingest.services import UploadMeta, run_create, run_parse
 from ingest.weeks import week_start
 from reports.metrics.params import MetricParams
 from reports.models import Finding
+from reports.render import weekly_report_markdown
 from reports.selectors import finding_summary, open_regressions_at
 from reports.services import project_recompute, service_week_recompute
+from reports.weekly import weekly_report_build
 from tests.resultfiles import junit_xml
 
 START = dt.datetime(2026, 9, 7, 6, 0, tzinfo=dt.UTC)  # Monday of 2026-W37
@@ -109,6 +111,23 @@ def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project) 
     assert [w for w in weeks if _open_at(project, w)] == [
         w for w in weeks if week_start(runs[BREAKS].started_at) <= w < week_start(removed)
     ]
+    # The weekly report of the week it counted as removed says so; the week before lists it
+    # still open; later weeks do neither.
+    removal_week = week_start(removed)
+    for week, section in (
+        (removal_week - dt.timedelta(weeks=1), "### Still open from earlier weeks"),
+        (removal_week, "### Test removed while failing"),
+        (removal_week + dt.timedelta(weeks=1), None),
+    ):
+        text = weekly_report_markdown(weekly_report_build(project=project, week=week))
+        mentions = [line for line in text.splitlines() if "test_3" in line]
+        if section is None:
+            assert mentions == [] and "Test removed while failing" not in text
+            continue
+        [line] = mentions
+        assert text.index(section) < text.index(line) and section in text
+        following = text[text.index(section) + len(section) :]
+        assert following.index(line) < following.index("\n#")  # in that section
     # The same rows when every week is computed again, oldest first.
     before = Finding.objects.filter(project=project).values_list(
         "key", "status", "evidence", "updated_at"
