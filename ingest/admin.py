@@ -1,4 +1,11 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
 from django.contrib import admin
+from django.db.models import QuerySet
+from django.forms import BaseInlineFormSet, ModelForm
+from django.http import HttpRequest
 
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.services import project_delete, run_delete, runs_parse_again, tests_enqueue_remap
@@ -17,21 +24,29 @@ class ProjectAdmin(admin.ModelAdmin):
     filter_horizontal = ["members"]
     inlines = [ServiceRuleInline]
 
-    def save_related(self, request, form, formsets, change) -> None:  # type: ignore[no-untyped-def]
+    def save_related(
+        self,
+        request: HttpRequest,
+        form: ModelForm[Project],
+        formsets: list[BaseInlineFormSet],
+        change: bool,
+    ) -> None:
         super().save_related(request, form, formsets, change)
         # Edited rules apply to the tests already known too, as when the API replaces them.
         if any(f.model is ServiceRule and f.has_changed() for f in formsets):
             tests_enqueue_remap(project_id=form.instance.pk)
 
     # Deleting goes through the service: a project's results are reached by no cascade.
-    def delete_model(self, request, obj) -> None:  # type: ignore[no-untyped-def]
+    def delete_model(self, request: HttpRequest, obj: Project) -> None:
         project_delete(project_id=obj.pk)
 
-    def delete_queryset(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Project]) -> None:
         for pk in queryset.values_list("pk", flat=True):
             project_delete(project_id=pk)
 
-    def get_deleted_objects(self, objs, request):  # type: ignore[no-untyped-def]
+    def get_deleted_objects(
+        self, objs: Sequence[Project] | QuerySet[Project], request: HttpRequest
+    ) -> tuple[list[str], dict[str, int], set[str], list[str]]:
         """Counts instead of Django's list of every related object (a project has tests by
         the hundred thousand), and, as Django's own check, the kinds of objects the user may not
         delete: any of them stops the delete."""
@@ -41,7 +56,7 @@ class ProjectAdmin(admin.ModelAdmin):
             for model in (Run, Test, Service, IngestToken)
         }
         perms_needed = {
-            model._meta.verbose_name
+            str(model._meta.verbose_name)
             for model, count in counts.items()
             if count and not request.user.has_perm(
                 f"{model._meta.app_label}.delete_{model._meta.model_name}"
@@ -73,7 +88,7 @@ class IngestTokenAdmin(admin.ModelAdmin):
     # create_project command or the settings page, which show them once.
     readonly_fields = ["key_hash", "hint", "created_at", "last_used_at"]
 
-    def has_add_permission(self, request) -> bool:  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
 
@@ -97,16 +112,16 @@ class RunAdmin(admin.ModelAdmin):
     actions = ["parse_again"]
 
     @admin.action(description="Parse the selected failed runs again (from their stored files)")
-    def parse_again(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def parse_again(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         ids = runs_parse_again(run_ids=list(queryset.values_list("pk", flat=True)))
         self.message_user(request, f"{len(ids)} failed run(s) queued for parsing again.")
 
     # Deleting goes through the service: results are reached by no cascade, and the services
     # the run touched must be computed again.
-    def delete_model(self, request, obj) -> None:  # type: ignore[no-untyped-def]
+    def delete_model(self, request: HttpRequest, obj: Run) -> None:
         run_delete(run_id=obj.pk)
 
-    def delete_queryset(self, request, queryset) -> None:  # type: ignore[no-untyped-def]
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> None:
         for pk in queryset.values_list("pk", flat=True):
             run_delete(run_id=pk)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from drf_spectacular.utils import (
@@ -99,7 +102,7 @@ class UploadCreateApi(APIView):
         )
         file = serializers.ListField(child=_UploadedFile(allow_empty_file=True), required=False)
 
-        def validate_started_at(self, value):  # type: ignore[no-untyped-def]
+        def validate_started_at(self, value: dt.datetime | None) -> dt.datetime | None:
             if value is not None and plausible(value) is None:
                 raise serializers.ValidationError(
                     f"must lie from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}"
@@ -277,7 +280,7 @@ def _project(request: Request, *, slug: str | None = None) -> Project:
     return project
 
 
-def _form(request: Request):  # type: ignore[no-untyped-def]
+def _form(request: Request) -> dict[str, Any] | list[Any]:
     """The multipart form, with Django's own refusals (more files or form data than it reads)
     answered as API errors instead of its HTML 400 page."""
     try:

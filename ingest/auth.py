@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 
 from ingest.models import IngestToken, Project
+
+if TYPE_CHECKING:
+    from drf_spectacular.openapi import AutoSchema
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 class IngestTokenAuthentication(authentication.BaseAuthentication):
@@ -14,7 +21,7 @@ class IngestTokenAuthentication(authentication.BaseAuthentication):
 
     keyword = "Token"
 
-    def authenticate(self, request):  # type: ignore[no-untyped-def]
+    def authenticate(self, request: Request) -> tuple[None, Project] | None:
         header = authentication.get_authorization_header(request).decode("latin-1")
         if not header:
             return None
@@ -36,7 +43,7 @@ class IngestTokenAuthentication(authentication.BaseAuthentication):
             IngestToken.objects.filter(pk=token.pk).update(last_used_at=now)
         return (None, token.project)
 
-    def authenticate_header(self, request) -> str:  # type: ignore[no-untyped-def]
+    def authenticate_header(self, request: Request) -> str:
         return self.keyword
 
 
@@ -44,7 +51,7 @@ class IngestTokenScheme(OpenApiAuthenticationExtension):
     target_class = "ingest.auth.IngestTokenAuthentication"
     name = "IngestToken"
 
-    def get_security_definition(self, auto_schema):  # type: ignore[no-untyped-def]
+    def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, str]:
         return {
             "type": "apiKey",
             "in": "header",
@@ -53,12 +60,12 @@ class IngestTokenScheme(OpenApiAuthenticationExtension):
         }
 
 
-def request_project(request) -> Project | None:  # type: ignore[no-untyped-def]
+def request_project(request: Request) -> Project | None:
     return request.auth if isinstance(request.auth, Project) else None
 
 
 class HasIngestToken(permissions.BasePermission):
     """The request carries a valid ingest key (request.auth is its Project)."""
 
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return isinstance(request.auth, Project)

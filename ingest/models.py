@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -156,7 +157,7 @@ class Run(models.Model):
     def __str__(self) -> str:
         return f"run {self.pk} ({self.project.slug} {self.commit[:10]})"
 
-    def save(self, *args, **kwargs) -> None:
+    def save(self, *args: Any, **kwargs: Any) -> None:
         self.week = week_start(self.started_at)
         super().save(*args, **kwargs)
 

@@ -27,7 +27,7 @@ from ingest import parsers
 from ingest.identity import identity
 from ingest.parsers.records import ParseError, TestRecord
 from ingest.parsers.sniffing import has_doctype
-from ingest.parsers.streams import buffered, open_bounded, read_head
+from ingest.parsers.streams import BoundedReader, buffered, open_bounded, read_head
 
 
 def detect_format(raw: BinaryIO, *, limit: int) -> str:
@@ -102,7 +102,9 @@ def _malformed(exc: etree.XMLSyntaxError) -> ParseError:
     )
 
 
-def iter_records(raw: BinaryIO, fmt: str, *, limit: int, digest: bool = False):
+def iter_records(
+    raw: BinaryIO, fmt: str, *, limit: int, digest: bool = False
+) -> tuple[BoundedReader, Iterator[TestRecord]]:
     """(reader, records): records of the decompressed content; `reader` knows size and digest
     once the records are exhausted."""
     reader = open_bounded(raw, limit=limit, digest=digest)

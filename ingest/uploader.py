@@ -430,7 +430,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
     """A redirected POST loses its body (or, for 307/308, is refused by urllib): report it. A
     redirected GET is not followed either: urllib would send the key to the other host."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> None:
         return None
 
 

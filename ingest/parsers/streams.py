@@ -29,7 +29,9 @@ class BoundedReader(io.RawIOBase):
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buffer) -> int:  # type: ignore[override]
+    # io's buffered readers hand a bytearray or a memoryview; typeshed allows any Buffer, which
+    # has no len() or slice assignment.
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         try:
             data = self._inner.read(len(buffer))
         except (gzip.BadGzipFile, zlib.error, EOFError) as exc:

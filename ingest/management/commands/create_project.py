@@ -5,6 +5,8 @@ Prints the new project's ingest key as its last line (it is not stored and canno
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.models import CONTROL_CHARACTERS
@@ -38,7 +40,7 @@ class Command(BaseCommand):
             "(--service-rule a=x/* b=y/*, or --service-rule repeated).",
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         rules = [_rule(text) for text in options["service_rule"]]
         try:
             project = project_create(
