@@ -431,7 +431,7 @@ def alert_items(deliveries: list[AlertDelivery]) -> list[AlertItem]:
         ev = f.evidence or {}
         for key in ("first_failing_run", "last_passing_run", "fixing_run"):
             if isinstance(ev.get(key), int):
-                run_ids.add(ev[key])  # type: ignore[arg-type]
+                run_ids.add(ev[key])
         if f.first_run_id:
             run_ids.add(f.first_run_id)
     runs = {

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpResponse
 from django.utils.http import content_disposition_header
@@ -31,7 +35,7 @@ from reports.subscriptions import subscription_create, subscription_delete, subs
 from reports.weekly import ReportNotFound
 
 
-def _week(label: str):  # type: ignore[no-untyped-def]
+def _week(label: str) -> dt.date:
     try:
         return parse_week(label)
     except ValueError as exc:
@@ -166,7 +170,12 @@ class _LinesRenderer(BaseRenderer):
     format = "text"
     charset = "utf-8"
 
-    def render(self, data, accepted_media_type=None, renderer_context=None):  # type: ignore[no-untyped-def]
+    def render(
+        self,
+        data: object,
+        accepted_media_type: str | None = None,
+        renderer_context: Mapping[str, Any] | None = None,
+    ) -> bytes:
         if isinstance(data, str):
             return data.encode()
         return JSONRenderer().render(data)

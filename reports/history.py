@@ -17,6 +17,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
+from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef
@@ -125,7 +126,7 @@ def _commit_points(
     }
 
 
-def _digest(token: uuid.UUID, run_id: int, data: dict[str, list]) -> RunDigest:  # type: ignore[type-arg]
+def _digest(token: uuid.UUID, run_id: int, data: dict[str, list[Any]]) -> RunDigest:
     test_runs = decode_test_runs(run_id, data)
     return RunDigest(
         token=token,
@@ -157,7 +158,7 @@ def encode_test_runs(test_runs: Sequence[TestRun]) -> dict[str, Sequence[object]
     }
 
 
-def decode_test_runs(run_id: int, data: dict[str, list]) -> list[TestRun]:  # type: ignore[type-arg]
+def decode_test_runs(run_id: int, data: dict[str, list[Any]]) -> list[TestRun]:
     names = data["timelines"]
     return list(
         map(
@@ -192,7 +193,7 @@ def run_executions(
         WHERE r.run_id IN ({}) AND r.run_week >= %s AND r.run_week <= %s
         ORDER BY r.run_id, t.service_id, r.timeline, r.started_at NULLS LAST, r.position
     """
-    rows: list[tuple] = []  # type: ignore[type-arg]
+    rows: list[tuple[int, int, int, int, int, int | None, str]] = []
     ids = sorted(run_ids)
     with connection.cursor() as cur:
         for i in range(0, len(ids), 500):

@@ -240,7 +240,7 @@ class Finding(models.Model):
         return week_label(self.week)
 
     @staticmethod
-    def make_key(kind: str, test: int, related: int | None, week) -> str:  # type: ignore[no-untyped-def]
+    def make_key(kind: str, test: int, related: int | None, week: dt.date) -> str:
         return f"{kind}:{test}:{related or 0}:{week.isoformat()}"
 
 

@@ -16,7 +16,9 @@ import logging
 import os
 import shutil
 import threading
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -27,6 +29,8 @@ from reports.render import Inline, Table, report_blocks
 from reports.weekly import WeeklyReport
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 CHART_WIDTH = 760
 CHART_HEIGHT = 300
@@ -75,7 +79,7 @@ def figures_to_svg(figures: list[dict], *, width: int = CHART_WIDTH,
     return _run(export())
 
 
-def _run(coro):  # type: ignore[no-untyped-def]
+def _run(coro: Coroutine[Any, Any, _T]) -> _T:
     """asyncio.run, also from code that already runs an event loop (in a thread then)."""
     try:
         asyncio.get_running_loop()
@@ -94,10 +98,10 @@ def _run(coro):  # type: ignore[no-untyped-def]
     thread.join()
     if "error" in result:
         raise result["error"]  # type: ignore[misc]
-    return result["value"]
+    return cast(_T, result["value"])
 
 
-def _isolated(values: list) -> bool:  # type: ignore[type-arg]
+def _isolated(values: Sequence[float | None]) -> bool:
     """A value with no value beside it: a line draws nothing there."""
     padded = [None, *values, None]
     return any(

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.dispatch import receiver
 
 from ingest.signals import run_deleted, run_parsed, tests_remapped
 
+if TYPE_CHECKING:
+    from ingest.models import Run, Test
+
 
 @receiver(run_parsed, dispatch_uid="reports.run_parsed")
 @receiver(run_deleted, dispatch_uid="reports.run_deleted")
 def mark_touched_service_weeks(
-    sender,
+    sender: type[Run],
     *,
     run_id: int,
     project_id: int,
@@ -21,8 +25,8 @@ def mark_touched_service_weeks(
     service_ids: list[int],
     commit: str | None = None,
     started_at: dt.datetime | None = None,
-    **kwargs,
-) -> None:  # type: ignore[no-untyped-def]
+    **kwargs: object,
+) -> None:
     from reports.models import ServiceWeek
     from reports.staleness import service_weeks_mark
 
@@ -70,8 +74,13 @@ def _earlier_weeks_of_commit(
 
 @receiver(tests_remapped, dispatch_uid="reports.tests_remapped")
 def mark_remapped_service_weeks(
-    sender, *, project_id: int, service_ids: list[int], weeks: list[dt.date], **kwargs
-) -> None:  # type: ignore[no-untyped-def]
+    sender: type[Test],
+    *,
+    project_id: int,
+    service_ids: list[int],
+    weeks: list[dt.date],
+    **kwargs: object,
+) -> None:
     """Tests moved between services with their whole history: every listed service is stale in
     every listed week."""
     from reports.staleness import run_facts_forget, service_weeks_mark

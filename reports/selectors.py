@@ -248,7 +248,7 @@ def finding_impact_order() -> object:
     from django.db.models.fields.json import KT
     from django.db.models.functions import Cast
 
-    def num(path: str):  # type: ignore[no-untyped-def]
+    def num(path: str) -> Cast:
         return Cast(KT(f"evidence__{path}"), FloatField())
 
     return Case(

@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import zlib
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -22,7 +22,7 @@ from reports.metrics import budgets as budget_metrics
 from reports.metrics.cascades import cascade_followers, detect_cascades
 from reports.metrics.changepoints import SLOWDOWN, changes_by_test
 from reports.metrics.data import PASSED, RunMeta, TestRun, is_fail
-from reports.metrics.durations import durations_by_test, service_week_durations
+from reports.metrics.durations import TestDurations, durations_by_test, service_week_durations
 from reports.metrics.flaky import CONFIRMED, SUSPECTED
 from reports.metrics.isolation import IsolationResult, analyze_isolation, history_start
 from reports.metrics.params import ALGORITHM_VERSION, MetricParams
@@ -663,12 +663,18 @@ def _resolve_removed(
     return changed
 
 
-def _first_run_of_commit(runs, commit: str, branch: str) -> int | None:  # type: ignore[no-untyped-def]
+def _first_run_of_commit(runs: dict[int, RunMeta], commit: str, branch: str) -> int | None:
     candidates = [r for r in runs.values() if r.commit == commit and r.branch == branch]
     return min(candidates, key=lambda r: (r.started_at, r.id)).id if candidates else None
 
 
-def _write_test_weeks(service: Service, week: dt.date, week_trs, by_test, iso) -> None:  # type: ignore[no-untyped-def]
+def _write_test_weeks(
+    service: Service,
+    week: dt.date,
+    week_trs: Sequence[TestRun],
+    by_test: dict[int, TestDurations],
+    iso: IsolationResult,
+) -> None:
     # The week's flaky results, as the service-week counts them (`iso.flaky_results` spans the
     # whole analysis window; outage runs are not scored).
     week_runs = {tr.run for tr in week_trs} - set(iso.outage_runs)

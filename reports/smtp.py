@@ -63,5 +63,5 @@ class EmailBackend(DjangoEmailBackend):
     """Django's SMTP backend, raising MessageMayHaveArrived for an unanswered message."""
 
     @property
-    def connection_class(self):  # type: ignore[no-untyped-def]
+    def connection_class(self) -> type[_SMTP_SSL | _SMTP]:
         return _SMTP_SSL if self.use_ssl else _SMTP

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.db import InterfaceError, OperationalError
 
 from reports.alerts import TransientDeliveryError
@@ -52,14 +52,16 @@ def sweep_stale_service_weeks() -> None:
     retry_jitter=True,
     max_retries=5,
 )
-def alert_send(self, batch: str) -> None:  # type: ignore[no-untyped-def]
+def alert_send(self: Task[[str], None], batch: str) -> None:
     """Send one batch of alert deliveries as one message (reports.alerts.alert_batch_send).
     At most once per delivery: each row is claimed (pending -> sending) before sending, so a
     second run sends nothing. Transient SMTP/HTTP errors retry with backoff, 5 times at most;
     the last one is recorded on the deliveries as a failure."""
     from reports.alerts import alert_batch_send
 
-    alert_batch_send(batch=batch, final_attempt=self.request.retries >= self.max_retries)
+    # max_retries None would mean retrying forever: no attempt would be the last.
+    final = self.max_retries is not None and self.request.retries >= self.max_retries
+    alert_batch_send(batch=batch, final_attempt=final)
 
 
 @shared_task(name="reports.alert_sweep", ignore_result=True)

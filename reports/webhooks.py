@@ -25,7 +25,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from django.conf import settings
 
@@ -216,7 +216,12 @@ def address_blocked(address: str) -> bool:
     return any(ip in network for network in settings.SUITEHEALTH_WEBHOOK_BLOCKED_NETWORKS)
 
 
-def _connect(address, timeout=None, source_address=None, **kwargs):  # type: ignore[no-untyped-def]
+def _connect(
+    address: tuple[str, int],
+    timeout: object = None,
+    source_address: tuple[str, int] | None = None,
+    **kwargs: object,
+) -> socket.socket:
     """socket.create_connection, to the host's first reachable address outside the blocked
     networks."""
     host, port = address
@@ -247,13 +252,13 @@ def _connect(address, timeout=None, source_address=None, **kwargs):  # type: ign
 
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._create_connection = _connect
 
 
 class _GuardedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._create_connection = _connect
 
@@ -263,12 +268,12 @@ class _GuardedHTTPSConnection(http.client.HTTPSConnection):
 
 
 class _GuardedHTTPHandler(urllib.request.HTTPHandler):
-    def http_open(self, req):  # type: ignore[no-untyped-def]
+    def http_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         return self.do_open(_GuardedHTTPConnection, req)
 
 
 class _GuardedHTTPSHandler(urllib.request.HTTPSHandler):
-    def https_open(self, req):  # type: ignore[no-untyped-def]
+    def https_open(self, req: urllib.request.Request) -> http.client.HTTPResponse:
         # HTTPSHandler keeps its SSL context in _context, which typeshed does not declare.
         return self.do_open(_GuardedHTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
 
@@ -277,7 +282,15 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
     """urllib would follow a 301/302/303 with a GET and report the GET's 200 as success; a
     redirect is refused instead (an HTTPError, permanent below), so the target gets fixed."""
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+    def redirect_request(
+        self,
+        req: urllib.request.Request,
+        fp: IO[bytes],
+        code: int,
+        msg: str,
+        headers: http.client.HTTPMessage,
+        newurl: str,
+    ) -> None:
         return None
 
 

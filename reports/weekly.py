@@ -562,7 +562,7 @@ def _slowest(project: Project, week: dt.date, service: Service | None) -> list[S
     ]
 
 
-def _improvements(project, week: dt.date, service) -> list[Item]:  # type: ignore[no-untyped-def]
+def _improvements(project: Project, week: dt.date, service: Service | None) -> list[Item]:
     """Speed-ups whose first commit after the change ran this week. Each service-week records the
     speed-ups found in its window, so one is found only once enough commits followed it, often in
     a later week; a later window may not see it any more (too few points before it). Every
@@ -611,7 +611,13 @@ def _improvements(project, week: dt.date, service) -> list[Item]:  # type: ignor
     return out
 
 
-def _charts(project, summaries, window, service: str | None, label: str) -> list[Chart]:  # type: ignore[no-untyped-def]
+def _charts(
+    project: Project,
+    summaries: Sequence[WeekSummary],
+    window: Sequence[dt.date],
+    service: str | None,
+    label: str,
+) -> list[Chart]:
     weeks = trim_window(window, summaries)
     labels = [week_label(w) for w in weeks]
     points = [s.point for s in summaries if s.week in set(weeks)]

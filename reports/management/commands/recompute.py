@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -27,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--since", metavar="WEEK", help="First week, e.g. 2026-W40.")
         parser.add_argument("--until", metavar="WEEK", help="Last week, e.g. 2026-W47.")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"]).first()
         if project is None:
             raise CommandError(f"no project {options['slug']!r}")

@@ -7,6 +7,8 @@ webhook's signing secret is printed as the last line; it is not shown again.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ingest.models import Project
@@ -32,7 +34,7 @@ class Command(BaseCommand):
             + ", ".join(Subscription.DEFAULT_KINDS),
         )
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         project = Project.objects.filter(slug=options["slug"]).first()
         if project is None:
             raise CommandError(f"no project {options['slug']!r}")

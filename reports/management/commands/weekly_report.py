@@ -4,6 +4,7 @@ render a project's weekly status report (and store it, as the Reports page lists
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
@@ -23,7 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--service", help="One service's report")
         parser.add_argument("-o", "--output", help="File to write (default: standard output)")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         import datetime as dt
 
         from django.utils import timezone
