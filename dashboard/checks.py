@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 from django.conf import settings
-from django.core.checks import Error, Tags, register
+from django.core.checks import CheckMessage, Error, Tags, register
+
+if TYPE_CHECKING:
+    from django.apps import AppConfig
 
 _KNOWN_CELERY = {
     "CELERY_BROKER_URL",
@@ -27,8 +33,10 @@ _KNOWN_CELERY = {
 
 
 @register(Tags.security, deploy=False)
-def check_production_secrets(app_configs, **kwargs):  # type: ignore[no-untyped-def]
-    errors = []
+def check_production_secrets(
+    app_configs: Sequence[AppConfig] | None, **kwargs: object
+) -> list[CheckMessage]:
+    errors: list[CheckMessage] = []
     if not settings.DEBUG and settings.SECRET_KEY == settings.DEV_SECRET_KEY:
         errors.append(
             Error(
@@ -49,7 +57,9 @@ def check_production_secrets(app_configs, **kwargs):  # type: ignore[no-untyped-
 
 
 @register()
-def check_celery_setting_names(app_configs, **kwargs):  # type: ignore[no-untyped-def]
+def check_celery_setting_names(
+    app_configs: Sequence[AppConfig] | None, **kwargs: object
+) -> list[CheckMessage]:
     unknown = sorted(
         name for name in dir(settings) if name.startswith("CELERY") and name not in _KNOWN_CELERY
     )

@@ -71,7 +71,7 @@ class MetricSettingsForm(forms.Form):
         '"*::test_*", "file_glob": "tests/unit/*"}]</code>',
     )
 
-    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for f in PARAM_FIELDS:
             kind = forms.IntegerField if f.type in (int, "int") else forms.FloatField
@@ -161,9 +161,13 @@ class SubscriptionForm(forms.Form):
     )
 
     def __init__(
-        self, *args, project: Project, services: list[Service], kind_labels: dict[str, str],
-        **kwargs,
-    ) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+        self,
+        *args: Any,
+        project: Project,
+        services: list[Service],
+        kind_labels: dict[str, str],
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.project = project
         self.fields["service"].widget.choices = [("", "All services")] + [

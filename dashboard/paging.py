@@ -22,7 +22,9 @@ class BoundedPaginator(Paginator):
     object_list: QuerySet[Any] | list[Any]
     counted = True
 
-    def __init__(self, object_list, per_page: int, max_rows: int | None = None) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, object_list: QuerySet[Any] | list[Any], per_page: int, max_rows: int | None = None
+    ) -> None:
         super().__init__(object_list, per_page)
         self.max_rows = MAX_ROWS if max_rows is None else max_rows
 
@@ -77,8 +79,8 @@ class UncountedPage(Page):
     paginator: UncountedPaginator
 
     def __init__(
-        self, object_list, number: int, paginator: UncountedPaginator, *, more: bool
-    ) -> None:  # type: ignore[no-untyped-def]
+        self, object_list: list[Any], number: int, paginator: UncountedPaginator, *, more: bool
+    ) -> None:
         super().__init__(object_list, number, paginator)
         self.more = more
 
@@ -103,8 +105,13 @@ class UncountedPage(Page):
         return (self.number - 1) * self.paginator.per_page + len(self.object_list)
 
 
-def page_of(  # type: ignore[no-untyped-def]
-    items, per_page: int, number: str | None, max_rows: int | None = None, *, count: bool = True
+def page_of(
+    items: QuerySet[Any] | list[Any],
+    per_page: int,
+    number: str | None,
+    max_rows: int | None = None,
+    *,
+    count: bool = True,
 ) -> Page:
     """The page `number` (clamped to the first or last page) of `items`; `count=False` pages
     without counting (UncountedPaginator)."""

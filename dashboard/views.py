@@ -8,15 +8,17 @@ import json
 import os
 import re
 import sys
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import DisallowedHost
 from django.core.paginator import Page
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponsePermanentRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.template import loader
-from django.urls import Resolver404, resolve, reverse
+from django.urls import Resolver404, ResolverMatch, resolve, reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header
 from django.utils.safestring import mark_safe
@@ -56,7 +58,7 @@ FAILED_SHOWN = 10
 UNAVAILABLE_RETRY_AFTER_SECONDS = 30
 
 
-def _page(request: HttpRequest, items, per_page: int) -> Page:  # type: ignore[no-untyped-def]
+def _page(request: HttpRequest, items: QuerySet[Any] | list[Any], per_page: int) -> Page:
     return page_of(items, per_page, request.GET.get("page"))
 
 
@@ -278,7 +280,7 @@ def _bigint(text: str | None) -> int | None:
     return value if -(2**63) <= value < 2**63 else None
 
 
-def _neighbour(weeks: list, week, step: int):  # type: ignore[no-untyped-def]
+def _neighbour(weeks: list[dt.date], week: dt.date | None, step: int) -> dt.date | None:
     """The computed week before (+1: weeks are newest first) or after (-1) `week`."""
     if week not in weeks:
         return None
@@ -896,7 +898,7 @@ def report_download(request: HttpRequest, slug: str, report_id: int) -> HttpResp
     return response
 
 
-def _resolve_or_none(path: str):  # type: ignore[no-untyped-def]
+def _resolve_or_none(path: str) -> ResolverMatch | None:
     try:
         return resolve(path)
     except Resolver404:

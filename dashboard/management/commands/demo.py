@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import io
 import time
-from typing import BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -22,6 +22,9 @@ from ingest.signals import run_parsed
 from reports.models import ProjectSettings
 from reports.receivers import mark_touched_service_weeks
 from reports.services import project_recompute
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 SLUG = "mediaserver"
 USERNAME = "demo"
@@ -36,7 +39,7 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=2026)
         parser.add_argument("--weeks", type=int, default=7, help="Weeks of history (default 7).")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
             raise CommandError(
                 f"the demo makes a superuser {USERNAME}/{PASSWORD} that anyone could guess: "
@@ -90,7 +93,7 @@ class Command(BaseCommand):
         self.stdout.write(f"  {count} runs uploaded in {time.monotonic() - started:.0f}s")
 
 
-def _demo_user():  # type: ignore[no-untyped-def]
+def _demo_user() -> User:
     user_model = get_user_model()
     user = user_model.objects.filter(username=USERNAME).first()
     if user is None:
