@@ -68,6 +68,10 @@ ORDER_DEPENDENT = "order_dependent"
 CASCADE = "cascade"
 
 MAX_EVIDENCE_RUNS = 20  # evidence lists are for drill-down, the counts stay complete
+# The runs an order-dependent finding keeps of each cell of its 2×2 table, the latest: two pages
+# of the runs list, and at most about 3 KB of evidence for four full cells (the findings API
+# returns evidence verbatim, 100 findings a page).
+MAX_CELL_RUNS = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,14 +359,25 @@ def _flaky_findings(
 
 
 def _order_findings(runs: Mapping[int, RunMeta], victims: Sequence[VictimResult]) -> list[Finding]:
+    """One finding per (victim, polluter). Its evidence lists the runs of each cell of the 2×2
+    table (`cell_runs`, the latest MAX_CELL_RUNS of a cell in run start order): the pages' links
+    from a cell to its runs read them, so a cell's runs are those order.py counted, once."""
+
+    def by_start(ids: Sequence[int]) -> list[int]:
+        return sorted(ids, key=lambda r: (runs[r].started_at, r))
+
     out: list[Finding] = []
     for v in victims:
         for p in v.polluters:
-            explained = sorted(p.explained_runs, key=lambda r: (runs[r].started_at, r))
+            explained = by_start(p.explained_runs)
             evidence = p.evidence()
             evidence["victim_failures"] = v.failures
             evidence["victim_passes"] = v.passes
             evidence["explained_runs"] = explained[-MAX_EVIDENCE_RUNS:]
+            evidence["cell_runs"] = {
+                cell: by_start(ids)[-MAX_CELL_RUNS:]
+                for cell, ids in zip("abcd", p.cell_runs, strict=True)
+            }
             out.append(
                 Finding(
                     ORDER_DEPENDENT,

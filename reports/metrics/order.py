@@ -48,6 +48,8 @@ tests/reports/metrics/test_order.py:
   Fisher, BH, q < od_q, pass-rate difference bound ≥ od_min_risk_difference, and ≥ od_min_passes
   passes with it in between — the evidence floor a victim needs; with fewer, a bystander that
   happened to sit between them in two or three passes looks just as good).
+- Evidence keeps the runs each cell of the selected table counts (cell_runs), so a page that
+  lists a cell's runs shows the executions counted here and does not count them again.
 
 Everything runs on numpy boolean matrices per victim (executions × tests), so the cost is a few
 matrix-vector products per victim and explain-away step.
@@ -91,8 +93,14 @@ class PolluterEvidence:
     risk_difference_lower: float
     stratified_p: float
     immediate_predecessor_share: float
-    explained_runs: tuple[int, ...]  # runs where the victim failed with this polluter earlier
+    # The runs each cell of the table counts, in the order a, b, c, d (run ids ascending).
+    cell_runs: tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...], tuple[int, ...]]
     cleaners: tuple[int, ...]
+
+    @property
+    def explained_runs(self) -> tuple[int, ...]:
+        """Runs where the victim failed with this polluter earlier: cell a."""
+        return self.cell_runs[0]
 
     @property
     def risk_with(self) -> float:
@@ -373,6 +381,14 @@ def _analyse_victim(
         drop = act[before[act, rep]]
         failed_drop = drop[y[drop]]
         ip_share = float(np.mean(prev[failed_drop] == rep)) if len(failed_drop) else 0.0
+        # The table's executions (the polluter ran in the run), by cell.
+        counted = act[ran[act, rep]]
+        earlier, fails = before[counted, rep], y[counted]
+        run_of = obs.run_ids[obs.run[rows[counted]]]
+        a_runs, b_runs, c_runs, d_runs = (
+            tuple(sorted(int(r) for r in run_of[cell]))
+            for cell in (earlier & fails, earlier & ~fails, ~earlier & fails, ~earlier & ~fails)
+        )
         found.append(
             PolluterEvidence(
                 polluter=int(obs.test_ids[rep]),
@@ -387,9 +403,7 @@ def _analyse_victim(
                 risk_difference_lower=float(rd_low[g]),
                 stratified_p=float(sp[best]),
                 immediate_predecessor_share=ip_share,
-                explained_runs=tuple(
-                    sorted(int(obs.run_ids[r]) for r in obs.run[rows[failed_drop]])
-                ),
+                cell_runs=(a_runs, b_runs, c_runs, d_runs),
                 cleaners=_cleaners(ranks, before, y, drop, rep, v, obs.test_ids, params, z),
             )
         )

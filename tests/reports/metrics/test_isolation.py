@@ -12,6 +12,8 @@ from reports.metrics.data import ERROR, FAILED
 from reports.metrics.isolation import (
     CASCADE,
     FLAKY,
+    MAX_CELL_RUNS,
+    MAX_EVIDENCE_RUNS,
     ORDER_DEPENDENT,
     analyze_isolation,
     history_start,
@@ -198,6 +200,35 @@ def test_a_victim_is_order_dependent_not_flaky():
     od = next(f for f in res.findings if f.kind == ORDER_DEPENDENT)
     assert od.score == pytest.approx(od.evidence["risk_difference"])
     assert {"a", "b", "c", "d", "q", "risk_with", "risk_without"} <= od.evidence.keys()
+
+
+def test_an_order_dependent_finding_lists_the_latest_runs_of_each_cell():
+    sim = simulate(3, n_runs=300, n_tests=40, planted=[Planted(10, (20,))])
+    res = analyze_isolation(
+        sim.history.runs, sim.history.executions,
+        week_start=sim.as_of - dt.timedelta(days=7), week_end=sim.as_of, params=PARAMS,
+    )  # fmt: skip
+    [od] = [f for f in res.findings if f.kind == ORDER_DEPENDENT]
+    assert (od.test, od.related_test, od.evidence["step"]) == (10, 20, 1)
+    # Each cell counted straight from the executions: the victim's first attempt in a run of
+    # the window, by whether the polluter ran before it on its worker.
+    first = {(e.run, e.test): e for e in sim.history.executions if e.attempt == 1}
+    start = sim.as_of - dt.timedelta(days=PARAMS.od_window_days)
+    cells: dict[str, list[int]] = {"a": [], "b": [], "c": [], "d": []}
+    for run, meta in sim.history.runs.items():
+        if not start <= meta.started_at < sim.as_of or run in res.all_outage_runs:
+            continue
+        victim, polluter = first[(run, 10)], first[(run, 20)]
+        earlier = polluter.timeline == victim.timeline and polluter.order < victim.order
+        failed = victim.outcome in (FAILED, ERROR)
+        cells[("a" if failed else "b") if earlier else ("c" if failed else "d")].append(run)
+    assert any(len(runs) > MAX_CELL_RUNS for runs in cells.values()), "the cap is exercised"
+    for cell, runs in cells.items():
+        assert od.evidence[cell] == len(runs), cell
+        by_start = sorted(runs, key=lambda r: (sim.history.runs[r].started_at, r))
+        assert od.evidence["cell_runs"][cell] == by_start[-MAX_CELL_RUNS:], cell
+    assert od.evidence["explained_runs"] == od.evidence["cell_runs"]["a"][-MAX_EVIDENCE_RUNS:]
+    assert len(json.dumps(od.evidence["cell_runs"])) < 4000  # modest, whatever the window
 
 
 def test_the_same_input_in_any_order_gives_the_same_output():

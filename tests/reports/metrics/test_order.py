@@ -80,6 +80,8 @@ def test_it_finds_the_polluter_with_its_two_by_two_table():
     # BH over the 4 candidate groups (P, A, B, C): q is at most 4·p and at least p
     assert ev.p <= ev.q <= 4 * ev.p
     assert ev.explained_runs == tuple(sorted(runs["a"]))
+    # each cell keeps the runs it counts; the run where P did not run is in none
+    assert ev.cell_runs == tuple(tuple(sorted(runs[cell])) for cell in "abcd")
     # P was right before V in 6 of the 9 explained failures, not in [P, A, B, V, C]
     assert ev.immediate_predecessor_share == pytest.approx(6 / 9)
     assert ev.group == (P,)
@@ -127,6 +129,10 @@ def test_the_second_polluter_is_tested_on_the_residual():
     # on the residual the first polluter never ran earlier, so every failure left has the
     # second one earlier: no failure without it
     assert second.c == 0
+    # the second table's runs are the residual's: none has the first polluter earlier
+    first_earlier = set(first.cell_runs[0] + first.cell_runs[1])
+    assert not first_earlier & {r for cell in second.cell_runs for r in cell}
+    assert [len(cell) for cell in second.cell_runs] == [second.a, second.b, second.c, second.d]
     assert second.a + second.b + second.c + second.d < first.a + first.b + first.c + first.d + 120
 
 
