@@ -45,6 +45,7 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     finding_summary,
     findings_url,
     open_regressions_at,
+    order_cell_runs,
     project_trend,
     pytest_node_id,
     reproduce_command,
@@ -964,81 +965,6 @@ def order_finding_get(*, project: Project, finding_id: int | None) -> Finding | 
         .select_related("service", "test", "related_test")
         .first()
     )
-
-
-def order_cell_runs(*, finding: Finding) -> dict[str, list[int]]:
-    """The runs each cell of an order-dependent finding's 2×2 table counts, from the stored
-    results, as reports/metrics/order.py counts them: the victim's decided first attempts in
-    the runs of the od_window_days before the finding's `as_of` (infra-outage runs left out),
-    in the runs where the polluter had a decided first attempt too; "earlier" is earlier on the
-    victim's timeline (start time where known, then upload order). A polluter found at a later
-    explain-away step is counted without the runs its victim's earlier polluters explain, as the
-    finding was. Four queries, whatever the size of the history; the stored evidence keeps the
-    counts and (capped) the runs of cell a only."""
-    from ingest.weeks import week_start
-
-    params = finding.params or {}
-    days = int(params.get("od_window_days") or 28)
-    as_of = finding.as_of
-    start = as_of - dt.timedelta(days=days)
-    weeks = (week_start(start), week_start(as_of - dt.timedelta(microseconds=1)))
-    step = int((finding.evidence or {}).get("step") or 1)
-    # The polluters the explain-away took before this one, for the same victim and week.
-    earlier = [
-        pk
-        for pk, s in Finding.objects.filter(
-            service_id=finding.service_id,
-            week=finding.week,
-            test_id=finding.test_id,
-            kind=Finding.Kind.ORDER_DEPENDENT,
-        ).values_list("related_test_id", "evidence__step")  # fmt: skip
-        if pk is not None and pk != finding.related_test_id and int(s or 1) < step
-    ]
-    outages: set[int] = set()
-    for ids in ServiceWeek.objects.filter(
-        service_id=finding.service_id, week__gte=weeks[0], week__lte=weeks[1]
-    ).values_list("metrics__outage_run_ids", flat=True):
-        outages.update(int(r) for r in ids or ())
-    victim = finding.test_id
-    polluter = finding.related_test_id
-    rows = (
-        Result.objects.filter(
-            test_id__in=[victim, polluter, *earlier],
-            run_week__gte=weeks[0],
-            run_week__lte=weeks[1],
-            attempt=1,
-            run__started_at__gte=start,
-            run__started_at__lt=as_of,
-            run__status=Run.Status.PARSED,
-        )  # fmt: skip
-        .exclude(outcome=Outcome.SKIPPED)
-        .values_list("run_id", "test_id", "outcome", "timeline", "started_at", "position")
-    )
-    # run -> test -> (timeline, order key, failed)
-    seen: dict[int, dict[int, tuple[str, tuple, bool]]] = defaultdict(dict)
-    for run_id, test_id, outcome, timeline, started_at, position in rows:
-        if run_id in outages:
-            continue
-        key = (started_at is None, started_at or dt.datetime.min.replace(tzinfo=dt.UTC), position)
-        seen[run_id][test_id] = (timeline, key, outcome in (Outcome.FAILED, Outcome.ERROR))
-
-    def ran_earlier(tests: dict, other: int, timeline: str, key: tuple) -> bool:
-        mine = tests.get(other)
-        return mine is not None and mine[0] == timeline and mine[1] < key
-
-    cells: dict[str, list[int]] = {"a": [], "b": [], "c": [], "d": []}
-    for run_id in sorted(seen, reverse=True):  # newest first: a capped list keeps these
-        tests = seen[run_id]
-        if victim not in tests or polluter not in tests:
-            continue
-        timeline, key, failed = tests[victim]
-        if any(ran_earlier(tests, q, timeline, key) for q in earlier):
-            continue  # explained by a polluter an earlier step took
-        if ran_earlier(tests, polluter, timeline, key):
-            cells["a" if failed else "b"].append(run_id)
-        else:
-            cells["c" if failed else "d"].append(run_id)
-    return cells
 
 
 def cascade_run_ids(finding: Finding) -> list[int]:

@@ -43,6 +43,7 @@ from ingest.services import service_rules_replace, token_create, token_revoke
 from ingest.weeks import in_progress, week_label
 from reports import charts
 from reports.alerts import alert_delivery_list, alert_delivery_retry
+from reports.metrics.isolation import MAX_CELL_RUNS
 from reports.models import AlertDelivery, Finding
 from reports.subscriptions import subscription_create, subscription_delete, subscription_list
 
@@ -467,6 +468,7 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
     ids = None
     cell = None
     cell_total = None
+    cell_listed = None
     finding = None
     test_id = _bigint(request.GET.get("test"))
     if service and week and request.GET.get("wall"):
@@ -485,8 +487,10 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         )
     ):
         drill, cell = "cell", request.GET["cell"]
-        ids = sel.order_cell_runs(finding=finding)[cell]  # newest first
-        cell_total = len(ids)
+        listed = sel.order_cell_runs(finding.evidence)[cell]  # newest first; None: not kept
+        ids = (listed or [])[: sel.RUN_LIST_IDS_LIMIT]  # what run_list looks at
+        cell_listed = None if listed is None else len(ids)
+        cell_total = int((finding.evidence or {}).get(cell) or 0)
         test_id = finding.test_id  # the cell counts the victim's first attempts
     elif request.GET.get("ids"):
         ids = [i for i in map(_bigint, request.GET["ids"].split(",")) if i is not None]
@@ -539,12 +543,16 @@ def run_list(request: HttpRequest, slug: str) -> HttpResponse:
         "cell": cell,
         "cell_text": sel.ORDER_CELLS.get(cell or ""),
         "cell_window": (finding.params or {}).get("od_window_days", 28) if finding else None,
-        "cell_counted": (finding.evidence or {}).get(cell) if finding and cell else None,
         "cell_total": cell_total,
-        "ids_limit": sel.RUN_LIST_IDS_LIMIT,
+        "cell_listed": cell_listed,
+        # An old finding's cell a is its explained_runs (MAX_EVIDENCE_RUNS, not MAX_CELL_RUNS).
+        "cell_runs_kept": bool(finding and "cell_runs" in (finding.evidence or {})),
+        "cell_filtered": bool(service or week or status or branch or commit),
+        "cell_cap": MAX_CELL_RUNS,
         "walls_unstored": drill == "wall" and walls is None,
         # The runs found: an id may name a run deleted since, or of another project.
         "drill_count": runs.paginator.count if ids is not None else None,
+        "cell_gone": (cell_listed or 0) - runs.paginator.count if drill == "cell" else 0,
         "clear_commit": _without(request, "commit", "page"),
         "commit_is_prefix": bool(commit) and sel.is_sha_prefix(commit or ""),
         "clear_test": _without(request, "test", "page"),

@@ -660,6 +660,20 @@ def finding_summary(kind: str, evidence: dict) -> str:
     return ""
 
 
+def order_cell_runs(evidence: dict) -> dict[str, list[int] | None]:
+    """The runs each cell of an order-dependent finding's 2×2 table lists, newest first: those
+    the evidence keeps (`cell_runs`, the latest isolation.MAX_CELL_RUNS of the runs the cell
+    counts; `a`, `b`, `c`, `d` are the complete counts). A finding computed before the evidence
+    kept every cell's runs has cell a's alone, as `explained_runs` (the latest
+    MAX_EVIDENCE_RUNS); its other cells are None until a recompute writes them."""
+    e = evidence or {}
+    kept = e.get("cell_runs")
+    if isinstance(kept, dict):
+        return {c: [int(r) for r in reversed(kept.get(c) or [])] for c in "abcd"}
+    explained = [int(r) for r in reversed(e.get("explained_runs") or [])]
+    return {"a": explained, "b": None, "c": None, "d": None}
+
+
 def reproduce_command(victim: Test, polluter: Test) -> str:
     """How to replay an order-dependent pair: pytest runs the named tests in the given order
     (with pytest-randomly disabled); for other runners, say which runs first."""
