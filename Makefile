@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/suitehealth
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 # Tests run a second time on SQLite, the database of embedded mode (`make run`).
-EMBEDDED_TESTS ?= tests/dashboard/test_views.py tests/ingest/test_deleting.py tests/dashboard/test_demo.py
+EMBEDDED_TESTS ?= tests/dashboard/test_views.py tests/ingest/test_deleting.py tests/dashboard/test_demo.py \
+	tests/reports/test_ranking.py
 PORT ?= 8000
 
 .PHONY: run test lint install services browser clean
@@ -36,7 +37,7 @@ test: install lint services browser
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} REDIS_URL=$${REDIS_URL:-$(TEST_REDIS_URL)} \
 		$(PY) -m pytest $(PYTEST_ARGS)
 	@if [ -z "$(PYTEST_ARGS)" ]; then \
-		echo "--- the pages and deletes again on SQLite (embedded mode's database)"; \
+		echo "--- the pages, deletes and rankings again on SQLite (embedded mode's database)"; \
 		env -u DATABASE_URL -u REDIS_URL $(PY) -m pytest -q -p no:cacheprovider $(EMBEDDED_TESTS); \
 	fi
 

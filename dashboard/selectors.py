@@ -43,6 +43,7 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     finding_impact_label,
     finding_impact_order,
     finding_summary,
+    finding_tie_order,
     findings_url,
     open_regressions_at,
     order_cell_runs,
@@ -383,11 +384,11 @@ def finding_table(
         qs = qs.filter(status=status)
     # Within a week, the kinds in the order a reader acts on them (regressions first), then
     # each kind by its impact, largest first (docs/metrics.md "Ranking"); equal impacts keep
-    # one order by service, test and id.
+    # one order by service, test and id, as the weekly report's.
     rank = Case(*(When(kind=k, then=Value(i)) for i, k in enumerate(KIND_ORDER)), default=Value(99))
     impact = finding_impact_order()
     return qs.annotate(impact=impact).order_by(
-        "-week", rank, F("impact").desc(nulls_last=True), "service__name", "test__name", "id"
+        "-week", rank, F("impact").desc(nulls_last=True), *finding_tie_order()
     )
 
 
@@ -442,7 +443,7 @@ def service_detail(
         .filter(Q(week=week) | Q(kind__in=WINDOW_KINDS))
         .select_related("test", "related_test")
         .annotate(impact=finding_impact_order())
-        .order_by("-week", "kind", F("impact").desc(nulls_last=True), "test__name", "id")
+        .order_by("-week", "kind", F("impact").desc(nulls_last=True), *finding_tie_order())
     )
     rows = finding_rows(project, findings)
     this_week = [r for r in rows if r.finding.week == week]

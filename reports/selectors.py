@@ -13,6 +13,8 @@ from urllib.parse import urlencode
 
 from django.db import connection
 from django.db.models import F, Func, JSONField, Max, QuerySet
+from django.db.models.expressions import Combinable
+from django.db.models.functions import Collate
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
 from django.utils.dateparse import parse_datetime
@@ -262,6 +264,25 @@ def finding_impact_order() -> object:
         default=Value(None, output_field=FloatField()),
         output_field=FloatField(),
     )
+
+
+class CodePoint(Collate):
+    """A text expression compared character by character by code point, as Python compares
+    strings, whatever the collation of its column or database: PostgreSQL's "C" collation
+    (a database created with LC_COLLATE en_US.UTF-8 would put `testa` before `test_b`, Python
+    after) and SQLite's BINARY (its default; "C" is no collation there)."""
+
+    def __init__(self, expression: str) -> None:
+        super().__init__(expression, "C")
+
+    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        return super().as_sql(compiler, connection, collation="BINARY", **extra_context)
+
+
+def finding_tie_order() -> list[str | Combinable]:
+    """How equal impacts keep one order in SQL: by service, test name and id, names by code
+    point, as the weekly report sorts them in Python."""
+    return [CodePoint("service__name"), CodePoint("test__name"), "id"]
 
 
 # --- URLs (every number on a page links to the list it was computed from) -----------------------

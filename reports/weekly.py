@@ -398,8 +398,8 @@ def _findings(project: Project, week: dt.date, service: Service | None) -> list[
 
 def _ranked(findings: Iterable[Finding]) -> list[Finding]:
     """Findings by impact, largest first (each section holds one kind: docs/metrics.md
-    "Ranking", as the pages rank them), then by service, test name and id; no impact (None,
-    not 0) ranks last."""
+    "Ranking", as the pages rank them), then by service, test name and id, names by code
+    point (finding_tie_order); no impact (None, not 0) ranks last."""
 
     def key(f: Finding) -> tuple[bool, float, str, str, int]:
         impact = finding_impact(f.kind, f.evidence, f.score)
