@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 
 import psycopg
-from django.db import InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError
 
 # What a task retries: a database unreachable or interrupted, for now. The bulk load talks to
 # psycopg directly, so its errors come unwrapped.
@@ -20,10 +20,14 @@ TRANSIENT_DB_ERRORS = (
     psycopg.InterfaceError,
 )
 
+# Every database error: as Django wraps the driver's, and as the bulk load gets psycopg's.
+DB_ERRORS = (DatabaseError, psycopg.Error)
+
 # Connection exceptions (08xxx) and the server ending the session: admin shutdown
 # (pg_terminate_backend), crash shutdown, cannot connect now (starting up or in recovery), the
-# database dropped, an idle-session timeout.
-_CONNECTION_STATES = ("57P01", "57P02", "57P03", "57P04", "57P05")
+# database dropped, an idle-session timeout, an idle-in-transaction timeout (25P03, which
+# psycopg raises as an InternalError by its class, 25: invalid transaction state).
+_CONNECTION_STATES = ("57P01", "57P02", "57P03", "57P04", "57P05", "25P03")
 # A transaction rolled back by the server (serialization failure, deadlock): try it again.
 _ROLLBACK_STATES = ("40001", "40P01")
 _SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
@@ -63,3 +67,16 @@ def not_the_datas_fault(exc: BaseException) -> bool:
     if isinstance(error, psycopg.Error):
         return error.sqlstate in _ROLLBACK_STATES
     return sqlite_busy(exc)
+
+
+def as_transient(exc: BaseException) -> BaseException:
+    """`exc`, an error on the database's side (not_the_datas_fault), as one of the
+    TRANSIENT_DB_ERRORS a task retries: itself, or, for a session the server ended with an
+    error psycopg files under another class (an idle-in-transaction timeout is an
+    InternalError), an OperationalError caused by the driver's error, which the functions here
+    still read."""
+    if isinstance(exc, TRANSIENT_DB_ERRORS):
+        return exc
+    transient = OperationalError(str(exc))
+    transient.__cause__ = _driver_error(exc)
+    return transient

@@ -19,7 +19,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from ingest.dberrors import TRANSIENT_DB_ERRORS, not_the_datas_fault
+from ingest.dberrors import DB_ERRORS, as_transient, not_the_datas_fault
 from ingest.errors import IngestError
 from ingest.models import IngestToken, Project, Result, Run, RunFile, Service, ServiceRule, Test
 from ingest.parsers.records import ParseError
@@ -522,10 +522,11 @@ def run_parse(*, run_id: int) -> None:
         return
     try:
         _parse_claimed(run)
-    except TRANSIENT_DB_ERRORS as exc:
-        if not_the_datas_fault(exc):
-            _attempt_give_back(run_id)
-        raise
+    except DB_ERRORS as exc:
+        if not not_the_datas_fault(exc):
+            raise
+        _attempt_give_back(run_id)
+        raise as_transient(exc)  # noqa: B904 (as_transient sets the cause: the driver's error)
 
 
 def _attempt_give_back(run_id: int) -> None:

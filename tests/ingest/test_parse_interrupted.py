@@ -22,6 +22,7 @@ from ingest.dberrors import (
 )
 from ingest.models import Result
 from ingest.services import UploadMeta, run_create, run_parse
+from ingest.signals import run_parsed
 from tests.resultfiles import junit_xml
 
 
@@ -79,6 +80,58 @@ def test_cut_connections_do_not_use_up_the_parse_attempts(  # type: ignore[no-un
     run.refresh_from_db()
     assert (run.status, run.parse_attempts) == ("parsed", 1)
     assert Result.objects.filter(run=run).count() == 30
+
+
+def _stall(**kwargs: object) -> None:
+    """A run_parsed receiver that keeps the load's transaction open, idle, for a while."""
+    time.sleep(0.6)
+
+
+@pytest.mark.timeout(60)
+def test_an_idle_in_transaction_timeout_does_not_use_up_a_parse_attempt(  # type: ignore[no-untyped-def]
+    transactional_db, served_only, project, django_capture_on_commit_callbacks
+):
+    """A server with idle_in_transaction_session_timeout ends the session of a load that stalls
+    (SQLSTATE 25P03, which psycopg reports as an InternalError): the task retries it and the
+    attempt is given back, as for any other connection the server cut."""
+    meta = UploadMeta(commit="e" * 40, branch="main", build_id="10", job="unit")
+    with django_capture_on_commit_callbacks(execute=False):
+        run = run_create(
+            project=project, meta=meta, files=[("a.xml", io.BytesIO(junit_xml(30)))]
+        ).run
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET idle_in_transaction_session_timeout = '200ms'")
+    run_parsed.connect(_stall, dispatch_uid="tests.stall")
+    try:
+        with pytest.raises(TRANSIENT_DB_ERRORS) as raised:
+            run_parse(run_id=run.pk)
+    finally:
+        run_parsed.disconnect(dispatch_uid="tests.stall")
+    assert connection_lost(raised.value)
+    connection.close()  # as a worker's next task would find it
+    run.refresh_from_db()
+    assert (run.status, run.parse_attempts) == ("parsing", 0)
+
+    run_parse(run_id=run.pk)
+    run.refresh_from_db()
+    assert (run.status, run.parse_attempts) == ("parsed", 1)
+    assert Result.objects.filter(run=run).count() == 30
+
+
+def test_a_session_ended_by_an_idle_in_transaction_timeout_is_a_lost_connection(  # type: ignore[no-untyped-def]
+    transactional_db, served_only
+):
+    from django.db import DatabaseError, transaction
+
+    with pytest.raises(DatabaseError) as raised, transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL idle_in_transaction_session_timeout = '100ms'")
+            time.sleep(0.5)
+            cursor.execute("SELECT 1")
+    connection.close()
+    assert getattr(raised.value.__cause__, "sqlstate", None) == "25P03"
+    assert connection_lost(raised.value) and not_the_datas_fault(raised.value)
 
 
 @pytest.mark.parametrize(
