@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 from django.db import connection
-from django.db.models import F, Func, JSONField, Max, QuerySet
+from django.db.models import F, FloatField, Func, JSONField, Max, QuerySet
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Collate
 from django.http import Http404
@@ -244,14 +244,34 @@ def finding_impact_label(kind: str, evidence: dict, score: float | None = None) 
     return f"{value:g}"
 
 
+class JSONNumber(Func):
+    """The number at a key path of a JSON field (`JSONNumber("evidence__series__failures")`),
+    NULL when the key is missing or holds no number (null, a boolean, a string, a list), as
+    _number reads it in Python. A cast of the key's text would not agree: SQLite reads JSON
+    null as 0.0 and a string as its leading number or 0.0, PostgreSQL fails on a boolean."""
+
+    output_field = FloatField()
+
+    def _when_number(self, compiler, test: str, cast: str) -> tuple[str, tuple]:  # type: ignore[no-untyped-def]
+        value, params = compiler.compile(self.get_source_expressions()[0])
+        return f"(CASE WHEN {test.format(value)} THEN {cast.format(value)} END)", (*params, *params)
+
+    def as_postgresql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        # The key's jsonb value (-> or #>), typed.
+        return self._when_number(compiler, "jsonb_typeof({}) = 'number'", "({})::double precision")
+
+    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+        # The key's value as Django reads it: a number as an SQL number; null, true and false
+        # as the text of their JSON type; a string as its text; a list or an object as JSON text.
+        return self._when_number(compiler, "typeof({}) IN ('integer', 'real')", "CAST({} AS REAL)")
+
+
 def finding_impact_order() -> object:
     """finding_impact as an SQL expression over Finding rows (PostgreSQL and SQLite alike)."""
-    from django.db.models import Case, FloatField, Value, When
-    from django.db.models.fields.json import KT
-    from django.db.models.functions import Cast
+    from django.db.models import Case, Value, When
 
-    def num(path: str) -> Cast:
-        return Cast(KT(f"evidence__{path}"), FloatField())
+    def num(path: str) -> JSONNumber:
+        return JSONNumber(f"evidence__{path}")
 
     return Case(
         When(kind__in=("regression", "fixed"), then=num("failures")),

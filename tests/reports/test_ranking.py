@@ -93,3 +93,46 @@ def test_equal_impacts_keep_one_order_by_name_whatever_the_database_collation(  
     assert on_service_page == [
         pk for pk in in_report if pk in {f.pk for f in service.findings.all()}
     ]
+
+
+def test_an_impact_that_is_no_number_is_none_in_sql_as_in_python(project) -> None:  # type: ignore[no-untyped-def]
+    """The pages rank by finding_impact_order (SQL), the weekly report by finding_impact
+    (Python): a value that is null, missing or not a number is no impact in both, ranked
+    last, on PostgreSQL and on SQLite alike."""
+    from reports.selectors import finding_impact, finding_impact_order
+
+    service = Service.objects.create(project=project, name="cache")
+    values: list[object] = [3, 2.5, 0, None, True, "3", "x", [1], {"n": 1}]
+    evidences = [
+        *({"failures": v} for v in values),
+        {},
+        *({"status": "suspected", "series": {"failures": v}} for v in values),
+        {"status": "suspected", "series": None},
+        *({"shift_ms": v, "n_after_durations": 4} for v in values),
+    ]
+    kinds = ["regression"] * (len(values) + 1) + ["flaky"] * (len(values) + 1)
+    kinds += ["duration_regression"] * len(values)
+    findings = []
+    for i, (kind, evidence) in enumerate(zip(kinds, evidences, strict=True)):
+        test = Test.objects.create(id=i + 1, project=project, service=service, name=f"t{i}")
+        findings.append(
+            Finding.objects.create(
+                project=project,
+                service=service,
+                test=test,
+                kind=kind,
+                week=WEEK,
+                key=f"{kind}:{test.pk}",
+                evidence=evidence,
+                as_of=timezone.now(),
+                version="1",
+            )
+        )
+
+    in_sql = dict(
+        Finding.objects.filter(project=project)
+        .annotate(impact=finding_impact_order())
+        .values_list("pk", "impact")
+    )
+    in_python = {f.pk: finding_impact(f.kind, f.evidence, f.score) for f in findings}
+    assert in_sql == in_python
