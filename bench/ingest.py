@@ -62,6 +62,8 @@ def generate(path: Path, n: int, package: str = "tests") -> int:
 
 
 def free_port() -> int:
+    """A port nothing listens on (bound once, then released). The tests have the same helper
+    (tests/reports/receivers.py); a benchmark does not import the tests."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]

@@ -26,6 +26,7 @@ import pytest
 
 from ingest.models import Run, RunFile
 from ingest.services import run_parse
+from tests.reports.receivers import free_port
 from tests.resultfiles import gz, junit_xml
 
 REPO = Path(__file__).resolve().parents[2]
@@ -70,13 +71,6 @@ def api_get(base: str, path: str, key: str) -> dict:
     request = urllib.request.Request(base + path, headers={"Authorization": f"Token {key}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
-
-
-def free_port() -> int:
-    """A port nothing listens on (bound once, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def dry_run_fields(result: subprocess.CompletedProcess) -> dict:

@@ -16,6 +16,8 @@ from aiosmtpd.controller import Controller
 
 
 def free_port() -> int:
+    """A port nothing listens on (bound once, then released): for a receiver to listen on, or
+    for an address where nothing answers."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
