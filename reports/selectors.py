@@ -9,12 +9,15 @@ import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.db import connection
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F, FloatField, Func, JSONField, Max, QuerySet
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Collate
+from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
 from django.utils.dateparse import parse_datetime
@@ -23,6 +26,9 @@ from ingest.models import Project, Service, Test
 from ingest.weeks import week_label, week_start
 from reports.charts import WeekPoint
 from reports.models import Finding, ServiceWeek
+
+if TYPE_CHECKING:
+    from django.db.models.sql.compiler import _AsSqlType
 
 
 def stale_service_weeks_count(project: Project) -> int:
@@ -252,15 +258,19 @@ class JSONNumber(Func):
 
     output_field = FloatField()
 
-    def _when_number(self, compiler, test: str, cast: str) -> tuple[str, tuple]:  # type: ignore[no-untyped-def]
+    def _when_number(self, compiler: SQLCompiler, test: str, cast: str) -> _AsSqlType:
         value, params = compiler.compile(self.get_source_expressions()[0])
         return f"(CASE WHEN {test.format(value)} THEN {cast.format(value)} END)", (*params, *params)
 
-    def as_postgresql(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> _AsSqlType:
         # The key's jsonb value (-> or #>), typed.
         return self._when_number(compiler, "jsonb_typeof({}) = 'number'", "({})::double precision")
 
-    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> _AsSqlType:
         # The key's value as Django reads it: a number as an SQL number; null, true and false
         # as the text of their JSON type; a string as its text; a list or an object as JSON text.
         return self._when_number(compiler, "typeof({}) IN ('integer', 'real')", "CAST({} AS REAL)")
@@ -295,7 +305,9 @@ class CodePoint(Collate):
     def __init__(self, expression: str) -> None:
         super().__init__(expression, "C")
 
-    def as_sqlite(self, compiler, connection, **extra_context):  # type: ignore[no-untyped-def]
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra_context: Any
+    ) -> _AsSqlType:
         return super().as_sql(compiler, connection, collation="BINARY", **extra_context)
 
 
