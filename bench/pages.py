@@ -63,7 +63,7 @@ RATIO_TARGET = 1.5
 DATABASES = {"small": "suitehealth_bench_pages_small", "large": "suitehealth_bench_pages_large"}
 
 
-def sim_config(size: str, scale: float):  # type: ignore[no-untyped-def]
+def sim_config(size: str, scale: float):
     from tests.simulation import SimConfig
 
     if size == "large":
@@ -323,7 +323,7 @@ class Client:
         jar = http.cookiejar.CookieJar()
         opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
         page = opener.open(base + "/login/").read().decode()
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
         body = urllib.parse.urlencode({"username": USER, "password": PASSWORD,
                                        "csrfmiddlewaretoken": token}).encode()  # fmt: skip
         req = urllib.request.Request(

@@ -549,7 +549,7 @@ def best(child_args: tuple[str, ...], repeat: int) -> dict[str, object]:
     timed = [run for run in runs if "seconds" in run]
     if not timed:
         return runs[0]
-    return min(timed, key=lambda run: float(run["seconds"]))  # type: ignore[arg-type]
+    return min(timed, key=lambda run: float(run["seconds"]))
 
 
 def main() -> int:
@@ -606,12 +606,12 @@ def main() -> int:
             print(f"{fmt:<7} {size_mb:>8.1f}  skipped ({reason})")
             notes.append(f"{fmt}: {reason}")
             continue
-        seconds = float(ours["seconds"])  # type: ignore[arg-type]
+        seconds = float(ours["seconds"])
         bare_cell, ratio_cell = "", ""
         if fmt in XML_FORMATS:
             bare = best(("bare", str(path)), args.repeat)
             if "seconds" in bare:
-                bare_s = float(bare["seconds"])  # type: ignore[arg-type]
+                bare_s = float(bare["seconds"])
                 ratio = bare_s / seconds  # our speed as a share of bare iterparse's
                 bare_cell, ratio_cell = f"{bare_s:.2f}", f"{ratio:.0%}"
                 if fmt == "junit":

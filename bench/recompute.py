@@ -62,7 +62,7 @@ def main() -> None:
 
     now = dt.datetime(2026, 11, 20, 12, tzinfo=dt.UTC)
 
-    def upload(project, run, **override):  # type: ignore[no-untyped-def]
+    def upload(project, run, **override):
         meta = UploadMeta.from_fields({**run.form_fields(), **override})
         return run_create(
             project=project, meta=meta, files=[(n, io.BytesIO(c)) for n, c in run.files]
@@ -123,7 +123,7 @@ def main() -> None:
     print(f"ratio 52 weeks / 8 weeks: {timings[52] / timings[8]:.2f}   (windows full in both)")
 
 
-def _size(run) -> int:  # type: ignore[no-untyped-def]
+def _size(run) -> int:
     return sum(len(content) for _, content in run.files)
 
 

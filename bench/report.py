@@ -86,7 +86,7 @@ def main() -> None:
           f"over {len(weeks)} weeks, {Finding.objects.filter(project=project).count():,} findings; "
           f"report of {week_label(week)}")  # fmt: skip
 
-    def timed(fn) -> list[float]:  # type: ignore[no-untyped-def]
+    def timed(fn) -> list[float]:
         out = []
         for _ in range(args.repeat):
             t0 = time.perf_counter()

@@ -43,35 +43,35 @@ def samples_dir() -> Path:
 
 
 @pytest.fixture
-def project(db):  # type: ignore[no-untyped-def]
+def project(db):
     from ingest.services import project_create
 
     return project_create(slug="mediaserver", name="Media server")
 
 
 @pytest.fixture
-def other_project(db):  # type: ignore[no-untyped-def]
+def other_project(db):
     from ingest.services import project_create
 
     return project_create(slug="billing", name="Billing")
 
 
 @pytest.fixture
-def project_key(project) -> str:  # type: ignore[no-untyped-def]
+def project_key(project) -> str:
     from ingest.services import token_create
 
     return token_create(project=project)[1]
 
 
 @pytest.fixture
-def other_key(other_project) -> str:  # type: ignore[no-untyped-def]
+def other_key(other_project) -> str:
     from ingest.services import token_create
 
     return token_create(project=other_project)[1]
 
 
 @pytest.fixture
-def ci_client(project_key):  # type: ignore[no-untyped-def]
+def ci_client(project_key):
     """A DRF client authenticated with the project's ingest key, as a CI job is."""
     from rest_framework.test import APIClient
 
@@ -81,7 +81,7 @@ def ci_client(project_key):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def smtp(settings):  # type: ignore[no-untyped-def]
+def smtp(settings):
     """A real SMTP server (aiosmtpd) on 127.0.0.1, and Django's SMTP backend pointed at it."""
     from tests.reports.receivers import SmtpSink
 
@@ -97,7 +97,7 @@ def smtp(settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def served_only():  # type: ignore[no-untyped-def]
+def served_only():
     from django.conf import settings
 
     if "postgresql" not in settings.DATABASES["default"]["ENGINE"] or not settings.REDIS_URL:
@@ -105,7 +105,7 @@ def served_only():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def worker(transactional_db, served_only, tmp_path):  # type: ignore[no-untyped-def]
+def worker(transactional_db, served_only, tmp_path):
     """A real Celery worker process on a clean broker, stopped after the test."""
     from tests.workers import Worker, purge_broker
 

@@ -76,11 +76,11 @@ def _interpolate_text(text: str, env: dict[str, str]) -> str:
         if op is None:
             return value or ""
         if op in (":-", "-"):
-            return arg if (empty if op == ":-" else unset) else value  # type: ignore[return-value]
+            return arg if (empty if op == ":-" else unset) else value
         if op in (":?", "?"):
             if empty if op == ":?" else unset:
                 raise MissingVariable(f"{name}: {arg}")
-            return value  # type: ignore[return-value]
+            return value
         return arg if not (empty if op == ":+" else unset) else ""
 
     return _REFERENCE.sub(replace, text)
@@ -111,7 +111,7 @@ def raw() -> dict:
 
 @pytest.fixture(scope="module")
 def compose(raw: dict) -> dict:
-    return interpolate(raw, TRY_ENV)  # type: ignore[return-value]
+    return interpolate(raw, TRY_ENV)
 
 
 def _go_duration(value: object) -> bool:
@@ -197,7 +197,7 @@ def module_constant(path: Path, target: str) -> object:
 def declared_queues() -> set[str]:
     routes = module_constant(REPO / "dashboard" / "celery.py", "app.conf.task_routes")
     default = module_constant(REPO / "dashboard" / "settings.py", "CELERY_TASK_DEFAULT_QUEUE")
-    return {route["queue"] for route in routes.values()} | {default}  # type: ignore[union-attr]
+    return {route["queue"] for route in routes.values()} | {default}
 
 
 def dockerfile_instructions() -> list[tuple[str, str]]:
@@ -350,7 +350,7 @@ def test_settings_accept_the_compose_environment(compose: dict, tmp_path: Path) 
     """The settings load, pass `manage.py check` and answer the web healthcheck, DEBUG off."""
     image_env = dockerfile_env()
     healthcheck = " ".join(compose["services"]["web"]["healthcheck"]["test"])
-    url = urlsplit(re.search(r"http://[^'\"\s]+", healthcheck)[0])  # type: ignore[index]
+    url = urlsplit(re.search(r"http://[^'\"\s]+", healthcheck)[0])
     env = {
         "PATH": os.environ.get("PATH", ""),
         "HOME": str(tmp_path),
@@ -527,12 +527,10 @@ def test_vendored_schema_is_the_file_its_readme_describes() -> None:
 def test_email_host_settings_can_be_used_instead_of_the_console_default(raw: dict) -> None:
     """Unset EMAIL_URL writes emails to the log; EMAIL_URL= (empty) lets the EMAIL_HOST…
     variables be read, as the file's comment says."""
-    default = app_environment(interpolate(raw, TRY_ENV))  # type: ignore[arg-type]
+    default = app_environment(interpolate(raw, TRY_ENV))
     assert default["EMAIL_URL"] == "console:"
     chosen = app_environment(
-        interpolate(  # type: ignore[arg-type]
-            raw, {**TRY_ENV, "EMAIL_URL": "", "EMAIL_HOST": "smtp.example.com"}
-        )
+        interpolate(raw, {**TRY_ENV, "EMAIL_URL": "", "EMAIL_HOST": "smtp.example.com"})
     )
     assert (chosen["EMAIL_URL"], chosen["EMAIL_HOST"]) == ("", "smtp.example.com")
 

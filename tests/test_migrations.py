@@ -13,7 +13,7 @@ from django.core.management import call_command
 
 
 @pytest.mark.django_db
-def test_every_model_change_has_its_migration():  # type: ignore[no-untyped-def]
+def test_every_model_change_has_its_migration():
     out = io.StringIO()
     try:
         call_command("makemigrations", "--check", "--dry-run", stdout=out, stderr=out)
@@ -30,7 +30,7 @@ def _old_key(build_id: str, job: str, commit: str, digests: list[str]) -> str:
 @pytest.mark.django_db
 def test_stored_upload_keys_are_rewritten_so_an_earlier_upload_still_finds_its_run(
     ci_client,
-):  # type: ignore[no-untyped-def]
+):
     from django.apps import apps
 
     from ingest.models import Run
@@ -38,7 +38,7 @@ def test_stored_upload_keys_are_rewritten_so_an_earlier_upload_still_finds_its_r
 
     rewrite = importlib.import_module("ingest.migrations.0007_idempotency_key_without_commit")
 
-    def upload(**fields):  # type: ignore[no-untyped-def]
+    def upload(**fields):
         data = {"file": [SimpleUploadedFile("a.xml", junit_xml(2))], "job": "unit", **fields}
         return ci_client.post("/api/v1/uploads", data, format="multipart")
 

@@ -15,7 +15,7 @@ PUBLIC_PATHS = [
 ]
 
 
-def test_schema_generates_without_warnings_and_validates(tmp_path):  # type: ignore[no-untyped-def]
+def test_schema_generates_without_warnings_and_validates(tmp_path):
     out = tmp_path / "schema.yml"
     # --fail-on-warn turns any warning (a clash of component names, an unresolved field type)
     # into an error; --validate checks the document against the OpenAPI 3 schema.
@@ -39,7 +39,7 @@ def _resolve(schema: dict, node: dict) -> dict:
     return node
 
 
-def test_the_findings_page_is_described_as_it_is_served(ci_client, tmp_path):  # type: ignore[no-untyped-def]
+def test_the_findings_page_is_described_as_it_is_served(ci_client, tmp_path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--file", str(out))
     schema = yaml.safe_load(out.read_text())
@@ -55,7 +55,7 @@ def test_the_findings_page_is_described_as_it_is_served(ci_client, tmp_path):  #
     assert beyond.status_code == 404 and "404" in operation["responses"]
 
 
-def test_every_operation_says_what_it_does(tmp_path):  # type: ignore[no-untyped-def]
+def test_every_operation_says_what_it_does(tmp_path):
     out = tmp_path / "schema.yml"
     call_command("spectacular", "--file", str(out))
     schema = yaml.safe_load(out.read_text())

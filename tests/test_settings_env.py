@@ -16,7 +16,7 @@ from dashboard.env import (
 )
 
 
-def test_it_reads_booleans_and_rejects_unknown_words(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_it_reads_booleans_and_rejects_unknown_words(monkeypatch) -> None:
     monkeypatch.setenv("FLAG", "yes")
     assert env_bool("FLAG", False) is True
     monkeypatch.setenv("FLAG", "Off")
@@ -26,7 +26,7 @@ def test_it_reads_booleans_and_rejects_unknown_words(monkeypatch) -> None:  # ty
         env_bool("FLAG", True)
 
 
-def test_it_reads_integers_with_a_minimum(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_it_reads_integers_with_a_minimum(monkeypatch) -> None:
     monkeypatch.setenv("N", "1_000")
     assert env_int("N", 5) == 1000
     monkeypatch.setenv("N", "ten")
@@ -39,7 +39,7 @@ def test_it_reads_integers_with_a_minimum(monkeypatch) -> None:  # type: ignore[
     assert env_int("N", 50) == 50
 
 
-def test_it_reads_lists_and_secret_files(monkeypatch, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_it_reads_lists_and_secret_files(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("HOSTS", "a.example, b.example,,")
     assert env_list("HOSTS", []) == ["a.example", "b.example"]
     secret = tmp_path / "key"
@@ -51,7 +51,7 @@ def test_it_reads_lists_and_secret_files(monkeypatch, tmp_path) -> None:  # type
         env_secret("TOKEN", "default")
 
 
-def test_it_reads_networks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_it_reads_networks(monkeypatch) -> None:
     monkeypatch.setenv("NETS", "10.0.0.0/8, ::1,192.168.1.7")
     assert [str(n) for n in env_networks("NETS", ["127.0.0.0/8"])] == [
         "10.0.0.0/8", "::1/128", "192.168.1.7/32",
@@ -65,7 +65,7 @@ def test_it_reads_networks(monkeypatch) -> None:  # type: ignore[no-untyped-def]
         env_networks("NETS", [])
 
 
-def test_it_reads_choices_and_urls(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_it_reads_choices_and_urls(monkeypatch) -> None:
     levels = ["DEBUG", "INFO", "WARNING"]
     monkeypatch.setenv("LEVEL", " warning ")
     assert env_choice("LEVEL", "INFO", levels) == "WARNING"
@@ -115,7 +115,7 @@ def test_settings_refuse_production_without_a_secret_key() -> None:
     assert "SECRET_KEY is not set" in _setup_fails(DEBUG="false")
 
 
-def test_the_system_checks_refuse_production_with_the_dev_key(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_system_checks_refuse_production_with_the_dev_key(settings) -> None:
     from dashboard.checks import check_production_secrets
 
     settings.DEBUG = False
@@ -125,7 +125,7 @@ def test_the_system_checks_refuse_production_with_the_dev_key(settings) -> None:
     assert check_production_secrets(None) == []
 
 
-def test_the_system_checks_catch_a_misspelled_celery_setting(settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_system_checks_catch_a_misspelled_celery_setting(settings) -> None:
     from dashboard.checks import check_celery_setting_names
 
     assert check_celery_setting_names(None) == []
@@ -133,7 +133,7 @@ def test_the_system_checks_catch_a_misspelled_celery_setting(settings) -> None: 
     assert [e.id for e in check_celery_setting_names(None)] == ["suitehealth.E003"]
 
 
-def test_error_pages_hide_the_connection_urls(settings) -> None:  # type: ignore[no-untyped-def]
+def test_error_pages_hide_the_connection_urls(settings) -> None:
     from django.views.debug import get_default_exception_reporter_filter
 
     settings.EMAIL_URL = "smtp://user:hunter2@mail.example:25"
@@ -145,7 +145,7 @@ def test_error_pages_hide_the_connection_urls(settings) -> None:  # type: ignore
         assert shown[name] == "********************", name
 
 
-def test_https_sites_get_secure_cookies(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_https_sites_get_secure_cookies(monkeypatch) -> None:
     import importlib
 
     import dashboard.settings as module

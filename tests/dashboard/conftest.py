@@ -38,7 +38,7 @@ class Dataset:
     one_runs: int
 
 
-def load_history(*, project, config: SimConfig) -> int:  # type: ignore[no-untyped-def]
+def load_history(*, project, config: SimConfig) -> int:
     """Upload `config`'s history to `project` through ingest.services.run_create, parsing each
     run in-process as it commits, then compute every service-week once. Needs committed database
     access (run_create parses on commit). Returns the number of runs."""
@@ -97,7 +97,7 @@ def sim_config(weeks: int, services: tuple[str, ...] | None = None) -> SimConfig
 
 
 @pytest.fixture(scope="package")
-def dataset(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+def dataset(django_db_setup, django_db_blocker):
     from django.contrib.auth import get_user_model
 
     from ingest.models import Project
@@ -141,7 +141,7 @@ def dataset(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
                 drop_projects(*SLUGS)
 
 
-def alert_ledger(  # type: ignore[no-untyped-def]
+def alert_ledger(
     project, *, subscriptions: int = 1, deliveries: int, pending: bool = False,
     target: str = "team{}@example.com", skip: int = 0, kind: str | None = None,
     service: str | None = None,
@@ -177,7 +177,7 @@ def alert_ledger(  # type: ignore[no-untyped-def]
     )  # fmt: skip
 
 
-def _ledger_state(i: int, pending: bool, now) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def _ledger_state(i: int, pending: bool, now) -> dict[str, object]:
     if pending:
         return {"status": "pending"}
     if i % 2:

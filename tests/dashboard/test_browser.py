@@ -31,7 +31,7 @@ WAIT = 20  # seconds; plotly.js draws in well under one
 
 
 @pytest.fixture(scope="module")
-def server(dataset):  # type: ignore[no-untyped-def]
+def server(dataset):
     from django.contrib.staticfiles.handlers import StaticFilesHandler
     from django.db import connections
     from django.test.testcases import LiveServerThread
@@ -53,7 +53,7 @@ def server(dataset):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def browser(server):  # type: ignore[no-untyped-def]
+def browser(server):
     # Depends on the server so that it quits first: no request is left in flight at shutdown.
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not shutil.which(p)]
     if missing:
@@ -76,7 +76,7 @@ def browser(server):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="module")
-def signed_in(browser, server, dataset):  # type: ignore[no-untyped-def]
+def signed_in(browser, server, dataset):
     """The browser, signed in as the member of the simulated projects."""
     from selenium.webdriver.common.by import By
 
@@ -93,7 +93,7 @@ def signed_in(browser, server, dataset):  # type: ignore[no-untyped-def]
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _wait(driver, condition, timeout: float = WAIT):  # type: ignore[no-untyped-def]
+def _wait(driver, condition, timeout: float = WAIT):
     """Wait for `condition`, asking again while the page it looks at is being replaced: an
     element found on the old page goes stale or is not there yet, which is no answer."""
     from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
@@ -104,7 +104,7 @@ def _wait(driver, condition, timeout: float = WAIT):  # type: ignore[no-untyped-
     ).until(condition)
 
 
-def _loaded(driver) -> bool:  # type: ignore[no-untyped-def]
+def _loaded(driver) -> bool:
     return driver.execute_script("return document.readyState") == "complete"
 
 
@@ -117,7 +117,7 @@ return el.querySelectorAll(
 """
 
 
-def _charts(driver) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+def _charts(driver) -> dict[str, tuple[int, int]]:
     """Every chart of the page, once drawn: id -> (traces in the figure, traces in the SVG)."""
     from selenium.webdriver.common.by import By
 
@@ -131,7 +131,7 @@ def _charts(driver) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-de
     return out
 
 
-def _assert_charts(driver, *names: str) -> dict[str, tuple[int, int]]:  # type: ignore[no-untyped-def]
+def _assert_charts(driver, *names: str) -> dict[str, tuple[int, int]]:
     charts = _charts(driver)
     for name in names:
         assert f"fig-{name}" in charts, (name, sorted(charts))
@@ -140,7 +140,7 @@ def _assert_charts(driver, *names: str) -> dict[str, tuple[int, int]]:  # type: 
     return charts
 
 
-def _in_view(driver, element) -> bool:  # type: ignore[no-untyped-def]
+def _in_view(driver, element) -> bool:
     return driver.execute_script(
         "var r = arguments[0].getBoundingClientRect();"
         "return r.top >= 0 && r.bottom <= window.innerHeight;",
@@ -148,7 +148,7 @@ def _in_view(driver, element) -> bool:  # type: ignore[no-untyped-def]
     )
 
 
-def _screenshot(driver, name: str) -> Path:  # type: ignore[no-untyped-def]
+def _screenshot(driver, name: str) -> Path:
     """The whole page, WIDTH pixels wide, as Chromium lays it out (DevTools capture beyond the
     viewport, so charts keep the size they were drawn at)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -168,7 +168,7 @@ def _screenshot(driver, name: str) -> Path:  # type: ignore[no-untyped-def]
     return path
 
 
-def _click_point(driver, figure: str, css: str = ".scatterlayer .trace .points path") -> None:  # type: ignore[no-untyped-def]
+def _click_point(driver, figure: str, css: str = ".scatterlayer .trace .points path") -> None:
     """Click a drawn point of a chart as a person would: move the mouse onto it (plotly finds
     the point under the cursor) and click."""
     from selenium.webdriver.common.action_chains import ActionChains
@@ -180,7 +180,7 @@ def _click_point(driver, figure: str, css: str = ".scatterlayer .trace .points p
     ActionChains(driver).move_to_element(point).pause(0.3).click().perform()
 
 
-def _click_cell(driver, figure: str, column: int, row: int) -> None:  # type: ignore[no-untyped-def]
+def _click_cell(driver, figure: str, column: int, row: int) -> None:
     """Click one cell of a heatmap (0-based column and row) with the mouse."""
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
@@ -204,7 +204,7 @@ def _query(url: str) -> dict[str, str]:
 # --- the walk -----------------------------------------------------------------------------------
 
 
-def test_it_draws_the_overview_heatmaps(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_draws_the_overview_heatmaps(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     driver = signed_in
@@ -229,7 +229,7 @@ def test_it_draws_the_overview_heatmaps(signed_in, server, dataset):  # type: ig
 
 def test_a_narrow_screen_keeps_the_navigation_and_the_week_labels_readable(
     signed_in, server, dataset
-):  # type: ignore[no-untyped-def]
+):
     from selenium.webdriver.common.by import By
 
     driver = signed_in
@@ -254,7 +254,7 @@ def test_a_narrow_screen_keeps_the_navigation_and_the_week_labels_readable(
         driver.set_window_size(size["width"], size["height"])
 
 
-def test_it_draws_the_project_trends_and_links_a_point_to_its_runs(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_draws_the_project_trends_and_links_a_point_to_its_runs(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     from reports.models import ServiceWeek
@@ -286,7 +286,7 @@ def test_it_draws_the_project_trends_and_links_a_point_to_its_runs(signed_in, se
     assert rows, "the pass rate's runs are listed"
 
 
-def test_it_links_an_isolation_score_to_the_unclean_runs(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_links_an_isolation_score_to_the_unclean_runs(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     driver = signed_in
@@ -300,7 +300,7 @@ def test_it_links_an_isolation_score_to_the_unclean_runs(signed_in, server, data
         assert causes, "an isolation score below 100 lists the runs that cost it"
 
 
-def test_it_shows_a_service_with_its_order_dependent_evidence(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_a_service_with_its_order_dependent_evidence(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     driver = signed_in
@@ -320,7 +320,7 @@ def test_it_shows_a_service_with_its_order_dependent_evidence(signed_in, server,
     assert len(driver.find_elements(By.CSS_SELECTOR, "table.runs tbody tr")) == expected
 
 
-def test_it_marks_a_change_point_and_links_it_to_the_finding(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_marks_a_change_point_and_links_it_to_the_finding(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     from reports.models import Finding
@@ -342,7 +342,7 @@ def test_it_marks_a_change_point_and_links_it_to_the_finding(signed_in, server, 
     assert driver.find_elements(By.CSS_SELECTOR, "#results table tbody tr")
 
 
-def test_it_lists_runs_and_shows_one_in_execution_order(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_runs_and_shows_one_in_execution_order(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     from ingest.models import Run
@@ -369,7 +369,7 @@ def test_it_lists_runs_and_shows_one_in_execution_order(signed_in, server, datas
 
 
 @pytest.fixture(scope="module")
-def alert_history(dataset, django_db_blocker):  # type: ignore[no-untyped-def]
+def alert_history(dataset, django_db_blocker):
     """Alerts the settings page can show, committed for the server thread: team@ received
     three alerts from the real pipeline; oncall@'s mail server refused one for good."""
     from django.test import override_settings
@@ -413,7 +413,7 @@ def alert_history(dataset, django_db_blocker):  # type: ignore[no-untyped-def]
         Subscription.objects.filter(project=dataset.sim).delete()
 
 
-def test_it_shows_a_new_ingest_key_once(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_a_new_ingest_key_once(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     driver = signed_in
@@ -428,7 +428,7 @@ def test_it_shows_a_new_ingest_key_once(signed_in, server, dataset):  # type: ig
     assert key not in driver.page_source
 
 
-def test_it_manages_alerts_on_the_settings_page(signed_in, server, dataset, alert_history):  # type: ignore[no-untyped-def]
+def test_it_manages_alerts_on_the_settings_page(signed_in, server, dataset, alert_history):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import Select
 
@@ -474,7 +474,7 @@ def test_it_manages_alerts_on_the_settings_page(signed_in, server, dataset, aler
     _screenshot(driver, "settings")
 
 
-def test_it_lists_weekly_reports_and_generates_one_from_the_page(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_weekly_reports_and_generates_one_from_the_page(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.expected_conditions import staleness_of
     from selenium.webdriver.support.ui import Select
@@ -522,7 +522,7 @@ def test_it_lists_weekly_reports_and_generates_one_from_the_page(signed_in, serv
     assert driver.find_elements(By.CSS_SELECTOR, ".report-doc table td a")
 
 
-def test_it_answers_not_found_for_another_teams_project(signed_in, server, dataset):  # type: ignore[no-untyped-def]
+def test_it_answers_not_found_for_another_teams_project(signed_in, server, dataset):
     from selenium.webdriver.common.by import By
 
     driver = signed_in
@@ -531,7 +531,7 @@ def test_it_answers_not_found_for_another_teams_project(signed_in, server, datas
     assert dataset.other.name not in driver.page_source
 
 
-def _week_with(project, kind: str, service: str) -> str:  # type: ignore[no-untyped-def]
+def _week_with(project, kind: str, service: str) -> str:
     from reports.models import Finding
 
     finding = (

@@ -15,7 +15,7 @@ from reports.charts import AttemptPoint, CauseCount, ChangeMark, OrderCell, Week
 WEEKS = ["2026-W42", "2026-W43", "2026-W44"]
 
 
-def _point(series: str, week: str, **kw) -> WeekPoint:  # type: ignore[no-untyped-def]
+def _point(series: str, week: str, **kw) -> WeekPoint:
     base = dict(
         runs=10, passed=95, failed=5, pass_rate=0.95, final_pass_rate=0.99,
         isolation_score=80.0, clean_runs=8, scored_runs=10, p50_ms=30.0, p95_ms=140.0,

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 
 @pytest.fixture
-def in_process_tasks(transactional_db):  # type: ignore[no-untyped-def]
+def in_process_tasks(transactional_db):
     """Tasks run in-process once their transaction commits, as in embedded mode (`make run`)."""
     from dashboard.celery import app
 
@@ -21,7 +21,7 @@ def in_process_tasks(transactional_db):  # type: ignore[no-untyped-def]
         app.conf.task_always_eager = eager
 
 
-def test_the_demo_has_data_a_login_and_a_budget_to_break(in_process_tasks, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_has_data_a_login_and_a_budget_to_break(in_process_tasks, settings) -> None:
     from ingest.models import Project
     from reports.models import Finding, ProjectSettings
 
@@ -41,7 +41,7 @@ def test_the_demo_has_data_a_login_and_a_budget_to_break(in_process_tasks, setti
     assert project.runs.count() == runs
 
 
-def test_the_demo_login_is_refused_where_debug_is_off(db, settings) -> None:  # type: ignore[no-untyped-def]
+def test_the_demo_login_is_refused_where_debug_is_off(db, settings) -> None:
     from django.contrib.auth import get_user_model
     from django.core.management.base import CommandError
 

@@ -78,7 +78,7 @@ def _recount_cells(f: Finding) -> dict[str, list[int]]:
     return cells
 
 
-def test_each_cell_of_an_order_dependent_table_lists_the_runs_it_counts(dataset):  # type: ignore[no-untyped-def]
+def test_each_cell_of_an_order_dependent_table_lists_the_runs_it_counts(dataset):
     findings = list(Finding.objects.filter(project=dataset.sim, kind="order_dependent"))
     assert findings
     started = dict(Run.objects.filter(project=dataset.sim).values_list("pk", "started_at"))
@@ -97,17 +97,17 @@ def test_each_cell_of_an_order_dependent_table_lists_the_runs_it_counts(dataset)
     assert any(f.evidence["step"] > 1 for f in findings), "an explain-away step is checked"
 
 
-def _html(response) -> str:  # type: ignore[no-untyped-def]
+def _html(response) -> str:
     return response.content.decode()
 
 
 @pytest.fixture
-def member_client(client, dataset):  # type: ignore[no-untyped-def]
+def member_client(client, dataset):
     client.force_login(dataset.member)
     return client
 
 
-def test_a_cells_runs_list_shows_the_victims_first_attempt_in_each_run(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_a_cells_runs_list_shows_the_victims_first_attempt_in_each_run(member_client, dataset):
     slug = dataset.sim.slug
     f = (
         Finding.objects.filter(project=dataset.sim, kind="order_dependent", evidence__b__gt=0)
@@ -139,7 +139,7 @@ def test_a_cells_runs_list_shows_the_victims_first_attempt_in_each_run(member_cl
 
 def test_a_cells_runs_list_costs_a_bounded_number_of_queries(
     member_client, dataset, django_assert_max_num_queries
-):  # type: ignore[no-untyped-def]
+):
     f = Finding.objects.filter(project=dataset.sim, kind="order_dependent").first()
     url = f"/p/{dataset.sim.slug}/runs/?finding={f.pk}&cell=d"
     member_client.get(url)
@@ -149,7 +149,7 @@ def test_a_cells_runs_list_costs_a_bounded_number_of_queries(
         assert member_client.get(url).status_code == 200
 
 
-def test_a_cascades_runs_link_to_the_roots_results_in_each(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_a_cascades_runs_link_to_the_roots_results_in_each(member_client, dataset):
     slug = dataset.sim.slug
     f = Finding.objects.filter(project=dataset.sim, kind="cascade").select_related("test").first()
     runs = sel.cascade_run_ids(f)
@@ -170,7 +170,7 @@ def test_a_cascades_runs_link_to_the_roots_results_in_each(member_client, datase
 
 def test_a_regressions_failures_link_to_its_failures_on_the_reference_branch(
     member_client, dataset
-):  # type: ignore[no-untyped-def]
+):
     from ingest.models import Result
 
     slug = dataset.sim.slug
@@ -202,7 +202,7 @@ def test_a_regressions_failures_link_to_its_failures_on_the_reference_branch(
     assert "a regression's failures" in _html(response)
 
 
-def test_the_tests_results_can_be_filtered_by_branch(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_the_tests_results_can_be_filtered_by_branch(member_client, dataset):
     from ingest.models import Result
 
     r = Result.objects.filter(run__project=dataset.sim).exclude(run__branch="main").first()
@@ -217,7 +217,7 @@ def _keep_cell_runs(f: Finding, cell: str, runs: list[int]) -> None:
     Finding.objects.filter(pk=f.pk).update(evidence=f.evidence)
 
 
-def test_a_cells_runs_list_says_when_it_is_cut_filtered_or_a_run_is_gone(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_a_cells_runs_list_says_when_it_is_cut_filtered_or_a_run_is_gone(member_client, dataset):
     f = (
         Finding.objects.filter(project=dataset.sim, kind="order_dependent", evidence__d__gt=5)
         .order_by("id")
@@ -245,7 +245,7 @@ def test_a_cells_runs_list_says_when_it_is_cut_filtered_or_a_run_is_gone(member_
     assert "1 of them was deleted since the finding was computed." in _html(gone)
 
 
-def test_a_finding_computed_before_cells_kept_their_runs_lists_cell_a_alone(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_a_finding_computed_before_cells_kept_their_runs_lists_cell_a_alone(member_client, dataset):
     slug = dataset.sim.slug
     f = (
         Finding.objects.filter(

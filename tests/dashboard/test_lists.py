@@ -15,12 +15,12 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def member_client(client, dataset):  # type: ignore[no-untyped-def]
+def member_client(client, dataset):
     client.force_login(dataset.member)
     return client
 
 
-def _html(response) -> str:  # type: ignore[no-untyped-def]
+def _html(response) -> str:
     return response.content.decode()
 
 
@@ -29,7 +29,7 @@ def _impact(f: Finding) -> float:
     return float("-inf") if value is None else value
 
 
-def test_findings_rank_by_impact_within_a_week_and_kind_and_show_it(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_findings_rank_by_impact_within_a_week_and_kind_and_show_it(member_client, dataset):
     from dashboard.views import FINDINGS_PER_PAGE
 
     response = member_client.get(f"/p/{dataset.sim.slug}/?week=all")
@@ -61,7 +61,7 @@ def test_findings_rank_by_impact_within_a_week_and_kind_and_show_it(member_clien
         assert f"{r.impact_label}</td>" in html
 
 
-def test_the_weekly_report_ranks_each_section_by_impact(dataset):  # type: ignore[no-untyped-def]
+def test_the_weekly_report_ranks_each_section_by_impact(dataset):
     from reports.weekly import weekly_report_build
 
     week = Finding.objects.filter(project=dataset.sim, kind="flaky").latest("week").week
@@ -80,7 +80,7 @@ def test_the_weekly_report_ranks_each_section_by_impact(dataset):  # type: ignor
 
 def test_it_finds_tests_by_part_of_their_name_class_or_file_in_any_case(
     member_client, dataset, django_assert_max_num_queries
-):  # type: ignore[no-untyped-def]
+):
     from django.db.models import Q
 
     slug = dataset.sim.slug
@@ -115,7 +115,7 @@ def test_it_finds_tests_by_part_of_their_name_class_or_file_in_any_case(
     assert f'name="service" value="{test.service.name}"' in service_page
 
 
-def test_it_pages_a_search_that_matches_many_tests(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+def test_it_pages_a_search_that_matches_many_tests(member_client, dataset, monkeypatch):
     monkeypatch.setattr("dashboard.views.TESTS_PER_PAGE", 5)
     response = member_client.get(f"/p/{dataset.sim.slug}/tests/?q=test&page=2")
     page = response.context["tests"]
@@ -125,7 +125,7 @@ def test_it_pages_a_search_that_matches_many_tests(member_client, dataset, monke
     assert 'rel="next"' in _html(response)
 
 
-def test_it_lists_the_runs_of_a_commit_by_a_prefix_of_its_sha(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_the_runs_of_a_commit_by_a_prefix_of_its_sha(member_client, dataset):
     slug = dataset.sim.slug
     run = Run.objects.filter(project=dataset.sim).order_by("id").first()
     response = member_client.get(f"/p/{slug}/runs/?commit={run.commit[:7]}")
@@ -149,7 +149,7 @@ def test_it_lists_the_runs_of_a_commit_by_a_prefix_of_its_sha(member_client, dat
     assert f'href="/p/{slug}/runs/?commit={listed[0].commit}"' in html
 
 
-def test_the_runs_list_counts_failed_and_errors_apart_as_the_run_page_does(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_the_runs_list_counts_failed_and_errors_apart_as_the_run_page_does(member_client, dataset):
     run = (
         Run.objects.filter(project=dataset.sim, counts__error__gt=0, counts__failed__gt=0)
         .order_by("id")

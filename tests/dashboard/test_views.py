@@ -54,7 +54,7 @@ MAX_QUERIES = {
 }
 
 
-def _pages(project) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def _pages(project) -> dict[str, str]:
     """One URL of each page of the project, on rows that have something to show."""
     slug = project.slug
     run = Run.objects.filter(project=project).order_by("-started_at", "-id").first()
@@ -88,24 +88,24 @@ def _pages(project) -> dict[str, str]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def member_client(client, dataset):  # type: ignore[no-untyped-def]
+def member_client(client, dataset):
     client.force_login(dataset.member)
     return client
 
 
 @pytest.fixture
-def outsider_client(client, dataset):  # type: ignore[no-untyped-def]
+def outsider_client(client, dataset):
     client.force_login(dataset.outsider)
     return client
 
 
-def _get(client, url: str, status: int = 200):  # type: ignore[no-untyped-def]
+def _get(client, url: str, status: int = 200):
     response = client.get(url)
     assert response.status_code == status, (url, response.status_code)
     return response
 
 
-def _html(response) -> str:  # type: ignore[no-untyped-def]
+def _html(response) -> str:
     return response.content.decode()
 
 
@@ -115,7 +115,7 @@ def _html(response) -> str:  # type: ignore[no-untyped-def]
 @pytest.mark.parametrize("page", list(MAX_QUERIES))
 def test_it_renders_each_page_within_a_query_bound_that_history_does_not_move(
     page, member_client, dataset, django_assert_max_num_queries
-):  # type: ignore[no-untyped-def]
+):
     if page == "settings":  # nor the number of subscriptions and deliveries
         alert_ledger(dataset.one, subscriptions=1, deliveries=2)
         alert_ledger(dataset.sim, subscriptions=6, deliveries=60)
@@ -128,7 +128,7 @@ def test_it_renders_each_page_within_a_query_bound_that_history_does_not_move(
         assert response.status_code == 200, (url, response.status_code)
 
 
-def test_it_tells_the_server_time_and_the_queries_of_a_page_in_a_header(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_tells_the_server_time_and_the_queries_of_a_page_in_a_header(member_client, dataset):
     import re
 
     from django.db import connection
@@ -150,7 +150,7 @@ def test_it_tells_the_server_time_and_the_queries_of_a_page_in_a_header(member_c
     assert "Server-Timing" not in Client().get("/login/")
 
 
-def test_it_renders_a_project_without_any_upload_yet(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_renders_a_project_without_any_upload_yet(member_client, dataset):
     from ingest.services import project_create
 
     empty = project_create(slug="fresh", name="Fresh project")
@@ -162,7 +162,7 @@ def test_it_renders_a_project_without_any_upload_yet(member_client, dataset):  #
     _get(member_client, "/p/fresh/s/default/", status=404)
 
 
-def test_it_shows_a_run_that_failed_to_parse_and_a_test_not_yet_computed(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_a_run_that_failed_to_parse_and_a_test_not_yet_computed(member_client, dataset):
     from django.utils import timezone
 
     from ingest.services import service_get_or_create
@@ -183,7 +183,7 @@ def test_it_shows_a_run_that_failed_to_parse_and_a_test_not_yet_computed(member_
     assert b"No runs of this test in these weeks." in response.content
 
 
-def test_it_says_when_a_parsed_run_holds_no_test(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_says_when_a_parsed_run_holds_no_test(member_client, dataset):
     import io
 
     from ingest.services import UploadMeta, run_create, run_parse
@@ -208,7 +208,7 @@ def test_it_says_when_a_parsed_run_holds_no_test(member_client, dataset):  # typ
     assert listed.count("0 · none") == 1
 
 
-def test_it_draws_every_chart_of_the_project_page_from_embedded_figures(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_draws_every_chart_of_the_project_page_from_embedded_figures(member_client, dataset):
     html = _html(_get(member_client, f"/p/{dataset.sim.slug}/"))
     for name in ("pass-rate", "isolation", "causes", "durations", "runs"):
         assert f'data-figure="fig-{name}"' in html
@@ -220,14 +220,14 @@ def test_it_draws_every_chart_of_the_project_page_from_embedded_figures(member_c
 # --- Access -------------------------------------------------------------------------------------
 
 
-def test_it_requires_login_on_every_page(client, dataset):  # type: ignore[no-untyped-def]
+def test_it_requires_login_on_every_page(client, dataset):
     for url in _pages(dataset.sim).values():
         response = client.get(url)
         assert response.status_code == 302, url
         assert response["Location"].startswith("/login/?next="), url
 
 
-def test_it_signs_in_and_out(client, dataset):  # type: ignore[no-untyped-def]
+def test_it_signs_in_and_out(client, dataset):
     page = _get(client, "/login/")
     assert b"Sign in" in page.content
     response = client.post("/login/", {"username": "member", "password": PASSWORD})
@@ -238,7 +238,7 @@ def test_it_signs_in_and_out(client, dataset):  # type: ignore[no-untyped-def]
     assert client.get("/").status_code == 302
 
 
-def test_it_takes_service_names_with_a_slash(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_takes_service_names_with_a_slash(member_client, dataset):
     from ingest.services import service_get_or_create
 
     service_get_or_create(project=dataset.one, name="api/v2")
@@ -247,11 +247,11 @@ def test_it_takes_service_names_with_a_slash(member_client, dataset):  # type: i
 
 
 @pytest.mark.parametrize("page", [p for p in MAX_QUERIES if p != "overview"])
-def test_it_hides_another_teams_project_behind_a_404(page, outsider_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_hides_another_teams_project_behind_a_404(page, outsider_client, dataset):
     _get(outsider_client, _pages(dataset.sim)[page], status=404)
 
 
-def test_it_answers_404_for_another_projects_ids_under_ones_own_project(outsider_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_answers_404_for_another_projects_ids_under_ones_own_project(outsider_client, dataset):
     # The outsider is a member of billing; the ids below belong to mediaserver.
     own = dataset.other.slug
     run = Run.objects.filter(project=dataset.sim).first()
@@ -271,7 +271,7 @@ def test_it_answers_404_for_another_projects_ids_under_ones_own_project(outsider
     assert token.revoked_at is None
 
 
-def test_it_answers_404_to_every_settings_post_on_another_teams_project(outsider_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_answers_404_to_every_settings_post_on_another_teams_project(outsider_client, dataset):
     slug = dataset.sim.slug
     [_, delivery] = alert_ledger(dataset.sim, subscriptions=1, deliveries=2)
     sub = delivery.subscription
@@ -297,7 +297,7 @@ def test_it_answers_404_to_every_settings_post_on_another_teams_project(outsider
     assert Subscription.objects.filter(pk=sub.pk).exists()
 
 
-def test_it_lists_only_the_users_projects_on_the_overview(member_client, client, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_only_the_users_projects_on_the_overview(member_client, client, dataset):
     from django.contrib.auth import get_user_model
 
     html = _html(_get(member_client, "/"))
@@ -311,13 +311,13 @@ def test_it_lists_only_the_users_projects_on_the_overview(member_client, client,
 # --- Every number is a link to the list it was computed from ------------------------------------
 
 
-def _runs_count(client, url: str) -> int:  # type: ignore[no-untyped-def]
+def _runs_count(client, url: str) -> int:
     return _get(client, url).context["runs"].paginator.count
 
 
 def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that_is(
     member_client, dataset
-):  # type: ignore[no-untyped-def]
+):
     slug = dataset.sim.slug
     latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
     pairs = Finding.objects.filter(project=dataset.sim, kind="order_dependent", week=latest)
@@ -345,7 +345,7 @@ def test_order_dependent_counts_victims_and_its_list_says_how_many_findings_that
         )
 
 
-def test_the_slowest_tests_rank_as_the_weekly_report_ranks_them(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_the_slowest_tests_rank_as_the_weekly_report_ranks_them(member_client, dataset):
     from reports.weekly import _slowest
 
     sw = (
@@ -362,7 +362,7 @@ def test_the_slowest_tests_rank_as_the_weekly_report_ranks_them(member_client, d
 
 def test_the_slowest_tests_runs_and_timed_counts_link_to_exactly_the_rows_they_count(
     member_client, dataset
-):  # type: ignore[no-untyped-def]
+):
     checked = 0
     for sw in ServiceWeek.objects.filter(project=dataset.sim).select_related("service"):
         page = _get(
@@ -382,7 +382,7 @@ def test_the_slowest_tests_runs_and_timed_counts_link_to_exactly_the_rows_they_c
     assert checked  # the history holds slow tests retried in a week
 
 
-def test_it_links_each_weeks_runs_and_pass_rate_to_exactly_those_runs(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_links_each_weeks_runs_and_pass_rate_to_exactly_those_runs(member_client, dataset):
     latest = ServiceWeek.objects.filter(project=dataset.sim).order_by("-week").first().week
     rows = ServiceWeek.objects.filter(project=dataset.sim, week=latest).select_related("service")
     response = _get(member_client, f"/p/{dataset.sim.slug}/")
@@ -393,7 +393,7 @@ def test_it_links_each_weeks_runs_and_pass_rate_to_exactly_those_runs(member_cli
         assert _runs_count(member_client, point.runs_url) == sw.runs, sw
 
 
-def test_it_links_an_isolation_score_to_the_runs_that_cost_it_points(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_links_an_isolation_score_to_the_runs_that_cost_it_points(member_client, dataset):
     checked = 0
     for sw in ServiceWeek.objects.filter(project=dataset.sim).select_related("service"):
         m = sw.metrics
@@ -414,7 +414,7 @@ def test_it_links_an_isolation_score_to_the_runs_that_cost_it_points(member_clie
     assert checked, "the simulated history has unclean runs"
 
 
-def test_it_links_finding_counts_to_the_filtered_findings_table(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_links_finding_counts_to_the_filtered_findings_table(member_client, dataset):
     response = _get(member_client, f"/p/{dataset.sim.slug}/")
     week = response.context["week_label"]
     for row in response.context["table"]:
@@ -425,7 +425,7 @@ def test_it_links_finding_counts_to_the_filtered_findings_table(member_client, d
             assert len({r.finding.test_id for r in listed}) == shown, (row["service"], kind)
 
 
-def test_a_tests_week_by_week_counts_link_to_exactly_the_rows_they_count(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_a_tests_week_by_week_counts_link_to_exactly_the_rows_they_count(member_client, dataset):
     from reports.models import TestWeek
 
     tw = next(
@@ -448,7 +448,7 @@ def test_a_tests_week_by_week_counts_link_to_exactly_the_rows_they_count(member_
         assert listed.paginator.count == value, (query, value, listed.paginator.count)
 
 
-def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_links_a_runs_counts_to_its_results(member_client, dataset):
     run = next(
         r for r in Run.objects.filter(project=dataset.sim).order_by("id")
         if r.counts.get("flaky") and r.counts.get("retried") > r.counts.get("flaky")
@@ -471,7 +471,7 @@ def test_it_links_a_runs_counts_to_its_results(member_client, dataset):  # type:
                 assert attempts[0] in (1, 2) and 0 in attempts, attempts
 
 
-def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, dataset):
     import statistics
 
     from reports.models import ServiceWeek
@@ -503,7 +503,7 @@ def test_the_wall_clock_figures_link_to_their_runs_longest_first(member_client, 
     assert hint in _get(member_client, url).content
 
 
-def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(member_client, dataset):
     """Numbers no column holds (SQLite raised OverflowError) and weeks no run can have."""
     slug, run = (
         dataset.sim.slug,
@@ -517,7 +517,7 @@ def test_out_of_range_ids_and_weeks_in_query_strings_are_ignored_not_errors(memb
         assert member_client.get(f"/p/{slug}/?week={week}").status_code in (200, 404), week
 
 
-def test_the_project_table_leaves_out_a_service_without_tests(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_the_project_table_leaves_out_a_service_without_tests(member_client, dataset):
     from ingest.models import Service
 
     Service.objects.create(project=dataset.sim, name="default")  # its tests were all moved
@@ -525,7 +525,7 @@ def test_the_project_table_leaves_out_a_service_without_tests(member_client, dat
     assert table and "default" not in [row["service"] for row in table]
 
 
-def test_a_week_not_computed_shows_the_latest_and_says_so(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_a_week_not_computed_shows_the_latest_and_says_so(member_client, dataset):
     slug = dataset.sim.slug
     sw = ServiceWeek.objects.filter(project=dataset.sim).select_related("service").latest("week")
     for url, told in (
@@ -538,7 +538,7 @@ def test_a_week_not_computed_shows_the_latest_and_says_so(member_client, dataset
         assert message.startswith(told), message
 
 
-def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset):
     finding = Finding.objects.filter(project=dataset.sim, kind="order_dependent").first()
     # Computed with a window other than the default (rolled back after the test).
     Finding.objects.filter(project=dataset.sim, kind="order_dependent").update(
@@ -573,7 +573,7 @@ def test_it_lists_the_runs_behind_an_order_dependent_pair(member_client, dataset
 # --- Pages' contents ----------------------------------------------------------------------------
 
 
-def test_it_shows_a_service_weeks_findings_by_cause(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_a_service_weeks_findings_by_cause(member_client, dataset):
     cascade = Finding.objects.filter(project=dataset.sim, kind="cascade").first()
     response = _get(
         member_client, f"/p/{dataset.sim.slug}/s/{cascade.service.name}/?week={cascade.week_label}"
@@ -587,7 +587,7 @@ def test_it_shows_a_service_weeks_findings_by_cause(member_client, dataset):  # 
         assert reverse("pages:test", args=[dataset.sim.slug, follower]) in html
 
 
-def test_it_shows_duration_changes_with_medians_before_and_after(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_duration_changes_with_medians_before_and_after(member_client, dataset):
     slowdown = Finding.objects.filter(project=dataset.sim, kind="duration_regression").first()
     response = _get(member_client, f"/p/{dataset.sim.slug}/s/{slowdown.service.name}/")
     assert slowdown.pk in {r.finding.pk for r in response.context["detail"].slowdowns}
@@ -598,7 +598,7 @@ def test_it_shows_duration_changes_with_medians_before_and_after(member_client, 
     assert f'id="finding-{slowdown.pk}"' in _html(test_page)
 
 
-def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset, monkeypatch):
     per_page = 20
     monkeypatch.setattr("dashboard.views.RESULTS_PER_PAGE", per_page)
     finding = Finding.objects.filter(project=dataset.sim, kind="flaky").first()
@@ -639,7 +639,7 @@ def test_it_lists_a_tests_failure_messages_page_by_page(member_client, dataset, 
     assert in_week.paginator.count == newest.filter(run_week=week).count()
 
 
-def test_it_counts_a_long_list_only_as_far_as_it_pages(member_client, dataset, monkeypatch):  # type: ignore[no-untyped-def]
+def test_it_counts_a_long_list_only_as_far_as_it_pages(member_client, dataset, monkeypatch):
     monkeypatch.setattr("dashboard.paging.MAX_ROWS", 120)
     newest = list(
         Run.objects.filter(project=dataset.sim)
@@ -661,7 +661,7 @@ def test_it_counts_a_long_list_only_as_far_as_it_pages(member_client, dataset, m
     assert listed.paginator.count == in_week.count() <= 120 and not listed.paginator.capped
 
 
-def test_it_serves_a_runs_uploaded_file_as_stored(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_serves_a_runs_uploaded_file_as_stored(member_client, dataset):
     file = RunFile.objects.filter(run__project=dataset.sim).first()
     response = _get(
         member_client, f"/p/{dataset.sim.slug}/runs/{file.run_id}/files/{file.index}.gz"
@@ -672,7 +672,7 @@ def test_it_serves_a_runs_uploaded_file_as_stored(member_client, dataset):  # ty
     _get(member_client, f"/p/{dataset.sim.slug}/runs/{file.run_id}/files/99.gz", status=404)
 
 
-def test_it_filters_runs_by_branch_status_service_and_week(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_filters_runs_by_branch_status_service_and_week(member_client, dataset):
     slug = dataset.sim.slug
     run = Run.objects.filter(project=dataset.sim).exclude(branch="main").first()
     response = _get(
@@ -689,7 +689,7 @@ def test_it_filters_runs_by_branch_status_service_and_week(member_client, datase
 
 def test_it_lists_under_a_service_the_runs_whose_upload_named_none_but_hold_its_tests(
     member_client, dataset
-):  # type: ignore[no-untyped-def]
+):
     slug = dataset.sim.slug
     run = Run.objects.filter(project=dataset.sim, service="cache").order_by("id").first()
     named = (
@@ -716,7 +716,7 @@ def test_it_lists_under_a_service_the_runs_whose_upload_named_none_but_hold_its_
 # --- Settings -----------------------------------------------------------------------------------
 
 
-def test_it_shows_a_new_ingest_key_once_and_revokes_it(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_a_new_ingest_key_once_and_revokes_it(member_client, dataset):
     slug = dataset.sim.slug
     response = member_client.post(f"/p/{slug}/settings/keys/", {"name": "nightly"})
     assert response.status_code == 302
@@ -732,7 +732,7 @@ def test_it_shows_a_new_ingest_key_once_and_revokes_it(member_client, dataset): 
     assert "revoked" in _html(response)
 
 
-def test_it_replaces_service_rules(member_client, dataset, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def test_it_replaces_service_rules(member_client, dataset, django_capture_on_commit_callbacks):
     slug = dataset.one.slug
     rules = "cache tests/cache/*\n# comment\nplex  tests/plex/*\n"
     with django_capture_on_commit_callbacks():  # the re-mapping runs after commit: not here
@@ -749,7 +749,7 @@ def test_it_replaces_service_rules(member_client, dataset, django_capture_on_com
     assert control.status_code == 400 and b"line 2: holds a control character" in control.content
 
 
-def test_it_saves_thresholds_budgets_and_the_reference_branch(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_saves_thresholds_budgets_and_the_reference_branch(member_client, dataset):
     slug = dataset.one.slug
     data = {
         "reference_branch": "trunk",
@@ -782,7 +782,7 @@ def test_it_saves_thresholds_budgets_and_the_reference_branch(member_client, dat
     assert ProjectSettings.objects.get(project=dataset.one).params == row.params
 
 
-def test_it_refuses_settings_changes_without_post_or_csrf(dataset):  # type: ignore[no-untyped-def]
+def test_it_refuses_settings_changes_without_post_or_csrf(dataset):
     from django.test import Client
 
     slug = dataset.sim.slug
@@ -795,7 +795,7 @@ def test_it_refuses_settings_changes_without_post_or_csrf(dataset):  # type: ign
 # --- Settings: alerts -----------------------------------------------------------------------------
 
 
-def test_it_subscribes_updates_and_removes_on_the_settings_page(member_client, dataset, settings):  # type: ignore[no-untyped-def]
+def test_it_subscribes_updates_and_removes_on_the_settings_page(member_client, dataset, settings):
     slug = dataset.sim.slug
     page = _html(_get(member_client, f"/p/{slug}/settings/"))
     assert "No subscriptions yet" in page
@@ -846,7 +846,7 @@ def test_it_subscribes_updates_and_removes_on_the_settings_page(member_client, d
         ({"target": "a@example.com", "service": "nope"}, "service", "has no service 'nope'"),
     ],
 )  # fmt: skip
-def test_it_shows_what_is_wrong_with_a_subscription(data, field, message, member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_what_is_wrong_with_a_subscription(data, field, message, member_client, dataset):
     response = member_client.post(f"/p/{dataset.sim.slug}/settings/alerts/", data)
     assert response.status_code == 400
     form = response.context["subscription_form"]
@@ -856,7 +856,7 @@ def test_it_shows_what_is_wrong_with_a_subscription(data, field, message, member
 
 
 @pytest.fixture
-def refusing_smtp(smtp):  # type: ignore[no-untyped-def]
+def refusing_smtp(smtp):
     """The SMTP server, refusing the first message for good."""
     smtp.replies = ["550 5.1.1 no such user here"]
     return smtp
@@ -864,7 +864,7 @@ def refusing_smtp(smtp):  # type: ignore[no-untyped-def]
 
 def test_it_shows_a_failed_delivery_and_retries_it(
     member_client, dataset, refusing_smtp, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     slug = dataset.sim.slug
     [delivery] = alert_ledger(dataset.sim, subscriptions=1, deliveries=1)
     AlertDelivery.objects.filter(pk=delivery.pk).update(status="pending", sent_at=None)
@@ -886,7 +886,7 @@ def test_it_shows_a_failed_delivery_and_retries_it(
     assert "Nothing to retry" in _html(response)
 
 
-def test_it_shows_an_interrupted_delivery_without_a_retry(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_an_interrupted_delivery_without_a_retry(member_client, dataset):
     slug = dataset.sim.slug
     [delivery] = alert_ledger(dataset.sim, subscriptions=1, deliveries=1)
     # A worker that died while sending: the row stays claimed past the task time limit.
@@ -902,7 +902,7 @@ def test_it_shows_an_interrupted_delivery_without_a_retry(member_client, dataset
     assert AlertDelivery.objects.get(pk=delivery.pk).status == "failed"
 
 
-def test_it_lists_only_the_latest_deliveries(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_lists_only_the_latest_deliveries(member_client, dataset):
     from dashboard.views import DELIVERIES_SHOWN, FAILED_SHOWN
 
     alert_ledger(dataset.sim, subscriptions=2, deliveries=60)
@@ -913,7 +913,7 @@ def test_it_lists_only_the_latest_deliveries(member_client, dataset):  # type: i
     assert f"More than {FAILED_SHOWN} alert deliveries failed." in _html(response)
 
 
-def test_it_refuses_subscription_changes_without_csrf(dataset):  # type: ignore[no-untyped-def]
+def test_it_refuses_subscription_changes_without_csrf(dataset):
     from django.test import Client
 
     client = Client(enforce_csrf_checks=True)
@@ -930,7 +930,7 @@ def test_it_refuses_subscription_changes_without_csrf(dataset):  # type: ignore[
 
 
 @pytest.fixture
-def worker_mode():  # type: ignore[no-untyped-def]
+def worker_mode():
     """Tasks go to a worker (served mode), whatever the settings of this test run."""
     from dashboard.celery import app
 
@@ -941,7 +941,7 @@ def worker_mode():  # type: ignore[no-untyped-def]
 
 def test_it_generates_lists_and_serves_a_weekly_report(
     member_client, dataset, django_capture_on_commit_callbacks, worker_mode
-):  # type: ignore[no-untyped-def]
+):
     from django.test import Client
 
     from reports.models import Report
@@ -993,7 +993,7 @@ def test_it_generates_lists_and_serves_a_weekly_report(
     _get(outsider_client, f"/p/{slug}/reports/", status=404)
 
 
-def test_it_invites_to_generate_when_no_report_is_stored(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_invites_to_generate_when_no_report_is_stored(member_client, dataset):
     from reports.models import Report
 
     Report.objects.filter(project=dataset.one).delete()
@@ -1001,7 +1001,7 @@ def test_it_invites_to_generate_when_no_report_is_stored(member_client, dataset)
     assert "No report yet" in html and 'id="report-week"' in html
 
 
-def test_it_shows_a_dash_for_a_figure_a_service_week_could_not_compute(member_client, dataset):  # type: ignore[no-untyped-def]
+def test_it_shows_a_dash_for_a_figure_a_service_week_could_not_compute(member_client, dataset):
     """A week of a single run has no suite wall-clock percentile: stored as JSON null, shown as
     a dash (on SQLite a JSON null read by key came back as the string 'null')."""
     project = dataset.sim
@@ -1020,7 +1020,7 @@ def test_it_shows_a_dash_for_a_figure_a_service_week_could_not_compute(member_cl
 
 def test_it_marks_the_week_under_way_as_so_far_and_a_finished_week_as_not(
     member_client, dataset, monkeypatch
-):  # type: ignore[no-untyped-def]
+):
     """Compared with full weeks, a week in progress looks like a drop in runs: the pages say it
     is under way, and how many days it has to go, until it is over."""
     import json

@@ -14,7 +14,7 @@ from tests.resultfiles import gz, junit_xml
 pytestmark = pytest.mark.django_db
 
 
-def upload(client, files, **fields):  # type: ignore[no-untyped-def]
+def upload(client, files, **fields):
     data = {"commit": "abc123", **fields}
     data["file"] = [SimpleUploadedFile(name, content) for name, content in files]
     return client.post("/api/v1/uploads", data, format="multipart")
@@ -31,7 +31,7 @@ def db_state() -> tuple[int, int, int, int]:
 
 def test_it_accepts_an_upload_and_enqueues_parsing_on_commit(
     ci_client, django_capture_on_commit_callbacks
-):  # type: ignore[no-untyped-def]
+):
     with django_capture_on_commit_callbacks() as callbacks:
         response = upload(
             ci_client,
@@ -62,7 +62,7 @@ def test_it_accepts_an_upload_and_enqueues_parsing_on_commit(
     }
 
 
-def test_it_parses_the_stored_run_into_results(ci_client):  # type: ignore[no-untyped-def]
+def test_it_parses_the_stored_run_into_results(ci_client):
     response = upload(ci_client, [("a.xml", junit_xml(4, failed={2}, skipped={3}))])
     run_id = response.json()["run"]
     run_parse(run_id=run_id)
@@ -83,7 +83,7 @@ def test_it_parses_the_stored_run_into_results(ci_client):  # type: ignore[no-un
     assert detail["files"][0]["format"] == "junit"
 
 
-def test_it_returns_the_same_run_for_the_same_upload(ci_client):  # type: ignore[no-untyped-def]
+def test_it_returns_the_same_run_for_the_same_upload(ci_client):
     first = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
     again = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
     # gzip of the same content is the same upload: digests are of decompressed content.
@@ -96,7 +96,7 @@ def test_it_returns_the_same_run_for_the_same_upload(ci_client):  # type: ignore
     assert Run.objects.count() == 1
 
 
-def test_the_same_upload_with_other_labels_says_they_were_not_applied(ci_client):  # type: ignore[no-untyped-def]
+def test_the_same_upload_with_other_labels_says_they_were_not_applied(ci_client):
     first = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit",
                    environment="linux", branch="main")  # fmt: skip
     again = upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit",
@@ -107,7 +107,7 @@ def test_the_same_upload_with_other_labels_says_they_were_not_applied(ci_client)
     assert Run.objects.get().environment == "linux"
 
 
-def test_the_same_content_twice_in_one_upload_is_one_file(ci_client):  # type: ignore[no-untyped-def]
+def test_the_same_content_twice_in_one_upload_is_one_file(ci_client):
     # A glob matching report.xml and report.xml.gz: read twice, every test would look retried.
     response = upload(ci_client, [("r.xml", junit_xml(3)), ("r.xml.gz", gz(junit_xml(3))),
                                   ("other.xml", junit_xml(2, prefix="o.O"))])  # fmt: skip
@@ -122,7 +122,7 @@ def test_the_same_content_twice_in_one_upload_is_one_file(ci_client):  # type: i
     assert (run.counts["tests"], run.counts["results"], run.counts["retried"]) == (5, 5, 0)
 
 
-def test_an_upload_is_its_build_job_and_files_and_without_a_build_id_its_commit(ci_client):  # type: ignore[no-untyped-def]
+def test_an_upload_is_its_build_job_and_files_and_without_a_build_id_its_commit(ci_client):
     files = [("a.xml", junit_xml(2))]
     first = upload(ci_client, files, build_id="42", job="unit", commit="aaa")
     assert upload(ci_client, files, build_id="42", job="unit", commit="bbb").json() == {
@@ -135,7 +135,7 @@ def test_an_upload_is_its_build_job_and_files_and_without_a_build_id_its_commit(
     assert Run.objects.count() == 3
 
 
-def test_it_makes_a_new_run_for_another_job_or_other_files(ci_client):  # type: ignore[no-untyped-def]
+def test_it_makes_a_new_run_for_another_job_or_other_files(ci_client):
     upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="unit")
     assert upload(ci_client, [("a.xml", junit_xml(2))], build_id="42", job="e2e").status_code == 202
     assert (
@@ -144,7 +144,7 @@ def test_it_makes_a_new_run_for_another_job_or_other_files(ci_client):  # type: 
     assert Run.objects.count() == 3
 
 
-def test_it_requires_a_commit_and_stores_nothing(ci_client):  # type: ignore[no-untyped-def]
+def test_it_requires_a_commit_and_stores_nothing(ci_client):
     response = ci_client.post(
         "/api/v1/uploads", {"file": [SimpleUploadedFile("a.xml", junit_xml(1))]}, format="multipart"
     )
@@ -155,7 +155,7 @@ def test_it_requires_a_commit_and_stores_nothing(ci_client):  # type: ignore[no-
 
 
 @pytest.mark.parametrize("started_at", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z"])
-def test_it_refuses_a_start_no_clock_gives_and_stores_nothing(ci_client, started_at):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_start_no_clock_gives_and_stores_nothing(ci_client, started_at):
     response = upload(ci_client, [("a.xml", junit_xml(1))], started_at=started_at)
     assert response.status_code == 400
     assert response.json()["error"] == "invalid"
@@ -163,7 +163,7 @@ def test_it_refuses_a_start_no_clock_gives_and_stores_nothing(ci_client, started
     assert db_state() == (0, 0, 0, 0)
 
 
-def test_a_files_placeholder_timestamps_are_unknown(ci_client):  # type: ignore[no-untyped-def]
+def test_a_files_placeholder_timestamps_are_unknown(ci_client):
     # A suite stamped 9999-12-31 (no start given): the run starts when it was received.
     content = junit_xml(2, timestamp="9999-12-31T12:00:00")
     response = upload(ci_client, [("a.xml", content)])
@@ -177,7 +177,7 @@ def test_a_files_placeholder_timestamps_are_unknown(ci_client):  # type: ignore[
 @pytest.mark.parametrize(
     "codec,bom", [("utf-16-le", b"\xff\xfe"), ("utf-16-be", b"\xfe\xff"), ("utf-16-le", b"")]
 )
-def test_it_reads_utf16_xml(ci_client, codec, bom):  # type: ignore[no-untyped-def]
+def test_it_reads_utf16_xml(ci_client, codec, bom):
     text = (
         junit_xml(3, failed={1})
         .decode()
@@ -196,7 +196,7 @@ def test_it_reads_utf16_xml(ci_client, codec, bom):  # type: ignore[no-untyped-d
 
 
 @pytest.mark.parametrize("field", ["service", "branch", "job", "build_id", "commit", "environment"])
-def test_it_refuses_control_characters_in_names_and_stores_nothing(ci_client, field):  # type: ignore[no-untyped-def]
+def test_it_refuses_control_characters_in_names_and_stores_nothing(ci_client, field):
     # A newline in a service name would break every link to it (and the pages making them).
     response = upload(ci_client, [("a.xml", junit_xml(1))], **{field: "nl\nx"})
     assert response.status_code == 400
@@ -205,7 +205,7 @@ def test_it_refuses_control_characters_in_names_and_stores_nothing(ci_client, fi
 
 
 @pytest.mark.parametrize("field", ["branch", "commit", "environment", "build_url"])
-def test_it_refuses_form_fields_that_are_not_utf8_and_stores_nothing(ci_client, field):  # type: ignore[no-untyped-def]
+def test_it_refuses_form_fields_that_are_not_utf8_and_stores_nothing(ci_client, field):
     # Django decodes them with U+FFFD in place of the bytes: the name stored would not be the
     # name the CI sent, and two different ones could become the same.
     value = b"https://ci.example/\xff\xfe" if field == "build_url" else b"feature/\xe9t\xe9"
@@ -227,7 +227,7 @@ def test_it_refuses_form_fields_that_are_not_utf8_and_stores_nothing(ci_client, 
     assert db_state() == (0, 0, 0, 0)
 
 
-def test_it_caps_what_all_files_of_an_upload_decompress_to(ci_client, settings):  # type: ignore[no-untyped-def]
+def test_it_caps_what_all_files_of_an_upload_decompress_to(ci_client, settings):
     one, two = junit_xml(20), junit_xml(20, prefix="t.Other")
     settings.SUITEHEALTH_MAX_UPLOAD_DECOMPRESSED_BYTES = len(one) + len(two) // 2
     response = upload(ci_client, [("one.xml", gz(one)), ("two.xml", gz(two))])
@@ -240,19 +240,19 @@ def test_it_caps_what_all_files_of_an_upload_decompress_to(ci_client, settings):
     assert upload(ci_client, [("one.xml", gz(one)), ("two.xml", gz(two))]).status_code == 202
 
 
-def test_it_requires_a_file(ci_client):  # type: ignore[no-untyped-def]
+def test_it_requires_a_file(ci_client):
     response = ci_client.post("/api/v1/uploads", {"commit": "abc"}, format="multipart")
     assert response.status_code == 400
     assert response.json()["error"] == "no_files"
 
 
-def test_it_refuses_a_request_without_a_key(client):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_request_without_a_key(client):
     response = client.post("/api/v1/uploads", {"commit": "abc"})
     assert response.status_code == 401
     assert response.json()["error"] == "not_authenticated"
 
 
-def test_it_refuses_an_unknown_or_revoked_key(project, client):  # type: ignore[no-untyped-def]
+def test_it_refuses_an_unknown_or_revoked_key(project, client):
     token, key = token_create(project=project)
     token_revoke(token=token)
     for header in (f"Token {key}", "Token nope", "Bearer x"):
@@ -261,14 +261,14 @@ def test_it_refuses_an_unknown_or_revoked_key(project, client):  # type: ignore[
         assert response.json()["error"] == "authentication_failed"
 
 
-def test_it_refuses_an_upload_naming_another_project(ci_client, other_project):  # type: ignore[no-untyped-def]
+def test_it_refuses_an_upload_naming_another_project(ci_client, other_project):
     response = upload(ci_client, [("a.xml", junit_xml(1))], project="billing")
     assert response.status_code == 403
     assert response.json()["error"] == "wrong_project"
     assert db_state() == (0, 0, 0, 0)
 
 
-def test_it_validates_ownership_of_runs_and_status(ci_client, other_key, client):  # type: ignore[no-untyped-def]
+def test_it_validates_ownership_of_runs_and_status(ci_client, other_key, client):
     run_id = upload(ci_client, [("a.xml", junit_xml(1))]).json()["run"]
     other = {"HTTP_AUTHORIZATION": f"Token {other_key}"}
     hidden = client.get(f"/api/v1/runs/{run_id}", **other)
@@ -281,7 +281,7 @@ def test_it_validates_ownership_of_runs_and_status(ci_client, other_key, client)
     assert ci_client.get(f"/api/v1/runs/{run_id}").status_code == 200
 
 
-def test_it_counts_pending_uploads_and_recomputations(ci_client):  # type: ignore[no-untyped-def]
+def test_it_counts_pending_uploads_and_recomputations(ci_client):
     from reports.models import ServiceWeek
     from reports.services import service_week_recompute
 
@@ -298,7 +298,7 @@ def test_it_counts_pending_uploads_and_recomputations(ci_client):  # type: ignor
     assert pending() == 0
 
 
-def test_it_names_the_file_line_and_column_of_a_parse_error(ci_client):  # type: ignore[no-untyped-def]
+def test_it_names_the_file_line_and_column_of_a_parse_error(ci_client):
     broken = b'<testsuites>\n<testsuite name="x">\n<testcase name="a">\n</testsuites>'
     response = upload(ci_client, [("good.xml", junit_xml(1)), ("bad.xml", broken)])
     assert response.status_code == 400
@@ -311,14 +311,14 @@ def test_it_names_the_file_line_and_column_of_a_parse_error(ci_client):  # type:
     assert db_state() == (0, 0, 0, 0)
 
 
-def test_it_answers_415_for_content_that_is_no_result_format(ci_client):  # type: ignore[no-untyped-def]
+def test_it_answers_415_for_content_that_is_no_result_format(ci_client):
     response = upload(ci_client, [("notes.txt", b"just some words\n")])
     assert response.status_code == 415
     assert response.json()["error"] == "unsupported_format"
     assert response.json()["file"] == "notes.txt"
 
 
-def test_it_keeps_timelines_per_file_and_per_worker(ci_client):  # type: ignore[no-untyped-def]
+def test_it_keeps_timelines_per_file_and_per_worker(ci_client):
     files = [("w0.xml", junit_xml(2, worker="gw0")), ("plain.xml", junit_xml(2, prefix="t.B"))]
     run_id = upload(ci_client, files).json()["run"]
     run_parse(run_id=run_id)

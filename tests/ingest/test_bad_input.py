@@ -60,7 +60,7 @@ def multipart(files: list[tuple[str, bytes]], fields: dict[str, str]) -> tuple[b
     return b"".join(parts) + f"--{boundary}--\r\n".encode(), boundary
 
 
-def post(base_url: str, headers: dict[str, str], files, fields):  # type: ignore[no-untyped-def]
+def post(base_url: str, headers: dict[str, str], files, fields):
     body, boundary = multipart(files, fields)
     url = urlparse(base_url)
     conn = http.client.HTTPConnection(url.hostname, url.port, timeout=60)
@@ -131,7 +131,7 @@ def test_it_refuses_bad_input_and_stores_nothing(
     code,
     names_file,
     has_position,
-):  # type: ignore[no-untyped-def]
+):
     form = {"commit": "abc", "build_id": "1", **fields}
     form = {k: v for k, v in form.items() if v is not None}
     before = snapshot()
@@ -151,7 +151,7 @@ def test_it_refuses_bad_input_and_stores_nothing(
 
 def test_it_refuses_a_huge_declared_length_before_reading_the_body(
     transactional_db, live_server, project_key
-):  # type: ignore[no-untyped-def]
+):
     before = snapshot()
     status, body = raw_post(live_server.url, project_key, "xyz",
                             f"Content-Length: {2 * 1024**3}", b"--xyz\r\n")  # fmt: skip
@@ -160,7 +160,7 @@ def test_it_refuses_a_huge_declared_length_before_reading_the_body(
     assert snapshot() == before
 
 
-def test_it_takes_more_files_than_djangos_default_cap(transactional_db, live_server, project_key):  # type: ignore[no-untyped-def]
+def test_it_takes_more_files_than_djangos_default_cap(transactional_db, live_server, project_key):
     # Maven Surefire writes a file per test class: 150 files is one ordinary upload.
     files = [(f"TEST-C{i}.xml", junit_xml(1, prefix=f"C{i}.")) for i in range(150)]
     status, body = post(live_server.url, {"Authorization": f"Token {project_key}"}, files,
@@ -169,7 +169,7 @@ def test_it_takes_more_files_than_djangos_default_cap(transactional_db, live_ser
     assert RunFile.objects.filter(run_id=body["run"]).count() == 150
 
 
-def test_it_refuses_a_body_without_a_length(transactional_db, live_server, project_key):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_body_without_a_length(transactional_db, live_server, project_key):
     """A chunked body reaches Django empty: the answer names that, not a missing field."""
     body, boundary = multipart([("a.xml", junit_xml(1))], {"commit": "abc"})
     before = snapshot()
@@ -180,7 +180,7 @@ def test_it_refuses_a_body_without_a_length(transactional_db, live_server, proje
     assert snapshot() == before
 
 
-def test_it_refuses_a_key_of_another_project(transactional_db, live_server, other_key, project):  # type: ignore[no-untyped-def]
+def test_it_refuses_a_key_of_another_project(transactional_db, live_server, other_key, project):
     before = snapshot()
     status, body = post(
         live_server.url, {"Authorization": f"Token {other_key}"}, [("a.xml", junit_xml(1))],
@@ -190,6 +190,6 @@ def test_it_refuses_a_key_of_another_project(transactional_db, live_server, othe
     assert snapshot() == before
 
 
-def test_it_refuses_an_upload_without_a_key(transactional_db, live_server):  # type: ignore[no-untyped-def]
+def test_it_refuses_an_upload_without_a_key(transactional_db, live_server):
     status, body = post(live_server.url, {}, [("a.xml", junit_xml(1))], {"commit": "a"})
     assert (status, body["error"]) == (401, "not_authenticated")

@@ -49,7 +49,7 @@ def test_it_refuses_a_taken_slug_and_a_malformed_rule() -> None:
 
 def test_parse_again_brings_back_a_run_whose_attempts_ran_out(
     project, settings, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from ingest.models import Result, Run
     from ingest.queueing import QueueCall
     from ingest.services import UploadMeta, run_create, run_parse

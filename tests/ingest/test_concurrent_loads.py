@@ -14,7 +14,7 @@ from ingest.partitions import _LOCK_KEY, ensure_partition, partition_name
 
 
 @pytest.fixture
-def postgres_only(transactional_db):  # type: ignore[no-untyped-def]
+def postgres_only(transactional_db):
     if connection.vendor != "postgresql":
         pytest.skip("concurrent loads are PostgreSQL's")
 
@@ -25,7 +25,7 @@ def _exists(name: str) -> bool:
         return cur.fetchone()[0]
 
 
-def test_a_partition_another_process_creates_meanwhile_is_taken_as_it_is(postgres_only):  # type: ignore[no-untyped-def]
+def test_a_partition_another_process_creates_meanwhile_is_taken_as_it_is(postgres_only):
     """Two workers loading the same new week: the second finds the first's partition, after
     waiting for its lock, instead of failing to create it again."""
     week = dt.date(2031, 3, 3)
@@ -64,7 +64,7 @@ def test_a_partition_another_process_creates_meanwhile_is_taken_as_it_is(postgre
 
 
 @pytest.mark.parametrize("service", ["", "pinned"])
-def test_two_loads_of_the_same_tests_in_opposite_orders_both_finish(postgres_only, service):  # type: ignore[no-untyped-def]
+def test_two_loads_of_the_same_tests_in_opposite_orders_both_finish(postgres_only, service):
     """Two workers loading the same tests at once (two jobs of one build listing them in
     opposite orders): neither deadlocks on the other's test rows, when they insert them new, nor
     when their uploads name a service and so move and pin the tests the rules had placed."""

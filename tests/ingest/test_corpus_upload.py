@@ -17,7 +17,7 @@ from tests.ingest.parsers.expectations import Expect, Refused, load
 EXPECTED, ERRORS = load()
 
 
-def _upload(client, path: str):  # type: ignore[no-untyped-def]
+def _upload(client, path: str):
     content = (SAMPLES / path).read_bytes()
     return client.post(
         "/api/v1/uploads",
@@ -31,7 +31,7 @@ def _upload(client, path: str):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("path", sorted(EXPECTED))
-def test_a_sample_uploaded_is_stored_as_expected(ci_client, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_sample_uploaded_is_stored_as_expected(ci_client, path: str) -> None:
     _, exp = EXPECTED[path]
     assert isinstance(exp, Expect)
     response = _upload(ci_client, path)
@@ -55,7 +55,7 @@ def test_a_sample_uploaded_is_stored_as_expected(ci_client, path: str) -> None: 
 
 
 @pytest.mark.parametrize("path", sorted(ERRORS))
-def test_a_broken_sample_uploaded_is_refused_with_its_position(ci_client, path: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_broken_sample_uploaded_is_refused_with_its_position(ci_client, path: str) -> None:
     _, ref = ERRORS[path]
     assert isinstance(ref, Refused)
     response = _upload(ci_client, path)

@@ -31,7 +31,7 @@ def junit(hour: int, failing: str = "") -> bytes:
     ).encode()
 
 
-def upload(client, content: bytes, build: str) -> Run:  # type: ignore[no-untyped-def]
+def upload(client, content: bytes, build: str) -> Run:
     response = client.post(
         "/api/v1/uploads",
         {"commit": build, "build_id": build, "file": [SimpleUploadedFile("r.xml", content)]},
@@ -45,12 +45,12 @@ def upload(client, content: bytes, build: str) -> Run:  # type: ignore[no-untype
 
 
 @pytest.fixture
-def admin_client(client, django_user_model):  # type: ignore[no-untyped-def]
+def admin_client(client, django_user_model):
     client.force_login(django_user_model.objects.create_superuser("ada", "ada@example.com", "pw"))
     return client
 
 
-def test_deleting_a_run_in_the_admin_removes_its_results_and_recomputes_its_services(  # type: ignore[no-untyped-def]
+def test_deleting_a_run_in_the_admin_removes_its_results_and_recomputes_its_services(
     ci_client, admin_client
 ):
     kept = upload(ci_client, junit(10), "b1")
@@ -80,7 +80,7 @@ def test_deleting_a_run_in_the_admin_removes_its_results_and_recomputes_its_serv
     assert row.runs == 1 and row.final_pass_rate == 1.0
 
 
-def test_the_admins_bulk_delete_of_runs_removes_every_runs_results(ci_client, admin_client):  # type: ignore[no-untyped-def]
+def test_the_admins_bulk_delete_of_runs_removes_every_runs_results(ci_client, admin_client):
     runs = [upload(ci_client, junit(hour), f"b{hour}") for hour in (10, 11, 12)]
     response = admin_client.post(
         "/admin/ingest/run/",
@@ -91,7 +91,7 @@ def test_the_admins_bulk_delete_of_runs_removes_every_runs_results(ci_client, ad
     assert set(Result.objects.values_list("run_id", flat=True)) == {runs[2].pk}
 
 
-def test_deleting_a_project_in_the_admin_removes_its_results_and_only_its(  # type: ignore[no-untyped-def]
+def test_deleting_a_project_in_the_admin_removes_its_results_and_only_its(
     ci_client, admin_client, project, other_project, other_key
 ):
     from rest_framework.test import APIClient
@@ -129,12 +129,12 @@ def test_deleting_a_project_in_the_admin_removes_its_results_and_only_its(  # ty
     assert TestWeek.objects.filter(test__project=other_project).count() == 3
 
 
-def test_deleting_what_is_already_gone_says_so():  # type: ignore[no-untyped-def]
+def test_deleting_what_is_already_gone_says_so():
     assert run_delete(run_id=987654) is None
     assert project_delete(project_id=987654) is None
 
 
-def test_a_staff_user_who_may_not_delete_tests_cannot_delete_a_project_with_tests(  # type: ignore[no-untyped-def]
+def test_a_staff_user_who_may_not_delete_tests_cannot_delete_a_project_with_tests(
     ci_client, client, project, django_user_model
 ):
     from django.contrib.auth.models import Permission

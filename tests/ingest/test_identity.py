@@ -370,7 +370,7 @@ def gotestsum_junit() -> bytes:
     ).encode()
 
 
-def upload_and_parse(client, name: str, content: bytes, commit: str) -> Run:  # type: ignore[no-untyped-def]
+def upload_and_parse(client, name: str, content: bytes, commit: str) -> Run:
     response = client.post(
         "/api/v1/uploads",
         {"commit": commit, "file": [SimpleUploadedFile(name, content)]},
@@ -388,7 +388,7 @@ def result_test_ids(run: Run) -> set[int]:
 
 
 @pytest.mark.django_db
-def test_pytest_junit_and_ctrf_uploads_make_one_set_of_tests(ci_client) -> None:  # type: ignore[no-untyped-def]
+def test_pytest_junit_and_ctrf_uploads_make_one_set_of_tests(ci_client) -> None:
     # The same suite run twice: the object address in one parameter differs between runs.
     junit = upload_and_parse(
         ci_client, "junit.xml", pytest_junit("<Clock object at 0x7f3a2b1c4d50>"), "c1"
@@ -415,7 +415,7 @@ def test_pytest_junit_and_ctrf_uploads_make_one_set_of_tests(ci_client) -> None:
         pytest.param([("a.trx", trx), ("xunit.xml", xunit2)], id="trx+xunit"),
     ],
 )
-def test_dotnet_uploads_make_one_set_of_tests(ci_client, documents) -> None:  # type: ignore[no-untyped-def]
+def test_dotnet_uploads_make_one_set_of_tests(ci_client, documents) -> None:
     rows = NUNIT_ROWS if documents[1][0] == "nunit.xml" else XUNIT_ROWS
     # Different machines put the assembly under different paths: it is not the identity.
     assemblies = [
@@ -438,7 +438,7 @@ def test_dotnet_uploads_make_one_set_of_tests(ci_client, documents) -> None:  # 
 
 
 @pytest.mark.django_db
-def test_plain_dotnet_methods_are_one_test_in_trx_nunit_and_xunit(ci_client) -> None:  # type: ignore[no-untyped-def]
+def test_plain_dotnet_methods_are_one_test_in_trx_nunit_and_xunit(ci_client) -> None:
     nunit_rows = [(m, m) for m in DOTNET_METHODS]
     xunit_rows = [(m, f"{DOTNET_CLASS}.{m}") for m in DOTNET_METHODS]
     runs = [
@@ -453,7 +453,7 @@ def test_plain_dotnet_methods_are_one_test_in_trx_nunit_and_xunit(ci_client) -> 
 
 
 @pytest.mark.django_db
-def test_go_json_and_gotestsum_junit_uploads_make_one_set_of_tests(ci_client) -> None:  # type: ignore[no-untyped-def]
+def test_go_json_and_gotestsum_junit_uploads_make_one_set_of_tests(ci_client) -> None:
     junit = upload_and_parse(ci_client, "junit.xml", gotestsum_junit(), "c1")
     stream = upload_and_parse(ci_client, "go.jsonl", go_test_json(), "c2")
     # gotestsum's JUnit also lists the passing parent TestTable; `go test -json` is read with

@@ -14,7 +14,7 @@ from ingest.services import run_parse
 pytestmark = pytest.mark.django_db
 
 
-def upload(client, files, **fields):  # type: ignore[no-untyped-def]
+def upload(client, files, **fields):
     data = {"commit": "abc123", **fields}
     data["file"] = [SimpleUploadedFile(name, content) for name, content in files]
     response = client.post("/api/v1/uploads", data, format="multipart")
@@ -42,7 +42,7 @@ def attempts(run: Run) -> list[tuple[str, int, int]]:
     return [(names[r.test_id], r.attempt, r.outcome) for r in rows]
 
 
-def test_it_numbers_the_attempts_of_a_test_repeated_anywhere_in_the_run(ci_client):  # type: ignore[no-untyped-def]
+def test_it_numbers_the_attempts_of_a_test_repeated_anywhere_in_the_run(ci_client):
     first = junit(
         suite(
             "2026-11-02T10:00:00Z",
@@ -62,7 +62,7 @@ def test_it_numbers_the_attempts_of_a_test_repeated_anywhere_in_the_run(ci_clien
     assert Test.objects.count() == 3
 
 
-def test_it_stores_the_ids_identity_gives(ci_client):  # type: ignore[no-untyped-def]
+def test_it_stores_the_ids_identity_gives(ci_client):
     import io
 
     content = junit(
@@ -78,7 +78,7 @@ def test_it_stores_the_ids_identity_gives(ci_client):  # type: ignore[no-untyped
     assert len(set(expected)) == 3
 
 
-def test_the_run_starts_with_its_earliest_test_and_lives_in_that_week(ci_client):  # type: ignore[no-untyped-def]
+def test_the_run_starts_with_its_earliest_test_and_lives_in_that_week(ci_client):
     # The first test starts on Monday of W46, a later one on the Sunday before (W45).
     content = junit(
         suite("2026-11-09T00:30:00Z", case("t.A", "a")),
@@ -93,7 +93,7 @@ def test_the_run_starts_with_its_earliest_test_and_lives_in_that_week(ci_client)
     assert Result.objects.filter(run_id=run.pk).count() == 2
 
 
-def test_a_start_given_by_the_upload_wins_over_the_files(ci_client):  # type: ignore[no-untyped-def]
+def test_a_start_given_by_the_upload_wins_over_the_files(ci_client):
     content = junit(suite("2026-11-09T00:30:00Z", case("t.A", "a")))
     run = upload(ci_client, [("a.xml", content)], started_at="2026-11-20T08:00:00Z")
     assert run.started_at.isoformat() == "2026-11-20T08:00:00+00:00"
@@ -103,7 +103,7 @@ def test_a_start_given_by_the_upload_wins_over_the_files(ci_client):  # type: ig
     }
 
 
-def test_a_junit_file_with_a_test_that_logged_more_than_10_mb_is_parsed(ci_client):  # type: ignore[no-untyped-def]
+def test_a_junit_file_with_a_test_that_logged_more_than_10_mb_is_parsed(ci_client):
     # A text node past libxml2's 10 MB limit on one: the log is cut, the run is not refused.
     content = (
         b'<testsuites><testsuite name="s"><testcase name="a"><system-out>'
@@ -135,7 +135,7 @@ BROKEN_JUNIT = {
 
 
 @pytest.mark.parametrize("content", BROKEN_JUNIT.values(), ids=BROKEN_JUNIT.keys())
-def test_the_upload_syntax_check_reports_what_the_junit_parser_reports(content):  # type: ignore[no-untyped-def]
+def test_the_upload_syntax_check_reports_what_the_junit_parser_reports(content):
     """The upload checks JUnit files by syntax only, so it must refuse what the worker's parser
     would, with the same code, line and column (fed in small chunks, as uploads arrive)."""
     import io

@@ -48,7 +48,7 @@ def _cut_when_waiting(admin: psycopg.Connection, done: threading.Event) -> None:
 
 
 @pytest.mark.timeout(120)
-def test_cut_connections_do_not_use_up_the_parse_attempts(  # type: ignore[no-untyped-def]
+def test_cut_connections_do_not_use_up_the_parse_attempts(
     transactional_db, served_only, project, django_capture_on_commit_callbacks
 ):
     meta = UploadMeta(commit="d" * 40, branch="main", build_id="9", job="unit")
@@ -88,7 +88,7 @@ def _stall(**kwargs: object) -> None:
 
 
 @pytest.mark.timeout(60)
-def test_an_idle_in_transaction_timeout_does_not_use_up_a_parse_attempt(  # type: ignore[no-untyped-def]
+def test_an_idle_in_transaction_timeout_does_not_use_up_a_parse_attempt(
     transactional_db, served_only, project, django_capture_on_commit_callbacks
 ):
     """A server with idle_in_transaction_session_timeout ends the session of a load that stalls
@@ -119,7 +119,7 @@ def test_an_idle_in_transaction_timeout_does_not_use_up_a_parse_attempt(  # type
     assert Result.objects.filter(run=run).count() == 30
 
 
-def test_a_session_ended_by_an_idle_in_transaction_timeout_is_a_lost_connection(  # type: ignore[no-untyped-def]
+def test_a_session_ended_by_an_idle_in_transaction_timeout_is_a_lost_connection(
     transactional_db, served_only
 ):
     from django.db import DatabaseError, transaction
@@ -146,7 +146,7 @@ def test_a_session_ended_by_an_idle_in_transaction_timeout_is_a_lost_connection(
         ("53200", False, False),  # out of memory
     ],
 )
-def test_only_the_databases_own_trouble_gives_the_attempt_back(  # type: ignore[no-untyped-def]
+def test_only_the_databases_own_trouble_gives_the_attempt_back(
     transactional_db, served_only, sqlstate, lost, theirs
 ):
     """A shutdown, a lost connection or a deadlock say nothing about the run; a cancelled
@@ -160,7 +160,7 @@ def test_only_the_databases_own_trouble_gives_the_attempt_back(  # type: ignore[
     assert (connection_lost(raised.value), not_the_datas_fault(raised.value)) == (lost, theirs)
 
 
-def test_sqlite_gives_the_attempt_back_only_when_its_file_is_busy(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_sqlite_gives_the_attempt_back_only_when_its_file_is_busy(tmp_path) -> None:
     path = tmp_path / "db.sqlite3"
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("CREATE TABLE t (x)")

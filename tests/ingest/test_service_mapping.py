@@ -43,13 +43,13 @@ def junit(cases: list[tuple[str, str, str]] = CASES) -> bytes:
     ).encode()
 
 
-def upload(client, content: bytes, **fields: str) -> Any:  # type: ignore[no-untyped-def]
+def upload(client, content: bytes, **fields: str) -> Any:
     data = {"commit": fields.pop("commit", "abc"), **fields}
     data["file"] = [SimpleUploadedFile("junit.xml", content)]
     return client.post("/api/v1/uploads", data, format="multipart")
 
 
-def load(client, content: bytes = b"", **fields: str) -> int:  # type: ignore[no-untyped-def]
+def load(client, content: bytes = b"", **fields: str) -> int:
     response = upload(client, content or junit(), **fields)
     assert response.status_code == 202, response.content
     run_id = response.json()["run"]
@@ -68,7 +68,7 @@ def services() -> dict[str, tuple[str, bool]]:
 
 
 @pytest.fixture
-def rules(project) -> list[ServiceRule]:  # type: ignore[no-untyped-def]
+def rules(project) -> list[ServiceRule]:
     return service_rules_replace(
         project=project,
         rules=[
@@ -81,13 +81,13 @@ def rules(project) -> list[ServiceRule]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def on_commit(django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def on_commit(django_capture_on_commit_callbacks):
     """`with on_commit():` runs the on_commit callbacks registered inside, as a commit would."""
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture(autouse=True)
-def remaps(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
+def remaps(monkeypatch) -> list[int]:
     """Project ids whose remap was enqueued (the queue itself is not under test)."""
     queued: list[int] = []
     monkeypatch.setattr(tasks.remap_services, "delay", queued.append)
@@ -95,12 +95,12 @@ def remaps(monkeypatch) -> list[int]:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def remapped(monkeypatch) -> list[dict[str, Any]]:  # type: ignore[no-untyped-def]
+def remapped(monkeypatch) -> list[dict[str, Any]]:
     """The kwargs of every tests_remapped sent. run_parsed is silenced: its receivers (the
     metrics side) are not under test here."""
     sent: list[dict[str, Any]] = []
 
-    def receiver(sender, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def receiver(sender, **kwargs) -> None:
         kwargs.pop("signal", None)
         sent.append(kwargs)
 
@@ -113,7 +113,7 @@ def remapped(monkeypatch) -> list[dict[str, Any]]:  # type: ignore[no-untyped-de
 # --- At load ------------------------------------------------------------------------------------
 
 
-def test_rules_decide_the_service_at_load(ci_client, rules) -> None:  # type: ignore[no-untyped-def]
+def test_rules_decide_the_service_at_load(ci_client, rules) -> None:
     load(ci_client)
     assert services() == {
         "test_get": ("cache", False),
@@ -136,14 +136,14 @@ def test_the_first_matching_rule_wins() -> None:
     assert service_for(upload_service="", rules=rules, **nested) == "default"
 
 
-def test_the_upload_service_wins_over_rules_and_pins(ci_client, rules) -> None:  # type: ignore[no-untyped-def]
+def test_the_upload_service_wins_over_rules_and_pins(ci_client, rules) -> None:
     load(ci_client, service="youtube")
     assert set(services().values()) == {("youtube", True)}
 
 
 def test_an_upload_service_claims_known_tests_the_rules_placed(
     ci_client, rules, remapped, on_commit
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     load(ci_client, junit(CASES[:3]), commit="c1", started_at="2026-11-03T10:00:00Z")
     load(ci_client, junit(CASES[:3]), commit="c2", started_at="2026-11-10T10:00:00Z")
     cache = Service.objects.get(name="cache").pk
@@ -167,7 +167,7 @@ def test_an_upload_service_claims_known_tests_the_rules_placed(
 
 def test_a_pinned_test_stays_where_its_first_upload_put_it(
     ci_client, rules, remapped, on_commit
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     load(ci_client, commit="c1", service="youtube")
     with on_commit():
         load(ci_client, commit="c2", service="plex")
@@ -179,7 +179,7 @@ def test_a_pinned_test_stays_where_its_first_upload_put_it(
 # --- The rules API ------------------------------------------------------------------------------
 
 
-def test_the_api_lists_the_rules_in_order(ci_client, rules) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_lists_the_rules_in_order(ci_client, rules) -> None:
     response = ci_client.get("/api/v1/projects/mediaserver/service-rules")
     assert response.status_code == 200
     assert response.json() == {
@@ -192,7 +192,7 @@ def test_the_api_lists_the_rules_in_order(ci_client, rules) -> None:  # type: ig
     }
 
 
-def test_the_api_replaces_the_rules_and_enqueues_a_remap(  # type: ignore[no-untyped-def]
+def test_the_api_replaces_the_rules_and_enqueues_a_remap(
     ci_client, project, rules, remaps, on_commit
 ) -> None:
     body = {
@@ -223,7 +223,7 @@ def test_the_api_replaces_the_rules_and_enqueues_a_remap(  # type: ignore[no-unt
     assert remaps == [project.pk]
 
 
-def test_the_api_accepts_an_empty_list(ci_client, rules) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_accepts_an_empty_list(ci_client, rules) -> None:
     response = ci_client.put(
         "/api/v1/projects/mediaserver/service-rules", {"rules": []}, format="json"
     )
@@ -232,7 +232,7 @@ def test_the_api_accepts_an_empty_list(ci_client, rules) -> None:  # type: ignor
     assert not ServiceRule.objects.exists()
 
 
-def test_the_api_refuses_another_projects_key(ci_client, other_key, rules, remaps) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_refuses_another_projects_key(ci_client, other_key, rules, remaps) -> None:
     ci_client.credentials(HTTP_AUTHORIZATION=f"Token {other_key}")
     url = "/api/v1/projects/mediaserver/service-rules"
     for response in (
@@ -245,7 +245,7 @@ def test_the_api_refuses_another_projects_key(ci_client, other_key, rules, remap
     assert remaps == []
 
 
-def test_the_api_refuses_bad_rules_and_missing_keys(ci_client, rules) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_refuses_bad_rules_and_missing_keys(ci_client, rules) -> None:
     url = "/api/v1/projects/mediaserver/service-rules"
     for body in (
         {"rules": [{"service": "", "pattern": "*"}]},
@@ -265,7 +265,7 @@ def test_the_api_refuses_bad_rules_and_missing_keys(ci_client, rules) -> None:  
 # --- Re-mapping known tests ---------------------------------------------------------------------
 
 
-def test_replacing_rules_remaps_known_tests_and_announces_the_weeks(  # type: ignore[no-untyped-def]
+def test_replacing_rules_remaps_known_tests_and_announces_the_weeks(
     ci_client, project, rules, remapped, remaps, on_commit
 ) -> None:
     load(ci_client, commit="c1", started_at="2026-11-03T10:00:00Z")
@@ -299,7 +299,7 @@ def test_replacing_rules_remaps_known_tests_and_announces_the_weeks(  # type: ig
 
 def test_the_weeks_are_those_of_the_moved_tests_only(
     ci_client, project, rules, remapped, on_commit
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     load(ci_client, junit(CASES[:2]), commit="c1", started_at="2026-11-03T10:00:00Z")
     load(ci_client, junit(CASES[2:]), commit="c2", started_at="2026-11-10T10:00:00Z")
     service_rules_replace(
@@ -317,7 +317,7 @@ def test_the_weeks_are_those_of_the_moved_tests_only(
     ]  # fmt: skip
 
 
-def test_remapping_is_idempotent(ci_client, project, rules, remapped, on_commit) -> None:  # type: ignore[no-untyped-def]
+def test_remapping_is_idempotent(ci_client, project, rules, remapped, on_commit) -> None:
     load(ci_client)
     service_rules_replace(project=project, rules=[("all", "*")])
     with on_commit():
@@ -332,7 +332,7 @@ def test_remapping_is_idempotent(ci_client, project, rules, remapped, on_commit)
 
 def test_remapping_with_unchanged_rules_moves_nothing(
     ci_client, project, rules, remapped, on_commit
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     load(ci_client)
     with on_commit():
         result = remap(project_id=project.pk)
@@ -340,11 +340,11 @@ def test_remapping_with_unchanged_rules_moves_nothing(
     assert remapped == []
 
 
-def test_remapping_a_deleted_project_does_nothing(db) -> None:  # type: ignore[no-untyped-def]
+def test_remapping_a_deleted_project_does_nothing(db) -> None:
     assert remap(project_id=987654).moved == 0
 
 
-def test_the_create_project_command_and_the_admin_enqueue_a_remap(  # type: ignore[no-untyped-def]
+def test_the_create_project_command_and_the_admin_enqueue_a_remap(
     client, project, rules, remaps, django_user_model, on_commit
 ) -> None:
     import io

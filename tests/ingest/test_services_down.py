@@ -71,7 +71,7 @@ Web = Callable[..., tuple[str, Path]]
 
 
 @pytest.fixture
-def web(transactional_db, served_only, tmp_path) -> Iterator[Web]:  # type: ignore[no-untyped-def]
+def web(transactional_db, served_only, tmp_path) -> Iterator[Web]:
     """Starts gunicorn as docker-compose runs it, with some environment overridden; returns
     (base URL, log path). Every process is stopped after the test."""
     procs: list[subprocess.Popen[bytes]] = []
@@ -106,7 +106,7 @@ def web(transactional_db, served_only, tmp_path) -> Iterator[Web]:  # type: igno
         proc.wait(20)
 
 
-def get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, str]:  # type: ignore[type-arg]
+def get(base: str, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict, str]:
     conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=120)
     conn.request("GET", path, headers=headers or {})
     response = conn.getresponse()
@@ -117,8 +117,8 @@ def sign_in(base: str, username: str, password: str) -> str:
     """The sign-in form as a browser submits it; returns the session cookie."""
     status, headers, body = get(base, "/login/")
     assert status == 200, body
-    csrf_cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)  # type: ignore[union-attr]
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)  # type: ignore[union-attr]
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", headers["Set-Cookie"]).group(1)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', body).group(1)
     conn = http.client.HTTPConnection(base.removeprefix("http://"), timeout=120)
     conn.request(
         "POST",
@@ -133,11 +133,11 @@ def sign_in(base: str, username: str, password: str) -> str:
     response = conn.getresponse()
     response.read()
     assert response.status == 302, response.status
-    return re.search(r"sessionid=([^;]+)", response.getheader("Set-Cookie", "")).group(1)  # type: ignore[union-attr]
+    return re.search(r"sessionid=([^;]+)", response.getheader("Set-Cookie", "")).group(1)
 
 
 @pytest.mark.timeout(180)
-def test_an_upload_accepted_while_the_broker_is_down_is_parsed_once_it_is_back(  # type: ignore[no-untyped-def]
+def test_an_upload_accepted_while_the_broker_is_down_is_parsed_once_it_is_back(
     web, project_key, worker
 ):
     url, log = web(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
@@ -165,7 +165,7 @@ def test_an_upload_accepted_while_the_broker_is_down_is_parsed_once_it_is_back( 
 
 
 @pytest.mark.timeout(180)
-def test_a_silent_redis_neither_hangs_an_upload_nor_breaks_sign_in_and_pages(web, project):  # type: ignore[no-untyped-def]
+def test_a_silent_redis_neither_hangs_an_upload_nor_breaks_sign_in_and_pages(web, project):
     from ingest.services import token_create
 
     key = token_create(project=project)[1]
@@ -191,7 +191,7 @@ def test_a_silent_redis_neither_hangs_an_upload_nor_breaks_sign_in_and_pages(web
 
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize("database", ["refused", "silent"])
-def test_without_its_database_the_server_answers_503_within_seconds(web, project, database):  # type: ignore[no-untyped-def]
+def test_without_its_database_the_server_answers_503_within_seconds(web, project, database):
     from ingest.services import token_create
 
     key = token_create(project=project)[1]

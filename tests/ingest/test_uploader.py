@@ -130,7 +130,7 @@ class FlakyProxy:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, *args) -> None:  # type: ignore[no-untyped-def]
+            def log_message(self, *args) -> None:
                 pass
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -206,7 +206,7 @@ GITHUB = {
 
 def test_it_uploads_a_real_pytest_report_with_github_actions_metadata(
     live_server, project_key, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     suite = tmp_path / "suite"
     suite.mkdir()
     (suite / "test_example.py").write_text(EXAMPLE_SUITE)
@@ -247,7 +247,7 @@ def test_it_uploads_a_real_pytest_report_with_github_actions_metadata(
 
 def test_it_sends_every_matched_file_in_one_run_and_gzip_changes_nothing(
     live_server, project_key, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     (tmp_path / "reports" / "api").mkdir(parents=True)
     (tmp_path / "reports" / "web").mkdir(parents=True)
     (tmp_path / "reports" / "api" / "junit.xml").write_bytes(junit_xml(2, prefix="api.T"))
@@ -281,7 +281,7 @@ def test_it_sends_every_matched_file_in_one_run_and_gzip_changes_nothing(
 # --- 2. A flaky server --------------------------------------------------------------------------
 
 
-def test_it_retries_5xx_and_uploads_once(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_it_retries_5xx_and_uploads_once(live_server, project_key, report):
     with FlakyProxy(live_server.url, ["503", "503", "forward"]) as proxy:
         result = upload(
             "--url", proxy.url, "--token", project_key, "--commit", SHA, "--build-id", "1",
@@ -296,7 +296,7 @@ def test_it_retries_5xx_and_uploads_once(live_server, project_key, report):  # t
     assert run_id_in(result.stdout) == Run.objects.get().pk
 
 
-def test_a_retry_after_a_lost_answer_finds_the_same_run(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_a_retry_after_a_lost_answer_finds_the_same_run(live_server, project_key, report):
     with FlakyProxy(live_server.url, ["forward-then-502"]) as proxy:
         result = upload(
             "--url", proxy.url, "--token", project_key, "--commit", SHA, "--build-id", "2",
@@ -309,7 +309,7 @@ def test_a_retry_after_a_lost_answer_finds_the_same_run(live_server, project_key
     assert run_id_in(result.stdout) == Run.objects.get().pk
 
 
-def test_it_retries_429_but_never_other_4xx(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_it_retries_429_but_never_other_4xx(live_server, project_key, report):
     with FlakyProxy(live_server.url, ["429", "forward"]) as proxy:
         throttled = upload(
             "--url", proxy.url, "--token", project_key, "--commit", SHA, str(report),
@@ -332,7 +332,7 @@ def test_it_retries_429_but_never_other_4xx(live_server, project_key, report):  
 # --- 3. The server is down ----------------------------------------------------------------------
 
 
-def test_a_server_that_is_down_only_warns_unless_strict(report):  # type: ignore[no-untyped-def]
+def test_a_server_that_is_down_only_warns_unless_strict(report):
     url = f"http://127.0.0.1:{free_port()}"
     args = ["--url", url, "--token", "k", "--commit", SHA, "--retries", "2", str(report)]
 
@@ -352,7 +352,7 @@ def test_a_server_that_is_down_only_warns_unless_strict(report):  # type: ignore
 
 def test_a_malformed_file_is_rejected_with_its_code_and_position(
     live_server, project_key, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     broken = tmp_path / "broken.xml"
     broken.write_bytes(b'<testsuite name="x">\n<testcase name="a">\n<oops></testcase>\n')
     result = upload(
@@ -367,7 +367,7 @@ def test_a_malformed_file_is_rejected_with_its_code_and_position(
     assert Run.objects.count() == 0
 
 
-def test_a_bad_or_foreign_key_is_rejected(live_server, project_key, other_key, report):  # type: ignore[no-untyped-def]
+def test_a_bad_or_foreign_key_is_rejected(live_server, project_key, other_key, report):
     bad = upload(
         "--url", live_server.url, "--token", "not-a-key", "--commit", SHA, str(report),
         cwd=report.parent,
@@ -384,7 +384,7 @@ def test_a_bad_or_foreign_key_is_rejected(live_server, project_key, other_key, r
     assert Run.objects.count() == 0
 
 
-def test_a_server_that_does_not_answer_to_the_url_host_says_what_to_change(  # type: ignore[no-untyped-def]
+def test_a_server_that_does_not_answer_to_the_url_host_says_what_to_change(
     live_server, project_key, report, settings
 ):
     settings.ALLOWED_HOSTS = ["suitehealth.example.com"]
@@ -405,7 +405,7 @@ def test_a_server_that_does_not_answer_to_the_url_host_says_what_to_change(  # t
     assert Run.objects.count() == 0
 
 
-def test_no_matching_file_exits_3(tmp_path):  # type: ignore[no-untyped-def]
+def test_no_matching_file_exits_3(tmp_path):
     (tmp_path / "empty.xml").write_bytes(b"")
     result = upload(
         "--url", "http://127.0.0.1:9", "--token", "k", "--commit", SHA,
@@ -427,14 +427,14 @@ def test_no_matching_file_exits_3(tmp_path):  # type: ignore[no-untyped-def]
         (["--url", "http://127.0.0.1:9", "--token", "k", "--retries", "-1", "r.xml"], "retries"),
     ],
 )
-def test_usage_errors_exit_2(tmp_path, args, message):  # type: ignore[no-untyped-def]
+def test_usage_errors_exit_2(tmp_path, args, message):
     (tmp_path / "r.xml").write_bytes(junit_xml(1))
     result = upload(*args, cwd=tmp_path)  # tmp_path is no git checkout: no commit to find
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
 
 
-def test_url_and_token_come_from_the_environment(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_url_and_token_come_from_the_environment(live_server, project_key, report):
     env = base_env(
         SUITEHEALTH_URL=live_server.url + "/",
         SUITEHEALTH_TOKEN=project_key,
@@ -446,7 +446,7 @@ def test_url_and_token_come_from_the_environment(live_server, project_key, repor
     assert Run.objects.get().commit == SHA
 
 
-def test_a_jenkins_build_url_without_a_dotted_host_is_kept(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_a_jenkins_build_url_without_a_dotted_host_is_kept(live_server, project_key, report):
     env = base_env(SUITEHEALTH_URL=live_server.url, SUITEHEALTH_TOKEN=project_key, **JENKINS)
     result = upload(str(report), cwd=report.parent, env=env)
     assert result.returncode == 0, result.stderr
@@ -456,7 +456,7 @@ def test_a_jenkins_build_url_without_a_dotted_host_is_kept(live_server, project_
 
 def test_a_detected_build_url_the_server_refuses_is_dropped_not_the_upload(
     live_server, project_key, report
-):  # type: ignore[no-untyped-def]
+):
     broken = {**JENKINS, "BUILD_URL": "jenkins/job/mediaserver/7"}  # no scheme: refused
     env = base_env(SUITEHEALTH_URL=live_server.url, SUITEHEALTH_TOKEN=project_key, **broken)
     result = upload(str(report), cwd=report.parent, env=env)
@@ -489,7 +489,7 @@ JENKINS = {
 @pytest.mark.timeout(180)
 def test_with_wait_it_prints_what_was_parsed_and_warns_of_a_report_without_tests(
     worker, live_server, project_key, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     (tmp_path / "junit.xml").write_bytes(junit_xml(5, failed={1, 2}, skipped={4}))
     result = upload(
         "--url", live_server.url, "--token", project_key, "--commit", SHA, "--wait", "junit.xml",
@@ -514,7 +514,7 @@ def test_with_wait_it_prints_what_was_parsed_and_warns_of_a_report_without_tests
 @pytest.mark.timeout(180)
 def test_with_wait_a_run_the_server_could_not_parse_exits_4_with_the_reason(
     transactional_db, served_only, live_server, project_key, report, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     from tests.workers import Worker, purge_broker, wait_for
 
     purge_broker()
@@ -542,7 +542,7 @@ def test_with_wait_a_run_the_server_could_not_parse_exits_4_with_the_reason(
 
 def test_with_wait_a_run_not_parsed_in_time_warns_unless_strict(
     transactional_db, served_only, live_server, project_key, report, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     from tests.workers import purge_broker
 
     purge_broker()  # and no worker: the run stays received
@@ -560,7 +560,7 @@ def test_with_wait_a_run_not_parsed_in_time_warns_unless_strict(
 
 def test_with_wait_an_answer_that_asking_again_cannot_change_stops_it_at_once(
     transactional_db, served_only, live_server, project_key, report, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     # A proxy that lets the upload through but answers the run's page 403, as a gateway that
     # only allows POSTs would: asking again cannot help, so the uploader does not sit out
     # --wait-timeout.
@@ -652,7 +652,7 @@ CI_CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CI_CASES))
-def test_it_reads_each_ci_from_its_environment(tmp_path, case):  # type: ignore[no-untyped-def]
+def test_it_reads_each_ci_from_its_environment(tmp_path, case):
     variables, expected = CI_CASES[case]
     (tmp_path / "r.xml").write_bytes(junit_xml(1))
     env = base_env(SUITEHEALTH_URL=f"http://127.0.0.1:{free_port()}", SUITEHEALTH_TOKEN="k",
@@ -663,7 +663,7 @@ def test_it_reads_each_ci_from_its_environment(tmp_path, case):  # type: ignore[
     assert sent["files"] == [{"path": "r.xml", "size": len(junit_xml(1)), "gzip": False}]
 
 
-def test_flags_override_what_the_ci_says(tmp_path):  # type: ignore[no-untyped-def]
+def test_flags_override_what_the_ci_says(tmp_path):
     (tmp_path / "r.xml").write_bytes(junit_xml(1))
     env = base_env(SUITEHEALTH_URL="https://sh.example.com", SUITEHEALTH_TOKEN="k", **GITHUB)
     sent = dry_run_fields(upload(
@@ -680,7 +680,7 @@ def test_flags_override_what_the_ci_says(tmp_path):  # type: ignore[no-untyped-d
     }  # fmt: skip
 
 
-def test_without_a_ci_it_asks_git(tmp_path):  # type: ignore[no-untyped-def]
+def test_without_a_ci_it_asks_git(tmp_path):
     env = base_env(HOME=str(tmp_path))
     git = ["git", "-c", "user.name=CI", "-c", "user.email=ci@example.com"]
     subprocess.run([*git, "init", "-q", "-b", "trunk"], cwd=tmp_path, env=env, check=True)
@@ -701,7 +701,7 @@ def test_without_a_ci_it_asks_git(tmp_path):  # type: ignore[no-untyped-def]
     assert sent["fields"] == {"commit": head}
 
 
-def test_globs_recurse_deduplicate_and_sort(tmp_path):  # type: ignore[no-untyped-def]
+def test_globs_recurse_deduplicate_and_sort(tmp_path):
     for name in ("b/deep/z.xml", "a/y.xml", "top.xml", "a/notes.txt"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(junit_xml(1))
@@ -723,7 +723,7 @@ def test_globs_recurse_deduplicate_and_sort(tmp_path):  # type: ignore[no-untype
 # --- 6. The script served by the app ------------------------------------------------------------
 
 
-def test_the_app_serves_the_uploader_itself(live_server):  # type: ignore[no-untyped-def]
+def test_the_app_serves_the_uploader_itself(live_server):
     try:
         with urllib.request.urlopen(live_server.url + "/uploader.py", timeout=30) as response:
             body = response.read()
@@ -738,7 +738,7 @@ def test_the_app_serves_the_uploader_itself(live_server):  # type: ignore[no-unt
     assert "public" in cache_control
 
 
-def test_the_served_script_runs_from_stdin(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_the_served_script_runs_from_stdin(live_server, project_key, report):
     """`curl -fsS HOST/uploader.py | python3 - ...`, with the bytes the app serves."""
     try:
         with urllib.request.urlopen(live_server.url + "/uploader.py", timeout=30) as response:
@@ -759,7 +759,7 @@ def test_the_served_script_runs_from_stdin(live_server, project_key, report):  #
 # --- The script stays portable ------------------------------------------------------------------
 
 
-def test_the_uploader_is_python_3_8_standard_library_only():  # type: ignore[no-untyped-def]
+def test_the_uploader_is_python_3_8_standard_library_only():
     source = UPLOADER.read_text()
     tree = ast.parse(source, feature_version=(3, 8))  # 3.9+ syntax fails here
     imported = set()
@@ -780,7 +780,7 @@ def test_the_uploader_is_python_3_8_standard_library_only():  # type: ignore[no-
     assert version.stdout.startswith("suitehealth-upload ")
 
 
-def test_dry_run_sends_nothing_and_prints_no_key(tmp_path):  # type: ignore[no-untyped-def]
+def test_dry_run_sends_nothing_and_prints_no_key(tmp_path):
     (tmp_path / "r.xml").write_bytes(junit_xml(1))
     with socket.socket() as listener:  # would see a connection if one were made
         listener.bind(("127.0.0.1", 0))
@@ -810,7 +810,7 @@ def oldest_python() -> str | None:
     return None
 
 
-def test_it_works_on_python_3_8(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_it_works_on_python_3_8(live_server, project_key, report):
     python = oldest_python()
     if python is None:
         pytest.skip("no Python 3.8 interpreter on this machine")
@@ -833,14 +833,14 @@ def test_it_works_on_python_3_8(live_server, project_key, report):  # type: igno
 @pytest.mark.parametrize("suffix", ["/api/v1/", "/api/v1/uploads"])
 def test_the_api_root_or_endpoint_given_as_url_is_taken_as_the_base(
     live_server, project_key, report, suffix
-):  # type: ignore[no-untyped-def]
+):
     env = base_env(SUITEHEALTH_URL=live_server.url + suffix, SUITEHEALTH_TOKEN=project_key)
     result = upload("--commit", SHA, "-q", str(report), cwd=report.parent, env=env)
     assert result.returncode == 0, result.stderr
     assert Run.objects.get().commit == SHA
 
 
-def test_a_url_where_nothing_answers_gets_a_hint_not_a_web_page(live_server, project_key, report):  # type: ignore[no-untyped-def]
+def test_a_url_where_nothing_answers_gets_a_hint_not_a_web_page(live_server, project_key, report):
     env = base_env(SUITEHEALTH_URL=live_server.url + "/suitehealth", SUITEHEALTH_TOKEN=project_key)
     result = upload("--commit", SHA, str(report), cwd=report.parent, env=env)
     assert result.returncode != 0

@@ -20,7 +20,7 @@ from tests.resultfiles import junit_xml
 from tests.workers import Worker, purge_broker, wait_for
 
 
-def post_upload(base_url: str, key: str, files: list[tuple[str, bytes]], **fields: str):  # type: ignore[no-untyped-def]
+def post_upload(base_url: str, key: str, files: list[tuple[str, bytes]], **fields: str):
     """A multipart POST over a real socket, as curl would send it."""
     boundary = uuid.uuid4().hex
     parts: list[bytes] = []
@@ -60,7 +60,7 @@ def results_of(run_id: int) -> int:
 
 
 @pytest.mark.timeout(180)
-def test_it_parses_uploads_in_a_real_worker(worker, live_server, project_key):  # type: ignore[no-untyped-def]
+def test_it_parses_uploads_in_a_real_worker(worker, live_server, project_key):
     status, body = post_upload(
         live_server.url, project_key, [("a.xml", junit_xml(50, failed={3, 4}, worker="gw1"))],
         branch="main", build_id="900", job="unit",
@@ -82,7 +82,7 @@ def test_it_parses_uploads_in_a_real_worker(worker, live_server, project_key):  
 
 
 @pytest.mark.timeout(180)
-def test_it_marks_a_run_failed_when_its_stored_file_no_longer_parses(worker, project):  # type: ignore[no-untyped-def]
+def test_it_marks_a_run_failed_when_its_stored_file_no_longer_parses(worker, project):
     import gzip
 
     from django.db import transaction
@@ -112,7 +112,7 @@ def test_it_marks_a_run_failed_when_its_stored_file_no_longer_parses(worker, pro
 @pytest.mark.timeout(300)
 def test_a_worker_killed_mid_load_loses_nothing_and_duplicates_nothing(
     transactional_db, served_only, live_server, project_key, tmp_path
-):  # type: ignore[no-untyped-def]
+):
     n = 120_000
     big = junit_xml(n, failed=set(range(0, n, 97)), message_size=200)
     purge_broker()
@@ -157,7 +157,7 @@ def test_a_worker_killed_mid_load_loses_nothing_and_duplicates_nothing(
 
 
 @pytest.mark.timeout(120)
-def test_a_parse_does_not_load_the_metrics_code(transactional_db, served_only, project):  # type: ignore[no-untyped-def]
+def test_a_parse_does_not_load_the_metrics_code(transactional_db, served_only, project):
     """The ingest worker marks service-weeks stale after each parse (reports.staleness); doing so
     must not import the metrics code (numpy, scipy: ~80 MB) into a process that only parses."""
     import io

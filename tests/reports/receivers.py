@@ -34,12 +34,12 @@ class Mail:
 
     @property
     def text(self) -> str:
-        text = self.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        text = self.message.get_body(("plain",)).get_content()
         return text.replace("\r\n", "\n")  # SMTP carries CRLF line ends
 
     @property
     def html(self) -> str:
-        html = self.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+        html = self.message.get_body(("html",)).get_content()
         return html.replace("\r\n", "\n")
 
 
@@ -55,12 +55,12 @@ class SmtpSink:
         self.port = free_port()
         self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # type: ignore[no-untyped-def]
+    async def handle_DATA(self, server, session, envelope) -> str:
         with self._lock:
             if self.replies:
                 return self.replies.pop(0)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        mail = Mail(list(envelope.rcpt_tos), message)  # type: ignore[arg-type]
+        mail = Mail(list(envelope.rcpt_tos), message)
         with self._lock:
             self.mails.append(mail)
         if self.on_message is not None:

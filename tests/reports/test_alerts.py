@@ -51,9 +51,7 @@ def _commit(i: int) -> str:
     return hashlib.sha1(f"commit {i}".encode()).hexdigest()
 
 
-def _upload(  # type: ignore[no-untyped-def]
-    project, i: int, failed: set[int], started: dt.datetime | None = None
-) -> Run:
+def _upload(project, i: int, failed: set[int], started: dt.datetime | None = None) -> Run:
     """Run i of service `api` on main, 20 minutes after run i-1, with tests `failed` failing."""
     started = started or MONDAY + dt.timedelta(minutes=20 * i)
     data = junit_xml(
@@ -69,7 +67,7 @@ def _upload(  # type: ignore[no-untyped-def]
     return run
 
 
-def _recompute(project) -> None:  # type: ignore[no-untyped-def]
+def _recompute(project) -> None:
     service = Service.objects.get(project=project, name="api")
     service_week_recompute(service_id=service.pk, week=WEEK, force=True)
 
@@ -82,13 +80,13 @@ def _send_pending() -> None:
         alert_batch_send(batch=str(batch))
 
 
-def _history(project, runs: range, failing: dict[int, set[int]]) -> None:  # type: ignore[no-untyped-def]
+def _history(project, runs: range, failing: dict[int, set[int]]) -> None:
     for i in runs:
         _upload(project, i, failing.get(i, set()))
 
 
 @pytest.fixture
-def subscribers(project):  # type: ignore[no-untyped-def]
+def subscribers(project):
     """`team@` has the defaults; `oncall@` wants regressions of `api` only."""
     _upload(project, 0, set())  # creates the service
     team, _ = subscription_create(project=project, target="team@example.com")
@@ -99,7 +97,7 @@ def subscribers(project):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def two_regressions(project, subscribers, settings):  # type: ignore[no-untyped-def]
+def two_regressions(project, subscribers, settings):
     """Runs 0-4 pass; at runs 5 and 6 test_1 and test_2 fail on every attempt (confirmed)."""
     settings.SITE_URL = "https://suitehealth.example.com"
     _history(project, range(1, 7), {5: {1, 2}, 6: {1, 2}})
@@ -107,7 +105,7 @@ def two_regressions(project, subscribers, settings):  # type: ignore[no-untyped-
     return subscribers
 
 
-def _mails_to(address: str) -> list:  # type: ignore[type-arg]
+def _mails_to(address: str) -> list:
     return [m for m in mail.outbox if address in m.to]
 
 
@@ -116,7 +114,7 @@ def _mails_to(address: str) -> list:  # type: ignore[type-arg]
 
 def test_it_sends_one_digest_when_two_regressions_open_in_one_recompute(
     project, two_regressions
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _send_pending()
     [digest] = _mails_to("team@example.com")
     [oncall] = _mails_to("oncall@example.com")
@@ -146,7 +144,7 @@ def test_it_sends_one_digest_when_two_regressions_open_in_one_recompute(
 
 def test_the_finding_link_of_a_message_opens_the_finding(
     client, project, two_regressions, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from django.contrib.auth import get_user_model
 
     from reports.alerts import alert_items
@@ -162,7 +160,7 @@ def test_the_finding_link_of_a_message_opens_the_finding(
         assert f'id="{anchor}"' in response.content.decode()
 
 
-def test_it_tells_nothing_new_when_the_same_data_is_recomputed(project, two_regressions) -> None:  # type: ignore[no-untyped-def]
+def test_it_tells_nothing_new_when_the_same_data_is_recomputed(project, two_regressions) -> None:
     _send_pending()
     deliveries = AlertDelivery.objects.count()
     _recompute(project)
@@ -172,7 +170,7 @@ def test_it_tells_nothing_new_when_the_same_data_is_recomputed(project, two_regr
     assert len(mail.outbox) == 2
 
 
-def test_it_sends_a_recovery_only_to_subscribers_of_fixed(project, two_regressions) -> None:  # type: ignore[no-untyped-def]
+def test_it_sends_a_recovery_only_to_subscribers_of_fixed(project, two_regressions) -> None:
     _send_pending()
     mail.outbox.clear()
     # test_1 passes three times in a row (fixed at run 7); test_2 still fails.
@@ -194,7 +192,7 @@ REOPEN = {i: {2} for i in range(7, 41)} | {41: {1, 2}, 42: {1, 2}}
 
 def test_it_does_not_alert_again_when_a_regression_flaps_within_the_window(
     project, two_regressions
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _send_pending()
     _history(project, range(7, 43), REOPEN)
     _recompute(project)
@@ -214,7 +212,7 @@ def test_it_does_not_alert_again_when_a_regression_flaps_within_the_window(
 
 def test_it_alerts_a_reopened_regression_outside_the_window(
     project, two_regressions, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 3600
     _send_pending()
     mail.outbox.clear()
@@ -228,7 +226,7 @@ def test_it_alerts_a_reopened_regression_outside_the_window(
 
 def test_a_second_fix_of_a_test_in_the_same_week_is_told_too(
     project, two_regressions, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 600  # the runs are 20 minutes apart
     # test_1: fixed at runs 7-9, broken again at 26-27, fixed again at 28-30 (enough passes in
     # between that it is no flaky suspect); test_2 fixed once.
@@ -245,7 +243,7 @@ def test_a_second_fix_of_a_test_in_the_same_week_is_told_too(
 
 def test_a_late_run_that_moves_a_regressions_first_failure_tells_nothing_new(
     project, two_regressions, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 60  # no help from the flapping rule
     before = set(AlertDelivery.objects.values_list("subscription", "transition"))
     # Uploaded late: a run between runs 4 and 5 where test_1 already failed.
@@ -259,7 +257,7 @@ def test_a_late_run_that_moves_a_regressions_first_failure_tells_nothing_new(
 
 def test_it_queues_the_sending_after_the_recompute_commits(
     project, subscribers, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _history(project, range(1, 7), {5: {1}, 6: {1}})
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _recompute(project)
@@ -274,7 +272,7 @@ def test_it_queues_the_sending_after_the_recompute_commits(
 
 def test_it_alerts_a_regression_once_when_a_later_recompute_confirms_it(
     project, subscribers
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _history(project, range(1, 6), {5: {1}})
     _recompute(project)  # one failure so far: not confirmed, not published, nothing told
     assert not Finding.objects.filter(kind="regression").exists()
@@ -289,14 +287,14 @@ def test_it_alerts_a_regression_once_when_a_later_recompute_confirms_it(
     assert len(_mails_to("oncall@example.com")) == 1
 
 
-def test_it_alerts_no_one_without_subscriptions(project) -> None:  # type: ignore[no-untyped-def]
+def test_it_alerts_no_one_without_subscriptions(project) -> None:
     _history(project, range(0, 7), {5: {1}, 6: {1}})
     _recompute(project)
     assert Finding.objects.filter(kind="regression").exists()
     assert not AlertDelivery.objects.exists()
 
 
-def test_it_does_not_alert_an_unconfirmed_regression(project, subscribers) -> None:  # type: ignore[no-untyped-def]
+def test_it_does_not_alert_an_unconfirmed_regression(project, subscribers) -> None:
     _history(project, range(1, 7), {5: {1}})  # one failure, then passes: a blip
     _recompute(project)
     assert not Finding.objects.filter(kind="regression", test__name="test_1").exists()
@@ -306,7 +304,7 @@ def test_it_does_not_alert_an_unconfirmed_regression(project, subscribers) -> No
 # --- Exactly once ---------------------------------------------------------------------------------
 
 
-def test_it_never_sends_a_delivery_twice(project, two_regressions) -> None:  # type: ignore[no-untyped-def]
+def test_it_never_sends_a_delivery_twice(project, two_regressions) -> None:
     batch = str(AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch)
     assert alert_batch_send(batch=batch) == 2
     assert alert_batch_send(batch=batch) == 0
@@ -315,7 +313,7 @@ def test_it_never_sends_a_delivery_twice(project, two_regressions) -> None:  # t
 
 def test_it_does_not_send_a_delivery_claimed_by_a_sender_that_died(
     project, two_regressions
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     batch = AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch
     AlertDelivery.objects.filter(batch=batch).update(status="sending", claimed_at=MONDAY)
     assert alert_batch_send(batch=str(batch)) == 0
@@ -328,7 +326,7 @@ def test_it_does_not_send_a_delivery_claimed_by_a_sender_that_died(
     assert not _mails_to("team@example.com")
 
 
-def test_it_cancels_deliveries_of_an_unsubscribed_recipient(project, two_regressions) -> None:  # type: ignore[no-untyped-def]
+def test_it_cancels_deliveries_of_an_unsubscribed_recipient(project, two_regressions) -> None:
     team = two_regressions[0]
     Subscription.objects.filter(pk=team.pk).update(active=False)
     _send_pending()
@@ -341,7 +339,7 @@ def test_it_cancels_deliveries_of_an_unsubscribed_recipient(project, two_regress
 # --- Failures -------------------------------------------------------------------------------------
 
 
-def test_it_retries_a_transient_smtp_error_and_then_sends(project, two_regressions, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_it_retries_a_transient_smtp_error_and_then_sends(project, two_regressions, smtp) -> None:
     smtp.replies = ["451 4.3.0 try again later"]
     batch = str(AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch)
     with pytest.raises(TransientDeliveryError):
@@ -356,7 +354,7 @@ def test_it_retries_a_transient_smtp_error_and_then_sends(project, two_regressio
     assert {(d.status, d.attempts, d.error) for d in rows.all()} == {("sent", 2, "")}
 
 
-def test_a_transient_error_is_tried_six_times_at_most_however_often_the_batch_is_queued(  # type: ignore[no-untyped-def]
+def test_a_transient_error_is_tried_six_times_at_most_however_often_the_batch_is_queued(
     project, two_regressions, smtp
 ) -> None:
     """The sweeper may queue a batch again while a retry of its task waits: each message then
@@ -381,7 +379,7 @@ def test_a_transient_error_is_tried_six_times_at_most_however_often_the_batch_is
     assert {(d.status, d.attempts) for d in rows.all()} == {("pending", ALERT_SEND_ATTEMPTS + 1)}
 
 
-def test_it_records_a_permanent_smtp_failure(project, two_regressions, smtp) -> None:  # type: ignore[no-untyped-def]
+def test_it_records_a_permanent_smtp_failure(project, two_regressions, smtp) -> None:
     smtp.replies = ["550 5.1.1 no such user"]
     batch = str(AlertDelivery.objects.filter(subscription=two_regressions[0]).first().batch)
     assert alert_batch_send(batch=batch, final_attempt=False) == 0
@@ -393,7 +391,7 @@ def test_it_records_a_permanent_smtp_failure(project, two_regressions, smtp) -> 
 
 def test_a_refused_delivery_can_be_retried_once_and_is_sent_once(
     project, two_regressions, smtp, django_capture_on_commit_callbacks
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     smtp.replies = ["550 5.7.1 mailbox full"]
     first = AlertDelivery.objects.filter(subscription=two_regressions[0]).first()
     assert alert_batch_send(batch=str(first.batch)) == 0
@@ -411,7 +409,7 @@ def test_a_refused_delivery_can_be_retried_once_and_is_sent_once(
     assert alert_delivery_retry(project=project, delivery_id=first.pk) == 0
 
 
-def test_an_interrupted_delivery_is_never_retried(project, two_regressions, other_project) -> None:  # type: ignore[no-untyped-def]
+def test_an_interrupted_delivery_is_never_retried(project, two_regressions, other_project) -> None:
     from django.http import Http404
 
     from reports.alerts import alert_deliveries_sweep
@@ -427,7 +425,7 @@ def test_an_interrupted_delivery_is_never_retried(project, two_regressions, othe
         alert_delivery_retry(project=other_project, delivery_id=first.pk)
 
 
-def test_it_gives_up_after_the_last_transient_attempt(project, two_regressions, settings) -> None:  # type: ignore[no-untyped-def]
+def test_it_gives_up_after_the_last_transient_attempt(project, two_regressions, settings) -> None:
     from tests.reports.receivers import free_port
 
     settings.EMAIL_BACKEND = "reports.smtp.EmailBackend"
@@ -441,11 +439,11 @@ def test_it_gives_up_after_the_last_transient_attempt(project, two_regressions, 
 
 def test_a_message_the_server_took_without_answering_in_time_is_not_sent_again(
     project, two_regressions, smtp, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     settings.EMAIL_TIMEOUT = 1
     accepted = threading.Event()
 
-    def answer_late(mail) -> None:  # type: ignore[no-untyped-def]
+    def answer_late(mail) -> None:
         accepted.set()
         time.sleep(2)  # the server has the message; its 250 comes after the client gave up
 
@@ -476,7 +474,7 @@ def _verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool
 
 
 @pytest.fixture
-def webhook(project):  # type: ignore[no-untyped-def]
+def webhook(project):
     with WebhookSink() as sink:
         _upload(project, 0, set())
         sub, _ = subscription_create(project=project, target=sink.url("/suitehealth"))
@@ -485,7 +483,7 @@ def webhook(project):  # type: ignore[no-untyped-def]
         yield sink, sub
 
 
-def test_it_posts_a_signed_slack_compatible_webhook(webhook) -> None:  # type: ignore[no-untyped-def]
+def test_it_posts_a_signed_slack_compatible_webhook(webhook) -> None:
     sink, sub = webhook
     _send_pending()
     [hook] = sink.hooks
@@ -518,7 +516,7 @@ def test_the_signature_refuses_a_replayed_old_request() -> None:
     assert verify("s3cret", sign("s3cret", int(time.time()), body), body)
 
 
-def test_it_retries_a_webhook_answering_503_and_fails_on_a_redirect(webhook) -> None:  # type: ignore[no-untyped-def]
+def test_it_retries_a_webhook_answering_503_and_fails_on_a_redirect(webhook) -> None:
     sink, _ = webhook
     batch = str(AlertDelivery.objects.get().batch)
     sink.statuses = [503, 302]
@@ -535,7 +533,7 @@ def test_it_retries_a_webhook_answering_503_and_fails_on_a_redirect(webhook) -> 
     assert not sink.hooks
 
 
-def _default_blocked_networks(settings) -> None:  # type: ignore[no-untyped-def]
+def _default_blocked_networks(settings) -> None:
     """The served default, which tests/settings.py lifts for the receivers on 127.0.0.1."""
     import dashboard.settings
 
@@ -546,7 +544,7 @@ def _default_blocked_networks(settings) -> None:  # type: ignore[no-untyped-def]
 
 def test_a_webhook_whose_name_resolves_to_a_blocked_address_is_not_posted(
     webhook, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     sink, sub = webhook
     # A name, not an address: the check happens when the POST connects, not when subscribing.
     Subscription.objects.filter(pk=sub.pk).update(
@@ -573,7 +571,7 @@ def test_a_webhook_whose_name_resolves_to_a_blocked_address_is_not_posted(
         ("172.16.0.9", False), ("93.184.216.34", False), ("2001:db8::1", False),
     ],
 )  # fmt: skip
-def test_webhooks_may_not_reach_this_host_or_link_local_addresses_by_default(  # type: ignore[no-untyped-def]
+def test_webhooks_may_not_reach_this_host_or_link_local_addresses_by_default(
     settings, address: str, blocked: bool
 ) -> None:
     from reports.webhooks import address_blocked
@@ -582,7 +580,7 @@ def test_webhooks_may_not_reach_this_host_or_link_local_addresses_by_default(  #
     assert address_blocked(address) is blocked
 
 
-def test_subscribing_a_webhook_on_a_blocked_address_is_refused(project, settings) -> None:  # type: ignore[no-untyped-def]
+def test_subscribing_a_webhook_on_a_blocked_address_is_refused(project, settings) -> None:
     _default_blocked_networks(settings)
     for target in (
         "http://127.0.0.1:8000/hook", "http://localhost/hook", "http://api.localhost/hook",
@@ -599,7 +597,7 @@ def test_subscribing_a_webhook_on_a_blocked_address_is_refused(project, settings
 # --- Unsubscribing --------------------------------------------------------------------------------
 
 
-def test_the_unsubscribe_link_works_without_logging_in(client, project) -> None:  # type: ignore[no-untyped-def]
+def test_the_unsubscribe_link_works_without_logging_in(client, project) -> None:
     sub, _ = subscription_create(project=project, target="team@example.com")
     path = unsubscribe_url(sub).split("127.0.0.1:8000", 1)[1]
     page = client.get(path)
@@ -613,7 +611,7 @@ def test_the_unsubscribe_link_works_without_logging_in(client, project) -> None:
     assert not sub.active
 
 
-def test_the_one_click_unsubscribe_of_rfc_8058_works(project) -> None:  # type: ignore[no-untyped-def]
+def test_the_one_click_unsubscribe_of_rfc_8058_works(project) -> None:
     from django.test import Client
 
     sub, _ = subscription_create(project=project, target="team@example.com")
@@ -628,7 +626,7 @@ def test_the_one_click_unsubscribe_of_rfc_8058_works(project) -> None:  # type: 
 
 def test_a_recipient_with_two_matching_subscriptions_hears_once_and_one_link_stops_both(
     client, project, subscribers
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     _, oncall = subscribers
     everywhere, _ = subscription_create(
         project=project, target="oncall@example.com", kinds=["regression", "flaky"]
@@ -644,7 +642,7 @@ def test_a_recipient_with_two_matching_subscriptions_hears_once_and_one_link_sto
     assert list(targets) == ["team@example.com"]
 
 
-def test_a_tampered_unsubscribe_token_is_refused(client, project, other_project) -> None:  # type: ignore[no-untyped-def]
+def test_a_tampered_unsubscribe_token_is_refused(client, project, other_project) -> None:
     sub, _ = subscription_create(project=project, target="team@example.com")
     other, _ = subscription_create(project=other_project, target="team@example.com")
     token = unsubscribe_url(sub).rstrip("/").rsplit("/", 1)[1]
@@ -673,7 +671,7 @@ def test_a_tampered_unsubscribe_token_is_refused(client, project, other_project)
 # --- Subscriptions: services, API, command --------------------------------------------------------
 
 
-def test_it_validates_subscriptions(project) -> None:  # type: ignore[no-untyped-def]
+def test_it_validates_subscriptions(project) -> None:
     with pytest.raises(SubscriptionError, match="neither an email address"):
         subscription_create(project=project, target="not an address")
     with pytest.raises(SubscriptionError, match="unknown kind"):
@@ -685,7 +683,7 @@ def test_it_validates_subscriptions(project) -> None:  # type: ignore[no-untyped
     assert sub.effective_kinds == ("regression", "duration_regression", "fixed")
 
 
-def test_it_manages_subscriptions_through_the_api(ci_client, project) -> None:  # type: ignore[no-untyped-def]
+def test_it_manages_subscriptions_through_the_api(ci_client, project) -> None:
     url = "/api/v1/projects/mediaserver/subscriptions"
     created = ci_client.post(
         url, {"target": "a@example.com", "kinds": ["flaky", "regression"]}, format="json"
@@ -709,7 +707,7 @@ def test_it_manages_subscriptions_through_the_api(ci_client, project) -> None:  
     assert ci_client.delete(f"{url}/{body['id']}").status_code == 404
 
 
-def test_the_api_keeps_projects_apart(ci_client, project, other_project, other_key) -> None:  # type: ignore[no-untyped-def]
+def test_the_api_keeps_projects_apart(ci_client, project, other_project, other_key) -> None:
     theirs, _ = subscription_create(project=other_project, target="billing@example.com")
     # Another project's subscription through our own project's URL: not found.
     response = ci_client.delete(f"/api/v1/projects/mediaserver/subscriptions/{theirs.pk}")
@@ -730,7 +728,7 @@ def test_the_api_keeps_projects_apart(ci_client, project, other_project, other_k
     assert Subscription.objects.filter(pk=theirs.pk).exists()
 
 
-def test_the_subscribe_command(project, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_subscribe_command(project, capsys) -> None:
     call_command("subscribe", "mediaserver", "team@example.com")
     call_command(
         "subscribe", "mediaserver", "team@example.com", "--kind", "flaky", "--kind", "fixed"
@@ -753,7 +751,7 @@ def test_the_subscribe_command(project, capsys) -> None:  # type: ignore[no-unty
     assert Subscription.objects.count() == 2
 
 
-def test_send_test_email_goes_through_the_configured_server(smtp, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_send_test_email_goes_through_the_configured_server(smtp, capsys) -> None:
     call_command("send_test_email", "admin@example.com")
     [received] = smtp.to("admin@example.com")
     assert received.subject == "Suitehealth test email"
@@ -761,7 +759,7 @@ def test_send_test_email_goes_through_the_configured_server(smtp, capsys) -> Non
     assert "sent a test email" in capsys.readouterr().out
 
 
-def test_send_test_email_reports_an_unreachable_server(settings) -> None:  # type: ignore[no-untyped-def]
+def test_send_test_email_reports_an_unreachable_server(settings) -> None:
     from tests.reports.receivers import free_port
 
     settings.EMAIL_BACKEND = "reports.smtp.EmailBackend"
@@ -786,7 +784,7 @@ def test_send_test_email_reports_an_unreachable_server(settings) -> None:  # typ
         ("console:", ("console", "localhost", 25, "", "", False, False)),
     ],
 )
-def test_email_url_sets_the_smtp_settings(url: str, expected: tuple) -> None:  # type: ignore[type-arg]
+def test_email_url_sets_the_smtp_settings(url: str, expected: tuple) -> None:
     from dashboard.email_url import parse_email_url
 
     c = parse_email_url(url)
@@ -804,7 +802,7 @@ def test_email_url_refuses_what_it_cannot_use(url: str) -> None:
         parse_email_url(url)
 
 
-def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None:
     import os
     import subprocess
     import sys
@@ -834,7 +832,7 @@ def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(
     project, settings, scheme, tmp_path, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """The timeout bounds each wait; a receiver dripping its answer never trips it, so the whole
     delivery has its own limit (three timeouts), over TLS too (Slack's webhooks are HTTPS)."""
     import socket as socketlib

@@ -78,9 +78,9 @@ def _verify(secret: str, header: str, body: bytes, tolerance: int = 300) -> bool
     return hmac.compare_digest(mac, fields["v1"])
 
 
-def _upload_weeks(api: Api, slug: str, runs) -> None:  # type: ignore[no-untyped-def]
+def _upload_weeks(api: Api, slug: str, runs) -> None:
     """Upload week by week and let each week settle, as CI would over a month."""
-    by_week: dict[str, list] = defaultdict(list)  # type: ignore[type-arg]
+    by_week: dict[str, list] = defaultdict(list)
     for run in runs:
         by_week[_week(run.started_at)].append(run)
     for week in sorted(by_week):
@@ -101,13 +101,13 @@ def _deliveries_done() -> bool:
     return not AlertDelivery.objects.filter(status__in=["pending", "sending"]).exists()
 
 
-def _test_name(service: str, test) -> str:  # type: ignore[no-untyped-def]
+def _test_name(service: str, test) -> str:
     row = Test.objects.get(service__name=service, file=test.file, name=test.name)
     return str(row)
 
 
 @pytest.mark.timeout(420)
-def test_alerts_follow_the_planted_truth(transactional_db, served_only, live_server, tmp_path):  # type: ignore[no-untyped-def]
+def test_alerts_follow_the_planted_truth(transactional_db, served_only, live_server, tmp_path):
     history = simulate(CONFIG)
     truth = history.truth
     purge_broker()
@@ -273,7 +273,7 @@ KILL_CONFIG = replace(
 @pytest.mark.timeout(240)
 def test_a_worker_killed_mid_send_or_a_task_run_twice_never_sends_twice(
     transactional_db, served_only, live_server, tmp_path, settings
-):  # type: ignore[no-untyped-def]
+):
     from reports.alerts import alert_deliveries_sweep
     from reports.tasks import alert_send
 

@@ -13,7 +13,7 @@ from tests.resultfiles import junit_xml
 pytestmark = pytest.mark.django_db
 
 
-def test_a_service_named_with_a_slash_is_read_by_its_name(project, ci_client):  # type: ignore[no-untyped-def]
+def test_a_service_named_with_a_slash_is_read_by_its_name(project, ci_client):
     meta = UploadMeta(commit="a" * 40, branch="main", build_id="1", service="team/api")
     files = [("results.xml", io.BytesIO(junit_xml(3, failed={1})))]
     run_parse(run_id=run_create(project=project, meta=meta, files=files).run.pk)
@@ -33,7 +33,7 @@ def test_a_service_named_with_a_slash_is_read_by_its_name(project, ci_client):  
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_an_unknown_api_path_answers_in_the_api_error_shape(ci_client, settings, debug):  # type: ignore[no-untyped-def]
+def test_an_unknown_api_path_answers_in_the_api_error_shape(ci_client, settings, debug):
     settings.DEBUG = debug  # on, as `make run` serves, Django's own 404 page is HTML
     for path in ("/api/v1/projects/mediaserver/nothing-here", "/api/v1/nothing", "/api/"):
         response = ci_client.get(path)

@@ -16,7 +16,7 @@ from reports.weekly import weekly_report_build
 MONDAY = dt.datetime(2026, 9, 7, 3, 0, tzinfo=dt.UTC)  # 2026-W37
 
 
-def _upload(project, i: int, started: dt.datetime, test_f: str) -> None:  # type: ignore[no-untyped-def]
+def _upload(project, i: int, started: dt.datetime, test_f: str) -> None:
     attempts = {
         "retried": '<testcase classname="tests.test_app" name="test_f" time="0.01">'
         '<failure message="boom">tb</failure></testcase>'
@@ -39,7 +39,7 @@ def _upload(project, i: int, started: dt.datetime, test_f: str) -> None:  # type
 @pytest.mark.django_db
 def test_a_test_flaky_at_the_weeks_end_counts_alike_everywhere(
     project, client, django_user_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # 2026-W37: test_f passes on retry once. 2026-W38: it is only skipped, still flaky.
     for day in range(4):
         _upload(project, day, MONDAY + dt.timedelta(days=day), "retried" if day == 1 else "passed")

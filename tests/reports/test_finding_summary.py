@@ -5,7 +5,7 @@ from __future__ import annotations
 from reports.selectors import finding_summary
 
 
-def _flaky(**evidence):  # type: ignore[no-untyped-def]
+def _flaky(**evidence):
     base = {
         "status": "confirmed",
         "flaky_results_in_window": 3,

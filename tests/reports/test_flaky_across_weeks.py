@@ -19,7 +19,7 @@ MONDAY = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # 2026-W37
 
 def _upload(
     project, i: int, started: dt.datetime, test_y: str, commit: str = "", service: str = "api"
-):  # type: ignore[no-untyped-def]
+):
     body = '<failure message="boom">tb</failure>' if test_y == "failed" else ""
     data = (
         f'<testsuite name="pytest"><testcase classname="tests.test_{service}" name="test_y" time="0.01">{body}'
@@ -35,7 +35,7 @@ def _upload(
 @pytest.mark.django_db
 def test_a_failure_passed_by_its_commit_the_next_week_is_a_flaky_result_of_its_own_week(
     project,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     commit = "ab" * 20
     for day in range(6):
         _upload(project, day, MONDAY + dt.timedelta(days=day, hours=1), "passed")
@@ -63,7 +63,7 @@ def test_a_failure_passed_by_its_commit_the_next_week_is_a_flaky_result_of_its_o
 
 
 @pytest.mark.django_db
-def test_another_services_run_of_the_commit_next_week_creates_no_week_for_it(project) -> None:  # type: ignore[no-untyped-def]
+def test_another_services_run_of_the_commit_next_week_creates_no_week_for_it(project) -> None:
     commit = "cd" * 20
     _upload(project, 1, MONDAY + dt.timedelta(days=6, hours=23), "failed", commit)
     project_recompute(project_id=project.pk)

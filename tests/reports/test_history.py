@@ -27,7 +27,7 @@ from tests.simulation import SimConfig, simulate
 
 
 @functools.cache
-def _runs() -> list:  # type: ignore[type-arg]
+def _runs() -> list:
     """Every 10th run of the first 240 of a simulated history (every service, about three weeks,
     quick to load) and the planted outage runs among them."""
     sim = simulate(SimConfig.test(seed=3))
@@ -39,7 +39,7 @@ def _runs() -> list:  # type: ignore[type-arg]
     ]
 
 
-def _load(project) -> None:  # type: ignore[no-untyped-def]
+def _load(project) -> None:
     for run in _runs():
         meta = UploadMeta.from_fields(run.form_fields())
         created = run_create(
@@ -48,7 +48,7 @@ def _load(project) -> None:  # type: ignore[no-untyped-def]
         run_parse(run_id=created.run.pk)
 
 
-def _expected(service: Service) -> list:  # type: ignore[type-arg]
+def _expected(service: Service) -> list:
     rows = (
         Result.objects.filter(test__service=service)
         .order_by("run_id", "timeline", F("started_at").asc(nulls_last=True), "position")
@@ -64,14 +64,14 @@ def _expected(service: Service) -> list:  # type: ignore[type-arg]
     return group_test_runs(executions)
 
 
-def _weeks(project):  # type: ignore[no-untyped-def]
+def _weeks(project):
     results = Result.objects.filter(test__service__project=project)
     weeks = sorted(set(results.values_list("run_week", flat=True)))
     return weeks[0], weeks[-1]
 
 
 @pytest.mark.django_db
-def test_stored_test_runs_are_the_results_grouped_and_read_by_week(project) -> None:  # type: ignore[no-untyped-def]
+def test_stored_test_runs_are_the_results_grouped_and_read_by_week(project) -> None:
     _load(project)
     start, end = _weeks(project)
     services = list(Service.objects.filter(project=project))
@@ -116,7 +116,7 @@ def test_stored_test_runs_are_the_results_grouped_and_read_by_week(project) -> N
 
 
 @pytest.mark.django_db
-def test_tests_moving_between_services_are_read_in_their_new_service(project) -> None:  # type: ignore[no-untyped-def]
+def test_tests_moving_between_services_are_read_in_their_new_service(project) -> None:
     _load(project)
     start, end = _weeks(project)
     first, second = list(Service.objects.filter(project=project).order_by("pk"))[:2]
@@ -141,7 +141,7 @@ def test_tests_moving_between_services_are_read_in_their_new_service(project) ->
     assert set(moving) <= {tr.test for tr in moved.test_runs}
 
 
-def _in_thread(fn):  # type: ignore[no-untyped-def]
+def _in_thread(fn):
     """Run fn on its own database connection; returns (done event, [result or error])."""
     import threading
 
@@ -165,7 +165,7 @@ def _in_thread(fn):  # type: ignore[no-untyped-def]
 @pytest.mark.django_db(transaction=True)
 def test_forgetting_run_facts_waits_for_a_derive_in_progress_and_the_other_way_round(
     project,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """A derive reads the tests' services and stores facts grouped by them; tests moving in
     between must not leave facts of the old services behind (run_facts_lock)."""
     import threading

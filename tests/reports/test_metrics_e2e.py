@@ -37,7 +37,7 @@ class Api:
     def _conn(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection(self.host, self.port, timeout=120)
 
-    def upload(self, fields: dict[str, str], files) -> tuple[int, dict]:  # type: ignore[no-untyped-def]
+    def upload(self, fields: dict[str, str], files) -> tuple[int, dict]:
         boundary = uuid.uuid4().hex
         parts = [
             f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'.encode()
@@ -80,11 +80,11 @@ def _key(test: dict | None) -> tuple[str, str] | None:
     return None if test is None else (test["file"], test["name"])
 
 
-def _truth_key(test) -> tuple[str, str] | None:  # type: ignore[no-untyped-def]
+def _truth_key(test) -> tuple[str, str] | None:
     return None if test is None else (test.file, test.name)
 
 
-def _upload_history(api: Api, slug: str, history) -> None:  # type: ignore[no-untyped-def]
+def _upload_history(api: Api, slug: str, history) -> None:
     for run in history.runs:
         fields = {**run.form_fields(), "project": slug}
         status, body = api.upload(fields, run.files)
@@ -96,14 +96,14 @@ def _settled(api: Api, slug: str) -> bool:
 
 
 @pytest.fixture(scope="module")
-def histories():  # type: ignore[no-untyped-def]
+def histories():
     return {seed: simulate(SimConfig.test(seed=seed)) for seed in SEEDS}
 
 
 @pytest.mark.timeout(1500)
 def test_findings_match_the_planted_truth(
     transactional_db, served_only, live_server, tmp_path, histories
-):  # type: ignore[no-untyped-def]
+):
     from ingest.services import project_create, token_create
 
     purge_broker()
@@ -203,13 +203,13 @@ def test_findings_match_the_planted_truth(
         assert recall >= 0.95, (kind, recall, required[kind] - found[kind])
 
 
-def _project(slug: str):  # type: ignore[no-untyped-def]
+def _project(slug: str):
     from ingest.models import Project
 
     return Project.objects.get(slug=slug)
 
 
-def _runs_diff(row, history):  # type: ignore[no-untyped-def]
+def _runs_diff(row, history):
     """The simulated runs of a service-week that the computed week does not count (diagnostics)."""
     import datetime as dt
 

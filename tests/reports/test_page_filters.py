@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def runs(project, django_capture_on_commit_callbacks):  # type: ignore[no-untyped-def]
+def runs(project, django_capture_on_commit_callbacks):
     made = {}
     for i, commit in enumerate(
         ["ABCDEF0123456789", "abcdef0123456789", "release-2024.1 rc&1", "2024"]
@@ -33,19 +33,19 @@ def runs(project, django_capture_on_commit_callbacks):  # type: ignore[no-untype
 
 
 @pytest.fixture
-def member(client, project):  # type: ignore[no-untyped-def]
+def member(client, project):
     user = get_user_model().objects.create_user("ada", "ada@example.com", "pw-for-ada-1")
     project.members.add(user)
     client.force_login(user)
     return client
 
 
-def _listed(response) -> list[int]:  # type: ignore[no-untyped-def]
+def _listed(response) -> list[int]:
     assert response.status_code == 200
     return [row["run"].pk for row in response.context["rows"]]
 
 
-def test_each_runs_commit_link_lists_that_commits_runs(member, project, runs) -> None:  # type: ignore[no-untyped-def]
+def test_each_runs_commit_link_lists_that_commits_runs(member, project, runs) -> None:
     for commit, run in runs.items():
         page = member.get(f"/p/{project.slug}/runs/{run.pk}/")
         link = page.context["commit_url"]
@@ -66,7 +66,7 @@ def test_each_runs_commit_link_lists_that_commits_runs(member, project, runs) ->
 @pytest.mark.parametrize("param", ["q", "branch", "commit"])
 def test_a_nul_character_in_a_filter_is_dropped_not_a_server_error(
     member, project, runs, param
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     test = Test.objects.filter(project=project).first()
     for path in ("tests/", "runs/", f"t/{test.pk}/"):
         response = member.get(f"/p/{project.slug}/{path}", {param: "ma\x00in"})
@@ -75,7 +75,7 @@ def test_a_nul_character_in_a_filter_is_dropped_not_a_server_error(
     assert sorted(listed) == sorted(r.pk for r in Run.objects.filter(project=project))
 
 
-def test_a_branch_as_long_as_uploads_may_send_is_a_filter(member, project, runs) -> None:  # type: ignore[no-untyped-def]
+def test_a_branch_as_long_as_uploads_may_send_is_a_filter(member, project, runs) -> None:
     long_branch = "feature/" + "x" * 240  # 248 characters: the upload API takes up to 255
     Run.objects.filter(pk=runs["2024"].pk).update(branch=long_branch)
     assert _listed(member.get(f"/p/{project.slug}/runs/", {"branch": long_branch})) == [

@@ -10,7 +10,7 @@ from reports.models import ProjectSettings
 
 
 @pytest.mark.django_db
-def test_the_settings_service_refuses_what_the_page_refuses(project) -> None:  # type: ignore[no-untyped-def]
+def test_the_settings_service_refuses_what_the_page_refuses(project) -> None:
     with pytest.raises(ValidationError) as refused:
         project_metric_settings_update(
             project=project, reference_branch="main", budgets=[],

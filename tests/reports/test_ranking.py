@@ -67,9 +67,7 @@ def _regressions(project: Project) -> list[Finding]:
     return findings
 
 
-def test_equal_impacts_keep_one_order_by_name_whatever_the_database_collation(  # type: ignore[no-untyped-def]
-    client, project
-):
+def test_equal_impacts_keep_one_order_by_name_whatever_the_database_collation(client, project):
     if connection.vendor == "postgresql":
         _names_collated_as_in_english()
     findings = _regressions(project)
@@ -95,7 +93,7 @@ def test_equal_impacts_keep_one_order_by_name_whatever_the_database_collation(  
     ]
 
 
-def test_an_impact_that_is_no_number_is_none_in_sql_as_in_python(project) -> None:  # type: ignore[no-untyped-def]
+def test_an_impact_that_is_no_number_is_none_in_sql_as_in_python(project) -> None:
     """The pages rank by finding_impact_order (SQL), the weekly report by finding_impact
     (Python): a value that is null, missing or not a number is no impact in both, ranked
     last, on PostgreSQL and on SQLite alike."""

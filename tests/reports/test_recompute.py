@@ -23,7 +23,7 @@ from tests.resultfiles import junit_xml
 MONDAY = dt.datetime(2026, 11, 2, 6, 0, tzinfo=dt.UTC)  # 2026-W45
 
 
-def _upload(  # type: ignore[no-untyped-def]
+def _upload(
     project, i: int, service: str, data: bytes, branch: str = "main", weeks: int = 0
 ) -> Run:
     started = MONDAY + dt.timedelta(weeks=weeks, hours=3 * i)
@@ -36,7 +36,7 @@ def _upload(  # type: ignore[no-untyped-def]
     return run
 
 
-def test_a_week_whose_reference_runs_only_skipped_is_computed(project):  # type: ignore[no-untyped-def]
+def test_a_week_whose_reference_runs_only_skipped_is_computed(project):
     for i in range(3):
         _upload(project, i, "docs", junit_xml(1, skipped={0}))
         _upload(project, 10 + i, "docs", junit_xml(2), branch="feature")
@@ -48,7 +48,7 @@ def test_a_week_whose_reference_runs_only_skipped_is_computed(project):  # type:
     assert row.metrics["flaky_tests"] == 0
 
 
-def test_tests_run_only_in_an_outage_count_as_executed_but_not_for_isolation(project):  # type: ignore[no-untyped-def]
+def test_tests_run_only_in_an_outage_count_as_executed_but_not_for_isolation(project):
     for i in range(3):
         _upload(project, i, "api", junit_xml(8))
     # Every test of this run fails: an outage, left out of the isolation figures. test_8 and
@@ -64,7 +64,7 @@ def test_tests_run_only_in_an_outage_count_as_executed_but_not_for_isolation(pro
     assert (summary.tests_executed, summary.isolation_tests_executed) == (10, 8)
 
 
-def test_removed_tests_compare_with_the_last_week_that_had_runs(project):  # type: ignore[no-untyped-def]
+def test_removed_tests_compare_with_the_last_week_that_had_runs(project):
     _upload(project, 0, "api", junit_xml(4))  # 2026-W45: test_0 .. test_3
     # 2026-W46: no run. 2026-W47: test_0, test_1 and a new test_0 of another class.
     _upload(project, 1, "api", junit_xml(2), weeks=2)
@@ -76,7 +76,7 @@ def test_removed_tests_compare_with_the_last_week_that_had_runs(project):  # typ
     assert (w47.metrics["new_tests"], w47.metrics["removed_tests"]) == (1, 2)
 
 
-def test_a_finding_records_the_parameters_it_was_computed_with(project, ci_client):  # type: ignore[no-untyped-def]
+def test_a_finding_records_the_parameters_it_was_computed_with(project, ci_client):
     for i in range(8):  # test_1 breaks at run 5 and stays broken: a regression
         _upload(project, i, "api", junit_xml(3, failed={1} if i >= 5 else set()))
     project_recompute(project_id=project.pk)
@@ -93,7 +93,7 @@ def test_a_finding_records_the_parameters_it_was_computed_with(project, ci_clien
     assert (served["algorithm_version"], served["params"]) == (ALGORITHM_VERSION, finding.params)
 
 
-def test_the_recompute_command_applies_new_settings_to_the_weeks_asked(project):  # type: ignore[no-untyped-def]
+def test_the_recompute_command_applies_new_settings_to_the_weeks_asked(project):
     for weeks in (0, 1, 2):  # 2026-W45, W46, W47: two services each
         _upload(project, 2 * weeks, "api", junit_xml(2), weeks=weeks)
         _upload(project, 2 * weeks + 1, "web", junit_xml(2), weeks=weeks)
@@ -128,6 +128,6 @@ def test_the_recompute_command_applies_new_settings_to_the_weeks_asked(project):
         (["mediaserver", "--since", "2026-W47", "--until", "2026-W45"], "is after --until"),
     ],
 )
-def test_the_recompute_command_refuses_what_it_cannot_do(project, args, message):  # type: ignore[no-untyped-def]
+def test_the_recompute_command_refuses_what_it_cannot_do(project, args, message):
     with pytest.raises(CommandError, match=re.escape(message)):
         call_command("recompute", *args, stdout=io.StringIO())

@@ -35,16 +35,14 @@ def _commit(i: int) -> str:
     return hashlib.sha1(f"commit {i}".encode()).hexdigest()
 
 
-def _history(project, *, runs: int, hours: int, failing: Callable[[int], set[int]]) -> list[Run]:  # type: ignore[no-untyped-def]
+def _history(project, *, runs: int, hours: int, failing: Callable[[int], set[int]]) -> list[Run]:
     """Run i of service `api` on main, `hours` after run i-1, with tests failing(i) failing."""
     return [
         _upload(project, i, START + dt.timedelta(hours=hours * i), failing(i)) for i in range(runs)
     ]
 
 
-def _upload(  # type: ignore[no-untyped-def]
-    project, i: int, started: dt.datetime, failing: set[int], branch: str = "main"
-) -> Run:
+def _upload(project, i: int, started: dt.datetime, failing: set[int], branch: str = "main") -> Run:
     """Run i (commit i, build i) of service `api` on `branch`, with these tests failing."""
     data = junit_xml(
         TESTS, failed=failing, prefix="tests.test_api.TestApi",
@@ -59,7 +57,7 @@ def _upload(  # type: ignore[no-untyped-def]
     return run
 
 
-def _finding(project, kind: str, test_name: str) -> Finding:  # type: ignore[no-untyped-def]
+def _finding(project, kind: str, test_name: str) -> Finding:
     [finding] = Finding.objects.filter(project=project, kind=kind, test__name=test_name)
     return finding
 
@@ -77,12 +75,12 @@ def _failing(i: int) -> set[int]:
 
 
 @pytest.fixture
-def long_regression(project) -> list[Run]:  # type: ignore[no-untyped-def]
+def long_regression(project) -> list[Run]:
     return _history(project, runs=RUNS, hours=HOURS, failing=_failing)
 
 
 @pytest.fixture
-def daily_regression(project) -> list[Run]:  # type: ignore[no-untyped-def]
+def daily_regression(project) -> list[Run]:
     """One run a day: test_3 passes runs 0-9, fails on runs 10-69 (from Thursday 2026-09-17,
     2026-W38) and passes from run 70 (Monday 2026-11-16, 2026-W47)."""
     return _history(
@@ -90,7 +88,7 @@ def daily_regression(project) -> list[Run]:  # type: ignore[no-untyped-def]
     )
 
 
-def _assert_episode(project, runs: list[Run]) -> None:  # type: ignore[no-untyped-def]
+def _assert_episode(project, runs: list[Run]) -> None:
     ids = [r.pk for r in runs]
     broke_week = week_start(runs[BREAKS].started_at)
     fixed_week = week_start(runs[FIXED_AT].started_at)
@@ -141,7 +139,7 @@ def _assert_episode(project, runs: list[Run]) -> None:  # type: ignore[no-untype
 @pytest.mark.django_db
 def test_a_fix_weeks_after_the_regression_names_the_episode_it_ends(
     project, long_regression
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Week by week, oldest first, as the runs came in: from the fix week on, and after the weeks
     # whose windows hold the fix but none of the failures.
     service = Service.objects.get(project=project, name="api")
@@ -155,7 +153,7 @@ def test_a_fix_weeks_after_the_regression_names_the_episode_it_ends(
 @pytest.mark.django_db
 def test_the_fix_week_computed_alone_finds_where_the_episode_began(
     project, long_regression
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Nothing computed before: the fix week's recompute alone reads back to the episode's start.
     service = Service.objects.get(project=project, name="api")
     fixed_week = week_start(long_regression[FIXED_AT].started_at)
@@ -166,7 +164,7 @@ def test_the_fix_week_computed_alone_finds_where_the_episode_began(
     _assert_episode(project, long_regression)
 
 
-def _assert_daily_episode(project, runs: list[Run]) -> tuple[Finding, Finding]:  # type: ignore[no-untyped-def]
+def _assert_daily_episode(project, runs: list[Run]) -> tuple[Finding, Finding]:
     """The daily history's episode as planted: baseline runs 5-9, failures from run 10 (60 of
     them), fixed in the week of run 70. Returns its regression and fixed findings."""
     ids = [r.pk for r in runs]
@@ -185,7 +183,7 @@ def _assert_daily_episode(project, runs: list[Run]) -> tuple[Finding, Finding]: 
 @pytest.mark.django_db
 def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
     project, daily_regression
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # The recompute of 2026-W41 reads from Monday 2026-09-14 (run 7): three of the five passes
     # before the first failure (run 10) are in its window, the other two before it.
     project_recompute(project_id=project.pk)
@@ -195,7 +193,7 @@ def test_a_regression_whose_baseline_began_before_a_later_window_is_kept(
 
 
 @pytest.mark.django_db
-def test_runs_of_other_branches_inside_an_episode_change_nothing(project, daily_regression) -> None:  # type: ignore[no-untyped-def]
+def test_runs_of_other_branches_inside_an_episode_change_nothing(project, daily_regression) -> None:
     # The daily history with a run of a feature branch every day in between, where test_3
     # passes and, every fifth day, half the tests fail (an outage there). The episode on main is
     # read back across them.
@@ -213,7 +211,7 @@ def test_runs_of_other_branches_inside_an_episode_change_nothing(project, daily_
 @pytest.mark.django_db
 def test_a_late_run_inside_an_episode_reaches_the_fix_weeks_later(
     project, daily_regression
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # The daily history, everything computed as the runs came.
     runs = daily_regression
     ids = [r.pk for r in runs]
@@ -259,7 +257,7 @@ def test_a_late_run_inside_an_episode_reaches_the_fix_weeks_later(
 @pytest.mark.django_db
 def test_an_episode_older_than_the_read_back_bound_is_reported_as_begun_before_it(
     project, long_regression
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from reports.models import ProjectSettings
 
     # Followed back 2 weeks before a window at most. The last window that holds failures before
@@ -298,7 +296,7 @@ def test_an_episode_older_than_the_read_back_bound_is_reported_as_begun_before_i
 @pytest.mark.django_db
 def test_two_episodes_of_one_test_in_one_week_are_two_regressions_and_two_fixes(
     project,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Runs every 4 hours of 2026-W37 (Monday to Saturday): test_3 passes runs 0-5, fails 6-7,
     # passes 8-13 (fixed by 8-10; five passes before its next failure), fails 14-15 and passes
     # from 16 on. Both episodes begin and end in the same week.
@@ -330,7 +328,7 @@ def test_two_episodes_of_one_test_in_one_week_are_two_regressions_and_two_fixes(
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("fixed_first", [True, False])
-def test_a_fixed_regression_stays_when_the_test_turns_flaky_later(project, fixed_first) -> None:  # type: ignore[no-untyped-def]
+def test_a_fixed_regression_stays_when_the_test_turns_flaky_later(project, fixed_first) -> None:
     # 2026-W37, twice a day: test_3 passes runs 0-7 and fails 8-10 (a confirmed regression),
     # then passes 11-13 (fixed) or fails on. 2026-W38: it passes 14-17, then fails run 18 while
     # another run of the same commit passes it (a flaky result: the test is flaky from then on).
@@ -360,7 +358,7 @@ def test_a_fixed_regression_stays_when_the_test_turns_flaky_later(project, fixed
 @pytest.mark.django_db
 def test_a_second_episode_of_the_week_that_outlasts_the_window_keeps_its_own_finding(
     project,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Twice a day from 2026-W37: test_3 fails runs 6-7, passes 8-12 (fixed), fails 13-79 (a
     # second regression of the same week, weeks long) and passes from 80 on. The windows after
     # the first fix see the second episode alone.

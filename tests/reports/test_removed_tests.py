@@ -35,7 +35,7 @@ BREAKS, LAST_SEEN = 10, 29  # test_3 passes runs 0-9, fails runs 10-29
 DEFAULTS = MetricParams()
 
 
-def _upload(project, i: int, *, failing: set[int], absent: set[int], commit: int) -> Run:  # type: ignore[no-untyped-def]
+def _upload(project, i: int, *, failing: set[int], absent: set[int], commit: int) -> Run:
     started = START + dt.timedelta(days=i)
     data = junit_xml(
         TESTS, failed=failing, absent=absent, prefix="tests.test_api.TestApi",
@@ -50,7 +50,7 @@ def _upload(project, i: int, *, failing: set[int], absent: set[int], commit: int
     return run
 
 
-def _history(project, runs: int, *, absent_from: int, back_at: int | None = None,  # type: ignore[no-untyped-def]
+def _history(project, runs: int, *, absent_from: int, back_at: int | None = None,
              back_failing: bool = True, commit_every: int = 1) -> list[Run]:  # fmt: skip
     """Runs 0..runs-1, a day apart: test_3 breaks at run 10, is missing from run `absent_from`
     (until `back_at`, then failing or passing again); during its absence the commit changes
@@ -67,17 +67,17 @@ def _history(project, runs: int, *, absent_from: int, back_at: int | None = None
     return out
 
 
-def _regression(project) -> Finding:  # type: ignore[no-untyped-def]
+def _regression(project) -> Finding:
     [finding] = Finding.objects.filter(project=project, kind="regression", test__name="test_3")
     return finding
 
 
-def _open_at(project, week: dt.date) -> bool:  # type: ignore[no-untyped-def]
+def _open_at(project, week: dt.date) -> bool:
     return any(f.test.name == "test_3" for f in open_regressions_at(project=project, week=week))
 
 
 @pytest.mark.django_db
-def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project) -> None:  # type: ignore[no-untyped-def]
+def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project) -> None:
     runs = _history(project, 70, absent_from=LAST_SEEN + 1)
     ids = [r.pk for r in runs]
     service = Service.objects.get(project=project, name="api")
@@ -152,7 +152,7 @@ def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project) 
         (10, 1),  # 10 other commits, but 10 days only
     ],
 )
-def test_a_test_missing_for_less_keeps_its_regression_open(  # type: ignore[no-untyped-def]
+def test_a_test_missing_for_less_keeps_its_regression_open(
     project, missing_days: int, commit_every: int
 ) -> None:
     back = LAST_SEEN + 1 + missing_days
@@ -166,7 +166,7 @@ def test_a_test_missing_for_less_keeps_its_regression_open(  # type: ignore[no-u
 
 
 @pytest.mark.django_db
-def test_a_removed_test_that_comes_back_broken_reopens_its_regression(project) -> None:  # type: ignore[no-untyped-def]
+def test_a_removed_test_that_comes_back_broken_reopens_its_regression(project) -> None:
     runs = _history(project, 70, absent_from=LAST_SEEN + 1, back_at=60)
     ids = [r.pk for r in runs]
     service = Service.objects.get(project=project, name="api")
@@ -185,7 +185,7 @@ def test_a_removed_test_that_comes_back_broken_reopens_its_regression(project) -
 @pytest.mark.django_db
 def test_a_removed_test_back_and_passing_while_its_failures_are_in_the_window_is_fixed(
     project,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     # Missing for 18 days (removed on day 14), back and passing from run 48: the week of run 49
     # reads its 28 days from Monday 2026-10-05, which holds the last failures (runs 28-29).
     runs = _history(project, 56, absent_from=LAST_SEEN + 1, back_at=48, back_failing=False)

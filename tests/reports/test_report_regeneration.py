@@ -9,7 +9,7 @@ import time
 from django.db import connections
 
 
-def test_a_mark_made_while_a_report_is_being_made_is_kept(transactional_db) -> None:  # type: ignore[no-untyped-def]
+def test_a_mark_made_while_a_report_is_being_made_is_kept(transactional_db) -> None:
     from ingest.services import project_create
     from reports.models import Report
     from reports.report_services import report_generate, reports_mark_stale

@@ -20,7 +20,7 @@ MONDAY = dt.datetime(2026, 8, 24, tzinfo=dt.UTC)  # 2026-W35
 CHANGE = MONDAY + dt.timedelta(days=15)  # Tuesday of 2026-W37: test_s goes from 100 to 200 ms
 
 
-def _upload(project, i: int, started: dt.datetime, seconds: float) -> None:  # type: ignore[no-untyped-def]
+def _upload(project, i: int, started: dt.datetime, seconds: float) -> None:
     data = (
         '<testsuite name="pytest" tests="2">'
         f'<testcase classname="tests.test_api" name="test_s" time="{seconds:.4f}"/>'
@@ -37,7 +37,7 @@ def _upload(project, i: int, started: dt.datetime, seconds: float) -> None:  # t
 
 
 @pytest.mark.django_db
-def test_a_slowdown_stays_when_a_later_window_holds_too_few_commits_before_it(project) -> None:  # type: ignore[no-untyped-def]
+def test_a_slowdown_stays_when_a_later_window_holds_too_few_commits_before_it(project) -> None:
     # Three commits a day for seven weeks. The windows of 2026-W37 to W39 hold at least five
     # commits before the change; W40's (from W37's Monday on) holds three, too few to tell.
     rnd = random.Random(1)
@@ -63,7 +63,7 @@ def test_a_slowdown_stays_when_a_later_window_holds_too_few_commits_before_it(pr
 
 
 @pytest.mark.django_db
-def test_a_slowdown_no_longer_found_by_a_window_that_can_judge_it_is_removed(project) -> None:  # type: ignore[no-untyped-def]
+def test_a_slowdown_no_longer_found_by_a_window_that_can_judge_it_is_removed(project) -> None:
     from ingest.models import Run
     from ingest.services import run_delete
 

@@ -20,7 +20,7 @@ from reports.services import service_week_recompute, service_weeks_sweep_stale
 MONDAY = dt.datetime(2026, 9, 7, tzinfo=dt.UTC)  # 2026-W37, long over
 
 
-def _upload(project, i: int, started: dt.datetime, *, flaky: bool = False):  # type: ignore[no-untyped-def]
+def _upload(project, i: int, started: dt.datetime, *, flaky: bool = False):
     """Two tests; `flaky`: test_y fails, then passes on retry in the same run."""
     retry = (
         '<testcase classname="tests.test_api" name="test_y" time="0.01">'
@@ -40,7 +40,7 @@ def _upload(project, i: int, started: dt.datetime, *, flaky: bool = False):  # t
     return run
 
 
-def _flaky_tests(project, week: dt.date) -> set[str]:  # type: ignore[no-untyped-def]
+def _flaky_tests(project, week: dt.date) -> set[str]:
     return set(
         Finding.objects.filter(project=project, kind="flaky", week=week).values_list(
             "test__name", flat=True
@@ -49,7 +49,7 @@ def _flaky_tests(project, week: dt.date) -> set[str]:  # type: ignore[no-untyped
 
 
 @pytest.mark.django_db
-def test_the_week_in_progress_counts_a_flaky_result_of_13_days_ago(project, ci_client) -> None:  # type: ignore[no-untyped-def]
+def test_the_week_in_progress_counts_a_flaky_result_of_13_days_ago(project, ci_client) -> None:
     now = timezone.now()
     monday = week_start(now)
     end = dt.datetime.combine(monday, dt.time(), tzinfo=dt.UTC) + dt.timedelta(days=7)
@@ -77,7 +77,7 @@ def test_the_week_in_progress_counts_a_flaky_result_of_13_days_ago(project, ci_c
 
 
 @pytest.mark.django_db
-def test_a_week_computed_in_progress_is_computed_again_once_it_has_ended(project) -> None:  # type: ignore[no-untyped-def]
+def test_a_week_computed_in_progress_is_computed_again_once_it_has_ended(project) -> None:
     for day in range(3):
         _upload(project, day, MONDAY + dt.timedelta(days=day, hours=1))
     service = Service.objects.get(project=project, name="api")

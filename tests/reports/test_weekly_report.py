@@ -28,7 +28,7 @@ PLANTED_KINDS = ("regression", "order_dependent", "cascade")
 
 
 @pytest.fixture(scope="module")
-def history(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+def history(django_db_setup, django_db_blocker):
     """(project, key, truth) with the history loaded and computed, committed for the module."""
     from ingest.services import project_create, token_create
 
@@ -46,7 +46,7 @@ def history(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def api(history):  # type: ignore[no-untyped-def]
+def api(history):
     from rest_framework.test import APIClient
 
     client = APIClient()
@@ -54,13 +54,13 @@ def api(history):  # type: ignore[no-untyped-def]
     return client
 
 
-def _get(api, path: str):  # type: ignore[no-untyped-def]
+def _get(api, path: str):
     response = api.get(path)
     assert response.status_code == 200, (path, response.status_code, response.content[:300])
     return response.json()
 
 
-def _findings(api, week: str | None = None, **query: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def _findings(api, week: str | None = None, **query: str) -> list[dict]:
     out, page = [], 1
     params = "&".join(f"{k}={v}" for k, v in query.items())
     while True:
@@ -72,7 +72,7 @@ def _findings(api, week: str | None = None, **query: str) -> list[dict]:  # type
         page += 1
 
 
-def _busiest_week(truth) -> str:  # type: ignore[no-untyped-def]
+def _busiest_week(truth) -> str:
     """The week (with a week before it) holding the most planted regressions, pairs and
     cascades: the report has the most to name there."""
     weeks = truth.weeks[1:]
@@ -139,7 +139,7 @@ def _ms(text: str) -> tuple[float, float] | None:
         return float(text[:-3].replace(",", "")), 0.5
     if text.endswith(" s") and " min " not in text:
         return float(text[:-2].replace(",", "")) * 1000, 5.0
-    minutes, seconds = re.match(r"(\d+) min (\d+) s", text).groups()  # type: ignore[union-attr]
+    minutes, seconds = re.match(r"(\d+) min (\d+) s", text).groups()
     return (int(minutes) * 60 + int(seconds)) * 1000.0, 500.0
 
 
@@ -154,19 +154,19 @@ def _close(got: float | None, want: float | None, tolerance: float, what: str) -
 
 
 @pytest.fixture
-def report_week(history) -> str:  # type: ignore[no-untyped-def]
+def report_week(history) -> str:
     return _busiest_week(history[2])
 
 
 @pytest.fixture
-def markdown(api, report_week) -> str:  # type: ignore[no-untyped-def]
+def markdown(api, report_week) -> str:
     response = api.get(f"/api/v1/projects/{SLUG}/reports/{report_week}.md")
     assert response.status_code == 200, response.content[:300]
     assert response["Content-Type"].startswith("text/markdown")
     return response.content.decode()
 
 
-def _open_at_end(api, week: str) -> list[dict]:  # type: ignore[no-untyped-def]
+def _open_at_end(api, week: str) -> list[dict]:
     """Regressions open at the end of the week, from the API: begun by then, not fixed by then."""
     fixed_later = {(f["test"]["id"], f["evidence"]["first_failing_run"])
                    for f in _findings(api, kind="fixed") if f["week"] > week}  # fmt: skip
@@ -178,7 +178,7 @@ def _open_at_end(api, week: str) -> list[dict]:  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.django_db
-def test_every_figure_matches_the_api(api, history, report_week, markdown) -> None:  # type: ignore[no-untyped-def]
+def test_every_figure_matches_the_api(api, history, report_week, markdown) -> None:
     week, prev = report_week, _previous(report_week)
     services = [s["name"] for s in _get(api, f"/api/v1/projects/{SLUG}/services")]
     metrics, before = {}, {}
@@ -302,7 +302,7 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
     for line in sections["duration_regression"].splitlines():
         if not line.startswith("| ") or "/t/" not in line:
             continue
-        test_id = int(re.search(r"/t/(\d+)/", line).group(1))  # type: ignore[union-attr]
+        test_id = int(re.search(r"/t/(\d+)/", line).group(1))
         evidence = by_test[("duration_regression", test_id, None)]["evidence"]
         cells = [_plain(c) for c in re.split(r"(?<!\\)\|", line.strip())[1:-1]]
         for cell, key in ((cells[2], "before_median_ms"), (cells[3], "after_median_ms")):
@@ -319,7 +319,7 @@ def test_every_figure_matches_the_api(api, history, report_week, markdown) -> No
 @pytest.mark.django_db
 def test_open_regressions_link_to_those_open_at_the_weeks_end(
     api, history, client, django_user_model
-):  # type: ignore[no-untyped-def]
+):
     """Each service's "Open regr." count links to a list of exactly those regressions, for a
     past week too: the ones fixed since are in it, the ones begun since are not."""
     from django.conf import settings
@@ -353,7 +353,7 @@ def test_open_regressions_link_to_those_open_at_the_weeks_end(
 @pytest.mark.django_db
 def test_the_planted_regressions_pairs_and_cascades_of_the_week_are_named(
     api, history, report_week, markdown
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     truth = history[2]
     by_name = {}
     from ingest.models import Test
@@ -377,7 +377,7 @@ def test_the_planted_regressions_pairs_and_cascades_of_the_week_are_named(
 
 
 @pytest.mark.django_db
-def test_markdown_is_deterministic_and_stored(api, history, report_week, markdown) -> None:  # type: ignore[no-untyped-def]
+def test_markdown_is_deterministic_and_stored(api, history, report_week, markdown) -> None:
     from ingest.weeks import parse_week
     from reports.models import Report
     from reports.report_services import report_content
@@ -390,7 +390,7 @@ def test_markdown_is_deterministic_and_stored(api, history, report_week, markdow
 
 
 @pytest.mark.django_db
-def test_bad_requests(api, history) -> None:  # type: ignore[no-untyped-def]
+def test_bad_requests(api, history) -> None:
     for week in ("2026-W99", "9999-W52", "0001-W01"):  # the last two overflowed once: a 500
         bad = api.get(f"/api/v1/projects/{SLUG}/reports/{week}.md")
         assert bad.status_code == 400 and bad.json()["error"] == "invalid_week", week
@@ -425,7 +425,7 @@ def _content_streams(data: bytes) -> list[bytes]:
 @pytest.mark.django_db
 def test_pdf_has_the_figures_pages_and_vector_charts(
     api, history, report_week, markdown, tmp_path, settings
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from PIL import Image, ImageStat
 
     from reports.pdf import browser_path
@@ -484,7 +484,7 @@ def test_pdf_has_the_figures_pages_and_vector_charts(
 @pytest.mark.django_db
 def test_pdf_without_a_browser_notes_the_missing_charts(
     history, report_week, settings, tmp_path, caplog
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     from ingest.weeks import parse_week
     from reports.report_services import report_content
 
@@ -500,7 +500,7 @@ def test_pdf_without_a_browser_notes_the_missing_charts(
 
 
 @pytest.mark.django_db
-def test_the_quarantine_lists_the_latest_weeks_flaky_tests_as_json_and_as_text(api, history):  # type: ignore[no-untyped-def]
+def test_the_quarantine_lists_the_latest_weeks_flaky_tests_as_json_and_as_text(api, history):
     url = f"/api/v1/projects/{SLUG}/quarantine"
     listed = _get(api, url)["tests"]
     latest = history[2].weeks[-1]  # every simulated service reports every week
@@ -531,7 +531,7 @@ def test_the_quarantine_lists_the_latest_weeks_flaky_tests_as_json_and_as_text(a
 
 
 @pytest.mark.django_db
-def test_a_week_in_progress_counts_no_days_still_to_come_as_days_without_runs(history, report_week):  # type: ignore[no-untyped-def]
+def test_a_week_in_progress_counts_no_days_still_to_come_as_days_without_runs(history, report_week):
     from ingest.models import Run
     from ingest.weeks import parse_week
     from reports.render import weekly_report_markdown
@@ -563,7 +563,7 @@ def test_a_week_in_progress_counts_no_days_still_to_come_as_days_without_runs(hi
 
 
 @pytest.mark.django_db
-def test_a_tests_weekly_flaky_results_add_up_to_its_services_week(history):  # type: ignore[no-untyped-def]
+def test_a_tests_weekly_flaky_results_add_up_to_its_services_week(history):
     from django.db.models import Sum
 
     from reports.models import ServiceWeek, TestWeek
@@ -579,7 +579,7 @@ def test_a_tests_weekly_flaky_results_add_up_to_its_services_week(history):  # t
 @pytest.mark.django_db
 def test_a_report_made_while_its_week_was_in_progress_is_made_again_once_it_is_over(
     history, report_week
-):  # type: ignore[no-untyped-def]
+):
     from ingest.weeks import parse_week
     from reports.models import Report
     from reports.report_services import project_week_reports_ensure, report_get_or_generate
@@ -599,7 +599,7 @@ def test_a_report_made_while_its_week_was_in_progress_is_made_again_once_it_is_o
 
 
 @pytest.mark.django_db
-def test_services_reporting_counts_only_services_with_data_by_the_weeks_end(history, report_week):  # type: ignore[no-untyped-def]
+def test_services_reporting_counts_only_services_with_data_by_the_weeks_end(history, report_week):
     from ingest.models import Run, Service
     from ingest.weeks import parse_week
     from reports.weekly import weekly_report_build
@@ -618,7 +618,7 @@ def test_services_reporting_counts_only_services_with_data_by_the_weeks_end(hist
     assert report.coverage.services_reporting <= len(named)
 
 
-def test_runs_of_several_services_count_once_and_a_ruled_service_has_its_days(db):  # type: ignore[no-untyped-def]
+def test_runs_of_several_services_count_once_and_a_ruled_service_has_its_days(db):
     import io
 
     from ingest.services import UploadMeta, project_create, run_create, run_parse
@@ -650,7 +650,7 @@ def test_runs_of_several_services_count_once_and_a_ruled_service_has_its_days(db
                                               "Sat 07 Nov", "Sun 08 Nov"]  # fmt: skip
 
 
-def _upload_twice_daily(project, start: dt.datetime, n: int, cases: str) -> None:  # type: ignore[no-untyped-def]
+def _upload_twice_daily(project, start: dt.datetime, n: int, cases: str) -> None:
     """Upload run n (commit c<n>, 12 hours after run n-1) holding the testcases `cases`."""
     import io
 
@@ -663,7 +663,7 @@ def _upload_twice_daily(project, start: dt.datetime, n: int, cases: str) -> None
                                 files=[("r.xml", io.BytesIO(document))]).run.pk)  # fmt: skip
 
 
-def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):  # type: ignore[no-untyped-def]
+def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):
     """A speed-up needs commits after it to be found: one at the end of a week is found by the
     next week's computation. The report of its own week lists it, and a report of that week
     generated before is marked stale by the computation that found it."""
@@ -706,7 +706,7 @@ def test_a_speed_up_found_in_a_later_week_is_reported_in_its_own_week(db):  # ty
     assert later == []
 
 
-def test_a_speed_up_stays_in_its_weeks_report_when_later_windows_no_longer_see_it(db):  # type: ignore[no-untyped-def]
+def test_a_speed_up_stays_in_its_weeks_report_when_later_windows_no_longer_see_it(db):
     """A window starting inside the speed-up's week holds too few points before it to find it
     again: what an earlier window found is still reported."""
     from ingest.services import project_create
@@ -729,7 +729,7 @@ def test_a_speed_up_stays_in_its_weeks_report_when_later_windows_no_longer_see_i
     ]
 
 
-def test_reports_go_stale_when_a_regression_enters_them_and_not_otherwise(db):  # type: ignore[no-untyped-def]
+def test_reports_go_stale_when_a_regression_enters_them_and_not_otherwise(db):
     """A regression beginning on Sunday night of W45 is confirmed by W46's computation: the W45
     report, made before, now lacks it and is marked stale (W44's is not). Another failure only
     adds to its count; its fix in W47 leaves W45 and W46 as they were (open at their end): no

@@ -46,7 +46,7 @@ def test_the_beat_schedule_runs_the_weekly_reports_on_monday_0600_utc() -> None:
 
 
 @pytest.mark.timeout(400)
-def test_one_report_per_project_and_week_even_when_run_twice(worker) -> None:  # type: ignore[no-untyped-def]
+def test_one_report_per_project_and_week_even_when_run_twice(worker) -> None:
     from ingest.services import project_create
     from reports.models import Report, ServiceWeek
     from reports.tasks import report_weekly

@@ -250,7 +250,7 @@ class SimConfig:
     def test(cls, seed: int = 0, now: dt.datetime | None = None, **overrides: object) -> SimConfig:
         """Sized for tests: 5 services x 40 tests x 6 weeks, ~4 CI runs a weekday; a few seconds."""
         base = cls(seed=seed, profile="test", now=now or DEFAULT_NOW)
-        return replace(base, **overrides)  # type: ignore[arg-type]
+        return replace(base, **overrides)
 
     @classmethod
     def demo(cls, now: dt.datetime, seed: int = 2026, **overrides: object) -> SimConfig:
@@ -264,7 +264,7 @@ class SimConfig:
             services=media_services(sizes),
             outages=2,
         )
-        return replace(base, **overrides)  # type: ignore[arg-type]
+        return replace(base, **overrides)
 
     @classmethod
     def bench(
@@ -304,7 +304,7 @@ class SimConfig:
             services=tuple(specs),
             outages=max(2, weeks // 3),
         )
-        return replace(base, **overrides)  # type: ignore[arg-type]
+        return replace(base, **overrides)
 
     @classmethod
     def profile_named(
@@ -313,11 +313,11 @@ class SimConfig:
         """The profile a CLI name stands for; `demo` defaults `now` to the current time."""
         kwargs: dict[str, object] = {} if seed is None else {"seed": seed}
         if name == "test":
-            return cls.test(now=now, **kwargs)  # type: ignore[arg-type]
+            return cls.test(now=now, **kwargs)
         if name == "demo":
-            return cls.demo(now=now or dt.datetime.now(UTC), **kwargs)  # type: ignore[arg-type]
+            return cls.demo(now=now or dt.datetime.now(UTC), **kwargs)
         if name == "bench":
-            return cls.bench(scale=scale, now=now, **kwargs)  # type: ignore[arg-type]
+            return cls.bench(scale=scale, now=now, **kwargs)
         raise ValueError(f"unknown profile {name!r} (test, demo, bench)")
 
 

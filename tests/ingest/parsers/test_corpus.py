@@ -69,7 +69,7 @@ def test_it_refuses_broken_sample_with_position(path: str) -> None:
     assert ref.detail_contains in err.detail
 
 
-def _matches(attempt: int, record, want: dict) -> bool:  # type: ignore[no-untyped-def]
+def _matches(attempt: int, record, want: dict) -> bool:
     for key, value in want.items():
         if key == "attempt":
             got = attempt

@@ -543,7 +543,7 @@ first line
 </testsuite></testsuites>"""
 
 
-def _both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:  # type: ignore[type-arg]
+def _both_ways(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[list, list]:
     fast = parse(data)
     monkeypatch.setattr(junit, "_CASE_FAST", False)
     built = parse(data)

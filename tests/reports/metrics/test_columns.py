@@ -18,7 +18,7 @@ from .isolation_histories import Planted, simulate
 PARAMS = MetricParams()
 
 
-def window():  # type: ignore[no-untyped-def]
+def window():
     sim = simulate(8, n_runs=150, n_tests=60, planted=[Planted(10, (20, 21)), Planted(11, (22,))])
     test_runs = sorted(group_test_runs(sim.history.executions), key=lambda tr: tr.run)
     per_run = [list(trs) for _, trs in groupby(test_runs, key=lambda tr: tr.run)]

@@ -358,7 +358,7 @@ def test_a_window_read_back_as_far_as_asked_finds_what_the_whole_history_finds()
         if f.kind == FIXED:
             return _at(f.last_run) >= since
         if f.status == RESOLVED:
-            return _at(f.evidence["fixing_runs"][-1]) >= since  # type: ignore[index]
+            return _at(f.evidence["fixing_runs"][-1]) >= since
         return _at(f.last_run) >= since  # open: its failures since the window started count
 
     def last_failure(spec: str, before: int) -> int:
