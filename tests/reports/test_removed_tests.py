@@ -16,6 +16,7 @@ import hashlib
 import io
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from ingest.models import Run, Service
 from ingest.services import UploadMeta, run_create, run_parse
@@ -77,7 +78,7 @@ def _open_at(project, week: dt.date) -> bool:
 
 
 @pytest.mark.django_db
-def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project) -> None:
+def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project, client) -> None:
     runs = _history(project, 70, absent_from=LAST_SEEN + 1)
     ids = [r.pk for r in runs]
     service = Service.objects.get(project=project, name="api")
@@ -128,6 +129,17 @@ def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project) 
         assert text.index(section) < text.index(line) and section in text
         following = text[text.index(section) + len(section) :]
         assert following.index(line) < following.index("\n#")  # in that section
+    # The test's page says when and why it was closed, and links the run it was last seen in.
+    user = get_user_model().objects.create_user("ada", "ada@example.com", "pw-for-ada-1")
+    project.members.add(user)
+    client.force_login(user)
+    page = client.get(f"/p/{project.slug}/t/{regression.test_id}/").content.decode()
+    closed = (
+        f"closed {removed.date().isoformat()}, after {DEFAULTS.removed_after_days} days and runs "
+        f"on {DEFAULTS.removed_after_commits} other commits without it"
+    )
+    assert closed in page
+    assert f"/p/{project.slug}/runs/{ids[LAST_SEEN]}/?test={regression.test_id}" in page
     # The same rows when every week is computed again, oldest first.
     before = Finding.objects.filter(project=project).values_list(
         "key", "status", "evidence", "updated_at"
