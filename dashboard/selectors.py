@@ -574,6 +574,17 @@ def change_marks(project: Project, test: Test, rows: Sequence[FindingRow]) -> li
                 url=f"#finding-{f.pk}",
             )
         )  # fmt: skip
+        back = e.get("reverted_by")
+        back_at = parse_datetime(str(back.get("time", ""))) if isinstance(back, dict) else None
+        if isinstance(back, dict) and back_at is not None:  # the speed-up that resolved it
+            marks.append(
+                ChangeMark(
+                    time=back_at, kind="speedup",
+                    before_ms=float(back.get("before_median_ms") or e["after_median_ms"]),
+                    after_ms=float(back["after_median_ms"]), ratio=float(back.get("ratio") or 0),
+                    commit=str(back.get("commit", "")), url=f"#finding-{f.pk}",
+                )
+            )  # fmt: skip
     return marks
 
 

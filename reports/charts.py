@@ -612,6 +612,9 @@ def test_duration_figure(
         )
         xs = [a.started_at for a in passed] or [c.time for c in changes]
         lo, hi = min(xs), max(xs)
+        # Each level runs from the change before it to the change after it (a slowdown and the
+        # speed-up that reverted it), or to the ends of the plot.
+        times = sorted(c.time for c in changes)
         for c in changes:
             color = "#d64545" if c.kind == "slowdown" else "#2f9e62"
             shapes.append(
@@ -619,9 +622,11 @@ def test_duration_figure(
                  "x1": c.time.isoformat(), "y0": 0, "y1": 1,
                  "line": {"color": color, "width": 1.5, "dash": "dot"}}
             )  # fmt: skip
+            start = max((t for t in times if t < c.time), default=min(lo, c.time))
+            end = min((t for t in times if t > c.time), default=max(hi, c.time))
             for x0, x1, y in (
-                (min(lo, c.time), c.time, c.before_ms),
-                (c.time, max(hi, c.time), c.after_ms),
+                (start, c.time, c.before_ms),
+                (c.time, end, c.after_ms),
             ):
                 shapes.append(
                     {"type": "line", "xref": "x", "yref": "y", "x0": x0.isoformat(),

@@ -698,10 +698,20 @@ def finding_summary(kind: str, evidence: dict) -> str:
         )  # fmt: skip
         return f"{what}, passing again since {commit}"
     if kind == "duration_regression":
-        return (
+        text = (
             f"median {_ms(e.get('before_median_ms'))} → {_ms(e.get('after_median_ms'))} "
             f"(×{e.get('ratio', 0):.2f}) from {str(e.get('commit', ''))[:10]}"
         )
+        reverted, removed = e.get("reverted_by"), e.get("removed")
+        if isinstance(reverted, dict):
+            text += (
+                f"; back to {_ms(reverted.get('after_median_ms'))} "
+                f"from {str(reverted.get('commit') or '')[:10]}"
+            )
+        elif isinstance(removed, dict):
+            seen = str(removed.get("last_seen_at") or "")[:10]
+            text += f"; test removed: no result since run #{removed.get('last_seen_run')} ({seen})"
+        return text
     if kind == "budget_violation":
         worst = e.get("p95_ms")
         what = (

@@ -284,12 +284,6 @@ def _compute(
                 reg.first_run, reg.last_run, reg.started_at,
             )
         )  # fmt: skip
-    removals = _removals(service, week, as_of, params, findings)
-    for new in findings:
-        removal = removals.get(new.test)
-        if new.kind == Finding.Kind.REGRESSION and new.status == Finding.Status.OPEN and removal:
-            new.status = Finding.Status.RESOLVED
-            new.evidence = {**new.evidence, "removed": removal.evidence}
     improvements = []
     series = history.commit_points(known, reference_branch=params.reference_branch)
     for test, changes in changes_by_test(series, params).items():
@@ -307,6 +301,23 @@ def _compute(
                     change.time,
                 )
             )  # fmt: skip
+    # What ends an episode besides its own rule: a speed-up back to where a slowdown began, and
+    # for both kinds the test's removal.
+    speedups: dict[int, list[dict[str, object]]] = defaultdict(list)
+    for imp in improvements:
+        speedups[int(str(imp["test"]))].append(imp)
+    for new in findings:
+        if new.kind == Finding.Kind.DURATION_REGRESSION and new.status == Finding.Status.OPEN:
+            reverted = _reverted_by(new.evidence, speedups.get(new.test, []), params)
+            if reverted is not None:
+                new.status = Finding.Status.RESOLVED
+                new.evidence = {**new.evidence, "reverted_by": reverted}
+    removals = _removals(service, week, as_of, params, findings)
+    for new in findings:
+        removal = removals.get((new.kind, new.test))
+        if removal is not None and new.status == Finding.Status.OPEN:
+            new.status = Finding.Status.RESOLVED
+            new.evidence = {**new.evidence, "removed": removal.evidence}
     violations = []
     if budgets:
         labels = {
@@ -347,6 +358,7 @@ def _compute(
     changed_weeks = _write_findings(
         service, week, as_of, findings, window_start=window_start, judged=judged, params=used
     )
+    changed_weeks |= _resolve_reverted(service, week, as_of, params, improvements)
     changed_weeks |= _resolve_removed(service, week, as_of, removals)
     stored = (row.metrics or {}).get("duration_improvements")
     changed_weeks |= _improvement_weeks(stored, improvements)
@@ -556,14 +568,20 @@ def _regression_history(
     return {**earlier_runs, **runs}, trs, followers, outages, in_part
 
 
+# Episode kinds that stay open until something ends them: a regression by passes (or its test's
+# removal), a slowdown by a speed-up back to where it was (or its test's removal).
+_OPEN_UNTIL_ENDED = (Finding.Kind.REGRESSION, Finding.Kind.DURATION_REGRESSION)
+
+
 @dataclass(frozen=True)
 class _Removal:
-    """An open regression whose test no longer runs (regressions.removed_at)."""
+    """An open episode (regression or slowdown) whose test no longer runs
+    (regressions.removed_at)."""
 
+    kind: str
     test: int
-    last_seen: RunMeta
     at: dt.datetime
-    was_open: bool  # its stored row is open: resolving it changes reports from its week on
+    was_open: bool  # its stored row is open: resolving a regression changes reports from then on
     stored: int | None  # the open row this window does not write again, if any
     evidence: dict[str, object]
 
@@ -574,77 +592,92 @@ def _removals(
     as_of: dt.datetime,
     params: MetricParams,
     findings: list[_NewFinding],
-) -> dict[int, _Removal]:
-    """The tests with an open regression that count as removed at `as_of`: open in this window's
-    findings, or stored open and not written again by it (its test did not fail in the window).
-    A few queries per such test, and none when the service has no open regression."""
-    found = {f.test for f in findings if f.kind == Finding.Kind.REGRESSION}
+) -> dict[tuple[str, int], _Removal]:
+    """The open regressions and slowdowns, by (kind, test), whose test counts as removed at
+    `as_of`: open in this window's findings, or stored open and not written again by it (its
+    test did not fail, or change speed, in the window). A few queries per such test, and one in
+    all when the service has none open."""
+    found = {(f.kind, f.test) for f in findings if f.kind in _OPEN_UNTIL_ENDED}
     reopened = {
-        f.test for f in findings
-        if f.kind == Finding.Kind.REGRESSION and f.status == Finding.Status.OPEN
+        (f.kind, f.test) for f in findings
+        if f.kind in _OPEN_UNTIL_ENDED and f.status == Finding.Status.OPEN
     }  # fmt: skip
-    stored: dict[int, int] = {}
-    open_rows: set[int] = set()
-    for pk, test in (
+    stored: dict[tuple[str, int], int] = {}
+    open_rows: set[tuple[str, int]] = set()
+    for pk, kind, test in (
         Finding.objects.filter(
-            service=service, kind=Finding.Kind.REGRESSION, status=Finding.Status.OPEN,
+            service=service, kind__in=_OPEN_UNTIL_ENDED, status=Finding.Status.OPEN,
             week__lte=week, as_of__lte=as_of,
-        ).order_by("week", "pk").values_list("pk", "test_id")
+        ).order_by("week", "pk").values_list("pk", "kind", "test_id")
     ):  # fmt: skip
-        open_rows.add(test)
-        if test not in found:
-            stored.setdefault(test, pk)
-    out: dict[int, _Removal] = {}
-    for test in sorted(reopened | stored.keys()):
-        last = (
-            Result.objects.filter(
-                test_id=test, run__branch=params.reference_branch,
-                run__status=Run.Status.PARSED, run__started_at__lt=as_of,
-            )
-            .order_by("-run__started_at", "-run_id")
-            .values_list("run_id", "run__commit", "run__started_at")
-            .first()
-        )  # fmt: skip
-        if last is None:
-            continue
-        seen = RunMeta(last[0], last[1], params.reference_branch, last[2])
-        if seen.started_at + dt.timedelta(days=params.removed_after_days) >= as_of:
-            continue  # seen too recently, whatever ran since
-        run_facts_derive(project_id=service.project_id, start=week_start(seen.started_at), end=week)
-        later = (
-            RunMeta(run, commit, params.reference_branch, started)
-            for run, commit, started in RunFacts.objects.filter(
-                service=service, week__gte=week_start(seen.started_at), week__lte=week,
-                run__branch=params.reference_branch, run__status=Run.Status.PARSED,
-                run__started_at__gt=seen.started_at, run__started_at__lt=as_of,
-            )
-            .order_by("run__started_at", "run_id")
-            .values_list("run_id", "run__commit", "run__started_at")
-            .iterator(chunk_size=500)
-        )  # fmt: skip
-        at = removed_at(seen, later, params)
-        if at is None or at >= as_of:
-            continue
-        out[test] = _Removal(
-            test, seen, at, was_open=test in open_rows, stored=stored.get(test),
-            evidence={
-                "last_seen_run": seen.id,
-                "last_seen_commit": seen.commit,
-                "last_seen_at": seen.started_at.isoformat(),
-                "removed_at": at.isoformat(),
-                "after_days": params.removed_after_days,
-                "after_commits": params.removed_after_commits,
-            },
-        )  # fmt: skip
+        open_rows.add((kind, test))
+        if (kind, test) not in found:
+            stored.setdefault((kind, test), pk)
+    out: dict[tuple[str, int], _Removal] = {}
+    removed: dict[int, dict[str, object] | None] = {}
+    for kind, test in sorted(reopened | stored.keys()):
+        if test not in removed:
+            removed[test] = _test_removal(service, week, as_of, params, test)
+        evidence = removed[test]
+        if evidence is not None:
+            out[(kind, test)] = _Removal(
+                kind, test, dt.datetime.fromisoformat(str(evidence["removed_at"])),
+                was_open=(kind, test) in open_rows, stored=stored.get((kind, test)),
+                evidence=evidence,
+            )  # fmt: skip
     return out
 
 
+def _test_removal(
+    service: Service, week: dt.date, as_of: dt.datetime, params: MetricParams, test: int
+) -> dict[str, object] | None:
+    """The evidence that `test` counts as removed at `as_of` (regressions.removed_at), or None."""
+    last = (
+        Result.objects.filter(
+            test_id=test, run__branch=params.reference_branch,
+            run__status=Run.Status.PARSED, run__started_at__lt=as_of,
+        )
+        .order_by("-run__started_at", "-run_id")
+        .values_list("run_id", "run__commit", "run__started_at")
+        .first()
+    )  # fmt: skip
+    if last is None:
+        return None
+    seen = RunMeta(last[0], last[1], params.reference_branch, last[2])
+    if seen.started_at + dt.timedelta(days=params.removed_after_days) >= as_of:
+        return None  # seen too recently, whatever ran since
+    run_facts_derive(project_id=service.project_id, start=week_start(seen.started_at), end=week)
+    later = (
+        RunMeta(run, commit, params.reference_branch, started)
+        for run, commit, started in RunFacts.objects.filter(
+            service=service, week__gte=week_start(seen.started_at), week__lte=week,
+            run__branch=params.reference_branch, run__status=Run.Status.PARSED,
+            run__started_at__gt=seen.started_at, run__started_at__lt=as_of,
+        )
+        .order_by("run__started_at", "run_id")
+        .values_list("run_id", "run__commit", "run__started_at")
+        .iterator(chunk_size=500)
+    )  # fmt: skip
+    at = removed_at(seen, later, params)
+    if at is None or at >= as_of:
+        return None
+    return {
+        "last_seen_run": seen.id,
+        "last_seen_commit": seen.commit,
+        "last_seen_at": seen.started_at.isoformat(),
+        "removed_at": at.isoformat(),
+        "after_days": params.removed_after_days,
+        "after_commits": params.removed_after_commits,
+    }
+
+
 def _resolve_removed(
-    service: Service, week: dt.date, as_of: dt.datetime, removals: dict[int, _Removal]
+    service: Service, week: dt.date, as_of: dt.datetime, removals: dict[tuple[str, int], _Removal]
 ) -> set[dt.date]:
-    """Resolve the stored open regressions of removed tests that this window did not write
-    again, and return the weeks whose reports change: from the week the test counted as removed
-    to this one (a report lists the regressions open at its week's end)."""
+    """Resolve the stored open episodes of removed tests that this window did not write again,
+    and return the weeks whose reports change: for a regression, from the week its test counted
+    as removed to this one (a report lists the regressions open at its week's end); for a
+    slowdown, its own week."""
     now = timezone.now()
     changed: set[dt.date] = set()
     for removal in removals.values():
@@ -652,14 +685,73 @@ def _resolve_removed(
             row = Finding.objects.filter(pk=removal.stored, status=Finding.Status.OPEN).first()
             if row is None:
                 continue  # this window's writes took it (a stale episode that went)
-            row.status = Finding.Status.RESOLVED
-            row.evidence = {**row.evidence, "removed": removal.evidence}
-            row.as_of, row.updated_at = as_of, now
-            row.save(update_fields=["status", "evidence", "as_of", "updated_at"])
-        elif not removal.was_open:
-            continue  # written resolved before: no report changes
+            _resolve(row, "removed", removal.evidence, as_of, now)
+            if removal.kind != Finding.Kind.REGRESSION:
+                changed.add(row.week)
+        elif not removal.was_open or removal.kind != Finding.Kind.REGRESSION:
+            continue  # written resolved before, or a slowdown (_write_findings marked its week)
         first = week_start(removal.at)
-        changed |= {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
+        if removal.kind == Finding.Kind.REGRESSION:
+            changed |= {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
+    return changed
+
+
+def _resolve(
+    row: Finding, why: str, evidence: dict[str, object], as_of: dt.datetime, now: dt.datetime
+) -> None:
+    row.status = Finding.Status.RESOLVED
+    row.evidence = {**row.evidence, why: evidence}
+    row.as_of, row.updated_at = as_of, now
+    row.save(update_fields=["status", "evidence", "as_of", "updated_at"])
+
+
+def _reverted_by(
+    slowdown: dict[str, object], improvements: list[dict[str, object]], params: MetricParams
+) -> dict[str, object] | None:
+    """The first speed-up after a slowdown that brings the test back to where it was: a change
+    point after the slowdown's whose median is within cp_min_ratio of the median before the
+    slowdown (the smallest change a slowdown must be to count). None if no speed-up did."""
+    when, before = slowdown.get("time"), slowdown.get("before_median_ms")
+    if not isinstance(before, int | float) or not isinstance(when, str):
+        return None
+    for imp in sorted(improvements, key=lambda i: str(i.get("time"))):
+        after = imp.get("after_median_ms")
+        if str(imp.get("time")) > when and isinstance(after, int | float):
+            if after <= before * params.cp_min_ratio:
+                return {
+                    "commit": imp.get("commit"),
+                    "time": imp.get("time"),
+                    "before_median_ms": imp.get("before_median_ms"),
+                    "after_median_ms": after,
+                    "ratio": imp.get("ratio"),
+                }
+    return None
+
+
+def _resolve_reverted(
+    service: Service,
+    week: dt.date,
+    as_of: dt.datetime,
+    params: MetricParams,
+    improvements: list[dict[str, object]],
+) -> set[dt.date]:
+    """Resolve the stored open slowdowns that a speed-up of this window reverted
+    (_reverted_by) and that this window did not write again; returns their weeks."""
+    by_test: dict[int, list[dict[str, object]]] = defaultdict(list)
+    for imp in improvements:
+        by_test[int(str(imp["test"]))].append(imp)
+    if not by_test:
+        return set()
+    now = timezone.now()
+    changed: set[dt.date] = set()
+    for row in Finding.objects.filter(
+        service=service, kind=Finding.Kind.DURATION_REGRESSION, status=Finding.Status.OPEN,
+        test_id__in=list(by_test), week__lte=week, as_of__lte=as_of,
+    ).order_by("pk"):  # fmt: skip
+        reverted = _reverted_by(row.evidence or {}, by_test[row.test_id], params)
+        if reverted is not None:
+            _resolve(row, "reverted_by", reverted, as_of, now)
+            changed.add(row.week)
     return changed
 
 

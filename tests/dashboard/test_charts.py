@@ -181,6 +181,30 @@ def test_it_marks_change_points_on_the_duration_chart():
     assert {s["y0"] for s in lines[1:]} == {100.0, 180.0}  # medians before and after
 
 
+def test_a_slowdown_level_ends_at_the_speed_up_that_reverted_it():
+    at = dt.datetime(2026, 10, 20, 10, tzinfo=dt.UTC)
+    slow = ChangeMark(time=at, kind="slowdown", before_ms=100.0, after_ms=200.0, ratio=2.0,
+                      commit="a" * 40, url="#finding-7")  # fmt: skip
+    back = ChangeMark(time=at + dt.timedelta(days=9), kind="speedup", before_ms=200.0,
+                      after_ms=100.0, ratio=0.5, commit="b" * 40, url="#finding-7")  # fmt: skip
+    # Passes from 5 days before the slowdown to 5 days after the speed-up.
+    days = [at + dt.timedelta(days=d) for d in range(-5, 15)]
+    passes = [
+        AttemptPoint(t, n, f"c{n}", "main", 1, "passed", 200 if at <= t < back.time else 100,
+                     f"/run/{n}")
+        for n, t in enumerate(days)
+    ]  # fmt: skip
+    fig = charts.test_duration_figure(
+        attempts=passes, changes=[slow, back], reference_branch="main"
+    )
+    levels = {(s["x0"], s["x1"], s["y0"]) for s in fig["layout"]["shapes"] if s["yref"] == "y"}
+    # 200 ms from the slowdown to the speed-up, drawn by each of the two; 100 ms around them.
+    assert (at.isoformat(), back.time.isoformat(), 200.0) in levels
+    assert not any(y0 == 200.0 and x1 > back.time.isoformat() for _, x1, y0 in levels)
+    assert (back.time.isoformat(), days[-1].isoformat(), 100.0) in levels
+    assert (days[0].isoformat(), at.isoformat(), 100.0) in levels
+
+
 def test_a_pass_timed_at_0_ms_is_drawn_and_one_without_a_time_is_not():
     at = dt.datetime(2026, 10, 20, 10, tzinfo=dt.UTC)
     attempts = [AttemptPoint(at, 1, "c1", "main", 1, "passed", 0, "/run/1"),

@@ -13,17 +13,23 @@ import pytest
 
 from ingest.models import Service
 from ingest.services import UploadMeta, run_create, run_parse
-from reports.models import Finding
+from reports.metrics.params import MetricParams
+from reports.models import Finding, ServiceWeek
 from reports.services import service_week_recompute
 
 MONDAY = dt.datetime(2026, 8, 24, tzinfo=dt.UTC)  # 2026-W35
 CHANGE = MONDAY + dt.timedelta(days=15)  # Tuesday of 2026-W37: test_s goes from 100 to 200 ms
 
 
-def _upload(project, i: int, started: dt.datetime, seconds: float) -> None:
-    data = (
-        '<testsuite name="pytest" tests="2">'
+def _upload(project, i: int, started: dt.datetime, seconds: float | None) -> None:
+    """Run i of test_s (taking `seconds`; left out when None) and test_ok, on commit i."""
+    slow = (
         f'<testcase classname="tests.test_api" name="test_s" time="{seconds:.4f}"/>'
+        if seconds is not None
+        else ""
+    )
+    data = (
+        f'<testsuite name="pytest" tests="{2 if slow else 1}">{slow}'
         '<testcase classname="tests.test_api" name="test_ok" time="0.010"/>'
         "</testsuite>"
     ).encode()
@@ -82,3 +88,93 @@ def test_a_slowdown_no_longer_found_by_a_window_that_can_judge_it_is_removed(pro
         run_delete(run_id=run.pk)
     service_week_recompute(service_id=service.pk, week=w38, force=True)
     assert not Finding.objects.filter(kind="duration_regression").exists()
+
+
+REVERT = MONDAY + dt.timedelta(days=29)  # Tuesday of 2026-W39
+
+
+def _history(project, seed: int, seconds) -> list[dt.datetime]:
+    """Three commits a day from 2026-W35 to W41; test_s takes seconds(start) (None: absent),
+    with 5% noise. Returns the runs' start times."""
+    rnd = random.Random(seed)
+    starts = []
+    for i in range(7 * 7 * 3):
+        started = MONDAY + dt.timedelta(hours=8 * i, minutes=30)
+        base = seconds(started)
+        noisy = None if base is None else base * (1 + rnd.uniform(-0.05, 0.05))
+        _upload(project, i, started, noisy)
+        starts.append(started)
+    return starts
+
+
+def _slowdown() -> Finding:
+    [finding] = Finding.objects.filter(kind="duration_regression", test__name="test_s")
+    return finding
+
+
+def _weeks_in_order(project, check) -> None:
+    """Compute every week oldest first, as the runs came in, calling check(week) after each."""
+    service = Service.objects.get(project=project, name="api")
+    for n in range(7):
+        week = MONDAY.date() + dt.timedelta(weeks=n)
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        check(week)
+
+
+def _ended(week: dt.date) -> dt.datetime:
+    return dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+
+
+@pytest.mark.django_db
+def test_a_slowdown_reverted_by_a_speed_up_back_to_where_it_was_is_resolved(project) -> None:
+    # 100 ms, 200 ms from CHANGE, 100 ms again from REVERT.
+    starts = _history(project, 3, lambda t: 0.2 if CHANGE <= t < REVERT else 0.1)
+    first_fast = min(t for t in starts if t >= REVERT)
+
+    def check(week: dt.date) -> None:
+        if week < CHANGE.date() - dt.timedelta(days=1):
+            return
+        f = _slowdown()
+        # Five commits after the speed-up are needed to accept it: the week of REVERT holds them.
+        assert f.status == ("resolved" if _ended(week) > REVERT + dt.timedelta(days=2) else "open")
+
+    _weeks_in_order(project, check)
+    f = _slowdown()
+    reverted = f.evidence["reverted_by"]
+    assert reverted["time"] == first_fast.isoformat()
+    assert reverted["after_median_ms"] <= f.evidence["before_median_ms"] * 1.10
+    assert f.week == dt.date(2026, 9, 7) and "removed" not in f.evidence
+    from reports.selectors import finding_summary
+
+    assert "back to" in finding_summary("duration_regression", f.evidence)
+
+
+@pytest.mark.django_db
+def test_a_speed_up_only_part_of_the_way_back_leaves_the_slowdown_open(project) -> None:
+    # 100 ms, 200 ms from CHANGE, 150 ms from REVERT: faster, but not back to where it was.
+    _history(project, 4, lambda t: 0.1 if t < CHANGE else 0.2 if t < REVERT else 0.15)
+    _weeks_in_order(project, lambda week: None)
+    f = _slowdown()
+    assert f.status == "open" and "reverted_by" not in f.evidence
+    # The speed-up itself was seen: it is recorded with the week it happened in.
+    improvements = ServiceWeek.objects.get(week=dt.date(2026, 9, 21)).metrics[
+        "duration_improvements"
+    ]
+    assert [i["commit"] for i in improvements] == [hashlib.sha1(b"87").hexdigest()]
+
+
+@pytest.mark.django_db
+def test_a_slowdown_of_a_test_that_left_the_suite_is_resolved_as_removed(project) -> None:
+    # 100 ms, 200 ms from CHANGE, gone from REVERT on (test_ok keeps running, 3 commits a day).
+    starts = _history(project, 5, lambda t: None if t >= REVERT else 0.2 if t >= CHANGE else 0.1)
+    last_seen = max(t for t in starts if t < REVERT)
+    removed = last_seen + dt.timedelta(days=MetricParams().removed_after_days)
+
+    def check(week: dt.date) -> None:
+        if week >= CHANGE.date() - dt.timedelta(days=1):
+            assert _slowdown().status == ("resolved" if _ended(week) > removed else "open")
+
+    _weeks_in_order(project, check)
+    e = _slowdown().evidence
+    assert e["removed"]["last_seen_at"] == last_seen.isoformat()
+    assert e["removed"]["removed_at"] == removed.isoformat()
