@@ -20,11 +20,11 @@ from django.db.models.functions import Collate
 from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
-from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Service, Test
-from ingest.weeks import week_label, week_start
+from ingest.weeks import week_label
 from reports.charts import WeekPoint
+from reports.metrics.regressions import removed_week
 from reports.models import Finding, ServiceWeek
 
 if TYPE_CHECKING:
@@ -376,11 +376,12 @@ def open_regressions_at(
             named[(test, str(first_failing))] = fix_week
 
     def fixed_in(f: Finding) -> dt.date | None:
+        gone = removed_in(f)  # resolved as removed: whatever fix came after, it ended then
+        if gone is not None:
+            return gone
         fix_week = named.get((f.test_id, str(f.evidence.get("first_failing_run"))))
         if fix_week is None:
             fix_week = min((w for w in unnamed.get(f.test_id, ()) if w >= f.week), default=None)
-        if fix_week is None:
-            fix_week = removed_in(f)
         return fix_week
 
     return [
@@ -391,9 +392,7 @@ def open_regressions_at(
 
 def removed_in(f: Finding) -> dt.date | None:
     """The week a regression's test counted as removed (regressions.removed_at), if it did."""
-    removed = (f.evidence or {}).get("removed")
-    at = parse_datetime(str(removed.get("removed_at"))) if isinstance(removed, dict) else None
-    return week_start(at) if at is not None else None
+    return removed_week(f.evidence or {})
 
 
 def findings_url(project: Project, **query: object) -> str:

@@ -34,6 +34,7 @@ from reports.metrics.regressions import (
     observe,
     regression_findings,
     removed_at,
+    removed_week,
 )
 from reports.models import Finding, ProjectSettings, RunFacts, ServiceWeek, TestWeek
 from reports.staleness import ended_in_progress, run_facts_lock
@@ -308,11 +309,11 @@ def _compute(
         speedups[int(str(imp["test"]))].append(imp)
     for new in findings:
         if new.kind == Finding.Kind.DURATION_REGRESSION and new.status == Finding.Status.OPEN:
-            reverted = _reverted_by(new.evidence, speedups.get(new.test, []), params)
+            reverted = _reverted_by(new.evidence, speedups.get(new.test, []), params, as_of)
             if reverted is not None:
                 new.status = Finding.Status.RESOLVED
                 new.evidence = {**new.evidence, "reverted_by": reverted}
-    removals = _removals(service, week, as_of, params, findings)
+    removals = _removals(service, week, as_of, params, findings, window_start=window_start)
     for new in findings:
         removal = removals.get((new.kind, new.test))
         if removal is not None and new.status == Finding.Status.OPEN:
@@ -592,11 +593,14 @@ def _removals(
     as_of: dt.datetime,
     params: MetricParams,
     findings: list[_NewFinding],
+    *,
+    window_start: dt.date,
 ) -> dict[tuple[str, int], _Removal]:
     """The open regressions and slowdowns, by (kind, test), whose test counts as removed at
     `as_of`: open in this window's findings, or stored open and not written again by it (its
-    test did not fail, or change speed, in the window). A few queries per such test, and one in
-    all when the service has none open."""
+    test did not fail, or change speed, in the window). One query when the service has none
+    open; else one for their tests' last results in the window, and a few for each test not
+    seen for removed_after_days."""
     found = {(f.kind, f.test) for f in findings if f.kind in _OPEN_UNTIL_ENDED}
     reopened = {
         (f.kind, f.test) for f in findings
@@ -613,12 +617,27 @@ def _removals(
         open_rows.add((kind, test))
         if (kind, test) not in found:
             stored.setdefault((kind, test), pk)
+    candidates = reopened | stored.keys()
+    if not candidates:
+        return {}
+    last_seen = _last_seen(
+        {test for _kind, test in candidates}, week, as_of, params, window_start=window_start
+    )
+    gone = {
+        test: seen for test, seen in last_seen.items()
+        if seen.started_at + dt.timedelta(days=params.removed_after_days) < as_of
+    }  # fmt: skip
+    if not gone:
+        return {}
+    earliest = week_start(min(seen.started_at for seen in gone.values()))
+    if earliest < window_start:  # the window's own runs have their facts already
+        run_facts_derive(project_id=service.project_id, start=earliest, end=window_start)
+    removed = {
+        test: _test_removal(service, week, as_of, params, seen) for test, seen in gone.items()
+    }
     out: dict[tuple[str, int], _Removal] = {}
-    removed: dict[int, dict[str, object] | None] = {}
-    for kind, test in sorted(reopened | stored.keys()):
-        if test not in removed:
-            removed[test] = _test_removal(service, week, as_of, params, test)
-        evidence = removed[test]
+    for kind, test in sorted(candidates):
+        evidence = removed.get(test)
         if evidence is not None:
             out[(kind, test)] = _Removal(
                 kind, test, dt.datetime.fromisoformat(str(evidence["removed_at"])),
@@ -628,25 +647,52 @@ def _removals(
     return out
 
 
-def _test_removal(
-    service: Service, week: dt.date, as_of: dt.datetime, params: MetricParams, test: int
-) -> dict[str, object] | None:
-    """The evidence that `test` counts as removed at `as_of` (regressions.removed_at), or None."""
-    last = (
-        Result.objects.filter(
-            test_id=test, run__branch=params.reference_branch,
-            run__status=Run.Status.PARSED, run__started_at__lt=as_of,
+def _last_seen(
+    tests: set[int],
+    week: dt.date,
+    as_of: dt.datetime,
+    params: MetricParams,
+    *,
+    window_start: dt.date,
+) -> dict[int, RunMeta]:
+    """Each test's latest run on the reference branch with a result of it (any outcome),
+    started before `as_of`: read in the window's weeks, then, for a test with none there, in the
+    latest earlier week that has one (the index on a test's results by week finds it)."""
+    reference = params.reference_branch
+    scope = {"run__branch": reference, "run__status": Run.Status.PARSED}
+    out: dict[int, RunMeta] = {}
+    for test, run, commit, started in Result.objects.filter(
+        test_id__in=sorted(tests), run_week__gte=window_start, run_week__lte=week,
+        run__started_at__lt=as_of, **scope,
+    ).values_list("test_id", "run_id", "run__commit", "run__started_at"):  # fmt: skip
+        seen = out.get(test)
+        if seen is None or (started, run) > (seen.started_at, seen.id):
+            out[test] = RunMeta(run, commit, reference, started)
+    for test in sorted(tests - out.keys()):
+        before = (
+            Result.objects.filter(test_id=test, run_week__lt=window_start, **scope)
+            .order_by("-run_week")
+            .values_list("run_week", flat=True)
+            .first()
         )
-        .order_by("-run__started_at", "-run_id")
-        .values_list("run_id", "run__commit", "run__started_at")
-        .first()
-    )  # fmt: skip
-    if last is None:
-        return None
-    seen = RunMeta(last[0], last[1], params.reference_branch, last[2])
-    if seen.started_at + dt.timedelta(days=params.removed_after_days) >= as_of:
-        return None  # seen too recently, whatever ran since
-    run_facts_derive(project_id=service.project_id, start=week_start(seen.started_at), end=week)
+        if before is None:
+            continue
+        latest = (
+            Result.objects.filter(test_id=test, run_week=before, **scope)
+            .order_by("-run__started_at", "-run_id")
+            .values_list("run_id", "run__commit", "run__started_at")
+            .first()
+        )
+        if latest is not None:
+            out[test] = RunMeta(latest[0], latest[1], reference, latest[2])
+    return out
+
+
+def _test_removal(
+    service: Service, week: dt.date, as_of: dt.datetime, params: MetricParams, seen: RunMeta
+) -> dict[str, object] | None:
+    """The evidence that the test last seen in run `seen` counts as removed at `as_of`
+    (regressions.removed_at), or None: the service's runs on the reference branch since then."""
     later = (
         RunMeta(run, commit, params.reference_branch, started)
         for run, commit, started in RunFacts.objects.filter(
@@ -668,6 +714,8 @@ def _test_removal(
         "removed_at": at.isoformat(),
         "after_days": params.removed_after_days,
         "after_commits": params.removed_after_commits,
+        # The window that found it: an earlier one, which cannot see it, keeps it (_carry_ending).
+        "as_of": as_of.isoformat(),
     }
 
 
@@ -685,7 +733,7 @@ def _resolve_removed(
             row = Finding.objects.filter(pk=removal.stored, status=Finding.Status.OPEN).first()
             if row is None:
                 continue  # this window's writes took it (a stale episode that went)
-            _resolve(row, "removed", removal.evidence, as_of, now)
+            _resolve(row, "removed", removal.evidence, now)
             if removal.kind != Finding.Kind.REGRESSION:
                 changed.add(row.week)
         elif not removal.was_open or removal.kind != Finding.Kind.REGRESSION:
@@ -696,17 +744,21 @@ def _resolve_removed(
     return changed
 
 
-def _resolve(
-    row: Finding, why: str, evidence: dict[str, object], as_of: dt.datetime, now: dt.datetime
-) -> None:
+def _resolve(row: Finding, why: str, evidence: dict[str, object], now: dt.datetime) -> None:
+    """Resolve a stored open episode this window did not write again. Its `as_of` stays that of
+    the window that wrote it: an earlier window may still bring its counts up to date, and
+    keeps the ending, whose own `as_of` is this window's (_carry_ending)."""
     row.status = Finding.Status.RESOLVED
     row.evidence = {**row.evidence, why: evidence}
-    row.as_of, row.updated_at = as_of, now
-    row.save(update_fields=["status", "evidence", "as_of", "updated_at"])
+    row.updated_at = now
+    row.save(update_fields=["status", "evidence", "updated_at"])
 
 
 def _reverted_by(
-    slowdown: dict[str, object], improvements: list[dict[str, object]], params: MetricParams
+    slowdown: dict[str, object],
+    improvements: list[dict[str, object]],
+    params: MetricParams,
+    as_of: dt.datetime,
 ) -> dict[str, object] | None:
     """The first speed-up after a slowdown that brings the test back to where it was: a change
     point after the slowdown's whose median is within cp_min_ratio of the median before the
@@ -724,6 +776,7 @@ def _reverted_by(
                     "before_median_ms": imp.get("before_median_ms"),
                     "after_median_ms": after,
                     "ratio": imp.get("ratio"),
+                    "as_of": as_of.isoformat(),  # the window that found it (_carry_ending)
                 }
     return None
 
@@ -748,9 +801,9 @@ def _resolve_reverted(
         service=service, kind=Finding.Kind.DURATION_REGRESSION, status=Finding.Status.OPEN,
         test_id__in=list(by_test), week__lte=week, as_of__lte=as_of,
     ).order_by("pk"):  # fmt: skip
-        reverted = _reverted_by(row.evidence or {}, by_test[row.test_id], params)
+        reverted = _reverted_by(row.evidence or {}, by_test[row.test_id], params, as_of)
         if reverted is not None:
-            _resolve(row, "reverted_by", reverted, as_of, now)
+            _resolve(row, "reverted_by", reverted, now)
             changed.add(row.week)
     return changed
 
@@ -864,6 +917,12 @@ def _write_findings(
             continue
         if row.kind not in Finding.WEEKLY_KINDS and row.as_of > as_of:
             continue  # a newer window already wrote this episode
+        f = _carry_ending(row, f, as_of)
+        if "removed" in row.evidence and "removed" not in f.evidence:
+            # Back again (failing, or fixed): the weeks since its removal list it open again.
+            gone = removed_week(row.evidence)
+            if gone is not None and row.kind == Finding.Kind.REGRESSION:
+                changed_weeks |= _report_weeks(row.kind, gone, week)
         changed = (
             row.status != f.status or row.score != f.score or row.evidence != f.evidence
             or row.first_run_id != f.first_run or row.last_run_id != f.last_run
@@ -892,6 +951,27 @@ def _write_findings(
             ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
     alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
     return changed_weeks
+
+
+# What ends an open episode besides its own rule, as its evidence records it (key, and the key of
+# the moment it ended): the test's removal, a speed-up back to where a slowdown began.
+_ENDINGS = (("removed", "removed_at"), ("reverted_by", "time"))
+
+
+def _carry_ending(row: Finding, f: _NewFinding, as_of: dt.datetime) -> _NewFinding:
+    """`f` as this window writes it over `row`, keeping an ending that a later window decided
+    (its `as_of`, recorded with it, is after this window's): this window cannot see what ended
+    the episode, only its earlier part, whose counts it brings up to date."""
+    if f.status != Finding.Status.OPEN:
+        return f
+    for key, _at in _ENDINGS:
+        ending = row.evidence.get(key) if isinstance(row.evidence, dict) else None
+        decided = parse_datetime(str(ending.get("as_of"))) if isinstance(ending, dict) else None
+        if ending is not None and decided is not None and decided > as_of:
+            f.status = Finding.Status.RESOLVED
+            f.evidence = {**f.evidence, key: ending}
+            return f
+    return f
 
 
 # Kinds whose findings enter every report from their week on: a report lists the regressions

@@ -414,3 +414,17 @@ def removed_at(
     if reached is None:
         return None
     return max(reached, last_seen.started_at + dt.timedelta(days=params.removed_after_days))
+
+
+def removed_week(evidence: Mapping[str, object]) -> dt.date | None:
+    """The Monday of the week an episode's test counted as removed, from the `removed` its
+    evidence records (see removed_at), if it does."""
+    removed = evidence.get("removed")
+    if not isinstance(removed, dict):
+        return None
+    try:
+        at = dt.datetime.fromisoformat(str(removed.get("removed_at")))
+    except ValueError:
+        return None
+    day = at.astimezone(dt.UTC).date()
+    return day - dt.timedelta(days=day.weekday())

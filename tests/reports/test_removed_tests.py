@@ -73,6 +73,10 @@ def _regression(project) -> Finding:
     return finding
 
 
+def _ended(week: dt.date) -> dt.datetime:
+    return dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
+
+
 def _open_at(project, week: dt.date) -> bool:
     return any(f.test.name == "test_3" for f in open_regressions_at(project=project, week=week))
 
@@ -93,10 +97,13 @@ def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project, 
         if week < week_start(runs[BREAKS + 1].started_at):
             continue  # not confirmed yet
         regression = _regression(project)
-        ended = dt.datetime.combine(week + dt.timedelta(days=7), dt.time(), tzinfo=dt.UTC)
-        assert regression.status == ("resolved" if ended > removed else "open"), week
+        assert regression.status == ("resolved" if _ended(week) > removed else "open"), week
     e = regression.evidence
     assert e["first_failing_run"] == ids[BREAKS] and e["failures"] == LAST_SEEN - BREAKS + 1
+    # Decided by a window that ended after the removal (an earlier one, recomputed later,
+    # keeps it); the rest is the planted history.
+    decided = dt.datetime.fromisoformat(e["removed"].pop("as_of"))
+    assert removed < decided <= _ended(weeks[-1])
     assert e["removed"] == {
         "last_seen_run": ids[LAST_SEEN],
         "last_seen_commit": runs[LAST_SEEN].commit,
@@ -170,7 +177,11 @@ def test_a_test_missing_for_less_keeps_its_regression_open(
     back = LAST_SEEN + 1 + missing_days
     runs = _history(project, back + 10, absent_from=LAST_SEEN + 1, back_at=back,
                     commit_every=commit_every)  # fmt: skip
-    project_recompute(project_id=project.pk)
+    service = Service.objects.get(project=project, name="api")
+    for week in sorted({week_start(r.started_at) for r in runs}):  # open all along the gap
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        if week >= week_start(runs[BREAKS + 1].started_at):
+            assert _regression(project).status == "open", week
     regression = _regression(project)
     assert regression.status == "open" and "removed" not in regression.evidence
     assert regression.evidence["failures"] == (LAST_SEEN - BREAKS + 1) + 10
@@ -198,14 +209,51 @@ def test_a_removed_test_that_comes_back_broken_reopens_its_regression(project) -
 def test_a_removed_test_back_and_passing_while_its_failures_are_in_the_window_is_fixed(
     project,
 ) -> None:
-    # Missing for 18 days (removed on day 14), back and passing from run 48: the week of run 49
-    # reads its 28 days from Monday 2026-10-05, which holds the last failures (runs 28-29).
-    runs = _history(project, 56, absent_from=LAST_SEEN + 1, back_at=48, back_failing=False)
+    # Missing from run 30 (2026-10-07), removed on 2026-10-20 (14 days after run 29), back and
+    # passing from run 50 (Tuesday 2026-10-27): the week of run 50 reads its 28 days from Monday
+    # 2026-10-05, which holds the last failures (runs 28-29).
+    runs = _history(project, 56, absent_from=LAST_SEEN + 1, back_at=50, back_failing=False)
     ids = [r.pk for r in runs]
-    project_recompute(project_id=project.pk)
+    service = Service.objects.get(project=project, name="api")
+    for week in sorted({week_start(r.started_at) for r in runs}):
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        if week == week_start(runs[50].started_at) - dt.timedelta(weeks=1):
+            regression = _regression(project)  # removed, not back yet
+            assert regression.status == "resolved" and "removed" in regression.evidence
     regression = _regression(project)
     assert regression.status == "resolved" and "removed" not in regression.evidence
-    assert regression.evidence["fixing_runs"] == ids[48:51]
+    assert regression.evidence["fixing_runs"] == ids[50:53]
     [fixed] = Finding.objects.filter(project=project, kind="fixed", test__name="test_3")
     assert fixed.evidence["first_failing_run"] == ids[BREAKS]
-    assert fixed.week == week_start(runs[48].started_at)
+    assert fixed.week == week_start(runs[50].started_at)
+    # The reports from the removal week on list it open again until the fix (it never was gone).
+    removal_week = week_start(runs[LAST_SEEN].started_at + dt.timedelta(days=14))
+    assert _open_at(project, removal_week) and not _open_at(project, fixed.week)
+
+
+@pytest.mark.django_db
+def test_an_earlier_week_computed_after_the_removal_brings_the_counts_up_and_keeps_it(
+    project,
+) -> None:
+    # As after a late upload or a re-parse, which mark many weeks stale at once: the weeks to
+    # 2026-W40 are computed (failures to run 27), then the last week (its window holds none of
+    # the failures: the removal is decided on the stored row), then 2026-W41 (runs 28-29).
+    runs = _history(project, 70, absent_from=LAST_SEEN + 1)
+    ids = [r.pk for r in runs]
+    service = Service.objects.get(project=project, name="api")
+    weeks = sorted({week_start(r.started_at) for r in runs})
+    w41 = week_start(runs[LAST_SEEN].started_at)
+    for week in [w for w in weeks if w < w41] + [weeks[-1], w41]:
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+    regression = _regression(project)
+    assert regression.status == "resolved" and "removed" in regression.evidence
+    assert regression.evidence["failures"] == LAST_SEEN - BREAKS + 1
+    assert regression.last_run_id == ids[LAST_SEEN]
+    # The same as computing every week oldest first, but for which window decided it.
+    out_of_order = {k: v for k, v in regression.evidence.items() if k != "removed"}
+    removal = {k: v for k, v in regression.evidence["removed"].items() if k != "as_of"}
+    project_recompute(project_id=project.pk)
+    regression = _regression(project)
+    assert {k: v for k, v in regression.evidence.items() if k != "removed"} == out_of_order
+    assert {k: v for k, v in regression.evidence["removed"].items() if k != "as_of"} == removal
+    assert regression.status == "resolved" and regression.last_run_id == ids[LAST_SEEN]
