@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from django.db import connection, transaction
-from django.db.models import F, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -656,29 +656,40 @@ def _last_seen(
     window_start: dt.date,
 ) -> dict[int, RunMeta]:
     """Each test's latest run on the reference branch with a result of it (any outcome),
-    started before `as_of`: read in the window's weeks, then, for a test with none there, in the
-    latest earlier week that has one (the index on a test's results by week finds it)."""
+    started before `as_of`, for the tests last seen more than removed_after_days before it (the
+    others cannot count as removed): the latest week with such a result, in the window's weeks
+    or else before them (the index on a test's results by week finds it), then its latest run.
+    """
     reference = params.reference_branch
     scope = {"run__branch": reference, "run__status": Run.Status.PARSED}
+    # When each was last seen in the window, one grouped query: seen lately, the usual case for
+    # an open episode, it needs nothing more.
+    weeks: dict[int, dt.date] = {}
+    for test, run_week in (
+        Result.objects.filter(
+            test_id__in=sorted(tests), run_week__gte=window_start, run_week__lte=week,
+            run__started_at__lt=as_of, **scope,
+        ).values("test_id").annotate(last=Max("run_week")).order_by()
+        .values_list("test_id", "last")
+    ):  # fmt: skip
+        weeks[test] = run_week
     out: dict[int, RunMeta] = {}
-    for test, run, commit, started in Result.objects.filter(
-        test_id__in=sorted(tests), run_week__gte=window_start, run_week__lte=week,
-        run__started_at__lt=as_of, **scope,
-    ).values_list("test_id", "run_id", "run__commit", "run__started_at"):  # fmt: skip
-        seen = out.get(test)
-        if seen is None or (started, run) > (seen.started_at, seen.id):
-            out[test] = RunMeta(run, commit, reference, started)
-    for test in sorted(tests - out.keys()):
-        before = (
+    for test in sorted(tests):
+        last_week = weeks.get(test) or (
             Result.objects.filter(test_id=test, run_week__lt=window_start, **scope)
             .order_by("-run_week")
             .values_list("run_week", flat=True)
             .first()
         )
-        if before is None:
-            continue
+        if last_week is None:
+            continue  # never seen on the reference branch
+        monday = dt.datetime.combine(last_week, dt.time(), tzinfo=dt.UTC)
+        if monday + dt.timedelta(days=params.removed_after_days) >= as_of:
+            continue  # seen too lately to count as removed, whatever its run
         latest = (
-            Result.objects.filter(test_id=test, run_week=before, **scope)
+            Result.objects.filter(
+                test_id=test, run_week=last_week, run__started_at__lt=as_of, **scope
+            )
             .order_by("-run__started_at", "-run_id")
             .values_list("run_id", "run__commit", "run__started_at")
             .first()
