@@ -7,7 +7,7 @@ import logging
 import zlib
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db import connection, transaction
 from django.db.models import F, Max, Q
@@ -309,16 +309,16 @@ def _compute(
         speedups[int(str(imp["test"]))].append(imp)
     for new in findings:
         if new.kind == Finding.Kind.DURATION_REGRESSION and new.status == Finding.Status.OPEN:
-            reverted = _reverted_by(new.evidence, speedups.get(new.test, []), params, as_of)
+            reverted = _reverted_by(new.evidence, speedups.get(new.test, []), params)
             if reverted is not None:
                 new.status = Finding.Status.RESOLVED
                 new.evidence = {**new.evidence, "reverted_by": reverted}
     removals = _removals(service, week, as_of, params, findings, window_start=window_start)
     for new in findings:
-        removal = removals.get((new.kind, new.test))
+        removal = removals.found.get((new.kind, new.test))
         if removal is not None and new.status == Finding.Status.OPEN:
             new.status = Finding.Status.RESOLVED
-            new.evidence = {**new.evidence, "removed": removal.evidence}
+            new.evidence = {**new.evidence, "removed": removal[0]}
     violations = []
     if budgets:
         labels = {
@@ -356,9 +356,22 @@ def _compute(
 
     used = params.as_dict()  # recorded on the service-week and on every finding it writes
     _write_test_weeks(service, week, week_trs, by_test, iso)
+    last_result: dict[int, dt.datetime] = {}
+
+    def seen_after(test: int, when: dt.datetime) -> bool:
+        """Whether the window holds a result of `test` on the reference branch after `when`."""
+        if not last_result:
+            for tr in all_trs:
+                run = runs[tr.run]
+                if run.branch == params.reference_branch:
+                    last_result[tr.test] = max(last_result.get(tr.test, _EARLIEST), run.started_at)
+            last_result.setdefault(-1, _EARLIEST)  # read once, even if nothing ran on the branch
+        return last_result.get(test, _EARLIEST) > when
+
     changed_weeks = _write_findings(
-        service, week, as_of, findings, window_start=window_start, judged=judged, params=used
-    )
+        service, week, as_of, findings, window_start=window_start, judged=judged, params=used,
+        seen_after=seen_after,
+    )  # fmt: skip
     changed_weeks |= _resolve_reverted(service, week, as_of, params, improvements)
     changed_weeks |= _resolve_removed(service, week, as_of, removals)
     stored = (row.metrics or {}).get("duration_improvements")
@@ -574,17 +587,17 @@ def _regression_history(
 _OPEN_UNTIL_ENDED = (Finding.Kind.REGRESSION, Finding.Kind.DURATION_REGRESSION)
 
 
-@dataclass(frozen=True)
-class _Removal:
-    """An open episode (regression or slowdown) whose test no longer runs
-    (regressions.removed_at)."""
+@dataclass
+class _Removals:
+    """What the test removal rule (regressions.removed_at) says at this window's `as_of` of the
+    service's open regressions and slowdowns, and of those it resolved as removed before."""
 
-    kind: str
-    test: int
-    at: dt.datetime
-    was_open: bool  # its stored row is open: resolving a regression changes reports from then on
-    stored: int | None  # the open row this window does not write again, if any
-    evidence: dict[str, object]
+    # This window's open findings whose test counts as removed: (kind, test) -> `removed`, and
+    # whether the stored row was open (resolving it changes the reports from then on).
+    found: dict[tuple[str, int], tuple[dict[str, object], bool]] = field(default_factory=dict)
+    # Stored rows this window does not write again: pk -> `removed` now, or None when the test
+    # is not removed (any more) at `as_of`.
+    stored: dict[int, dict[str, object] | None] = field(default_factory=dict)
 
 
 def _removals(
@@ -595,55 +608,55 @@ def _removals(
     findings: list[_NewFinding],
     *,
     window_start: dt.date,
-) -> dict[tuple[str, int], _Removal]:
-    """The open regressions and slowdowns, by (kind, test), whose test counts as removed at
-    `as_of`: open in this window's findings, or stored open and not written again by it (its
-    test did not fail, or change speed, in the window). One query when the service has none
-    open; else one for their tests' last results in the window, and a few for each test not
-    seen for removed_after_days."""
-    found = {(f.kind, f.test) for f in findings if f.kind in _OPEN_UNTIL_ENDED}
-    reopened = {
+) -> _Removals:
+    """Judge at `as_of` the removal of the tests of the open regressions and slowdowns: those
+    open in this window's findings, every stored open one this window does not write again (its
+    test did not fail, or change speed, in the window), and every stored one resolved as removed
+    at a moment this window can see, which it confirms or takes back (a late upload showed the
+    test after all). One query when the service has none; else one for their tests' last results
+    in the window, and a few for each test not seen for removed_after_days."""
+    found = {
         (f.kind, f.test) for f in findings
         if f.kind in _OPEN_UNTIL_ENDED and f.status == Finding.Status.OPEN
     }  # fmt: skip
-    stored: dict[tuple[str, int], int] = {}
+    episodes = {(f.kind, f.test, f.first_run) for f in findings if f.kind in _OPEN_UNTIL_ENDED}
+    stored: dict[int, int] = {}  # pk -> test
     open_rows: set[tuple[str, int]] = set()
-    for pk, kind, test in (
+    for pk, kind, test, first_run, status, gone_at in (
         Finding.objects.filter(
-            service=service, kind__in=_OPEN_UNTIL_ENDED, status=Finding.Status.OPEN,
-            week__lte=week, as_of__lte=as_of,
-        ).order_by("week", "pk").values_list("pk", "kind", "test_id")
+            Q(status=Finding.Status.OPEN) | Q(evidence__has_key="removed"),
+            service=service, kind__in=_OPEN_UNTIL_ENDED, week__lte=week, as_of__lte=as_of,
+        ).order_by("week", "pk").values_list(
+            "pk", "kind", "test_id", "first_run_id", "status", "evidence__removed__removed_at"
+        )
     ):  # fmt: skip
-        open_rows.add((kind, test))
-        if (kind, test) not in found:
-            stored.setdefault((kind, test), pk)
-    candidates = reopened | stored.keys()
-    if not candidates:
-        return {}
-    last_seen = _last_seen(
-        {test for _kind, test in candidates}, week, as_of, params, window_start=window_start
-    )
+        if status == Finding.Status.OPEN:
+            open_rows.add((kind, test))
+        elif not ((at := parse_datetime(str(gone_at))) and at < as_of):
+            continue  # resolved as removed at a moment this window does not reach
+        if (kind, test, first_run) not in episodes:
+            stored[pk] = test
+    out = _Removals()
+    if not found and not stored:
+        return out
+    tests = {test for _kind, test in found} | set(stored.values())
+    last_seen = _last_seen(tests, week, as_of, params, window_start=window_start)
     gone = {
         test: seen for test, seen in last_seen.items()
         if seen.started_at + dt.timedelta(days=params.removed_after_days) < as_of
     }  # fmt: skip
-    if not gone:
-        return {}
-    earliest = week_start(min(seen.started_at for seen in gone.values()))
-    if earliest < window_start:  # the window's own runs have their facts already
-        run_facts_derive(project_id=service.project_id, start=earliest, end=window_start)
+    if gone:
+        earliest = week_start(min(seen.started_at for seen in gone.values()))
+        if earliest < window_start:  # the window's own runs have their facts already
+            run_facts_derive(project_id=service.project_id, start=earliest, end=window_start)
     removed = {
         test: _test_removal(service, week, as_of, params, seen) for test, seen in gone.items()
     }
-    out: dict[tuple[str, int], _Removal] = {}
-    for kind, test in sorted(candidates):
+    for kind, test in sorted(found):
         evidence = removed.get(test)
         if evidence is not None:
-            out[(kind, test)] = _Removal(
-                kind, test, dt.datetime.fromisoformat(str(evidence["removed_at"])),
-                was_open=(kind, test) in open_rows, stored=stored.get((kind, test)),
-                evidence=evidence,
-            )  # fmt: skip
+            out.found[(kind, test)] = (evidence, (kind, test) in open_rows)
+    out.stored = {pk: removed.get(test) for pk, test in stored.items()}
     return out
 
 
@@ -725,33 +738,47 @@ def _test_removal(
         "removed_at": at.isoformat(),
         "after_days": params.removed_after_days,
         "after_commits": params.removed_after_commits,
-        # The window that found it: an earlier one, which cannot see it, keeps it (_carry_ending).
-        "as_of": as_of.isoformat(),
     }
 
 
 def _resolve_removed(
-    service: Service, week: dt.date, as_of: dt.datetime, removals: dict[tuple[str, int], _Removal]
+    service: Service, week: dt.date, as_of: dt.datetime, removals: _Removals
 ) -> set[dt.date]:
-    """Resolve the stored open episodes of removed tests that this window did not write again,
-    and return the weeks whose reports change: for a regression, from the week its test counted
-    as removed to this one (a report lists the regressions open at its week's end); for a
-    slowdown, its own week."""
+    """Apply the removal rule's verdicts to the stored rows this window did not write again:
+    resolve an open one whose test counts as removed, update or take back the removal of one
+    resolved as removed before. Returns the weeks whose reports change: for a regression, from
+    the week its test counted as removed (before or now) to this one (a report lists the
+    regressions open at its week's end); for a slowdown, its own week. The regressions this
+    window wrote resolved as removed (removals.found) change the same weeks when they were open."""
     now = timezone.now()
     changed: set[dt.date] = set()
-    for removal in removals.values():
-        if removal.stored is not None:
-            row = Finding.objects.filter(pk=removal.stored, status=Finding.Status.OPEN).first()
-            if row is None:
-                continue  # this window's writes took it (a stale episode that went)
-            _resolve(row, "removed", removal.evidence, now)
-            if removal.kind != Finding.Kind.REGRESSION:
-                changed.add(row.week)
-        elif not removal.was_open or removal.kind != Finding.Kind.REGRESSION:
-            continue  # written resolved before, or a slowdown (_write_findings marked its week)
-        first = week_start(removal.at)
-        if removal.kind == Finding.Kind.REGRESSION:
-            changed |= {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
+
+    def weeks_from(first: dt.date | None, kind: str, own: dt.date) -> set[dt.date]:
+        if kind != Finding.Kind.REGRESSION:
+            return {own}
+        if first is None or first > week:
+            return set()
+        return {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
+
+    for (kind, _test), (found, was_open) in removals.found.items():
+        if was_open:
+            changed |= weeks_from(removed_week({"removed": found}), kind, week)
+    rows = Finding.objects.filter(pk__in=list(removals.stored)).order_by("pk")
+    for row in rows:
+        evidence = removals.stored[row.pk]
+        before = row.evidence.get("removed") if isinstance(row.evidence, dict) else None
+        if evidence == before:
+            continue
+        if evidence is not None:
+            row.status = Finding.Status.RESOLVED
+            row.evidence = {**row.evidence, "removed": evidence}
+        else:  # not removed after all: a late upload shows the test since
+            row.status = Finding.Status.OPEN
+            row.evidence = {k: v for k, v in row.evidence.items() if k != "removed"}
+        gone = [w for w in (removed_week({"removed": e}) for e in (before, evidence) if e) if w]
+        changed |= weeks_from(min(gone, default=None), row.kind, row.week)
+        row.updated_at = now
+        row.save(update_fields=["status", "evidence", "updated_at"])
     return changed
 
 
@@ -766,10 +793,7 @@ def _resolve(row: Finding, why: str, evidence: dict[str, object], now: dt.dateti
 
 
 def _reverted_by(
-    slowdown: dict[str, object],
-    improvements: list[dict[str, object]],
-    params: MetricParams,
-    as_of: dt.datetime,
+    slowdown: dict[str, object], improvements: list[dict[str, object]], params: MetricParams
 ) -> dict[str, object] | None:
     """The first speed-up after a slowdown that brings the test back to where it was: a change
     point after the slowdown's whose median is within cp_min_ratio of the median before the
@@ -787,7 +811,6 @@ def _reverted_by(
                     "before_median_ms": imp.get("before_median_ms"),
                     "after_median_ms": after,
                     "ratio": imp.get("ratio"),
-                    "as_of": as_of.isoformat(),  # the window that found it (_carry_ending)
                 }
     return None
 
@@ -812,7 +835,7 @@ def _resolve_reverted(
         service=service, kind=Finding.Kind.DURATION_REGRESSION, status=Finding.Status.OPEN,
         test_id__in=list(by_test), week__lte=week, as_of__lte=as_of,
     ).order_by("pk"):  # fmt: skip
-        reverted = _reverted_by(row.evidence or {}, by_test[row.test_id], params, as_of)
+        reverted = _reverted_by(row.evidence or {}, by_test[row.test_id], params)
         if reverted is not None:
             _resolve(row, "reverted_by", reverted, now)
             changed.add(row.week)
@@ -870,6 +893,7 @@ def _write_findings(
     window_start: dt.date,
     judged: Callable[[str, int, str, object], bool],
     params: dict[str, object],
+    seen_after: Callable[[int, dt.datetime], bool],
 ) -> set[dt.date]:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
     recompute whose window ends no earlier than the one that last wrote them, and a stored one
@@ -928,7 +952,7 @@ def _write_findings(
             continue
         if row.kind not in Finding.WEEKLY_KINDS and row.as_of > as_of:
             continue  # a newer window already wrote this episode
-        f = _carry_ending(row, f, as_of)
+        f = _carry_ending(row, f, as_of, seen_after)
         if "removed" in row.evidence and "removed" not in f.evidence:
             # Back again (failing, or fixed): the weeks since its removal list it open again.
             gone = removed_week(row.evidence)
@@ -969,19 +993,31 @@ def _write_findings(
 _ENDINGS = (("removed", "removed_at"), ("reverted_by", "time"))
 
 
-def _carry_ending(row: Finding, f: _NewFinding, as_of: dt.datetime) -> _NewFinding:
-    """`f` as this window writes it over `row`, keeping an ending that a later window decided
-    (its `as_of`, recorded with it, is after this window's): this window cannot see what ended
-    the episode, only its earlier part, whose counts it brings up to date."""
-    if f.status != Finding.Status.OPEN:
+def _carry_ending(
+    row: Finding,
+    f: _NewFinding,
+    as_of: dt.datetime,
+    seen_after: Callable[[int, dt.datetime], bool],
+) -> _NewFinding:
+    """`f` as this window writes it over `row`, keeping the ending a later window recorded when
+    this one cannot see it: a removal at or after `as_of` (unless the window holds a result of
+    the test after its last one: a late upload, and the removal goes), a speed-up at or after
+    it. The window brings the episode's counts up to date; a later window, which can see the
+    ending, judges it again."""
+    if f.status != Finding.Status.OPEN or not isinstance(row.evidence, dict):
         return f
-    for key, _at in _ENDINGS:
-        ending = row.evidence.get(key) if isinstance(row.evidence, dict) else None
-        decided = parse_datetime(str(ending.get("as_of"))) if isinstance(ending, dict) else None
-        if ending is not None and decided is not None and decided > as_of:
-            f.status = Finding.Status.RESOLVED
-            f.evidence = {**f.evidence, key: ending}
-            return f
+    for key, moment in _ENDINGS:
+        ending = row.evidence.get(key)
+        at = parse_datetime(str(ending.get(moment))) if isinstance(ending, dict) else None
+        if ending is None or at is None or at < as_of:
+            continue
+        if key == "removed":
+            last = parse_datetime(str(ending.get("last_seen_at")))
+            if last is None or seen_after(f.test, last):
+                continue
+        f.status = Finding.Status.RESOLVED
+        f.evidence = {**f.evidence, key: ending}
+        return f
     return f
 
 

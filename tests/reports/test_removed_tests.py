@@ -22,7 +22,8 @@ from ingest.models import Run, Service
 from ingest.services import UploadMeta, run_create, run_parse
 from ingest.weeks import week_start
 from reports.metrics.params import MetricParams
-from reports.models import Finding
+from reports.metrics.regressions import removed_week
+from reports.models import Finding, Report
 from reports.render import weekly_report_markdown
 from reports.selectors import finding_summary, open_regressions_at
 from reports.services import project_recompute, service_week_recompute
@@ -100,10 +101,6 @@ def test_a_regression_whose_test_left_the_suite_is_resolved_as_removed(project, 
         assert regression.status == ("resolved" if _ended(week) > removed else "open"), week
     e = regression.evidence
     assert e["first_failing_run"] == ids[BREAKS] and e["failures"] == LAST_SEEN - BREAKS + 1
-    # Decided by a window that ended after the removal (an earlier one, recomputed later,
-    # keeps it); the rest is the planted history.
-    decided = dt.datetime.fromisoformat(e["removed"].pop("as_of"))
-    assert removed < decided <= _ended(weeks[-1])
     assert e["removed"] == {
         "last_seen_run": ids[LAST_SEEN],
         "last_seen_commit": runs[LAST_SEEN].commit,
@@ -197,8 +194,14 @@ def test_a_removed_test_that_comes_back_broken_reopens_its_regression(project) -
         service_week_recompute(service_id=service.pk, week=week, force=True)
         if week == week_start(runs[59].started_at) - dt.timedelta(weeks=1):
             assert _regression(project).status == "resolved"  # removed by then, not yet back
+            removal_week = removed_week(_regression(project).evidence)
+            assert removal_week is not None
+            report = Report.objects.create(project=project, week=removal_week, format="md",
+                                           content=b"# made while it was removed")  # fmt: skip
     regression = _regression(project)
-    # The same episode, open again, with the failures from both sides of the gap.
+    # The same episode, open again, with the failures from both sides of the gap; the report of
+    # the week it had counted as removed in no longer holds (it lists it open again).
+    assert Report.objects.get(pk=report.pk).stale
     assert regression.status == "open" and "removed" not in regression.evidence
     assert regression.evidence["first_failing_run"] == ids[BREAKS]
     assert regression.evidence["failures"] == (LAST_SEEN - BREAKS + 1) + 10
@@ -231,29 +234,82 @@ def test_a_removed_test_back_and_passing_while_its_failures_are_in_the_window_is
     assert _open_at(project, removal_week) and not _open_at(project, fixed.week)
 
 
+def _episode(project, runs: list[Run]) -> tuple:
+    """The regression of test_3 with its run ids read as indices into `runs`."""
+    index = {r.pk: i for i, r in enumerate(runs)}
+
+    def plain(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    f = _regression(project)
+    e = plain(f.evidence)
+    assert isinstance(e, dict)
+    for key in ("first_failing_run", "last_passing_run", "confirmed_by_run", "fixing_run"):
+        if e.get(key) is not None:
+            e[key] = index[e[key]]
+    for key in ("baseline_runs", "failing_runs", "fixing_runs"):
+        e[key] = [index[r] for r in e.get(key) or []]
+    if "removed" in e:
+        e["removed"]["last_seen_run"] = index[e["removed"]["last_seen_run"]]
+    return f.status, index[f.last_run_id], e
+
+
 @pytest.mark.django_db
 def test_an_earlier_week_computed_after_the_removal_brings_the_counts_up_and_keeps_it(
-    project,
+    project, other_project
 ) -> None:
     # As after a late upload or a re-parse, which mark many weeks stale at once: the weeks to
     # 2026-W40 are computed (failures to run 27), then the last week (its window holds none of
     # the failures: the removal is decided on the stored row), then 2026-W41 (runs 28-29).
     runs = _history(project, 70, absent_from=LAST_SEEN + 1)
-    ids = [r.pk for r in runs]
     service = Service.objects.get(project=project, name="api")
     weeks = sorted({week_start(r.started_at) for r in runs})
     w41 = week_start(runs[LAST_SEEN].started_at)
     for week in [w for w in weeks if w < w41] + [weeks[-1], w41]:
         service_week_recompute(service_id=service.pk, week=week, force=True)
-    regression = _regression(project)
-    assert regression.status == "resolved" and "removed" in regression.evidence
-    assert regression.evidence["failures"] == LAST_SEEN - BREAKS + 1
-    assert regression.last_run_id == ids[LAST_SEEN]
-    # The same as computing every week oldest first, but for which window decided it.
-    out_of_order = {k: v for k, v in regression.evidence.items() if k != "removed"}
-    removal = {k: v for k, v in regression.evidence["removed"].items() if k != "as_of"}
+    status, last_run, evidence = _episode(project, runs)
+    assert status == "resolved" and "removed" in evidence
+    assert evidence["failures"] == LAST_SEEN - BREAKS + 1 and last_run == LAST_SEEN
+    # The same history in another project, every week computed oldest first: the same finding.
+    fresh = _history(other_project, 70, absent_from=LAST_SEEN + 1)
+    project_recompute(project_id=other_project.pk)
+    assert _episode(other_project, fresh) == (status, last_run, evidence)
+
+
+@pytest.mark.django_db
+def test_a_late_result_of_the_test_takes_the_removal_back_or_moves_it(project) -> None:
+    runs = _history(project, 70, absent_from=LAST_SEEN + 1)
     project_recompute(project_id=project.pk)
+    assert _regression(project).evidence["removed"]["last_seen_run"] == runs[LAST_SEEN].pk
+    # A late upload: a run of 2026-10-09 (2026-W41) where test_3 still failed.
+    late = _upload(project, LAST_SEEN + 3, failing={GONE}, absent=set(), commit=5000)
+    service = Service.objects.get(project=project, name="api")
+    # Its week, which cannot see the removal any more (the test ran after the run it named),
+    # writes the regression open with the late failure...
+    service_week_recompute(service_id=service.pk, week=week_start(late.started_at), force=True)
     regression = _regression(project)
-    assert {k: v for k, v in regression.evidence.items() if k != "removed"} == out_of_order
-    assert {k: v for k, v in regression.evidence["removed"].items() if k != "as_of"} == removal
-    assert regression.status == "resolved" and regression.last_run_id == ids[LAST_SEEN]
+    assert regression.status == "open" and "removed" not in regression.evidence
+    assert regression.last_run_id == late.pk
+    # ...and the latest week judges the removal again: 14 days after the late run.
+    last = max(week_start(r.started_at) for r in runs)
+    service_week_recompute(service_id=service.pk, week=last, force=True)
+    removed = _regression(project).evidence["removed"]
+    assert removed["last_seen_run"] == late.pk
+    assert removed["removed_at"] == (late.started_at + dt.timedelta(days=14)).isoformat()
+
+
+@pytest.mark.django_db
+def test_the_latest_week_alone_moves_a_removal_a_late_upload_contradicts(project) -> None:
+    runs = _history(project, 70, absent_from=LAST_SEEN + 1)
+    project_recompute(project_id=project.pk)
+    late = _upload(project, LAST_SEEN + 3, failing=set(), absent=set(), commit=5000)  # a pass
+    service = Service.objects.get(project=project, name="api")
+    last = max(week_start(r.started_at) for r in runs)
+    service_week_recompute(service_id=service.pk, week=last, force=True)
+    regression = _regression(project)
+    assert regression.status == "resolved"
+    assert regression.evidence["removed"]["last_seen_run"] == late.pk

@@ -93,12 +93,12 @@ def test_a_slowdown_no_longer_found_by_a_window_that_can_judge_it_is_removed(pro
 REVERT = MONDAY + dt.timedelta(days=29)  # Tuesday of 2026-W39
 
 
-def _history(project, seed: int, seconds) -> list[dt.datetime]:
-    """Three commits a day from 2026-W35 to W41; test_s takes seconds(start) (None: absent),
-    with 5% noise. Returns the runs' start times."""
+def _history(project, seed: int, seconds, weeks: int = 7) -> list[dt.datetime]:
+    """Three commits a day for `weeks` weeks from 2026-W35; test_s takes seconds(start) (None:
+    absent), with 5% noise. Returns the runs' start times."""
     rnd = random.Random(seed)
     starts = []
-    for i in range(7 * 7 * 3):
+    for i in range(weeks * 7 * 3):
         started = MONDAY + dt.timedelta(hours=8 * i, minutes=30)
         base = seconds(started)
         noisy = None if base is None else base * (1 + rnd.uniform(-0.05, 0.05))
@@ -112,10 +112,10 @@ def _slowdown() -> Finding:
     return finding
 
 
-def _weeks_in_order(project, check) -> None:
+def _weeks_in_order(project, check, weeks: int = 7) -> None:
     """Compute every week oldest first, as the runs came in, calling check(week) after each."""
     service = Service.objects.get(project=project, name="api")
-    for n in range(7):
+    for n in range(weeks):
         week = MONDAY.date() + dt.timedelta(weeks=n)
         service_week_recompute(service_id=service.pk, week=week, force=True)
         check(week)
@@ -178,3 +178,64 @@ def test_a_slowdown_of_a_test_that_left_the_suite_is_resolved_as_removed(project
     e = _slowdown().evidence
     assert e["removed"]["last_seen_at"] == last_seen.isoformat()
     assert e["removed"]["removed_at"] == removed.isoformat()
+
+
+LATE_REVERT = MONDAY + dt.timedelta(days=57)  # Tuesday of 2026-W43
+
+
+@pytest.mark.django_db
+def test_a_speed_up_weeks_after_the_slowdown_resolves_it_from_a_later_window(project) -> None:
+    # 200 ms for six weeks: the window that sees the speed-up (2026-W43) no longer holds the
+    # slowdown; it resolves the stored finding. Then 2026-W38, computed again (as after a late
+    # upload), rewrites the slowdown and keeps the speed-up it cannot see.
+    starts = _history(project, 6, lambda t: 0.2 if CHANGE <= t < LATE_REVERT else 0.1, weeks=9)
+    _weeks_in_order(project, lambda week: None, weeks=9)
+    f = _slowdown()
+    assert f.status == "resolved"
+    assert (
+        f.evidence["reverted_by"]["time"] == min(t for t in starts if t >= LATE_REVERT).isoformat()
+    )
+    service = Service.objects.get(project=project, name="api")
+    service_week_recompute(service_id=service.pk, week=dt.date(2026, 9, 14), force=True)
+    again = _slowdown()
+    assert again.status == "resolved" and again.evidence["reverted_by"] == f.evidence["reverted_by"]
+
+
+@pytest.mark.django_db
+def test_every_open_slowdown_of_a_removed_test_is_resolved_at_once(project) -> None:
+    # 100 ms, 200 ms from CHANGE, 400 ms from three weeks later, gone from 2026-W43 on: removed
+    # 14 days after its last run, on Sunday 2026-11-01, the last day of the last week.
+    second, gone = CHANGE + dt.timedelta(days=21), MONDAY + dt.timedelta(days=56)
+    _history(project, 7, lambda t: None if t >= gone else 0.4 if t >= second else
+             0.2 if t >= CHANGE else 0.1, weeks=10)  # fmt: skip
+    service = Service.objects.get(project=project, name="api")
+    weeks = [MONDAY.date() + dt.timedelta(weeks=n) for n in range(10)]
+    for week in weeks[:-1]:
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+    slowdowns = Finding.objects.filter(kind="duration_regression", test__name="test_s")
+    assert sorted(slowdowns.values_list("status", flat=True)) == ["open", "open"]
+    service_week_recompute(service_id=service.pk, week=weeks[-1], force=True)
+    state = sorted(slowdowns.values_list("pk", "status", "evidence", "updated_at"))
+    assert {status for _pk, status, _e, _u in state} == {"resolved"}
+    assert all("removed" in e for _pk, _s, e, _u in state)
+    service_week_recompute(service_id=service.pk, week=weeks[-1], force=True)  # changes nothing
+    assert sorted(slowdowns.values_list("pk", "status", "evidence", "updated_at")) == state
+
+
+def test_the_test_page_marks_the_speed_up_that_reverted_a_slowdown() -> None:
+    from types import SimpleNamespace
+
+    from dashboard.selectors import change_marks
+
+    evidence = {
+        "kind": "slowdown", "time": "2026-09-08T00:30:00+00:00", "commit": "a" * 40,
+        "before_median_ms": 100.0, "after_median_ms": 200.0, "ratio": 2.0,
+        "reverted_by": {"commit": "b" * 40, "time": "2026-09-22T00:30:00+00:00",
+                        "before_median_ms": 201.0, "after_median_ms": 99.0, "ratio": 0.49},
+    }  # fmt: skip
+    finding = SimpleNamespace(pk=7, kind="duration_regression", test_id=3, evidence=evidence)
+    marks = change_marks(None, SimpleNamespace(pk=3), [SimpleNamespace(finding=finding)])
+    assert [(m.kind, m.time.isoformat(), m.before_ms, m.after_ms, m.commit) for m in marks] == [
+        ("slowdown", evidence["time"], 100.0, 200.0, "a" * 40),
+        ("speedup", "2026-09-22T00:30:00+00:00", 201.0, 99.0, "b" * 40),
+    ]
