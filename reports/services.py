@@ -307,6 +307,19 @@ def _compute(
     speedups: dict[int, list[dict[str, object]]] = defaultdict(list)
     for imp in improvements:
         speedups[int(str(imp["test"]))].append(imp)
+    slow = {
+        f.test for f in findings
+        if f.kind == Finding.Kind.DURATION_REGRESSION and f.status == Finding.Status.OPEN
+    }  # fmt: skip
+    if slow:
+        # And those the later weeks computed before this one saw: whichever order the weeks are
+        # computed in, a slowdown written open here is resolved by a speed-up they hold.
+        for stored in ServiceWeek.objects.filter(
+            service=service, week__gt=week, computed__gt=0
+        ).values_list("metrics__duration_improvements", flat=True):
+            for imp in stored or ():
+                if isinstance(imp, dict) and imp.get("test") in slow and imp not in improvements:
+                    speedups[int(str(imp["test"]))].append(imp)
     for new in findings:
         if new.kind == Finding.Kind.DURATION_REGRESSION and new.status == Finding.Status.OPEN:
             reverted = _reverted_by(new.evidence, speedups.get(new.test, []), params)

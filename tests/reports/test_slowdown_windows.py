@@ -239,3 +239,21 @@ def test_the_test_page_marks_the_speed_up_that_reverted_a_slowdown() -> None:
         ("slowdown", evidence["time"], 100.0, 200.0, "a" * 40),
         ("speedup", "2026-09-22T00:30:00+00:00", 201.0, 99.0, "b" * 40),
     ]
+
+
+@pytest.mark.django_db
+def test_a_slowdown_written_after_the_week_of_its_speed_up_was_computed_is_resolved(
+    project,
+) -> None:
+    # The same history computed newest week first (a backlog recomputed in parallel): the
+    # slowdown is first written after the week that saw the speed-up.
+    starts = _history(project, 6, lambda t: 0.2 if CHANGE <= t < LATE_REVERT else 0.1, weeks=9)
+    service = Service.objects.get(project=project, name="api")
+    for n in reversed(range(9)):
+        week = MONDAY.date() + dt.timedelta(weeks=n)
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+    f = _slowdown()
+    assert f.status == "resolved"
+    assert (
+        f.evidence["reverted_by"]["time"] == min(t for t in starts if t >= LATE_REVERT).isoformat()
+    )
