@@ -16,6 +16,8 @@ What is told
       regression is alertable while open; improvements are not findings and are never told.
     - fixed: when the row is created (it records a recovery; it is always `resolved`), or when
       a second episode of the same test and week is fixed (see _later_episode).
+    - recovered: an alertable open slowdown resolved by a speed-up back to where it began
+      (`reverted_by`), told to the subscribers of duration_regression.
     - weekly kinds (flaky, order_dependent, cascade, budget_violation): a new row whose
       (kind, test, related test) had no finding the week before; a test that stays flaky is
       told once, not every week.
@@ -65,6 +67,7 @@ from django.db import connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from ingest.models import Project, Result, Run, Service
 from ingest.queueing import enqueue_on_commit
@@ -204,9 +207,16 @@ def _candidates(
 ) -> list[_Candidate]:
     out = []
     for f in rows:
+        was = before.get(f.key)
+        back_at = _reverted_at(f)
+        if back_at is not None and was is not None and was.alertable:
+            # A slowdown that was open, resolved by a speed-up back to where it began: the
+            # recovery of a duration regression, as `fixed` is of a regression. (A removed
+            # test is no recovery: nothing is told.)
+            out.append(_Candidate(f, f"recovered:{f.first_run_id or 0}", back_at))
+            continue
         if not _alertable(f):
             continue
-        was = before.get(f.key)
         event_at = getattr(f, "first_run_at", None) or _week_start(f.week)
         if f.kind in WEEKLY_KINDS:
             if was is None:
@@ -226,6 +236,14 @@ def _candidates(
             # (A slowdown's first run moves as its change point is re-estimated: same episode.)
             out.append(_Candidate(f, f"open:{f.first_run_id or 0}", event_at))
     return out
+
+
+def _reverted_at(f: Finding) -> dt.datetime | None:
+    """When the speed-up that resolved a slowdown came (its evidence's `reverted_by`), if one did."""
+    if f.kind != Finding.Kind.DURATION_REGRESSION or f.status != Finding.Status.RESOLVED:
+        return None
+    back = (f.evidence or {}).get("reverted_by")
+    return parse_datetime(str(back.get("time"))) if isinstance(back, dict) else None
 
 
 def _weekly_new(service: Service, candidates: list[_Candidate]) -> list[_Candidate]:
@@ -408,7 +426,7 @@ class AlertItem:
 
     @property
     def is_recovery(self) -> bool:
-        return self.kind == Finding.Kind.FIXED
+        return self.kind == Finding.Kind.FIXED or self.transition == "recovered"
 
 
 TITLES = {
@@ -420,6 +438,9 @@ TITLES = {
     "cascade": "Cascade",
     "budget_violation": "Duration budget exceeded",
 }
+
+
+RECOVERED_TITLE = "Slowdown reverted"
 
 
 def alert_items(deliveries: list[AlertDelivery]) -> list[AlertItem]:
@@ -465,7 +486,9 @@ def _item(d: AlertDelivery, f: Finding, runs: Mapping[int, Run]) -> AlertItem:
         delivery_id=d.pk,
         transition=d.transition.split(":", 1)[0],
         kind=f.kind,
-        title=TITLES.get(f.kind, f.kind),
+        title=RECOVERED_TITLE
+        if d.transition.startswith("recovered:")
+        else TITLES.get(f.kind, f.kind),
         service=f.service.name,
         test_id=test.pk,
         test_name=str(test),
@@ -537,7 +560,17 @@ def _facts(f: Finding, ev: Mapping[str, object]) -> list[tuple[str, str]]:
         ci = ev.get("shift_ci95_ms")
         if not isinstance(ci, list) or not ci:
             ci = [None, None]
+        back = ev.get("reverted_by")
+        reverted = (
+            [
+                ("back to", _num(back.get("after_median_ms"), "{:,.0f} ms")),
+                ("speed-up commit", str(back.get("commit") or "n/a")[:12]),
+            ]
+            if isinstance(back, dict) and f.status == Finding.Status.RESOLVED
+            else []
+        )
         return [
+            *reverted,
             ("median before", _num(ev.get("before_median_ms"), "{:,.0f} ms")),
             ("median after", _num(ev.get("after_median_ms"), "{:,.0f} ms")),
             ("ratio", _num(ev.get("ratio"), "×{:.2f}")),

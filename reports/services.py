@@ -844,14 +844,22 @@ def _resolve_reverted(
         return set()
     now = timezone.now()
     changed: set[dt.date] = set()
-    for row in Finding.objects.filter(
-        service=service, kind=Finding.Kind.DURATION_REGRESSION, status=Finding.Status.OPEN,
-        test_id__in=list(by_test), week__lte=week, as_of__lte=as_of,
-    ).order_by("pk"):  # fmt: skip
+    rows = list(
+        Finding.objects.filter(
+            service=service, kind=Finding.Kind.DURATION_REGRESSION, status=Finding.Status.OPEN,
+            test_id__in=list(by_test), week__lte=week, as_of__lte=as_of,
+        ).order_by("pk")
+    )  # fmt: skip
+    before = alerts.findings_state(rows)
+    resolved = []
+    for row in rows:
         reverted = _reverted_by(row.evidence or {}, by_test[row.test_id], params)
         if reverted is not None:
             _resolve(row, "reverted_by", reverted, now)
             changed.add(row.week)
+            resolved.append(row.key)
+    if resolved:  # told as recovered, as those this window wrote are (alerts hook)
+        alerts.findings_changed(service=service, keys=resolved, before=before)
     return changed
 
 

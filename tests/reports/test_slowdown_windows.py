@@ -8,6 +8,7 @@ import datetime as dt
 import hashlib
 import io
 import random
+import re
 
 import pytest
 
@@ -257,3 +258,44 @@ def test_a_slowdown_written_after_the_week_of_its_speed_up_was_computed_is_resol
     assert (
         f.evidence["reverted_by"]["time"] == min(t for t in starts if t >= LATE_REVERT).isoformat()
     )
+
+
+def _sent() -> None:
+    from reports.alerts import alert_batch_send
+    from reports.models import AlertDelivery
+
+    for batch in set(
+        AlertDelivery.objects.filter(status="pending").values_list("batch", flat=True)
+    ):
+        alert_batch_send(batch=str(batch))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("revert", [REVERT, LATE_REVERT], ids=["in-window", "later-window"])
+def test_a_subscriber_hears_of_the_slowdown_and_then_of_its_revert(project, revert) -> None:
+    from django.core import mail
+
+    from reports.subscriptions import subscription_create
+
+    starts = _history(project, 8, lambda t: 0.2 if CHANGE <= t < revert else 0.1, weeks=9)
+    subscription_create(project=project, target="perf@example.com",
+                        kinds=["duration_regression"])  # fmt: skip
+    seen: list[str] = []
+
+    def check(week: dt.date) -> None:
+        _sent()
+        seen.extend(m.subject for m in mail.outbox[len(seen) :])
+
+    _weeks_in_order(project, check, weeks=9)
+    assert seen == [
+        "[mediaserver] Slowdown in api: tests.test_api::test_s",
+        "[mediaserver] Slowdown reverted in api: tests.test_api::test_s",
+    ]
+    body = mail.outbox[-1].body
+    first_fast = starts.index(min(t for t in starts if t >= revert))
+    back_to = re.search(r"back to: (\d+) ms", body)
+    assert back_to is not None and int(back_to.group(1)) <= 110  # within ×1.10 of 100 ms
+    assert f"speed-up commit: {hashlib.sha1(str(first_fast).encode()).hexdigest()[:12]}" in body
+    # Computed again: nothing new to tell.
+    _weeks_in_order(project, lambda week: _sent(), weeks=9)
+    assert len(mail.outbox) == 2
