@@ -323,12 +323,20 @@ def _deliveries(
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
     told: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
     withdrawn: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    for sub_id, kind, test, related, at, finding in AlertDelivery.objects.filter(
-        subscription__in=subs, test_id__in={c.finding.test_id for c in candidates}
-    ).values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at", "finding"):
+    last: dict[tuple[int, str, int, int | None], str] = {}  # the latest transition told
+    for sub_id, kind, test, related, at, finding, transition, status in (
+        AlertDelivery.objects.filter(
+            subscription__in=subs, test_id__in={c.finding.test_id for c in candidates}
+        )
+        .order_by("id")
+        .values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at",
+                     "finding", "transition", "status")
+    ):  # fmt: skip
         told[(sub_id, kind, test, related)].append(at)
         if finding is None:
             withdrawn[(sub_id, kind, test, related)].append(at)
+        if status != AlertDelivery.Status.CANCELLED:
+            last[(sub_id, kind, test, related)] = transition
     batches: dict[tuple[str, str], uuid.UUID] = {}
     out = []
     for c in candidates:
@@ -344,6 +352,10 @@ def _deliveries(
                 continue
             seen_targets.add(recipient)
             subject = (sub.pk, *_subject(f))
+            if c.transition.startswith("recovered:") and not last.get(subject, "").startswith(
+                "open:"
+            ):
+                continue  # a recovery is told to whoever was last told of the slowdown, once
             if any(abs(c.event_at - at) <= near for at in told[subject]):
                 continue  # this subscription already heard about this subject just now
             if f.kind in EPISODE_KINDS and any(

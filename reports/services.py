@@ -314,11 +314,13 @@ def _compute(
     if slow:
         # And those the later weeks computed before this one saw: whichever order the weeks are
         # computed in, a slowdown written open here is resolved by a speed-up they hold.
+        # (Only a recompute of a past week that writes a slowdown open reads them: one row a
+        # later week, their speed-ups only.)
         for stored in ServiceWeek.objects.filter(
             service=service, week__gt=week, computed__gt=0
         ).values_list("metrics__duration_improvements", flat=True):
             for imp in stored or ():
-                if isinstance(imp, dict) and imp.get("test") in slow and imp not in improvements:
+                if isinstance(imp, dict) and imp.get("test") in slow:
                     speedups[int(str(imp["test"]))].append(imp)
     for new in findings:
         if new.kind == Finding.Kind.DURATION_REGRESSION and new.status == Finding.Status.OPEN:
@@ -326,7 +328,10 @@ def _compute(
             if reverted is not None:
                 new.status = Finding.Status.RESOLVED
                 new.evidence = {**new.evidence, "reverted_by": reverted}
-    removals = _removals(service, week, as_of, params, findings, window_start=window_start)
+    window_results = _WindowResults(all_trs, runs, params.reference_branch)
+    removals = _removals(
+        service, week, as_of, params, findings, window_start=window_start, seen=window_results
+    )
     for new in findings:
         removal = removals.found.get((new.kind, new.test))
         if removal is not None and new.status == Finding.Status.OPEN:
@@ -369,24 +374,15 @@ def _compute(
 
     used = params.as_dict()  # recorded on the service-week and on every finding it writes
     _write_test_weeks(service, week, week_trs, by_test, iso)
-    last_result: dict[int, dt.datetime] = {}
-
-    def seen_after(test: int, when: dt.datetime) -> bool:
-        """Whether the window holds a result of `test` on the reference branch after `when`."""
-        if not last_result:
-            for tr in all_trs:
-                run = runs[tr.run]
-                if run.branch == params.reference_branch:
-                    last_result[tr.test] = max(last_result.get(tr.test, _EARLIEST), run.started_at)
-            last_result.setdefault(-1, _EARLIEST)  # read once, even if nothing ran on the branch
-        return last_result.get(test, _EARLIEST) > when
-
-    changed_weeks = _write_findings(
+    # Stored episodes this window does not write again, first (their alerts are told with the
+    # window's own, in one message per recipient): removals judged, then speed-ups.
+    changed_weeks = _resolve_removed(service, week, as_of, removals)
+    reverted_weeks, reverted_told = _resolve_reverted(service, week, as_of, params, improvements)
+    changed_weeks |= reverted_weeks
+    changed_weeks |= _write_findings(
         service, week, as_of, findings, window_start=window_start, judged=judged, params=used,
-        seen_after=seen_after,
+        seen_after=window_results.after, told_too=reverted_told,
     )  # fmt: skip
-    changed_weeks |= _resolve_reverted(service, week, as_of, params, improvements)
-    changed_weeks |= _resolve_removed(service, week, as_of, removals)
     stored = (row.metrics or {}).get("duration_improvements")
     changed_weeks |= _improvement_weeks(stored, improvements)
 
@@ -600,6 +596,31 @@ def _regression_history(
 _OPEN_UNTIL_ENDED = (Finding.Kind.REGRESSION, Finding.Kind.DURATION_REGRESSION)
 
 
+class _WindowResults:
+    """The window's reference-branch runs that hold each test (any outcome), read from its
+    test-runs on first use: whether a test ran after a moment, and its latest run in a span."""
+
+    def __init__(self, test_runs: list[TestRun], runs: dict[int, RunMeta], branch: str) -> None:
+        self._test_runs, self._runs, self._branch = test_runs, runs, branch
+        self._by_test: dict[int, list[RunMeta]] | None = None
+
+    def _of(self, test: int) -> list[RunMeta]:
+        if self._by_test is None:
+            self._by_test = defaultdict(list)
+            for tr in self._test_runs:
+                run = self._runs[tr.run]
+                if run.branch == self._branch:
+                    self._by_test[tr.test].append(run)
+        return self._by_test.get(test, [])
+
+    def after(self, test: int, when: dt.datetime) -> bool:
+        return any(run.started_at > when for run in self._of(test))
+
+    def latest_between(self, test: int, start: dt.datetime, end: dt.datetime) -> RunMeta | None:
+        inside = [r for r in self._of(test) if start < r.started_at < end]
+        return max(inside, key=lambda r: (r.started_at, r.id), default=None)
+
+
 @dataclass
 class _Removals:
     """What the test removal rule (regressions.removed_at) says at this window's `as_of` of the
@@ -621,55 +642,69 @@ def _removals(
     findings: list[_NewFinding],
     *,
     window_start: dt.date,
+    seen: _WindowResults,
 ) -> _Removals:
     """Judge at `as_of` the removal of the tests of the open regressions and slowdowns: those
-    open in this window's findings, every stored open one this window does not write again (its
-    test did not fail, or change speed, in the window), and every stored one resolved as removed
-    at a moment this window can see, which it confirms or takes back (a late upload showed the
-    test after all). One query when the service has none; else one for their tests' last results
-    in the window, and a few for each test not seen for removed_after_days."""
+    open in this window's findings and every stored open one this window does not write again
+    (its test did not fail, or change speed, in the window). A stored one resolved as removed is
+    judged again only when the window holds a result of its test between the last one it named
+    and its removal (a late upload): the removal then moves to that result, or is taken back. A
+    test that came back after its removal leaves it as it was (failing again, the window writes
+    its episode open). One query when the service has no open episode; else one for their
+    tests' last results in the window, and a few for each test not seen for removed_after_days.
+    """
     found = {
         (f.kind, f.test) for f in findings
         if f.kind in _OPEN_UNTIL_ENDED and f.status == Finding.Status.OPEN
     }  # fmt: skip
     episodes = {(f.kind, f.test, f.first_run) for f in findings if f.kind in _OPEN_UNTIL_ENDED}
-    stored: dict[int, int] = {}  # pk -> test
+    stored: dict[int, int] = {}  # pk -> test, open rows
+    late: dict[int, RunMeta] = {}  # pk -> the late run, rows resolved as removed before it
     open_rows: set[tuple[str, int]] = set()
-    for pk, kind, test, first_run, status, gone_at in (
+    for pk, kind, test, first_run, status, removed in (
         Finding.objects.filter(
             Q(status=Finding.Status.OPEN) | Q(evidence__has_key="removed"),
             service=service, kind__in=_OPEN_UNTIL_ENDED, week__lte=week, as_of__lte=as_of,
         ).order_by("week", "pk").values_list(
-            "pk", "kind", "test_id", "first_run_id", "status", "evidence__removed__removed_at"
+            "pk", "kind", "test_id", "first_run_id", "status", "evidence__removed"
         )
     ):  # fmt: skip
+        if (kind, test, first_run) in episodes:
+            if status == Finding.Status.OPEN:
+                open_rows.add((kind, test))
+            continue
         if status == Finding.Status.OPEN:
             open_rows.add((kind, test))
-        elif not ((at := parse_datetime(str(gone_at))) and at < as_of):
-            continue  # resolved as removed at a moment this window does not reach
-        if (kind, test, first_run) not in episodes:
             stored[pk] = test
+            continue
+        removed = removed if isinstance(removed, dict) else {}
+        last = parse_datetime(str(removed.get("last_seen_at")))
+        gone_at = parse_datetime(str(removed.get("removed_at")))
+        run = seen.latest_between(test, last, gone_at) if last and gone_at else None
+        if run is not None:
+            late[pk] = run
     out = _Removals()
-    if not found and not stored:
-        return out
-    tests = {test for _kind, test in found} | set(stored.values())
-    last_seen = _last_seen(tests, week, as_of, params, window_start=window_start)
-    gone = {
-        test: seen for test, seen in last_seen.items()
-        if seen.started_at + dt.timedelta(days=params.removed_after_days) < as_of
-    }  # fmt: skip
-    if gone:
-        earliest = week_start(min(seen.started_at for seen in gone.values()))
-        if earliest < window_start:  # the window's own runs have their facts already
-            run_facts_derive(project_id=service.project_id, start=earliest, end=window_start)
-    removed = {
-        test: _test_removal(service, week, as_of, params, seen) for test, seen in gone.items()
-    }
-    for kind, test in sorted(found):
-        evidence = removed.get(test)
-        if evidence is not None:
-            out.found[(kind, test)] = (evidence, (kind, test) in open_rows)
-    out.stored = {pk: removed.get(test) for pk, test in stored.items()}
+    if found or stored:
+        tests = {test for _kind, test in found} | set(stored.values())
+        last_seen = _last_seen(tests, week, as_of, params, window_start=window_start)
+        gone = {
+            test: run for test, run in last_seen.items()
+            if run.started_at + dt.timedelta(days=params.removed_after_days) < as_of
+        }  # fmt: skip
+        if gone:
+            earliest = week_start(min(run.started_at for run in gone.values()))
+            if earliest < window_start:  # the window's own runs have their facts already
+                run_facts_derive(project_id=service.project_id, start=earliest, end=window_start)
+        removed_now = {
+            test: _test_removal(service, week, as_of, params, run) for test, run in gone.items()
+        }
+        for kind, test in sorted(found):
+            evidence = removed_now.get(test)
+            if evidence is not None:
+                out.found[(kind, test)] = (evidence, (kind, test) in open_rows)
+        out.stored = {pk: removed_now.get(test) for pk, test in stored.items()}
+    for pk, run in late.items():  # the window's own runs: their facts are there
+        out.stored[pk] = _test_removal(service, week, as_of, params, run)
     return out
 
 
@@ -834,14 +869,15 @@ def _resolve_reverted(
     as_of: dt.datetime,
     params: MetricParams,
     improvements: list[dict[str, object]],
-) -> set[dt.date]:
+) -> tuple[set[dt.date], tuple[list[str], dict[str, alerts.FindingState]]]:
     """Resolve the stored open slowdowns that a speed-up of this window reverted
-    (_reverted_by) and that this window did not write again; returns their weeks."""
+    (_reverted_by); returns their weeks, and their keys with their state before, for the alerts
+    hook (told as recovered)."""
     by_test: dict[int, list[dict[str, object]]] = defaultdict(list)
     for imp in improvements:
         by_test[int(str(imp["test"]))].append(imp)
     if not by_test:
-        return set()
+        return set(), ([], {})
     now = timezone.now()
     changed: set[dt.date] = set()
     rows = list(
@@ -858,9 +894,7 @@ def _resolve_reverted(
             _resolve(row, "reverted_by", reverted, now)
             changed.add(row.week)
             resolved.append(row.key)
-    if resolved:  # told as recovered, as those this window wrote are (alerts hook)
-        alerts.findings_changed(service=service, keys=resolved, before=before)
-    return changed
+    return changed, (resolved, {key: before[key] for key in resolved})
 
 
 def _first_run_of_commit(runs: dict[int, RunMeta], commit: str, branch: str) -> int | None:
@@ -915,6 +949,7 @@ def _write_findings(
     judged: Callable[[str, int, str, object], bool],
     params: dict[str, object],
     seen_after: Callable[[int, dt.datetime], bool],
+    told_too: tuple[list[str], dict[str, alerts.FindingState]] = ([], {}),
 ) -> set[dt.date]:
     """Upsert by key. Weekly kinds of this week are replaced; episode kinds are written only by a
     recompute whose window ends no earlier than the one that last wrote them, and a stored one
@@ -1005,7 +1040,11 @@ def _write_findings(
                 service=service, kind=Finding.Kind.REGRESSION, test_id=f.test,
                 status=Finding.Status.OPEN, week__lt=window_start, as_of__lte=as_of,
             ).update(status=Finding.Status.RESOLVED, as_of=as_of, updated_at=now)  # fmt: skip
-    alerts.findings_changed(service=service, keys=list(wanted), before=alert_before)  # hook (2/2)
+    # Hook (2/2), with the stored rows this window resolved before writing (told_too): one
+    # message per recipient for the whole recompute.
+    alerts.findings_changed(
+        service=service, keys=[*wanted, *told_too[0]], before={**alert_before, **told_too[1]}
+    )
     return changed_weeks
 
 

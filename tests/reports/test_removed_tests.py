@@ -303,13 +303,45 @@ def test_a_late_result_of_the_test_takes_the_removal_back_or_moves_it(project) -
 
 
 @pytest.mark.django_db
-def test_the_latest_week_alone_moves_a_removal_a_late_upload_contradicts(project) -> None:
+@pytest.mark.parametrize("late_day", [LAST_SEEN + 3, LAST_SEEN + 14], ids=["moved", "taken-back"])
+def test_a_later_week_that_holds_a_late_result_judges_the_removal_again(project, late_day) -> None:
     runs = _history(project, 70, absent_from=LAST_SEEN + 1)
     project_recompute(project_id=project.pk)
-    late = _upload(project, LAST_SEEN + 3, failing=set(), absent=set(), commit=5000)  # a pass
+    # A late pass of test_3 on 2026-10-09 (3 days after its last run) or on 2026-10-20 (the day
+    # it counted as removed). 2026-W44 holds it in its window and ends after the removal.
+    late = _upload(project, late_day, failing=set(), absent=set(), commit=5000)
     service = Service.objects.get(project=project, name="api")
-    last = max(week_start(r.started_at) for r in runs)
-    service_week_recompute(service_id=service.pk, week=last, force=True)
+    w44 = dt.date(2026, 10, 26)
+    service_week_recompute(service_id=service.pk, week=w44, force=True)
+    regression = _regression(project)
+    moved = late.started_at + dt.timedelta(days=14)
+    if moved < _ended(w44):  # 2026-10-23: removed 14 days after the late pass
+        assert regression.status == "resolved"
+        assert regression.evidence["removed"]["last_seen_run"] == late.pk
+        assert regression.evidence["removed"]["removed_at"] == moved.isoformat()
+    else:  # 2026-11-03, after the week's end: not removed as of 2026-W44 any more
+        assert regression.status == "open" and "removed" not in regression.evidence
+    # The latest week, whose window does not hold the late run: a moved removal stays as it is;
+    # one taken back is open, and it judges it as any open one (removed 14 days after the pass).
+    service_week_recompute(service_id=service.pk, week=weeks_of(runs)[-1], force=True)
+    after = _regression(project)
+    assert after.status == "resolved"
+    assert after.evidence["removed"]["last_seen_run"] == late.pk
+    assert after.evidence["removed"]["removed_at"] == moved.isoformat()
+
+
+@pytest.mark.django_db
+def test_a_removed_test_back_and_passing_long_after_stays_removed(project) -> None:
+    # Gone from run 30, removed on 2026-10-20, back and passing from run 70 (2026-11-16): no
+    # window holds both its failures and its return, so no fix is found; it stays removed.
+    runs = _history(project, 80, absent_from=LAST_SEEN + 1, back_at=70, back_failing=False)
+    project_recompute(project_id=project.pk)
     regression = _regression(project)
     assert regression.status == "resolved"
-    assert regression.evidence["removed"]["last_seen_run"] == late.pk
+    assert regression.evidence["removed"]["last_seen_run"] == runs[LAST_SEEN].pk
+    assert not Finding.objects.filter(project=project, kind="fixed").exists()
+    assert not _open_at(project, weeks_of(runs)[-1])
+
+
+def weeks_of(runs: list[Run]) -> list[dt.date]:
+    return sorted({week_start(r.started_at) for r in runs})

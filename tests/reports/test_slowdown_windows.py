@@ -299,3 +299,39 @@ def test_a_subscriber_hears_of_the_slowdown_and_then_of_its_revert(project, reve
     # Computed again: nothing new to tell.
     _weeks_in_order(project, lambda week: _sent(), weeks=9)
     assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_no_recovery_is_told_to_a_subscriber_who_never_heard_of_the_slowdown(project) -> None:
+    from django.core import mail
+
+    from reports.subscriptions import subscription_create
+
+    _history(project, 8, lambda t: 0.2 if CHANGE <= t < LATE_REVERT else 0.1, weeks=9)
+    service = Service.objects.get(project=project, name="api")
+    weeks = [MONDAY.date() + dt.timedelta(weeks=n) for n in range(9)]
+    for week in weeks[:6]:  # the slowdown is found and open
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+    assert _slowdown().status == "open"
+    subscription_create(project=project, target="late@example.com",
+                        kinds=["duration_regression"])  # fmt: skip
+    for week in weeks[6:]:
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        _sent()
+    assert _slowdown().status == "resolved" and mail.outbox == []
+
+
+@pytest.mark.django_db
+def test_a_slowdown_closed_because_its_test_left_tells_nothing(project) -> None:
+    from django.core import mail
+
+    from reports.subscriptions import subscription_create
+
+    subscription_create(project=project, target="perf@example.com",
+                        kinds=["duration_regression"])  # fmt: skip
+    _history(project, 5, lambda t: None if t >= REVERT else 0.2 if t >= CHANGE else 0.1)
+    _weeks_in_order(project, lambda week: _sent())
+    assert "removed" in _slowdown().evidence
+    assert [m.subject for m in mail.outbox] == [
+        "[mediaserver] Slowdown in api: tests.test_api::test_s"
+    ]
