@@ -323,20 +323,23 @@ def _deliveries(
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
     told: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
     withdrawn: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    last: dict[tuple[int, str, int, int | None], str] = {}  # the latest transition told
+    # Per subscription and slowdown finding: told it opened, told it was over.
+    opened: set[tuple[int, int]] = set()
+    recovered: set[tuple[int, int]] = set()
     for sub_id, kind, test, related, at, finding, transition, status in (
         AlertDelivery.objects.filter(
             subscription__in=subs, test_id__in={c.finding.test_id for c in candidates}
-        )
-        .order_by("id")
-        .values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at",
-                     "finding", "transition", "status")
+        ).values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at",
+                      "finding", "transition", "status")
     ):  # fmt: skip
         told[(sub_id, kind, test, related)].append(at)
         if finding is None:
             withdrawn[(sub_id, kind, test, related)].append(at)
-        if status != AlertDelivery.Status.CANCELLED:
-            last[(sub_id, kind, test, related)] = transition
+        elif status != AlertDelivery.Status.CANCELLED:
+            if transition.startswith("open:"):
+                opened.add((sub_id, finding))
+            elif transition.startswith("recovered:"):
+                recovered.add((sub_id, finding))
     batches: dict[tuple[str, str], uuid.UUID] = {}
     out = []
     for c in candidates:
@@ -350,12 +353,13 @@ def _deliveries(
                 continue
             if sub.service_id is not None and sub.service_id != f.service_id:
                 continue
+            episode = (sub.pk, f.pk)
+            if c.transition.startswith("recovered:") and (
+                episode not in opened or episode in recovered
+            ):
+                continue  # a recovery goes to whoever was told this slowdown opened, once
             seen_targets.add(recipient)
             subject = (sub.pk, *_subject(f))
-            if c.transition.startswith("recovered:") and not last.get(subject, "").startswith(
-                "open:"
-            ):
-                continue  # a recovery is told to whoever was last told of the slowdown, once
             if any(abs(c.event_at - at) <= near for at in told[subject]):
                 continue  # this subscription already heard about this subject just now
             if f.kind in EPISODE_KINDS and any(

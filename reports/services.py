@@ -376,12 +376,20 @@ def _compute(
     _write_test_weeks(service, week, week_trs, by_test, iso)
     # Stored episodes this window does not write again, first (their alerts are told with the
     # window's own, in one message per recipient): removals judged, then speed-ups.
-    changed_weeks = _resolve_removed(service, week, as_of, removals)
-    reverted_weeks, reverted_told = _resolve_reverted(service, week, as_of, params, improvements)
-    changed_weeks |= reverted_weeks
+    # A speed-up first (as for the window's own findings), then removals; a row a late upload
+    # took back from removal may be reverted too. The states before any of it feed the alerts.
+    changed_weeks, (told, before) = _resolve_reverted(service, week, as_of, params, improvements)
+    removed_weeks, reopened, removed_before = _resolve_removed(service, week, as_of, removals)
+    changed_weeks |= removed_weeks
+    if reopened:
+        again, (told_again, _) = _resolve_reverted(
+            service, week, as_of, params, improvements, only=reopened
+        )
+        changed_weeks |= again
+        told += told_again
     changed_weeks |= _write_findings(
         service, week, as_of, findings, window_start=window_start, judged=judged, params=used,
-        seen_after=window_results.after, told_too=reverted_told,
+        seen_after=window_results.after, told_too=(told, {**removed_before, **before}),
     )  # fmt: skip
     stored = (row.metrics or {}).get("duration_improvements")
     changed_weeks |= _improvement_weeks(stored, improvements)
@@ -660,6 +668,7 @@ def _removals(
     episodes = {(f.kind, f.test, f.first_run) for f in findings if f.kind in _OPEN_UNTIL_ENDED}
     stored: dict[int, int] = {}  # pk -> test, open rows
     late: dict[int, RunMeta] = {}  # pk -> the late run, rows resolved as removed before it
+    stored_late_tests: dict[int, int] = {}
     open_rows: set[tuple[str, int]] = set()
     for pk, kind, test, first_run, status, removed in (
         Finding.objects.filter(
@@ -683,6 +692,7 @@ def _removals(
         run = seen.latest_between(test, last, gone_at) if last and gone_at else None
         if run is not None:
             late[pk] = run
+            stored_late_tests[pk] = test
     out = _Removals()
     if found or stored:
         tests = {test for _kind, test in found} | set(stored.values())
@@ -704,7 +714,15 @@ def _removals(
                 out.found[(kind, test)] = (evidence, (kind, test) in open_rows)
         out.stored = {pk: removed_now.get(test) for pk, test in stored.items()}
     for pk, run in late.items():  # the window's own runs: their facts are there
-        out.stored[pk] = _test_removal(service, week, as_of, params, run)
+        test = stored_late_tests[pk]
+        while True:  # to the last result before the moment it counts as removed, if any
+            evidence = _test_removal(service, week, as_of, params, run)
+            at = parse_datetime(str(evidence["removed_at"])) if evidence else None
+            later = seen.latest_between(test, run.started_at, at) if at else None
+            if later is None:
+                break
+            run = later
+        out.stored[pk] = evidence
     return out
 
 
@@ -791,15 +809,17 @@ def _test_removal(
 
 def _resolve_removed(
     service: Service, week: dt.date, as_of: dt.datetime, removals: _Removals
-) -> set[dt.date]:
+) -> tuple[set[dt.date], list[int], dict[str, alerts.FindingState]]:
     """Apply the removal rule's verdicts to the stored rows this window did not write again:
     resolve an open one whose test counts as removed, update or take back the removal of one
     resolved as removed before. Returns the weeks whose reports change: for a regression, from
     the week its test counted as removed (before or now) to this one (a report lists the
     regressions open at its week's end); for a slowdown, its own week. The regressions this
-    window wrote resolved as removed (removals.found) change the same weeks when they were open."""
+    window wrote resolved as removed (removals.found) change the same weeks when they were open.
+    Also returns the rows it reopened, and the state before of those it changed (alerts)."""
     now = timezone.now()
     changed: set[dt.date] = set()
+    reopened: list[int] = []
 
     def weeks_from(first: dt.date | None, kind: str, own: dt.date) -> set[dt.date]:
         if kind != Finding.Kind.REGRESSION:
@@ -811,12 +831,21 @@ def _resolve_removed(
     for (kind, _test), (found, was_open) in removals.found.items():
         if was_open:
             changed |= weeks_from(removed_week({"removed": found}), kind, week)
-    rows = Finding.objects.filter(pk__in=list(removals.stored)).order_by("pk")
+    rows = list(Finding.objects.filter(pk__in=list(removals.stored)).order_by("pk"))
+    states = alerts.findings_state(rows)
+    changed_states: dict[str, alerts.FindingState] = {}
     for row in rows:
         evidence = removals.stored[row.pk]
         before = row.evidence.get("removed") if isinstance(row.evidence, dict) else None
         if evidence == before:
             continue
+        if row.status == Finding.Status.OPEN and evidence is None:
+            continue
+        if row.status != Finding.Status.OPEN and before is None:
+            continue  # resolved otherwise since it was judged (a speed-up, just now)
+        changed_states[row.key] = states[row.key]
+        if evidence is None:
+            reopened.append(row.pk)
         if evidence is not None:
             row.status = Finding.Status.RESOLVED
             row.evidence = {**row.evidence, "removed": evidence}
@@ -827,7 +856,7 @@ def _resolve_removed(
         changed |= weeks_from(min(gone, default=None), row.kind, row.week)
         row.updated_at = now
         row.save(update_fields=["status", "evidence", "updated_at"])
-    return changed
+    return changed, reopened, changed_states
 
 
 def _resolve(row: Finding, why: str, evidence: dict[str, object], now: dt.datetime) -> None:
@@ -869,6 +898,8 @@ def _resolve_reverted(
     as_of: dt.datetime,
     params: MetricParams,
     improvements: list[dict[str, object]],
+    *,
+    only: list[int] | None = None,
 ) -> tuple[set[dt.date], tuple[list[str], dict[str, alerts.FindingState]]]:
     """Resolve the stored open slowdowns that a speed-up of this window reverted
     (_reverted_by); returns their weeks, and their keys with their state before, for the alerts
@@ -880,12 +911,13 @@ def _resolve_reverted(
         return set(), ([], {})
     now = timezone.now()
     changed: set[dt.date] = set()
-    rows = list(
-        Finding.objects.filter(
-            service=service, kind=Finding.Kind.DURATION_REGRESSION, status=Finding.Status.OPEN,
-            test_id__in=list(by_test), week__lte=week, as_of__lte=as_of,
-        ).order_by("pk")
+    candidates = Finding.objects.filter(
+        service=service, kind=Finding.Kind.DURATION_REGRESSION, status=Finding.Status.OPEN,
+        test_id__in=list(by_test), week__lte=week, as_of__lte=as_of,
     )  # fmt: skip
+    if only is not None:
+        candidates = candidates.filter(pk__in=only)
+    rows = list(candidates.order_by("pk"))
     before = alerts.findings_state(rows)
     resolved = []
     for row in rows:

@@ -314,6 +314,11 @@ def test_a_later_week_that_holds_a_late_result_judges_the_removal_again(project,
     w44 = dt.date(2026, 10, 26)
     service_week_recompute(service_id=service.pk, week=w44, force=True)
     regression = _regression(project)
+    service_week_recompute(service_id=service.pk, week=w44, force=True)  # changes nothing
+    again = _regression(project)
+    assert (again.status, again.evidence, again.updated_at) == (
+        regression.status, regression.evidence, regression.updated_at
+    )  # fmt: skip
     moved = late.started_at + dt.timedelta(days=14)
     if moved < _ended(w44):  # 2026-10-23: removed 14 days after the late pass
         assert regression.status == "resolved"
