@@ -332,10 +332,12 @@ def _deliveries(
         ).values_list("subscription_id", "kind", "test_id", "related_test_id", "event_at",
                       "finding", "transition", "status")
     ):  # fmt: skip
+        if status == AlertDelivery.Status.CANCELLED:
+            continue  # never heard (unsubscribed, or its finding withdrawn before sending)
         told[(sub_id, kind, test, related)].append(at)
         if finding is None:
             withdrawn[(sub_id, kind, test, related)].append(at)
-        elif status != AlertDelivery.Status.CANCELLED:
+        else:
             if transition.startswith("open:"):
                 opened.add((sub_id, finding))
             elif transition.startswith("recovered:"):

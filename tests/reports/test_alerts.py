@@ -160,6 +160,25 @@ def test_the_finding_link_of_a_message_opens_the_finding(
         assert f'id="{anchor}"' in response.content.decode()
 
 
+def test_a_notice_cancelled_before_sending_does_not_silence_its_replacement(
+    project, two_regressions
+) -> None:
+    # test_1's notices were cancelled unsent: their finding was withdrawn (as a slowdown
+    # re-estimated into another week is) before the worker sent them. The finding that takes
+    # its place is told: nobody heard the first.
+    first = AlertDelivery.objects.filter(test__name="test_1")
+    assert first.count() == 2
+    first.update(status="cancelled", finding=None, finding_key="withdrawn",
+                 error="finding withdrawn before sending")  # fmt: skip
+    Finding.objects.filter(kind="regression", test__name="test_1").delete()
+    _recompute(project)
+    again = AlertDelivery.objects.filter(test__name="test_1", status="pending")
+    assert sorted(again.values_list("subscription__target", flat=True)) == [
+        "oncall@example.com",
+        "team@example.com",
+    ]
+
+
 def test_it_tells_nothing_new_when_the_same_data_is_recomputed(project, two_regressions) -> None:
     _send_pending()
     deliveries = AlertDelivery.objects.count()

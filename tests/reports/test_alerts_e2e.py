@@ -132,7 +132,14 @@ def test_alerts_follow_the_planted_truth(transactional_db, served_only, live_ser
             _upload_weeks(api, "mediaserver", history.runs)
             wait_for(_deliveries_done, timeout=60,
                      what=f"alerts sent; worker log tail:\n{worker.log()[-3000:]}")  # fmt: skip
-        failed = list(AlertDelivery.objects.exclude(status="sent").values_list("status", "error"))
+        # Sent, or cancelled because a later recompute of the same week withdrew its finding
+        # before the message went (a race with the worker's queue; what was heard is held to the
+        # truth below).
+        failed = list(
+            AlertDelivery.objects.exclude(status="sent")
+            .exclude(status="cancelled", error="finding withdrawn before sending")
+            .values_list("status", "error")
+        )
         assert not failed, failed
 
         regressions = {
