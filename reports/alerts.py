@@ -161,6 +161,20 @@ def findings_changed(
         deliveries = _deliveries(service, subs, candidates)
         if not deliveries:
             return 0
+        # A notice cancelled unsent because its finding was withdrawn holds the unique key of a
+        # finding recreated under the same key (a weekly finding of the week in progress that
+        # comes and goes as its data grows): nobody heard it, so it gives way.
+        triples = {(d.subscription_id, d.finding_key, d.transition) for d in deliveries}
+        unheard = [
+            pk
+            for pk, sub, key, transition in AlertDelivery.objects.filter(
+                status=AlertDelivery.Status.CANCELLED, finding__isnull=True,
+                finding_key__in={key for _s, key, _t in triples},
+            ).values_list("pk", "subscription_id", "finding_key", "transition")
+            if (sub, key, transition) in triples
+        ]  # fmt: skip
+        if unheard:
+            AlertDelivery.objects.filter(pk__in=unheard).delete()
         AlertDelivery.objects.bulk_create(deliveries, ignore_conflicts=True)
         # Conflicting rows were made by an earlier run of this recompute: only batches that
         # gained a row are worth a task.

@@ -160,16 +160,19 @@ def test_the_finding_link_of_a_message_opens_the_finding(
         assert f'id="{anchor}"' in response.content.decode()
 
 
+@pytest.mark.parametrize("same_key", [False, True], ids=["another-key", "same-key"])
 def test_a_notice_cancelled_before_sending_does_not_silence_its_replacement(
-    project, two_regressions
+    project, two_regressions, same_key
 ) -> None:
     # test_1's notices were cancelled unsent: their finding was withdrawn (as a slowdown
-    # re-estimated into another week is) before the worker sent them. The finding that takes
-    # its place is told: nobody heard the first.
+    # re-estimated into another week is, or a weekly finding of the week in progress) before
+    # the worker sent them. The finding that takes its place, under another key or the same, is
+    # told: nobody heard the first.
     first = AlertDelivery.objects.filter(test__name="test_1")
     assert first.count() == 2
-    first.update(status="cancelled", finding=None, finding_key="withdrawn",
-                 error="finding withdrawn before sending")  # fmt: skip
+    first.update(status="cancelled", finding=None, error="finding withdrawn before sending")
+    if not same_key:
+        first.update(finding_key="withdrawn")
     Finding.objects.filter(kind="regression", test__name="test_1").delete()
     _recompute(project)
     again = AlertDelivery.objects.filter(test__name="test_1", status="pending")
