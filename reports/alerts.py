@@ -168,8 +168,10 @@ def findings_changed(
         unheard = [
             pk
             for pk, sub, key, transition in AlertDelivery.objects.filter(
-                status=AlertDelivery.Status.CANCELLED, finding__isnull=True,
+                # (subscription, finding key, …): the unique constraint's index finds them
+                subscription_id__in={sub for sub, _k, _t in triples},
                 finding_key__in={key for _s, key, _t in triples},
+                status=AlertDelivery.Status.CANCELLED, finding__isnull=True,
             ).values_list("pk", "subscription_id", "finding_key", "transition")
             if (sub, key, transition) in triples
         ]  # fmt: skip
