@@ -304,9 +304,7 @@ def _compute(
             )  # fmt: skip
     # What ends an episode besides its own rule: a speed-up back to where a slowdown began, and
     # for both kinds the test's removal.
-    speedups: dict[int, list[dict[str, object]]] = defaultdict(list)
-    for imp in improvements:
-        speedups[int(str(imp["test"]))].append(imp)
+    speedups = _speedups_by_test(improvements)
     slow = {
         f.test for f in findings
         if f.kind == Finding.Kind.DURATION_REGRESSION and f.status == Finding.Status.OPEN
@@ -824,9 +822,7 @@ def _resolve_removed(
     def weeks_from(first: dt.date | None, kind: str, own: dt.date) -> set[dt.date]:
         if kind != Finding.Kind.REGRESSION:
             return {own}
-        if first is None or first > week:
-            return set()
-        return {first + dt.timedelta(weeks=n) for n in range((week - first).days // 7 + 1)}
+        return _report_weeks(kind, first, week) if first is not None and first <= week else set()
 
     for (kind, _test), (found, was_open) in removals.found.items():
         if was_open:
@@ -869,6 +865,14 @@ def _resolve(row: Finding, why: str, evidence: dict[str, object], now: dt.dateti
     row.save(update_fields=["status", "evidence", "updated_at"])
 
 
+def _speedups_by_test(improvements: list[dict[str, object]]) -> dict[int, list[dict[str, object]]]:
+    """A window's duration improvements (changepoints' evidence with its `test`), by test."""
+    out: dict[int, list[dict[str, object]]] = defaultdict(list)
+    for imp in improvements:
+        out[int(str(imp["test"]))].append(imp)
+    return out
+
+
 def _reverted_by(
     slowdown: dict[str, object], improvements: list[dict[str, object]], params: MetricParams
 ) -> dict[str, object] | None:
@@ -904,9 +908,7 @@ def _resolve_reverted(
     """Resolve the stored open slowdowns that a speed-up of this window reverted
     (_reverted_by); returns their weeks, and their keys with their state before, for the alerts
     hook (told as recovered)."""
-    by_test: dict[int, list[dict[str, object]]] = defaultdict(list)
-    for imp in improvements:
-        by_test[int(str(imp["test"]))].append(imp)
+    by_test = _speedups_by_test(improvements)
     if not by_test:
         return set(), ([], {})
     now = timezone.now()
