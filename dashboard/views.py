@@ -43,7 +43,7 @@ from ingest.services import service_rules_replace, token_create, token_revoke
 from ingest.weeks import in_progress, week_label
 from reports import charts
 from reports.alerts import alert_delivery_list, alert_delivery_retry
-from reports.metrics.isolation import MAX_CELL_RUNS
+from reports.metrics.evidence import MAX_CELL_RUNS
 from reports.models import AlertDelivery, Finding
 from reports.subscriptions import subscription_create, subscription_delete, subscription_list
 

@@ -50,10 +50,12 @@ def purge_broker() -> None:
 class Worker:
     """A worker subprocess; use as a context manager or call stop()/kill()."""
 
-    def __init__(self, *, log_path: Path, beat: bool = False, **env: str) -> None:
+    def __init__(
+        self, *, log_path: Path, beat: bool = False, queues: str = QUEUES, **env: str
+    ) -> None:
         args = [
             sys.executable, "-m", "celery", "-A", "dashboard", "worker",
-            "-Q", QUEUES, "-c", "1", "--pool", "prefork", "--loglevel", "INFO",
+            "-Q", queues, "-c", "1", "--pool", "prefork", "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         if beat:
@@ -91,6 +93,17 @@ class Worker:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self._log.close()
+
+    def pids(self) -> list[int]:
+        """The worker's main process and its pool's processes."""
+        found, todo = [], [self.proc.pid]
+        while todo:
+            pid = todo.pop()
+            found.append(pid)
+            children = Path(f"/proc/{pid}/task/{pid}/children")
+            if children.exists():
+                todo += [int(c) for c in children.read_text().split()]
+        return found
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 from .cascades import Cascade, cascade_followers, detect_cascades, outage_runs
 from .columns import of_runs
 from .data import SKIPPED, Execution, RunMeta, TestRun, group_test_runs, is_fail
+from .evidence import MAX_CELL_RUNS, MAX_EVIDENCE_RUNS
 from .flaky import (
     CONFIRMED,
     SUSPECTED,
@@ -66,12 +67,6 @@ from .params import MetricParams, history_days
 FLAKY = "flaky"
 ORDER_DEPENDENT = "order_dependent"
 CASCADE = "cascade"
-
-MAX_EVIDENCE_RUNS = 20  # evidence lists are for drill-down, the counts stay complete
-# The runs an order-dependent finding keeps of each cell of its 2×2 table, the latest: two pages
-# of the runs list, and at most about 3 KB of evidence for four full cells (the findings API
-# returns evidence verbatim, 100 findings a page).
-MAX_CELL_RUNS = 100
 
 
 @dataclass(frozen=True, slots=True)

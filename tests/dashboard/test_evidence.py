@@ -10,7 +10,7 @@ import pytest
 
 from dashboard import selectors as sel
 from ingest.models import Run
-from reports.metrics.isolation import MAX_CELL_RUNS, MAX_EVIDENCE_RUNS
+from reports.metrics.evidence import MAX_CELL_RUNS, MAX_EVIDENCE_RUNS
 from reports.models import Finding
 
 pytestmark = pytest.mark.django_db

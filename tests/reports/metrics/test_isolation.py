@@ -9,11 +9,10 @@ import random
 import pytest
 
 from reports.metrics.data import ERROR, FAILED
+from reports.metrics.evidence import MAX_CELL_RUNS, MAX_EVIDENCE_RUNS
 from reports.metrics.isolation import (
     CASCADE,
     FLAKY,
-    MAX_CELL_RUNS,
-    MAX_EVIDENCE_RUNS,
     ORDER_DEPENDENT,
     analyze_isolation,
     history_start,
