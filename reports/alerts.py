@@ -297,12 +297,16 @@ def _not_flapping(
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
     ends: dict[tuple[str, int, int | None], list[dt.datetime]] = defaultdict(list)
     ended_by: dict[int, dt.datetime] = {}
-    for pk, kind, test, related, ended in Finding.objects.filter(
+    for pk, kind, test, related, last, reverted, removed in Finding.objects.filter(
         service=service,
         kind__in={c.finding.kind for c in episodes},
         test_id__in={c.finding.test_id for c in episodes},
         status=Finding.Status.RESOLVED,
-    ).values_list("pk", "kind", "test_id", "related_test_id", "last_run__started_at"):
+    ).values_list(
+        "pk", "kind", "test_id", "related_test_id", "last_run__started_at",
+        "evidence__reverted_by__time", "evidence__removed__removed_at",
+    ):  # fmt: skip
+        ended = _episode_end(last, reverted, removed)
         if ended is not None:
             ends[(kind, test, related)].append(ended)
             ended_by[pk] = ended
@@ -331,6 +335,19 @@ def _not_flapping(
                 continue
         out.append(c)
     return out
+
+
+def _episode_end(
+    last_run_at: dt.datetime | None, reverted_at: object, removed_at: object
+) -> dt.datetime | None:
+    """When a resolved episode ended: the moment its evidence records for the speed-up that
+    reverted it or the removal of its test, else its last run (a regression's last failure; a
+    slowdown's last run is its first, the change point, long before it ended)."""
+    for moment in (reverted_at, removed_at):
+        at = parse_datetime(moment) if isinstance(moment, str) else None
+        if at is not None:
+            return at
+    return last_run_at
 
 
 def _deliveries(

@@ -335,3 +335,28 @@ def test_a_slowdown_closed_because_its_test_left_tells_nothing(project) -> None:
     assert [m.subject for m in mail.outbox] == [
         "[mediaserver] Slowdown in api: tests.test_api::test_s"
     ]
+
+
+@pytest.mark.django_db
+def test_a_slowdown_soon_after_its_revert_is_flapping_and_not_told(project, settings) -> None:
+    """The hysteresis window runs from when the previous episode ended, the speed-up: not
+    from its change point, days before."""
+    from django.core import mail
+
+    from reports.subscriptions import subscription_create
+
+    settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS = 5 * 86_400
+    again = REVERT + dt.timedelta(days=3)  # slow again 3 days after the speed-up, 17 after CHANGE
+    subscription_create(project=project, target="perf@example.com",
+                        kinds=["duration_regression"])  # fmt: skip
+    _history(project, 6, lambda t: 0.2 if CHANGE <= t < REVERT or t >= again else 0.1)
+    _weeks_in_order(project, lambda week: _sent())
+    slowdowns = Finding.objects.filter(kind="duration_regression").order_by("first_run__started_at")
+    assert [(f.status, f.first_run.started_at >= again) for f in slowdowns] == [
+        ("resolved", False),
+        ("open", True),
+    ], "both slowdowns are found, the first reverted"
+    assert [m.subject for m in mail.outbox] == [
+        "[mediaserver] Slowdown in api: tests.test_api::test_s",
+        "[mediaserver] Slowdown reverted in api: tests.test_api::test_s",
+    ]
