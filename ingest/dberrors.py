@@ -26,7 +26,9 @@ DB_ERRORS = (DatabaseError, psycopg.Error)
 # Connection exceptions (08xxx) and the server ending the session: admin shutdown
 # (pg_terminate_backend), crash shutdown, cannot connect now (starting up or in recovery), the
 # database dropped, an idle-session timeout, an idle-in-transaction timeout (25P03, which
-# psycopg raises as an InternalError by its class, 25: invalid transaction state).
+# psycopg raises as an InternalError by its class, 25: invalid transaction state). Not the
+# transaction timeout (25P04, PostgreSQL 17), which ends the session too: like a statement
+# timeout it may come again with the same data, so an attempt it cuts short counts.
 _CONNECTION_STATES = ("57P01", "57P02", "57P03", "57P04", "57P05", "25P03")
 # A transaction rolled back by the server (serialization failure, deadlock): try it again.
 _ROLLBACK_STATES = ("40001", "40P01")
