@@ -51,11 +51,17 @@ class Worker:
     """A worker subprocess; use as a context manager or call stop()/kill()."""
 
     def __init__(
-        self, *, log_path: Path, beat: bool = False, queues: str = QUEUES, **env: str
+        self,
+        *,
+        log_path: Path,
+        beat: bool = False,
+        queues: str = QUEUES,
+        concurrency: int = 1,
+        **env: str,
     ) -> None:
         args = [
             sys.executable, "-m", "celery", "-A", "dashboard", "worker",
-            "-Q", queues, "-c", "1", "--pool", "prefork", "--loglevel", "INFO",
+            "-Q", queues, "-c", str(concurrency), "--pool", "prefork", "--loglevel", "INFO",
             "--without-gossip", "--without-mingle", "--without-heartbeat",
         ]  # fmt: skip
         if beat:

@@ -113,8 +113,10 @@ def test_findings_match_the_planted_truth(
     noise_hits: list[tuple] = []
     regression_status: dict[tuple, str] = {}
     snapshots = {}
+    # Two pool processes, as on a 2-core machine: parses and recomputes of the same project
+    # run side by side, as they do in production.
     with Worker(
-        log_path=tmp_path / "worker.log", SUITEHEALTH_RECOMPUTE_DELAY_SECONDS="2"
+        log_path=tmp_path / "worker.log", concurrency=2, SUITEHEALTH_RECOMPUTE_DELAY_SECONDS="2"
     ) as worker:
         for seed, history in histories.items():
             slug = f"sim{seed}"
