@@ -101,15 +101,18 @@ class Worker:
         self._log.close()
 
     def pids(self) -> list[int]:
-        """The worker's main process and its pool's processes."""
-        found, todo = [], [self.proc.pid]
-        while todo:
-            pid = todo.pop()
-            found.append(pid)
-            children = Path(f"/proc/{pid}/task/{pid}/children")
-            if children.exists():
-                todo += [int(c) for c in children.read_text().split()]
-        return found
+        """The worker's main process and its pool's processes: its process group (it was
+        started in a session of its own)."""
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                # pid (comm) state ppid pgrp ...: comm may hold spaces, so read after its ")"
+                fields = stat.read_text().rpartition(")")[2].split()
+            except OSError:
+                continue  # ended meanwhile
+            if int(fields[2]) == self.proc.pid:
+                found.append(int(stat.parent.name))
+        return sorted(found)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
