@@ -225,7 +225,7 @@ def _connect(
     """socket.create_connection, to the host's first reachable address outside the blocked
     networks."""
     host, port = address
-    infos = socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    infos = _resolve(host, port, timeout if isinstance(timeout, int | float) else None)
     # An AF_INET or AF_INET6 sockaddr (SOCK_STREAM) starts with the address as text.
     allowed = [info for info in infos if not address_blocked(str(info[4][0]))]
     if not allowed:
@@ -249,6 +249,35 @@ def _connect(
             error = exc
             sock.close()
     raise error  # type: ignore[misc]
+
+
+def _resolve(host: str, port: int, timeout: float | None) -> list[Any]:
+    """socket.getaddrinfo within `timeout` seconds. No socket timeout bounds a lookup (the
+    system resolver's retries can take half a minute), so a name is looked up on a thread of its
+    own, left behind to finish on its own should the resolver outlast the timeout."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:  # an address: nothing to look up
+        return socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)
+    found: list[Any] = []
+    failed: list[OSError] = []
+
+    def lookup() -> None:
+        try:
+            found.extend(socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM))
+        except OSError as exc:
+            failed.append(exc)
+
+    thread = threading.Thread(target=lookup, name=f"webhook lookup {host}", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise TimeoutError(f"looking up {host} took over {timeout:g} s")
+    if failed:
+        raise failed[0]
+    return found
 
 
 class _GuardedHTTPConnection(http.client.HTTPConnection):

@@ -903,3 +903,72 @@ def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(
         listener.close()
     assert caught.value.transient
     assert time.monotonic() - started < 6
+
+
+def test_a_webhook_dripping_its_tls_handshake_is_cut_off(
+    project, settings, tmp_path, monkeypatch
+) -> None:
+    """A receiver that announces a large handshake record and sends it a byte at a time keeps
+    every wait of the handshake under the timeout; the handshake as a whole is held to it."""
+    import socket as socketlib
+
+    from reports.webhooks import WebhookError, alert_post
+
+    listener = socketlib.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)  # the ClientHello
+            conn.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16 KB follows...
+            while not stop.wait(0.2):  # ...a byte at a time
+                try:
+                    conn.sendall(b"\x00")
+                except OSError:
+                    return
+
+    threading.Thread(target=drip, daemon=True).start()
+    settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = 1
+    port = listener.getsockname()[1]
+    sub, _ = subscription_create(project=project, target=f"https://127.0.0.1:{port}/hook")
+    started = time.monotonic()
+    try:
+        with pytest.raises(WebhookError, match="handshake operation timed out") as caught:
+            alert_post(subscription=sub, items=[], batch="b1")
+    finally:
+        stop.set()
+        listener.close()
+    assert caught.value.transient
+    assert time.monotonic() - started < 3
+
+
+def test_a_webhook_whose_name_does_not_resolve_in_time_is_given_up(
+    project, settings, monkeypatch
+) -> None:
+    """No socket timeout bounds a DNS lookup (the system resolver's own retries can take
+    half a minute): the lookup gets the timeout. The resolver is outside the product, so a
+    slow one is stood in for; a name that fails at once still says why."""
+    import socket as socketlib
+
+    from reports.webhooks import WebhookError, alert_post
+
+    real = socketlib.getaddrinfo
+
+    def slow(host, *args, **kwargs):
+        if host == "slow.example.com":
+            time.sleep(20)
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socketlib, "getaddrinfo", slow)
+    settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = 1
+    sub, _ = subscription_create(project=project, target="https://slow.example.com/hook")
+    started = time.monotonic()
+    with pytest.raises(WebhookError, match="looking up slow.example.com took over 1 s") as caught:
+        alert_post(subscription=sub, items=[], batch="b1")
+    assert caught.value.transient and not caught.value.refused
+    assert time.monotonic() - started < 3
+    bad, _ = subscription_create(project=project, target="https://no-such-host.invalid/hook")
+    with pytest.raises(WebhookError, match="cannot reach the webhook") as caught:
+        alert_post(subscription=bad, items=[], batch="b2")
+    assert caught.value.refused
