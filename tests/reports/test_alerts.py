@@ -851,19 +851,55 @@ def test_embedded_mode_prints_emails_and_served_mode_uses_smtp(tmp_path) -> None
     assert backend(EMAIL_HOST="mx", EMAIL_USE_TLS="true") == "reports.smtp.EmailBackend mx 587"
 
 
+def _post_to_dripping_receiver(project, settings, scheme, prelude, drip, *, tls=None):
+    """alert_post (1 s timeout) to a receiver that reads the request (for TLS: the ClientHello,
+    `tls` None, or the HTTP request over `tls`), sends `prelude`, then `drip` a byte every
+    0.2 s. Returns the WebhookError raised and the seconds it took."""
+    import socket as socketlib
+
+    from reports.webhooks import WebhookError, alert_post
+
+    listener = socketlib.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        if tls is not None:
+            conn = tls.wrap_socket(conn, server_side=True)
+        with conn:
+            conn.recv(65536)
+            try:
+                conn.sendall(prelude)
+                for byte in drip:
+                    if stop.wait(0.2):
+                        return
+                    conn.sendall(bytes([byte]))
+            except OSError:
+                return
+
+    threading.Thread(target=serve, daemon=True).start()
+    settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = 1
+    port = listener.getsockname()[1]
+    sub, _ = subscription_create(project=project, target=f"{scheme}://127.0.0.1:{port}/hook")
+    started = time.monotonic()
+    try:
+        with pytest.raises(WebhookError) as caught:
+            alert_post(subscription=sub, items=[], batch="b1")
+    finally:
+        stop.set()
+        listener.close()
+    return caught.value, time.monotonic() - started
+
+
 @pytest.mark.parametrize("scheme", ["http", "https"])
 def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(
     project, settings, scheme, tmp_path, monkeypatch
 ) -> None:
     """The timeout bounds each wait; a receiver dripping its answer never trips it, so the whole
     delivery has its own limit (three timeouts), over TLS too (Slack's webhooks are HTTPS)."""
-    import socket as socketlib
     import ssl
     import subprocess
 
-    from reports.webhooks import WebhookError, alert_post
-
-    listener = socketlib.create_server(("127.0.0.1", 0))
     tls = None
     if scheme == "https":  # a certificate for 127.0.0.1 that this process trusts
         cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
@@ -874,73 +910,21 @@ def test_a_webhook_answering_a_byte_at_a_time_is_cut_off(
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         tls.load_cert_chain(cert, key)
-    stop = threading.Event()
-
-    def drip() -> None:
-        conn, _ = listener.accept()
-        if tls is not None:
-            conn = tls.wrap_socket(conn, server_side=True)
-        with conn:
-            conn.recv(65536)
-            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000:
-                if stop.wait(0.2):
-                    return
-                try:
-                    conn.sendall(bytes([byte]))
-                except OSError:
-                    return
-
-    threading.Thread(target=drip, daemon=True).start()
-    settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = 1
-    port = listener.getsockname()[1]
-    sub, _ = subscription_create(project=project, target=f"{scheme}://127.0.0.1:{port}/hook")
-    started = time.monotonic()
-    try:
-        with pytest.raises(WebhookError, match="within 3 s") as caught:
-            alert_post(subscription=sub, items=[], batch="b1")
-    finally:
-        stop.set()
-        listener.close()
-    assert caught.value.transient
-    assert time.monotonic() - started < 6
+    error, took = _post_to_dripping_receiver(
+        project, settings, scheme, b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"x" * 1000, tls=tls
+    )
+    assert "within 3 s" in str(error) and error.transient
+    assert took < 6
 
 
-def test_a_webhook_dripping_its_tls_handshake_is_cut_off(
-    project, settings, tmp_path, monkeypatch
-) -> None:
+def test_a_webhook_dripping_its_tls_handshake_is_cut_off(project, settings) -> None:
     """A receiver that announces a large handshake record and sends it a byte at a time keeps
     every wait of the handshake under the timeout; the handshake as a whole is held to it."""
-    import socket as socketlib
-
-    from reports.webhooks import WebhookError, alert_post
-
-    listener = socketlib.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
-
-    def drip() -> None:
-        conn, _ = listener.accept()
-        with conn:
-            conn.recv(65536)  # the ClientHello
-            conn.sendall(b"\x16\x03\x03\x40\x00")  # a handshake record of 16 KB follows...
-            while not stop.wait(0.2):  # ...a byte at a time
-                try:
-                    conn.sendall(b"\x00")
-                except OSError:
-                    return
-
-    threading.Thread(target=drip, daemon=True).start()
-    settings.SUITEHEALTH_WEBHOOK_TIMEOUT_SECONDS = 1
-    port = listener.getsockname()[1]
-    sub, _ = subscription_create(project=project, target=f"https://127.0.0.1:{port}/hook")
-    started = time.monotonic()
-    try:
-        with pytest.raises(WebhookError, match="handshake operation timed out") as caught:
-            alert_post(subscription=sub, items=[], batch="b1")
-    finally:
-        stop.set()
-        listener.close()
-    assert caught.value.transient
-    assert time.monotonic() - started < 3
+    error, took = _post_to_dripping_receiver(
+        project, settings, "https", b"\x16\x03\x03\x40\x00", b"\x00" * 16384
+    )
+    assert "handshake operation timed out" in str(error) and error.transient
+    assert took < 3
 
 
 def test_a_webhook_whose_name_does_not_resolve_in_time_is_given_up(
