@@ -291,7 +291,7 @@ def _not_flapping(
 ) -> list[_Candidate]:
     """Drop episodes that start within the hysteresis window of the subject's previous one
     (`later`: rows another episode took over, see _later_episode)."""
-    episodes = [c for c in candidates if c.finding.kind in EPISODE_KINDS]
+    episodes = [c for c in candidates if _opens_episode(c)]
     if not episodes:
         return candidates
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
@@ -324,7 +324,7 @@ def _not_flapping(
     )
     out = []
     for c in candidates:
-        if c.finding.kind in EPISODE_KINDS:
+        if _opens_episode(c):
             previous = list(ends.get(_subject(c.finding), []))
             if c.finding.pk in ended_by:  # its own end is not a previous episode
                 previous.remove(ended_by[c.finding.pk])
@@ -335,6 +335,12 @@ def _not_flapping(
                 continue
         out.append(c)
     return out
+
+
+def _opens_episode(c: _Candidate) -> bool:
+    """An episode's opening (created, confirmed, reopened), which the hysteresis judges; not a
+    recovery, which ends its own episode whatever else ended near it."""
+    return c.finding.kind in EPISODE_KINDS and not c.transition.startswith("recovered:")
 
 
 def _episode_end(
@@ -356,9 +362,14 @@ def _deliveries(
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
     told: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
     withdrawn: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    # Per subscription and slowdown finding: told it opened, told it was over.
+    # Per subscription and slowdown finding: told it opened, told it was over; and per subject,
+    # the same of findings withdrawn since (a slowdown re-estimated: its finding was replaced).
     opened: set[tuple[int, int]] = set()
     recovered: set[tuple[int, int]] = set()
+    withdrawn_opened: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
+    withdrawn_recovered: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(
+        list
+    )
     for sub_id, kind, test, related, at, finding, transition, status in (
         AlertDelivery.objects.filter(
             subscription__in=subs, test_id__in={c.finding.test_id for c in candidates}
@@ -370,6 +381,10 @@ def _deliveries(
         told[(sub_id, kind, test, related)].append(at)
         if finding is None:
             withdrawn[(sub_id, kind, test, related)].append(at)
+            if transition.startswith("open:"):
+                withdrawn_opened[(sub_id, kind, test, related)].append(at)
+            elif transition.startswith("recovered:"):
+                withdrawn_recovered[(sub_id, kind, test, related)].append(at)
         else:
             if transition.startswith("open:"):
                 opened.add((sub_id, finding))
@@ -389,16 +404,27 @@ def _deliveries(
             if sub.service_id is not None and sub.service_id != f.service_id:
                 continue
             episode = (sub.pk, f.pk)
-            if c.transition.startswith("recovered:") and (
-                episode not in opened or episode in recovered
-            ):
-                continue  # a recovery goes to whoever was told this slowdown opened, once
-            seen_targets.add(recipient)
             subject = (sub.pk, *_subject(f))
+            recovery = c.transition.startswith("recovered:")
+            if recovery:
+                # To whoever was told this slowdown opened, once: told of this finding, or of
+                # the one it replaced (re-estimated, within REESTIMATE of its first run).
+                began = getattr(f, "first_run_at", None) or _week_start(f.week)
+                heard = episode in opened or any(
+                    abs(began - at) <= REESTIMATE for at in withdrawn_opened[subject]
+                )
+                over = episode in recovered or any(
+                    abs(c.event_at - at) <= REESTIMATE for at in withdrawn_recovered[subject]
+                )
+                if not heard or over:
+                    continue
+            seen_targets.add(recipient)
             if any(abs(c.event_at - at) <= near for at in told[subject]):
                 continue  # this subscription already heard about this subject just now
-            if f.kind in EPISODE_KINDS and any(
-                abs(c.event_at - at) <= REESTIMATE for at in withdrawn[subject]
+            if (
+                f.kind in EPISODE_KINDS
+                and not recovery
+                and any(abs(c.event_at - at) <= REESTIMATE for at in withdrawn[subject])
             ):
                 # The finding told about was withdrawn by a later recompute and this one took
                 # its place: the same episode re-estimated (a change point moved), not news.

@@ -360,3 +360,73 @@ def test_a_slowdown_soon_after_its_revert_is_flapping_and_not_told(project, sett
         "[mediaserver] Slowdown in api: tests.test_api::test_s",
         "[mediaserver] Slowdown reverted in api: tests.test_api::test_s",
     ]
+
+
+@pytest.mark.django_db
+def test_a_re_estimated_slowdown_told_once_is_told_reverted_too(project) -> None:
+    """A slowdown told, then re-estimated into the next week (the Sunday runs that began it are
+    deleted: its change point moves to Monday), is the same episode and not told again; its
+    revert still reaches the subscriber who heard of it."""
+    from django.core import mail
+
+    from ingest.models import Run
+    from ingest.services import run_delete
+    from reports.models import AlertDelivery
+    from reports.subscriptions import subscription_create
+
+    sunday = dt.datetime(2026, 9, 13, tzinfo=dt.UTC)  # last day of 2026-W37
+    revert = dt.datetime(2026, 9, 29, tzinfo=dt.UTC)  # Tuesday of 2026-W40
+    _history(project, 11, lambda t: 0.2 if sunday <= t < revert else 0.1, weeks=9)
+    subscription_create(project=project, target="perf@example.com",
+                        kinds=["duration_regression"])  # fmt: skip
+    weeks = [MONDAY.date() + dt.timedelta(weeks=n) for n in range(9)]
+    service = Service.objects.get(project=project, name="api")
+
+    def compute(chosen: list[dt.date]) -> None:
+        for week in chosen:
+            service_week_recompute(service_id=service.pk, week=week, force=True)
+            _sent()
+
+    compute(weeks[:4])  # to 2026-W38: the slowdown is found on the Sunday of W37
+    assert (_slowdown().week, _slowdown().status) == (weeks[2], "open")
+    assert [m.subject for m in mail.outbox] == [
+        "[mediaserver] Slowdown in api: tests.test_api::test_s"
+    ]
+    for run in Run.objects.filter(started_at__gte=sunday, started_at__lt=sunday + dt.timedelta(1)):
+        run_delete(run_id=run.pk)
+    compute(weeks[2:])
+    f = _slowdown()
+    assert f.week == weeks[3], "the change point moved to the Monday of W38"
+    assert f.status == "resolved" and "reverted_by" in f.evidence
+    subjects = [m.subject for m in mail.outbox]
+    deliveries = list(AlertDelivery.objects.values_list("transition", "status", "finding_id"))
+    assert subjects == [
+        "[mediaserver] Slowdown in api: tests.test_api::test_s",
+        "[mediaserver] Slowdown reverted in api: tests.test_api::test_s",
+    ], deliveries
+    compute(weeks[2:])  # computed again: nothing new to tell
+    assert len(mail.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_two_slowdowns_reverted_by_one_speed_up_are_both_told_reverted(project) -> None:
+    """100 ms, 200 ms, 400 ms three weeks later, 100 ms two weeks after that: both slowdowns
+    are told, and the one speed-up that reverts both is told for each (a recovery ends an
+    episode; the other one's end, the same speed-up, is no earlier episode to flap with)."""
+    from reports.models import AlertDelivery
+    from reports.subscriptions import subscription_create
+
+    second = CHANGE + dt.timedelta(days=21)  # Tuesday of 2026-W40
+    back = second + dt.timedelta(days=14)  # Tuesday of 2026-W42
+    _history(project, 7, lambda t: 0.1 if t < CHANGE or t >= back else 0.4 if t >= second else 0.2,
+             weeks=9)  # fmt: skip
+    subscription_create(project=project, target="perf@example.com",
+                        kinds=["duration_regression"])  # fmt: skip
+    _weeks_in_order(project, lambda week: _sent(), weeks=9)
+    slowdowns = Finding.objects.filter(kind="duration_regression").order_by("week")
+    assert [(f.status, "reverted_by" in f.evidence) for f in slowdowns] == [
+        ("resolved", True), ("resolved", True)
+    ]  # fmt: skip
+    told = sorted(AlertDelivery.objects.values_list("transition", "finding_id"))
+    assert sorted(t.split(":")[0] for t, _ in told) == ["open", "open", "recovered", "recovered"]
+    assert {f for t, f in told if t.startswith("recovered")} == {f.pk for f in slowdowns}
