@@ -558,6 +558,7 @@ def change_marks(project: Project, test: Test, rows: Sequence[FindingRow]) -> li
     from django.utils.dateparse import parse_datetime
 
     marks = []
+    speedups: set[dt.datetime] = set()
     for r in rows:
         f = r.finding
         if f.kind != "duration_regression" or f.test_id != test.pk:
@@ -576,7 +577,9 @@ def change_marks(project: Project, test: Test, rows: Sequence[FindingRow]) -> li
         )  # fmt: skip
         back = e.get("reverted_by")
         back_at = parse_datetime(str(back.get("time", ""))) if isinstance(back, dict) else None
-        if isinstance(back, dict) and back_at is not None:  # the speed-up that resolved it
+        # The speed-up that resolved it, drawn once when it reverted two slowdowns.
+        if isinstance(back, dict) and back_at is not None and back_at not in speedups:
+            speedups.add(back_at)
             marks.append(
                 ChangeMark(
                     time=back_at, kind="speedup",

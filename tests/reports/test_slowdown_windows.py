@@ -240,6 +240,12 @@ def test_the_test_page_marks_the_speed_up_that_reverted_a_slowdown() -> None:
         ("slowdown", evidence["time"], 100.0, 200.0, "a" * 40),
         ("speedup", "2026-09-22T00:30:00+00:00", 201.0, 99.0, "b" * 40),
     ]
+    # A second slowdown (200 -> 400 ms) reverted by the same speed-up: the speed-up once.
+    second = {**evidence, "time": "2026-09-15T00:30:00+00:00", "before_median_ms": 200.0,
+              "after_median_ms": 400.0}  # fmt: skip
+    both = [finding, SimpleNamespace(pk=8, kind="duration_regression", test_id=3, evidence=second)]
+    marks = change_marks(None, SimpleNamespace(pk=3), [SimpleNamespace(finding=f) for f in both])
+    assert [m.kind for m in marks] == ["slowdown", "speedup", "slowdown"]
 
 
 @pytest.mark.django_db
