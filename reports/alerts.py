@@ -361,15 +361,14 @@ def _deliveries(
 ) -> list[AlertDelivery]:
     window = dt.timedelta(seconds=settings.SUITEHEALTH_ALERT_HYSTERESIS_SECONDS)
     told: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    withdrawn: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    # Per subscription and slowdown finding: told it opened, told it was over; and per subject,
-    # the same of findings withdrawn since (a slowdown re-estimated: its finding was replaced).
-    opened: set[tuple[int, int]] = set()
-    recovered: set[tuple[int, int]] = set()
-    withdrawn_opened: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(list)
-    withdrawn_recovered: dict[tuple[int, str, int, int | None], list[dt.datetime]] = defaultdict(
+    # Per subject, the notices of findings withdrawn since (a slowdown re-estimated: its
+    # finding was replaced): (what was told, "open", "recovered"..., when).
+    withdrawn: dict[tuple[int, str, int, int | None], list[tuple[str, dt.datetime]]] = defaultdict(
         list
     )
+    # Per subscription and slowdown finding: told it opened, told it was over.
+    opened: set[tuple[int, int]] = set()
+    recovered: set[tuple[int, int]] = set()
     for sub_id, kind, test, related, at, finding, transition, status in (
         AlertDelivery.objects.filter(
             subscription__in=subs, test_id__in={c.finding.test_id for c in candidates}
@@ -380,11 +379,7 @@ def _deliveries(
             continue  # never heard (unsubscribed, or its finding withdrawn before sending)
         told[(sub_id, kind, test, related)].append(at)
         if finding is None:
-            withdrawn[(sub_id, kind, test, related)].append(at)
-            if transition.startswith("open:"):
-                withdrawn_opened[(sub_id, kind, test, related)].append(at)
-            elif transition.startswith("recovered:"):
-                withdrawn_recovered[(sub_id, kind, test, related)].append(at)
+            withdrawn[(sub_id, kind, test, related)].append((transition.split(":")[0], at))
         else:
             if transition.startswith("open:"):
                 opened.add((sub_id, finding))
@@ -411,10 +406,12 @@ def _deliveries(
                 # the one it replaced (re-estimated, within REESTIMATE of its first run).
                 began = getattr(f, "first_run_at", None) or _week_start(f.week)
                 heard = episode in opened or any(
-                    abs(began - at) <= REESTIMATE for at in withdrawn_opened[subject]
+                    what == "open" and abs(began - at) <= REESTIMATE
+                    for what, at in withdrawn[subject]
                 )
                 over = episode in recovered or any(
-                    abs(c.event_at - at) <= REESTIMATE for at in withdrawn_recovered[subject]
+                    what == "recovered" and abs(c.event_at - at) <= REESTIMATE
+                    for what, at in withdrawn[subject]
                 )
                 if not heard or over:
                     continue
@@ -424,7 +421,7 @@ def _deliveries(
             if (
                 f.kind in EPISODE_KINDS
                 and not recovery
-                and any(abs(c.event_at - at) <= REESTIMATE for at in withdrawn[subject])
+                and any(abs(c.event_at - at) <= REESTIMATE for _what, at in withdrawn[subject])
             ):
                 # The finding told about was withdrawn by a later recompute and this one took
                 # its place: the same episode re-estimated (a change point moved), not news.
