@@ -161,9 +161,10 @@ def findings_changed(
         deliveries = _deliveries(service, subs, candidates)
         if not deliveries:
             return 0
-        # A notice cancelled unsent because its finding was withdrawn holds the unique key of a
+        # A notice cancelled unsent holds the unique key of the same transition told again: a
         # finding recreated under the same key (a weekly finding of the week in progress that
-        # comes and goes as its data grows): nobody heard it, so it gives way.
+        # comes and goes as its data grows), a revert that was taken back and came again, a
+        # subscriber back. Nobody heard it, so it gives way.
         triples = {(d.subscription_id, d.finding_key, d.transition) for d in deliveries}
         unheard = [
             pk
@@ -171,7 +172,7 @@ def findings_changed(
                 # (subscription, finding key, …): the unique constraint's index finds them
                 subscription_id__in={sub for sub, _k, _t in triples},
                 finding_key__in={key for _s, key, _t in triples},
-                status=AlertDelivery.Status.CANCELLED, finding__isnull=True,
+                status=AlertDelivery.Status.CANCELLED,
             ).values_list("pk", "subscription_id", "finding_key", "transition")
             if (sub, key, transition) in triples
         ]  # fmt: skip
@@ -752,9 +753,20 @@ def alert_batch_send(*, batch: str, final_attempt: bool = True) -> int:
     # say); each is checked, and the oldest active one speaks for the message.
     unsubscribed = [d.pk for d in deliveries if not d.subscription.active]
     withdrawn = [d.pk for d in deliveries if d.finding is None and d.subscription.active]
+    # A revert taken back since (its speed-up's runs deleted, say): the slowdown is open again.
+    reopened = [
+        d.pk
+        for d in deliveries
+        if d.finding is not None
+        and d.subscription.active
+        and d.transition.startswith("recovered:")
+        and _reverted_at(d.finding) is None
+    ]
     _finish(unsubscribed, AlertDelivery.Status.CANCELLED, error="unsubscribed before sending")
     _finish(withdrawn, AlertDelivery.Status.CANCELLED, error="finding withdrawn before sending")
-    deliveries = [d for d in deliveries if d.pk not in set(unsubscribed) | set(withdrawn)]
+    _finish(reopened, AlertDelivery.Status.CANCELLED, error="slowdown open again before sending")
+    dropped = set(unsubscribed) | set(withdrawn) | set(reopened)
+    deliveries = [d for d in deliveries if d.pk not in dropped]
     claimed = [d.pk for d in deliveries]
     if not deliveries:
         return 0

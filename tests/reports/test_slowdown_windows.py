@@ -436,3 +436,53 @@ def test_two_slowdowns_reverted_by_one_speed_up_are_both_told_reverted(project) 
     told = sorted(AlertDelivery.objects.values_list("transition", "finding_id"))
     assert sorted(t.split(":")[0] for t, _ in told) == ["open", "open", "recovered", "recovered"]
     assert {f for t, f in told if t.startswith("recovered")} == {f.pk for f in slowdowns}
+
+
+@pytest.mark.django_db
+def test_a_revert_taken_back_before_its_notice_was_sent_is_not_told(project) -> None:
+    """The speed-up's runs are deleted after the recompute that found it and before its notice
+    went out: the slowdown is open again, so "reverted" is not sent. When the speed-up comes
+    back (uploaded again), the revert is told after all."""
+    from django.core import mail
+
+    from ingest.models import Run
+    from ingest.services import run_delete
+    from reports.models import AlertDelivery
+    from reports.subscriptions import subscription_create
+
+    starts = _history(project, 12, lambda t: 0.2 if CHANGE <= t < REVERT else 0.1)
+    subscription_create(project=project, target="perf@example.com",
+                        kinds=["duration_regression"])  # fmt: skip
+    service = Service.objects.get(project=project, name="api")
+    weeks = [MONDAY.date() + dt.timedelta(weeks=n) for n in range(7)]
+    for week in weeks[:4]:
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        _sent()
+    service_week_recompute(service_id=service.pk, week=weeks[4], force=True)  # finds the revert
+    assert _slowdown().status == "resolved"
+    assert AlertDelivery.objects.filter(transition__startswith="recovered:").count() == 1
+
+    for run in Run.objects.filter(project=project, started_at__gte=REVERT):
+        run_delete(run_id=run.pk)
+    for week in weeks[4:]:
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+    assert _slowdown().status == "open"
+    _sent()
+    assert [m.subject for m in mail.outbox] == [
+        "[mediaserver] Slowdown in api: tests.test_api::test_s"
+    ]
+    [cancelled] = AlertDelivery.objects.filter(transition__startswith="recovered:")
+    assert cancelled.status == "cancelled" and "open again" in cancelled.error
+
+    rnd = random.Random(13)
+    for i, started in enumerate(starts):
+        if started >= REVERT:
+            _upload(project, i, started, 0.1 * (1 + rnd.uniform(-0.05, 0.05)))
+    for week in weeks[4:]:
+        service_week_recompute(service_id=service.pk, week=week, force=True)
+        _sent()
+    assert _slowdown().status == "resolved"
+    assert [m.subject for m in mail.outbox] == [
+        "[mediaserver] Slowdown in api: tests.test_api::test_s",
+        "[mediaserver] Slowdown reverted in api: tests.test_api::test_s",
+    ]
