@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 import zlib
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from django.db import connection, transaction
@@ -285,6 +285,7 @@ def _compute(
                 reg.first_run, reg.last_run, reg.started_at,
             )
         )  # fmt: skip
+    findings = _removed_stays_removed(service, findings, reg_runs, params, since=since)
     improvements = []
     series = history.commit_points(known, reference_branch=params.reference_branch)
     for test, changes in changes_by_test(series, params).items():
@@ -486,6 +487,67 @@ def _improvement_weeks(before: list[dict] | None, after: list[dict]) -> set[dt.d
         if when is not None:
             weeks.add(week_start(when))
     return weeks
+
+
+def _removed_stays_removed(
+    service: Service,
+    findings: list[_NewFinding],
+    runs: Mapping[int, RunMeta],
+    params: MetricParams,
+    *,
+    since: dt.datetime,
+) -> list[_NewFinding]:
+    """`findings` with the fixes of regressions resolved as removed taken back where the window
+    of the week the fix completes in does not reach the test's last result before its removal.
+
+    That window, which sees the return but not the failures, finds no fix, and the regression
+    stays resolved as removed. A later failure makes a window read back to the old failures (to
+    know whether an episode is going on) and see failures, passes, failures: it must not record
+    the fix after all. The regression is written as it was stored (resolved as removed, no
+    fixing runs) and its fixed finding is left out."""
+    fixed = [
+        f
+        for f in findings
+        if f.kind == Finding.Kind.REGRESSION
+        and f.status == Finding.Status.RESOLVED
+        and f.at is not None
+        and f.at < since  # begun before the window: only then can its failures be out of sight
+        and f.evidence.get("fixing_runs")
+    ]
+    if not fixed:
+        return findings
+    stored: dict[tuple[int, int | None], object] = {
+        (test, first_run): removed
+        for test, first_run, removed in Finding.objects.filter(
+            service=service, kind=Finding.Kind.REGRESSION, test_id__in={f.test for f in fixed},
+            evidence__has_key="removed",
+        ).values_list("test_id", "first_run_id", "evidence__removed")
+    }  # fmt: skip
+    dropped: set[tuple[int, object]] = set()
+    for f in fixed:
+        removed = stored.get((f.test, f.first_run))
+        if not isinstance(removed, dict):
+            continue
+        last = parse_datetime(str(removed.get("last_seen_at")))
+        passes = f.evidence["fixing_runs"]
+        assert isinstance(passes, list)
+        done = runs[passes[-1]].started_at  # the pass that completed the fix
+        # The window of the week the fix completes in, as _compute loads it.
+        end = dt.datetime.combine(week_start(done), dt.time(), tzinfo=dt.UTC) + dt.timedelta(7)
+        window = dt.datetime.combine(week_start(history_start(end, params)), dt.time(), dt.UTC)
+        if last is None or last >= window:
+            continue  # that window holds the failures: the fix is found there too
+        f.evidence = {
+            **f.evidence, "fixing_run": None, "fixing_commit": None, "fixing_runs": [],
+            "removed": removed,
+        }  # fmt: skip
+        dropped.add((f.test, f.first_run))
+    return [
+        f
+        for f in findings
+        if not (f.kind == Finding.Kind.FIXED and (f.test, f.evidence.get("first_failing_run"))
+                in dropped)
+    ]  # fmt: skip
 
 
 def _regression_history(

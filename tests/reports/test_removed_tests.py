@@ -350,3 +350,32 @@ def test_a_removed_test_back_and_passing_long_after_stays_removed(project) -> No
 
 def weeks_of(runs: list[Run]) -> list[dt.date]:
     return sorted({week_start(r.started_at) for r in runs})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("passes", [3, 6], ids=["fixed-passes", "a-baseline"])
+def test_a_removed_test_back_passing_long_after_and_failing_again_stays_removed(
+    project, passes
+) -> None:
+    """As above, then failing again after `passes` passes: the new failures make a window read
+    back to the old ones (to know whether an episode is going on), which must not turn the
+    return into a fix of the removed regression. After a baseline of passes they are a new
+    regression of their own."""
+    back, again = 70, 70 + passes
+    runs = []
+    for i in range(again + 4):
+        missing = LAST_SEEN < i < back
+        failing = {GONE} if BREAKS <= i <= LAST_SEEN or i >= again else set()
+        absent = {GONE} if missing else set()
+        runs.append(_upload(project, i, failing=failing, absent=absent, commit=i + 1000))
+    project_recompute(project_id=project.pk)
+    regressions = Finding.objects.filter(project=project, kind="regression", test__name="test_3")
+    old = regressions.get(first_run=runs[BREAKS])
+    assert old.status == "resolved"
+    assert old.evidence["removed"]["last_seen_run"] == runs[LAST_SEEN].pk
+    assert not old.evidence["fixing_runs"]
+    assert not Finding.objects.filter(project=project, kind="fixed").exists()
+    new = [(f.first_run_id, f.status) for f in regressions.exclude(pk=old.pk)]
+    assert new == (
+        [(runs[again].pk, "open")] if passes >= DEFAULTS.regression_baseline_runs else []
+    )
