@@ -12,6 +12,7 @@ import uuid
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 
 from ingest.models import Project, Run, Service, Test
@@ -230,6 +231,13 @@ class Finding(models.Model):
             ),  # fmt: skip
             models.Index(fields=["project", "status", "kind"], name="finding_project_status"),
             models.Index(fields=["test", "week"], name="finding_test"),
+            # The episodes a recompute judges for removal and reverts, or may open again: the
+            # few open or removed rows of a service, not all its weekly findings.
+            models.Index(
+                fields=["service", "kind", "week"],
+                condition=Q(status="open") | Q(evidence__has_key="removed"),
+                name="finding_open_or_removed",
+            ),
         ]
 
     def __str__(self) -> str:
