@@ -9,6 +9,7 @@ publishes), comes with its coverage, and links to its evidence on the dashboard.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,9 +203,18 @@ class WeeklyReport:
 # --- Formatting shared by both renderers -------------------------------------------------------
 
 
+def short_of_100(value: float, digits: int = 1) -> float:
+    """`value` (a percentage or a 0..100 score) to be written with `digits` decimals, cut instead
+    of rounded where rounding would make it 100: 99.96% is not 100%, and 100 is a claim."""
+    if value < 100 and round(value, digits) >= 100:
+        return math.floor(value * 10**digits) / 10**digits
+    return value
+
+
 def pct(rate: float | None, scale: float = 100.0) -> str:
-    """A rate as a percentage with one decimal ("95.7%"); `scale` 1 for 0..100 scores."""
-    return "–" if rate is None else f"{rate * scale:.1f}%"
+    """A rate as a percentage with one decimal ("95.7%"), never rounded up to 100%; `scale` 1
+    for 0..100 scores."""
+    return "–" if rate is None else f"{short_of_100(rate * scale):.1f}%"
 
 
 def pp(delta: float | None, scale: float = 100.0) -> str:

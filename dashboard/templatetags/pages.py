@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
@@ -14,6 +13,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from ingest.weeks import in_progress, week_label
 from reports import selectors
+from reports.weekly import short_of_100
 
 register = template.Library()
 
@@ -23,10 +23,7 @@ def pct(value: float | None, digits: int = 1) -> str:
     """0.9424 -> "94.2%"; a rate that is exactly 1 is written 100%, never rounded up to it."""
     if value is None:
         return "–"
-    v = float(value) * 100
-    if v < 100 and round(v, digits) >= 100:
-        v = math.floor(v * 10**digits) / 10**digits  # 99.96% is not 100%
-    return f"{v:.{digits}f}%"
+    return f"{short_of_100(float(value) * 100, digits):.{digits}f}%"
 
 
 @register.filter
@@ -34,10 +31,7 @@ def score(value: float | None) -> str:
     """Isolation score 0-100 with one decimal; 100 only when every run was clean."""
     if value is None:
         return "–"
-    v = float(value)
-    if v < 100 and round(v, 1) >= 100:
-        v = math.floor(v * 10) / 10
-    return f"{v:.1f}"
+    return f"{short_of_100(float(value)):.1f}"
 
 
 @register.filter
@@ -50,8 +44,8 @@ def ms(value: float | int | None) -> str:
         return f"{v:,.0f} ms" if v >= 10 else f"{v:,.1f} ms"
     if v < 60_000:
         return f"{v / 1000:,.2f} s"
-    minutes, seconds = divmod(v / 1000, 60)
-    return f"{minutes:.0f} min {seconds:.0f} s"
+    minutes, seconds = divmod(round(v / 1000), 60)  # 119.6 s is 2 min 0 s, not 1 min 60 s
+    return f"{minutes} min {seconds} s"
 
 
 @register.filter
