@@ -38,6 +38,7 @@ _CODES = {
     PermissionDenied: "permission_denied",
     exceptions.MethodNotAllowed: "method_not_allowed",
     exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.NotAcceptable: "not_acceptable",
     exceptions.ParseError: "malformed_request",
     exceptions.ValidationError: "invalid",
     exceptions.Throttled: "throttled",

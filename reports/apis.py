@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.conf import settings
@@ -12,7 +12,9 @@ from django.utils.http import content_disposition_header
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer
 from rest_framework import serializers
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -219,8 +221,25 @@ class QuarantineApi(APIView):
         )
 
 
+class _FormatInPath(BaseContentNegotiation):
+    """The report's format is in its path (.md, .pdf): any Accept header gets it, and an error
+    is answered in JSON, as everywhere in the API (no 406 for `Accept: application/pdf`)."""
+
+    def select_renderer(
+        self, request: Request, renderers: Iterable[BaseRenderer], format_suffix: str | None = None
+    ) -> tuple[BaseRenderer, str]:
+        first = next(iter(renderers))
+        return first, first.media_type
+
+    def select_parser(self, request: Request, parsers: Iterable[BaseParser]) -> BaseParser | None:
+        return next(iter(parsers), None)
+
+
 class WeeklyReportApi(APIView):
     """The weekly report of an ISO week, as Markdown or PDF (stored; made on first request)."""
+
+    renderer_classes = [JSONRenderer]  # errors; the report itself is its stored bytes
+    content_negotiation_class = _FormatInPath
 
     @extend_schema(
         operation_id="weekly_report",

@@ -399,6 +399,23 @@ def test_bad_requests(api, history) -> None:
     assert "2019-W02" in empty.json()["detail"]
     unknown = api.get(f"/api/v1/projects/{SLUG}/reports/2026-W45.html")
     assert unknown.status_code == 404
+    # A client asking for the type the path names (as the schema says) gets it; an error is
+    # still JSON whatever it accepts.
+    refused = api.get(
+        f"/api/v1/projects/{SLUG}/reports/2019-W02.pdf", HTTP_ACCEPT="application/pdf"
+    )
+    assert refused.status_code == 404 and refused.json()["error"] == "no_data"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("fmt", "accept"), [("md", "text/markdown"), ("pdf", "application/pdf"),
+                                             ("md", "text/html, */*;q=0.1")])  # fmt: skip
+def test_a_report_is_served_whatever_the_client_accepts(api, report_week, fmt, accept) -> None:
+    from reports.models import Report
+
+    response = api.get(f"/api/v1/projects/{SLUG}/reports/{report_week}.{fmt}", HTTP_ACCEPT=accept)
+    assert response.status_code == 200, response.content[:300]
+    assert response["Content-Type"].startswith(Report.CONTENT_TYPES[fmt])
 
 
 # --- PDF --------------------------------------------------------------------------------------------
