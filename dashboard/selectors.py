@@ -47,6 +47,7 @@ from reports.selectors import (  # noqa: F401 (shared with the reports, used as 
     findings_url,
     open_regressions_at,
     order_cell_runs,
+    project_runs_by_week,
     project_trend,
     pytest_node_id,
     reproduce_command,

@@ -95,11 +95,15 @@ def overview(request: HttpRequest) -> HttpResponse:
     metric = "pass_rate" if request.GET.get("metric") == "pass_rate" else "isolation"
     cards = []
     figures = {}
-    for ov in sel.overview_list(projects=projects):
+    overviews = list(sel.overview_list(projects=projects))
+    runs = sel.project_runs_by_week(
+        projects=[ov.project for ov in overviews], weeks={w for ov in overviews for w in ov.weeks}
+    )
+    for ov in overviews:
         fig_id = f"heat-{ov.project.slug}"
         if ov.summaries:
             figures[fig_id] = _heatmap(ov, metric)
-        trend = sel.project_trend(ov.summaries, ov.weeks)
+        trend = sel.project_trend(ov.summaries, ov.weeks, runs[ov.project.pk])
         partial = bool(ov.latest and in_progress(ov.latest, timezone.now().date()))
         sparks: dict[str, tuple[list[float | None], float | None, float | None]] = {
             "runs": ([t.runs for t in trend], 0, None),

@@ -7,14 +7,14 @@ import functools
 import re
 import shlex
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.db import connection
 from django.db.backends.base.base import BaseDatabaseWrapper
-from django.db.models import F, FloatField, Func, JSONField, Max, QuerySet
+from django.db.models import Count, F, FloatField, Func, JSONField, Max, QuerySet
 from django.db.models.expressions import Combinable
 from django.db.models.functions import Collate
 from django.db.models.sql.compiler import SQLCompiler
@@ -603,9 +603,32 @@ class ProjectTrend:
     isolation_score: float | None
 
 
-def project_trend(summaries: Iterable[WeekSummary], weeks: Sequence[dt.date]) -> list[ProjectTrend]:
+def project_runs_by_week(
+    *, projects: Sequence[Project], weeks: Iterable[dt.date]
+) -> dict[int, dict[dt.date, int]]:
+    """Parsed runs per project and week (one query): one upload holding tests of two services is
+    one run, as the runs list and the weekly report count it (not the sum of the services')."""
+    from ingest.models import Run
+
+    out: dict[int, dict[dt.date, int]] = {p.pk: {} for p in projects}
+    for project_id, week, n in (
+        Run.objects.filter(project__in=projects, week__in=set(weeks), status=Run.Status.PARSED)
+        .values("project", "week")
+        .annotate(n=Count("id"))
+        .values_list("project", "week", "n")
+    ):
+        out[project_id][week] = n
+    return out
+
+
+def project_trend(
+    summaries: Iterable[WeekSummary],
+    weeks: Sequence[dt.date],
+    runs: Mapping[dt.date, int] | None = None,
+) -> list[ProjectTrend]:
     """Sum the services' counts per week: pass rate = sum passed / sum decided, isolation =
-    100 x sum clean runs / sum scored runs, as the per-service definitions read."""
+    100 x sum clean runs / sum scored runs, as the per-service definitions read. Runs: `runs`
+    (project_runs_by_week) when given, else the sum of the services'."""
     acc: dict[dt.date, list[int]] = {w: [0, 0, 0, 0, 0] for w in weeks}
     for s in summaries:
         if s.week not in acc:
@@ -620,7 +643,7 @@ def project_trend(summaries: Iterable[WeekSummary], weeks: Sequence[dt.date]) ->
     return [
         ProjectTrend(
             week=w,
-            runs=a[0],
+            runs=a[0] if runs is None else runs.get(w, 0),
             pass_rate=a[1] / a[2] if a[2] else None,
             isolation_score=100 * a[3] / a[4] if a[4] else None,
         )
