@@ -34,7 +34,9 @@ def test_one_upload_holding_two_services_is_one_run_on_the_overview(client) -> N
     week = ServiceWeek.objects.filter(project=project).first().week
     report = weekly_report_build(project=project, week=week)
 
-    client.force_login(get_user_model().objects.create_superuser("overview-reader", "r@x.org", "pw"))
+    client.force_login(
+        get_user_model().objects.create_superuser("overview-reader", "r@x.org", "pw")
+    )
     html = client.get("/").content.decode()
     link, shown = re.search(r'href="(/p/shop/runs/\?week=[^"]+)">(\d+)</a>', html).groups()
     listed = client.get(link.replace("&amp;", "&")).context["runs"].paginator.count
