@@ -21,7 +21,7 @@ from django.db.models.sql.compiler import SQLCompiler
 from django.http import Http404
 from django.urls import get_script_prefix, reverse
 
-from ingest.models import Project, Service, Test
+from ingest.models import Project, Run, Service, Test
 from ingest.weeks import week_label
 from reports.charts import WeekPoint
 from reports.metrics.regressions import removed_week
@@ -608,8 +608,6 @@ def project_runs_by_week(
 ) -> dict[int, dict[dt.date, int]]:
     """Parsed runs per project and week (one query): one upload holding tests of two services is
     one run, as the runs list and the weekly report count it (not the sum of the services')."""
-    from ingest.models import Run
-
     out: dict[int, dict[dt.date, int]] = {p.pk: {} for p in projects}
     for project_id, week, n in (
         Run.objects.filter(project__in=projects, week__in=set(weeks), status=Run.Status.PARSED)
@@ -622,30 +620,27 @@ def project_runs_by_week(
 
 
 def project_trend(
-    summaries: Iterable[WeekSummary],
-    weeks: Sequence[dt.date],
-    runs: Mapping[dt.date, int] | None = None,
+    summaries: Iterable[WeekSummary], weeks: Sequence[dt.date], runs: Mapping[dt.date, int]
 ) -> list[ProjectTrend]:
     """Sum the services' counts per week: pass rate = sum passed / sum decided, isolation =
-    100 x sum clean runs / sum scored runs, as the per-service definitions read. Runs: `runs`
-    (project_runs_by_week) when given, else the sum of the services'."""
-    acc: dict[dt.date, list[int]] = {w: [0, 0, 0, 0, 0] for w in weeks}
+    100 x sum clean runs / sum scored runs, as the per-service definitions read. Runs are the
+    project's (project_runs_by_week), not a sum: one run can hold several services' tests."""
+    acc: dict[dt.date, list[int]] = {w: [0, 0, 0, 0] for w in weeks}
     for s in summaries:
         if s.week not in acc:
             continue
         a = acc[s.week]
         p = s.point
-        a[0] += p.runs
-        a[1] += p.passed or 0
-        a[2] += (p.passed or 0) + (p.failed or 0)
-        a[3] += p.clean_runs or 0
-        a[4] += p.scored_runs or 0
+        a[0] += p.passed or 0
+        a[1] += (p.passed or 0) + (p.failed or 0)
+        a[2] += p.clean_runs or 0
+        a[3] += p.scored_runs or 0
     return [
         ProjectTrend(
             week=w,
-            runs=a[0] if runs is None else runs.get(w, 0),
-            pass_rate=a[1] / a[2] if a[2] else None,
-            isolation_score=100 * a[3] / a[4] if a[4] else None,
+            runs=runs.get(w, 0),
+            pass_rate=a[0] / a[1] if a[1] else None,
+            isolation_score=100 * a[2] / a[3] if a[3] else None,
         )
         for w, a in acc.items()
     ]

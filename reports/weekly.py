@@ -37,6 +37,7 @@ from reports.selectors import (
     findings_url,
     open_regressions_at,
     plural,
+    project_runs_by_week,
     project_trend,
     pytest_node_id,
     removed_in,
@@ -334,7 +335,10 @@ def weekly_report_build(
             )
         )  # fmt: skip
 
-    trend = project_trend(summaries, [previous_week, week])
+    weeks = [previous_week, week]
+    trend = project_trend(
+        summaries, weeks, project_runs_by_week(projects=[project], weeks=weeks)[project.pk]
+    )
     project_url = absolute(_project_url(project, label, scope_service))
     report = WeeklyReport(
         project=project.slug,
